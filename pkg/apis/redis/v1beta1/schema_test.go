@@ -1,0 +1,167 @@
+package v1beta1_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	structuralschema "k8s.io/apiextensions-apiserver/pkg/apiserver/schema"
+	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/cel"
+	structuraldefaulting "k8s.io/apiextensions-apiserver/pkg/apiserver/schema/defaulting"
+	apivalidation "k8s.io/apiextensions-apiserver/pkg/apiserver/validation"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+	celconfig "k8s.io/apiserver/pkg/apis/cel"
+	"sigs.k8s.io/yaml"
+)
+
+// crdSchema runs a manifest through the same steps the API server applies to a custom resource:
+// structural defaulting, OpenAPI validation and the CEL rules, all from the shipped CRD file.
+type crdSchema struct {
+	structural *structuralschema.Structural
+	openAPI    apivalidation.SchemaValidator
+	cel        *cel.Validator
+}
+
+func loadCRDSchema(t *testing.T) *crdSchema {
+	t.Helper()
+	_, here, _, _ := runtime.Caller(0)
+	path := filepath.Join(filepath.Dir(here), "../../../../charts/redis-operator/crds/redis.redis_redisclusters.yaml")
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+
+	var crd apiextensionsv1.CustomResourceDefinition
+	require.NoError(t, yaml.Unmarshal(raw, &crd))
+	require.Len(t, crd.Spec.Versions, 1)
+
+	var props apiextensions.JSONSchemaProps
+	require.NoError(t, apiextensionsv1.Convert_v1_JSONSchemaProps_To_apiextensions_JSONSchemaProps(
+		crd.Spec.Versions[0].Schema.OpenAPIV3Schema, &props, nil))
+	structural, err := structuralschema.NewStructural(&props)
+	require.NoError(t, err)
+	openAPI, _, err := apivalidation.NewSchemaValidator(&props)
+	require.NoError(t, err)
+	return &crdSchema{
+		structural: structural,
+		openAPI:    openAPI,
+		cel:        cel.NewValidator(structural, true, celconfig.PerCallLimit),
+	}
+}
+
+func (s *crdSchema) validate(t *testing.T, manifest string) []string {
+	t.Helper()
+	obj := decodeManifest(t, manifest)
+	structuraldefaulting.Default(obj, s.structural)
+
+	errs := apivalidation.ValidateCustomResource(nil, obj, s.openAPI)
+	celErrs, _ := s.cel.Validate(context.Background(), nil, s.structural, obj, nil, celconfig.RuntimeCELCostBudget)
+	errs = append(errs, celErrs...)
+	var msgs []string
+	for _, e := range errs {
+		msgs = append(msgs, e.Error())
+	}
+	return msgs
+}
+
+// decodeManifest decodes like the API server does, integers as int64 rather than float64.
+func decodeManifest(t *testing.T, manifest string) map[string]interface{} {
+	t.Helper()
+	raw, err := yaml.YAMLToJSON([]byte(manifest))
+	require.NoError(t, err)
+	obj := map[string]interface{}{}
+	require.NoError(t, utiljson.Unmarshal(raw, &obj))
+	return obj
+}
+
+const seedManifest = `
+apiVersion: redis.redis/v1beta1
+kind: RedisCluster
+metadata: {name: rediscluster1, namespace: cache}
+spec:
+  image: awbrg789/redis:latest
+  masters: 3
+  replicas: 1
+  basePort: 10000
+  maxMemory: 512mb
+  resources: {limits: {cpu: 1, memory: 1000Mi}, requests: {cpu: 1, memory: 1000Mi}}
+  exporterResources: {limits: {cpu: 200m, memory: 128Mi}, requests: {cpu: 50m, memory: 64Mi}}
+`
+
+func TestSeedManifestIsAccepted(t *testing.T) {
+	s := loadCRDSchema(t)
+	require.Empty(t, s.validate(t, seedManifest))
+}
+
+func TestOriginalOptionalFieldsAreAccepted(t *testing.T) {
+	s := loadCRDSchema(t)
+	manifest := seedManifest + `
+  tag: "7.0.15"
+  imagePullPolicy: IfNotPresent
+  imagePullSecrets: [{name: regcred}]
+  securityContext: {runAsUser: 999, fsGroup: 999}
+  nodeSelector: {disk: ssd}
+  tolerations: [{key: dedicated, operator: Equal, value: redis, effect: NoSchedule}]
+  affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [{matchExpressions: [{key: disk, operator: In, values: [ssd]}]}]}}}
+  persistence: {enabled: true, storageClass: fast, size: 10Gi}
+  exporter: {enabled: true, image: oliver006/redis_exporter, tag: v1.62.0, resources: {limits: {cpu: 100m}}}
+  passwordSecret: {name: redis-auth, key: password}
+  config: {maxmemory-policy: allkeys-lru, lazyfree-lazy-eviction: "yes"}
+  clusterNodeTimeout: 3000
+  minMasters: 3
+  maxMasters: 8
+  scaleCooldown: 10m
+`
+	require.Empty(t, s.validate(t, manifest))
+}
+
+func TestMissingReplicasDefaultsToOne(t *testing.T) {
+	s := loadCRDSchema(t)
+	obj := decodeManifest(t, strings.Replace(seedManifest, "  replicas: 1\n", "", 1))
+	structuraldefaulting.Default(obj, s.structural)
+	spec := obj["spec"].(map[string]interface{})
+	require.EqualValues(t, 1, spec["replicas"])
+	require.EqualValues(t, 5000, spec["clusterNodeTimeout"])
+}
+
+func TestInvalidManifestsNameTheField(t *testing.T) {
+	s := loadCRDSchema(t)
+	cases := []struct {
+		name, from, to, field string
+	}{
+		{"masters 0", "masters: 3", "masters: 0", "spec.masters"},
+		{"masters -1", "masters: 3", "masters: -1", "spec.masters"},
+		{"replicas -1", "replicas: 1", "replicas: -1", "spec.replicas"},
+		{"basePort 0", "basePort: 10000", "basePort: 0", "spec.basePort"},
+		{"basePort 70000", "basePort: 10000", "basePort: 70000", "spec.basePort"},
+		{"basePort without room for exporter ports", "basePort: 10000", "basePort: 45531", "spec.basePort"},
+		{"maxMemory lots", "maxMemory: 512mb", "maxMemory: lots", "spec.maxMemory"},
+		{"maxMemory with a space", "maxMemory: 512mb", "maxMemory: 512 mb", "spec.maxMemory"},
+		{"empty image", "image: awbrg789/redis:latest", `image: ""`, "spec.image"},
+		{"managed config directive", "maxMemory: 512mb", "maxMemory: 512mb\n  config: {port: \"6379\"}", "spec.config"},
+		{"minMasters above maxMasters", "maxMemory: 512mb", "maxMemory: 512mb\n  minMasters: 6\n  maxMasters: 4", "spec.minMasters"},
+		{"maxMasters without room for ports", "basePort: 10000", "basePort: 45000\n  maxMasters: 400", "spec.maxMasters"},
+		{"unknown pull policy", "maxMemory: 512mb", "maxMemory: 512mb\n  imagePullPolicy: Sometimes", "spec.imagePullPolicy"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			manifest := strings.Replace(seedManifest, tc.from, tc.to, 1)
+			require.NotEqual(t, seedManifest, manifest, "the case must change the manifest")
+			msgs := s.validate(t, manifest)
+			require.NotEmpty(t, msgs, "manifest should be refused")
+			require.Contains(t, strings.Join(msgs, "\n"), tc.field)
+		})
+	}
+}
+
+func TestMemorySizesRedisAccepts(t *testing.T) {
+	s := loadCRDSchema(t)
+	for _, size := range []string{"100000", "512mb", "1gb", "2g", "64MB", "1024k", "0", "10b"} {
+		manifest := strings.Replace(seedManifest, "maxMemory: 512mb", "maxMemory: \""+size+"\"", 1)
+		require.Empty(t, s.validate(t, manifest), size)
+	}
+}

@@ -1,0 +1,291 @@
+package v1beta1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Condition types reported in RedisClusterStatus.Conditions.
+const (
+	// ConditionReady is True once the live Redis Cluster matches the latest spec and is healthy.
+	ConditionReady = "Ready"
+	// ConditionScaling is True while masters or replicas are being added or removed.
+	ConditionScaling = "Scaling"
+	// ConditionDegraded is True while the cluster serves with less redundancy or lost data.
+	ConditionDegraded = "Degraded"
+)
+
+// Node roles reported in NodeStatus.Role.
+const (
+	RoleMaster  = "master"
+	RoleReplica = "replica"
+)
+
+// RedisCluster is a Redis Cluster of sharded masters, each with the same number of replicas,
+// whose nodes run as host-network pods listening on consecutive ports from basePort.
+//
+// +genclient
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Namespaced,shortName=rdc,categories=redis
+// +kubebuilder:subresource:status
+// +kubebuilder:subresource:scale:specpath=.spec.masters,statuspath=.status.readyMasters,selectorpath=.status.selector
+// +kubebuilder:printcolumn:name="Masters",type=integer,JSONPath=`.spec.masters`
+// +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.spec.replicas`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Ready Masters",type=integer,JSONPath=`.status.readyMasters`,priority=1
+// +kubebuilder:printcolumn:name="Ready Replicas",type=integer,JSONPath=`.status.readyReplicas`,priority=1
+// +kubebuilder:printcolumn:name="Base Port",type=integer,JSONPath=`.spec.basePort`,priority=1
+// +kubebuilder:printcolumn:name="Max Memory",type=string,JSONPath=`.spec.maxMemory`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type RedisCluster struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   RedisClusterSpec   `json:"spec"`
+	Status RedisClusterStatus `json:"status,omitempty"`
+}
+
+// RedisClusterSpec is the wanted shape of a Redis Cluster.
+//
+// Every node of the cluster needs three host ports: node N serves clients on basePort+N, gossips
+// on basePort+N+10000 and exports metrics on basePort+N+20000.
+//
+// +kubebuilder:validation:XValidation:rule="self.basePort + self.masters * (1 + (has(self.replicas) ? self.replicas : 1)) + 19999 <= 65535",fieldPath=".basePort",message="basePort leaves no room for every node's ports: node N uses basePort+N, basePort+N+10000 (cluster bus) and basePort+N+20000 (exporter), all of which must stay <= 65535"
+// +kubebuilder:validation:XValidation:rule="!has(self.maxMasters) || self.basePort + self.maxMasters * (1 + (has(self.replicas) ? self.replicas : 1)) + 19999 <= 65535",fieldPath=".maxMasters",message="maxMasters leaves no room for every node's ports above basePort (node N uses basePort+N+20000, which must stay <= 65535)"
+// +kubebuilder:validation:XValidation:rule="!has(self.minMasters) || !has(self.maxMasters) || self.minMasters <= self.maxMasters",fieldPath=".minMasters",message="minMasters must not exceed maxMasters"
+type RedisClusterSpec struct {
+	// Image is the Redis server image. A tag may be given here or in tag.
+	// +kubebuilder:validation:MinLength=1
+	Image string `json:"image"`
+
+	// Tag is appended to image as image:tag when set.
+	// +optional
+	Tag string `json:"tag,omitempty"`
+
+	// ImagePullPolicy of the Redis and exporter containers.
+	// +optional
+	// +kubebuilder:validation:Enum=Always;IfNotPresent;Never
+	ImagePullPolicy corev1.PullPolicy `json:"imagePullPolicy,omitempty"`
+
+	// ImagePullSecrets for the pods.
+	// +optional
+	ImagePullSecrets []corev1.LocalObjectReference `json:"imagePullSecrets,omitempty"`
+
+	// Masters is the number of shards. Redis Cluster needs at least three masters to fail over.
+	// +kubebuilder:validation:Minimum=3
+	// +kubebuilder:validation:Maximum=500
+	Masters int32 `json:"masters"`
+
+	// Replicas is the number of replicas of each master.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=5
+	Replicas int32 `json:"replicas"`
+
+	// BasePort is the client port of node 0; node N listens on basePort+N.
+	// +kubebuilder:validation:Minimum=1024
+	// +kubebuilder:validation:Maximum=45535
+	BasePort int32 `json:"basePort"`
+
+	// MaxMemory is each node's maxmemory, in Redis notation: 100000, 512mb, 1gb, 2g.
+	// +kubebuilder:validation:Pattern=`^[0-9]+([bB]|[kKmMgG][bB]?)?$`
+	// +kubebuilder:validation:MaxLength=32
+	MaxMemory string `json:"maxMemory"`
+
+	// Resources of the Redis container.
+	// +optional
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// ExporterResources of the exporter sidecar. Kept for manifests written for the original
+	// operator; exporter.resources wins when both are set.
+	// +optional
+	ExporterResources *corev1.ResourceRequirements `json:"exporterResources,omitempty"`
+
+	// Exporter configures the redis_exporter sidecar.
+	// +optional
+	Exporter *ExporterSpec `json:"exporter,omitempty"`
+
+	// Persistence keeps each node's data and nodes.conf on a PersistentVolumeClaim.
+	// +optional
+	Persistence *PersistenceSpec `json:"persistence,omitempty"`
+
+	// PasswordSecret names the key of a Secret holding the password Redis requires from clients
+	// (requirepass and masterauth).
+	// +optional
+	PasswordSecret *corev1.SecretKeySelector `json:"passwordSecret,omitempty"`
+
+	// Config holds extra redis.conf directives passed to every node. Directives the operator
+	// manages itself are refused.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !(k in ['port', 'bind', 'cluster-enabled', 'cluster-port', 'cluster-config-file', 'cluster-announce-ip', 'cluster-announce-port', 'cluster-announce-bus-port', 'cluster-node-timeout', 'maxmemory', 'dir', 'daemonize', 'requirepass', 'masterauth', 'appendonly']))",message="config must not set a directive the operator manages (port, bind, cluster-*, maxmemory, dir, daemonize, requirepass, masterauth, appendonly)"
+	Config map[string]string `json:"config,omitempty"`
+
+	// ClusterNodeTimeout is cluster-node-timeout in milliseconds: how long a node may be
+	// unreachable before it is considered failed.
+	// +optional
+	// +kubebuilder:default=5000
+	// +kubebuilder:validation:Minimum=500
+	// +kubebuilder:validation:Maximum=120000
+	ClusterNodeTimeout *int32 `json:"clusterNodeTimeout,omitempty"`
+
+	// MinMasters is the lowest masters count autoscaling may scale down to (never below 3).
+	// +optional
+	// +kubebuilder:validation:Minimum=3
+	MinMasters *int32 `json:"minMasters,omitempty"`
+
+	// MaxMasters is the highest masters count autoscaling may scale up to.
+	// +optional
+	// +kubebuilder:validation:Minimum=3
+	// +kubebuilder:validation:Maximum=500
+	MaxMasters *int32 `json:"maxMasters,omitempty"`
+
+	// ScaleCooldown is the least time between two autoscaling changes, measured from
+	// status.lastScaleTime.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	ScaleCooldown *metav1.Duration `json:"scaleCooldown,omitempty"`
+
+	// SecurityContext of the pods.
+	// +optional
+	SecurityContext *corev1.PodSecurityContext `json:"securityContext,omitempty"`
+
+	// NodeSelector of the pods.
+	// +optional
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+
+	// Tolerations of the pods.
+	// +optional
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+
+	// Affinity of the pods. When unset, the operator spreads each master and its replicas over
+	// different Kubernetes nodes where it can.
+	// +optional
+	Affinity *corev1.Affinity `json:"affinity,omitempty"`
+}
+
+// ExporterSpec configures the redis_exporter sidecar of every node.
+type ExporterSpec struct {
+	// Enabled runs the sidecar; it runs when unset.
+	// +optional
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// Image of the exporter.
+	// +optional
+	Image string `json:"image,omitempty"`
+
+	// Tag is appended to image as image:tag when set.
+	// +optional
+	Tag string `json:"tag,omitempty"`
+
+	// Resources of the exporter container.
+	// +optional
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+}
+
+// PersistenceSpec keeps node data on PersistentVolumeClaims, one per node.
+type PersistenceSpec struct {
+	// Enabled gives every node a PersistentVolumeClaim holding its AOF and nodes.conf.
+	// +optional
+	Enabled bool `json:"enabled,omitempty"`
+
+	// StorageClass of the claims; the cluster's default class when empty.
+	// +optional
+	StorageClass *string `json:"storageClass,omitempty"`
+
+	// Size of each claim.
+	// +optional
+	Size *resource.Quantity `json:"size,omitempty"`
+}
+
+// RedisClusterStatus is the observed state of a Redis Cluster.
+type RedisClusterStatus struct {
+	// ObservedGeneration is the metadata.generation this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions are Ready, Scaling and Degraded.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// ReadyMasters counts masters that serve their slots.
+	// +optional
+	ReadyMasters int32 `json:"readyMasters"`
+
+	// ReadyReplicas counts replicas whose link to their master is up.
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas"`
+
+	// Selector is the label selector of the cluster's pods, for the scale subresource.
+	// +optional
+	Selector string `json:"selector,omitempty"`
+
+	// Nodes lists every Redis node of the cluster.
+	// +optional
+	// +listType=map
+	// +listMapKey=pod
+	Nodes []NodeStatus `json:"nodes,omitempty"`
+
+	// Migration is the slot migration under way, if any.
+	// +optional
+	Migration *MigrationStatus `json:"migration,omitempty"`
+
+	// LastScaleTime is when masters or replicas were last changed by the operator or autoscaling.
+	// +optional
+	LastScaleTime *metav1.Time `json:"lastScaleTime,omitempty"`
+}
+
+// NodeStatus describes one Redis node.
+type NodeStatus struct {
+	// Pod is the name of the node's pod.
+	Pod string `json:"pod"`
+	// IP is the address the node announces.
+	// +optional
+	IP string `json:"ip,omitempty"`
+	// Port is the node's client port.
+	Port int32 `json:"port"`
+	// Role is master or replica.
+	// +optional
+	Role string `json:"role,omitempty"`
+	// NodeID is the Redis Cluster node id.
+	// +optional
+	NodeID string `json:"nodeID,omitempty"`
+	// MasterNodeID is the node id of a replica's master.
+	// +optional
+	MasterNodeID string `json:"masterNodeID,omitempty"`
+	// Slots are the slot ranges a master owns, such as "0-5460".
+	// +optional
+	Slots []string `json:"slots,omitempty"`
+}
+
+// MigrationStatus records a slot migration so that a restarted operator resumes it.
+type MigrationStatus struct {
+	// SlotsPlanned is how many slots the current plan moves.
+	SlotsPlanned int32 `json:"slotsPlanned"`
+	// SlotsDone is how many of them have moved.
+	SlotsDone int32 `json:"slotsDone"`
+	// Step says what the migration is doing, such as "moving slots from node 2 to node 3".
+	// +optional
+	Step string `json:"step,omitempty"`
+	// StartTime is when the plan started.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+}
+
+// RedisClusterList is a list of RedisClusters.
+//
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+// +kubebuilder:object:root=true
+type RedisClusterList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata"`
+
+	Items []RedisCluster `json:"items"`
+}

@@ -1,0 +1,94 @@
+// Command redis-operator runs Redis Clusters on Kubernetes from RedisCluster resources.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// options are the command-line flags.
+type options struct {
+	kubeconfig          string
+	namespace           string
+	workers             int
+	resyncPeriod        time.Duration
+	metricsAddr         string
+	httpAddr            string
+	leaderElect         bool
+	leaderElectionNS    string
+	leaderElectionID    string
+	logLevel            string
+	shutdownGracePeriod time.Duration
+	leaderElectionLease time.Duration
+	leaderElectionRenew time.Duration
+	leaderElectionRetry time.Duration
+	kubeAPIQPS          int
+	kubeAPIBurst        int
+}
+
+func parseFlags(args []string) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("redis-operator", flag.ContinueOnError)
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "Path to a kubeconfig; the in-cluster config when empty.")
+	fs.StringVar(&o.namespace, "namespace", "", "Watch RedisClusters in this namespace only; all namespaces when empty.")
+	fs.IntVar(&o.workers, "workers", 4, "Clusters reconciled in parallel.")
+	fs.DurationVar(&o.resyncPeriod, "resync-period", 30*time.Second, "How often every cluster is checked even when nothing changed.")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", ":8080", "Address of /metrics, /healthz and /readyz.")
+	fs.StringVar(&o.httpAddr, "http-addr", ":9090", "Address of the HTTP API (node discovery, webhooks, health).")
+	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Reconcile only while holding the leader Lease, so several replicas can run.")
+	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader Lease; the pod's own namespace when empty.")
+	fs.StringVar(&o.leaderElectionID, "leader-election-id", "redis-operator-leader", "Name of the leader Lease.")
+	fs.DurationVar(&o.leaderElectionLease, "leader-election-lease-duration", 15*time.Second, "How long a lease is valid without renewal.")
+	fs.DurationVar(&o.leaderElectionRenew, "leader-election-renew-deadline", 10*time.Second, "How long the leader retries renewing before giving up.")
+	fs.DurationVar(&o.leaderElectionRetry, "leader-election-retry-period", 2*time.Second, "Wait between leader election attempts.")
+	fs.StringVar(&o.logLevel, "log-level", "info", "Log level: debug, info, warn or error.")
+	fs.DurationVar(&o.shutdownGracePeriod, "shutdown-grace-period", 20*time.Second, "Longest wait for running work at shutdown.")
+	fs.IntVar(&o.kubeAPIQPS, "kube-api-qps", 50, "Requests per second to the API server.")
+	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of requests to the API server.")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if o.workers < 1 {
+		return nil, fmt.Errorf("--workers must be at least 1")
+	}
+	return o, nil
+}
+
+// newLogger writes JSON, or readable text when stderr is a terminal.
+func newLogger(level string) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil || level == "" {
+		return zerolog.Nop(), fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	out := zerolog.New(os.Stderr)
+	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		out = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.RFC3339})
+	}
+	return out.Level(lvl).With().Timestamp().Logger(), nil
+}
+
+func main() {
+	opts, err := parseFlags(os.Args[1:])
+	if err != nil {
+		os.Exit(2)
+	}
+	log, err := newLogger(opts.logLevel)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := run(ctx, opts, log); err != nil {
+		log.Error().Err(err).Msg("redis-operator stopped")
+		os.Exit(1)
+	}
+	log.Info().Msg("redis-operator stopped")
+}

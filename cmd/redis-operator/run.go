@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilrand "k8s.io/apimachinery/pkg/util/rand"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	kubeinformers "k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/client-go/tools/record"
+
+	"redis-operator/pkg/controller"
+	clientset "redis-operator/pkg/generated/clientset/versioned"
+	redisscheme "redis-operator/pkg/generated/clientset/versioned/scheme"
+	informers "redis-operator/pkg/generated/informers/externalversions"
+	"redis-operator/pkg/httpapi"
+)
+
+// run wires clients, informers, the controller, leader election and the HTTP servers, and
+// returns when ctx is cancelled and everything has stopped.
+func run(ctx context.Context, opts *options, log zerolog.Logger) error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", opts.kubeconfig)
+	if err != nil {
+		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	cfg.QPS, cfg.Burst = float32(opts.kubeAPIQPS), opts.kubeAPIBurst
+	cfg.UserAgent = rest.DefaultKubernetesUserAgent() + " redis-operator"
+	kubeClient, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	redisClient, err := clientset.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	utilruntime.Must(redisscheme.AddToScheme(scheme.Scheme))
+
+	redisInformers := informers.NewSharedInformerFactoryWithOptions(redisClient, opts.resyncPeriod,
+		informers.WithNamespace(opts.namespace), informers.WithTransform(controller.StripManagedFields))
+	kubeInformers := kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, 0,
+		kubeinformers.WithNamespace(opts.namespace), kubeinformers.WithTransform(controller.StripManagedFields),
+		kubeinformers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.LabelSelector = controller.ManagedSelector().String()
+		}))
+
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: kubeClient.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "redis-operator"})
+
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ctrl, err := controller.New(kubeClient, redisClient, controller.Informers{
+		Clusters:   redisInformers.Redis().V1beta1().RedisClusters(),
+		Pods:       kubeInformers.Core().V1().Pods(),
+		Services:   kubeInformers.Core().V1().Services(),
+		ConfigMaps: kubeInformers.Core().V1().ConfigMaps(),
+	}, recorder, controller.NewMetrics(registry), log)
+	if err != nil {
+		return err
+	}
+
+	// Informers and the HTTP servers run on every replica; only reconciling needs the lease.
+	redisInformers.Start(ctx.Done())
+	kubeInformers.Start(ctx.Done())
+	defer redisInformers.Shutdown()
+	defer kubeInformers.Shutdown()
+
+	leaderHealth := leaderelection.NewLeaderHealthzAdaptor(20 * time.Second)
+	healthy := func(r *http.Request) error { return leaderHealth.Check(r) }
+	ready := func(*http.Request) error {
+		if !ctrl.HasSynced() {
+			return errors.New("informer caches are not synced yet")
+		}
+		return nil
+	}
+	metricsMux := http.NewServeMux()
+	metricsMux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{Registry: registry}))
+	httpapi.HandleHealth(metricsMux, healthy, ready)
+	apiMux := http.NewServeMux()
+	httpapi.HandleHealth(apiMux, healthy, ready)
+
+	var servers sync.WaitGroup
+	serverErrs := make(chan error, 2)
+	for _, s := range []*http.Server{
+		{Addr: opts.metricsAddr, Handler: metricsMux, ReadHeaderTimeout: 5 * time.Second},
+		{Addr: opts.httpAddr, Handler: apiMux, ReadHeaderTimeout: 5 * time.Second},
+	} {
+		ln, err := net.Listen("tcp", s.Addr)
+		if err != nil {
+			return fmt.Errorf("listening on %s: %w", s.Addr, err)
+		}
+		log.Info().Str("addr", ln.Addr().String()).Msg("serving HTTP")
+		servers.Add(1)
+		go func() {
+			defer servers.Done()
+			if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				serverErrs <- err
+			}
+		}()
+		defer func() {
+			shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = s.Shutdown(shutdownCtx)
+		}()
+	}
+
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	go func() {
+		if err := <-serverErrs; err != nil {
+			log.Error().Err(err).Msg("HTTP server failed")
+			cancelRun()
+		}
+	}()
+
+	if !opts.leaderElect {
+		return ctrl.Run(runCtx, opts.workers)
+	}
+	return runAsLeader(runCtx, opts, kubeClient, recorder, leaderHealth, log, func(leaderCtx context.Context) error {
+		return ctrl.Run(leaderCtx, opts.workers)
+	})
+}
+
+// runAsLeader runs work only while this replica holds the Lease. At shutdown the work is stopped
+// and drained before the Lease is released, so two leaders never reconcile at once.
+func runAsLeader(ctx context.Context, opts *options, kubeClient kubernetes.Interface, recorder record.EventRecorder,
+	health *leaderelection.HealthzAdaptor, log zerolog.Logger, work func(context.Context) error) error {
+	namespace := opts.leaderElectionNS
+	if namespace == "" {
+		namespace = podNamespace()
+	}
+	hostname, _ := os.Hostname()
+	identity := hostname + "_" + utilrand.String(8)
+	lock := &resourcelock.LeaseLock{
+		LeaseMeta:  metav1.ObjectMeta{Name: opts.leaderElectionID, Namespace: namespace},
+		Client:     kubeClient.CoordinationV1(),
+		LockConfig: resourcelock.ResourceLockConfig{Identity: identity, EventRecorder: recorder},
+	}
+
+	electionCtx, stopElection := context.WithCancel(context.Background())
+	defer stopElection()
+	var (
+		mu       sync.Mutex
+		workDone chan struct{} // made when this replica starts leading
+		workErr  error
+		lost     = make(chan struct{})
+	)
+	go func() {
+		<-ctx.Done()
+		mu.Lock()
+		done := workDone
+		mu.Unlock()
+		if done != nil {
+			<-done
+		}
+		stopElection()
+	}()
+	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Lock:            lock,
+		LeaseDuration:   opts.leaderElectionLease,
+		RenewDeadline:   opts.leaderElectionRenew,
+		RetryPeriod:     opts.leaderElectionRetry,
+		ReleaseOnCancel: true,
+		WatchDog:        health,
+		Name:            opts.leaderElectionID,
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: func(leaderCtx context.Context) {
+				log.Info().Str("identity", identity).Str("lease", namespace+"/"+opts.leaderElectionID).Msg("became leader")
+				mu.Lock()
+				workDone = make(chan struct{})
+				mu.Unlock()
+				defer close(workDone)
+				workCtx, cancel := context.WithCancel(leaderCtx)
+				defer cancel()
+				stopOnShutdown := context.AfterFunc(ctx, cancel)
+				defer stopOnShutdown()
+				workErr = work(workCtx)
+			},
+			OnStoppedLeading: func() {
+				if ctx.Err() == nil {
+					close(lost)
+				}
+			},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	elector.Run(electionCtx)
+	select {
+	case <-lost:
+		return fmt.Errorf("lost the leader Lease %s/%s", namespace, opts.leaderElectionID)
+	default:
+		return workErr
+	}
+}
+
+// podNamespace is the namespace the operator runs in, for its Lease.
+func podNamespace() string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	if raw, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil {
+		if ns := strings.TrimSpace(string(raw)); ns != "" {
+			return ns
+		}
+	}
+	return metav1.NamespaceDefault
+}

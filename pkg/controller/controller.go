@@ -1,0 +1,246 @@
+// Package controller reconciles RedisCluster resources: informer event handlers enqueue keys,
+// workers take them off a rate-limited queue and sync one cluster at a time from the listers.
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	coreinformers "k8s.io/client-go/informers/core/v1"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	clientset "redis-operator/pkg/generated/clientset/versioned"
+	redisinformers "redis-operator/pkg/generated/informers/externalversions/redis/v1beta1"
+	redislisters "redis-operator/pkg/generated/listers/redis/v1beta1"
+)
+
+// queueName names the workqueue in metrics and logs.
+const queueName = "redisclusters"
+
+// Controller reconciles RedisClusters with the pods, services and config maps they own.
+type Controller struct {
+	kubeClient  kubernetes.Interface
+	redisClient clientset.Interface
+
+	clusters        redislisters.RedisClusterLister
+	pods            corelisters.PodLister
+	services        corelisters.ServiceLister
+	configMaps      corelisters.ConfigMapLister
+	informersSynced []cache.InformerSynced
+
+	queue    workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	recorder record.EventRecorder
+	metrics  *Metrics
+	log      zerolog.Logger
+
+	// syncHandler is a field so tests can observe which keys get synced.
+	syncHandler func(ctx context.Context, key cache.ObjectName) error
+}
+
+// Informers are the shared informers the controller reads from. The core ones should be filtered
+// to ManagedSelector so the caches hold only the operator's objects.
+type Informers struct {
+	Clusters   redisinformers.RedisClusterInformer
+	Pods       coreinformers.PodInformer
+	Services   coreinformers.ServiceInformer
+	ConfigMaps coreinformers.ConfigMapInformer
+}
+
+// New wires a controller to its informers. Event handlers only enqueue keys.
+func New(kubeClient kubernetes.Interface, redisClient clientset.Interface, inf Informers,
+	recorder record.EventRecorder, metrics *Metrics, log zerolog.Logger) (*Controller, error) {
+	c := &Controller{
+		kubeClient:  kubeClient,
+		redisClient: redisClient,
+		clusters:    inf.Clusters.Lister(),
+		pods:        inf.Pods.Lister(),
+		services:    inf.Services.Lister(),
+		configMaps:  inf.ConfigMaps.Lister(),
+		informersSynced: []cache.InformerSynced{
+			inf.Clusters.Informer().HasSynced, inf.Pods.Informer().HasSynced,
+			inf.Services.Informer().HasSynced, inf.ConfigMaps.Informer().HasSynced,
+		},
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
+			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: queueName, MetricsProvider: metrics.queue},
+		),
+		recorder: recorder,
+		metrics:  metrics,
+		log:      log,
+	}
+	c.syncHandler = c.sync
+
+	if _, err := inf.Clusters.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: c.enqueue,
+		UpdateFunc: func(old, cur interface{}) {
+			if clusterNeedsSync(old.(*redisv1beta1.RedisCluster), cur.(*redisv1beta1.RedisCluster)) {
+				c.enqueue(cur)
+			}
+		},
+		DeleteFunc: c.enqueue,
+	}); err != nil {
+		return nil, fmt.Errorf("watching RedisClusters: %w", err)
+	}
+	owned := cache.ResourceEventHandlerFuncs{
+		AddFunc: c.handleObject,
+		UpdateFunc: func(old, cur interface{}) {
+			if old.(metav1.Object).GetResourceVersion() == cur.(metav1.Object).GetResourceVersion() {
+				return // a periodic resync; the owner's own resync covers it
+			}
+			c.handleObject(cur)
+		},
+		DeleteFunc: c.handleObject,
+	}
+	for name, inf := range map[string]cache.SharedIndexInformer{
+		"pods": inf.Pods.Informer(), "services": inf.Services.Informer(), "configmaps": inf.ConfigMaps.Informer(),
+	} {
+		if _, err := inf.AddEventHandler(owned); err != nil {
+			return nil, fmt.Errorf("watching %s: %w", name, err)
+		}
+	}
+	return c, nil
+}
+
+// clusterNeedsSync ignores updates that only changed status (our own writes), while letting the
+// informer's periodic resync through as a health check.
+func clusterNeedsSync(old, cur *redisv1beta1.RedisCluster) bool {
+	if old.ResourceVersion == cur.ResourceVersion {
+		return true
+	}
+	return old.Generation != cur.Generation ||
+		!mapsEqual(old.Labels, cur.Labels) ||
+		!mapsEqual(old.Annotations, cur.Annotations) ||
+		!old.DeletionTimestamp.Equal(cur.DeletionTimestamp)
+}
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Run waits for the caches, starts the workers and blocks until ctx is done, then drains the
+// queue so no sync is cut off half-way by a shutdown.
+func (c *Controller) Run(ctx context.Context, workers int) error {
+	defer utilruntime.HandleCrash()
+	defer c.queue.ShutDownWithDrain()
+
+	c.log.Info().Msg("waiting for informer caches to sync")
+	if ok := cache.WaitForCacheSync(ctx.Done(), c.informersSynced...); !ok {
+		return fmt.Errorf("informer caches did not sync")
+	}
+	c.log.Info().Int("workers", workers).Msg("starting workers")
+	for i := 0; i < workers; i++ {
+		go wait.UntilWithContext(ctx, c.runWorker, time.Second)
+	}
+	<-ctx.Done()
+	c.log.Info().Msg("shutting down workers")
+	return nil
+}
+
+// HasSynced reports whether every informer the controller reads from has synced.
+func (c *Controller) HasSynced() bool {
+	for _, synced := range c.informersSynced {
+		if !synced() {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Controller) runWorker(ctx context.Context) {
+	for c.processNextWorkItem(ctx) {
+	}
+}
+
+func (c *Controller) processNextWorkItem(ctx context.Context) bool {
+	key, shutdown := c.queue.Get()
+	if shutdown {
+		return false
+	}
+	defer c.queue.Done(key)
+
+	started := time.Now()
+	err := c.syncHandler(ctx, key)
+	c.metrics.observeReconcile(key.Namespace, started, err)
+	if err == nil {
+		c.queue.Forget(key)
+		return true
+	}
+	c.log.Error().Err(err).Str("namespace", key.Namespace).Str("cluster", key.Name).
+		Int("retries", c.queue.NumRequeues(key)).Msg("sync failed, requeuing")
+	c.queue.AddRateLimited(key)
+	return true
+}
+
+func (c *Controller) enqueue(obj interface{}) {
+	key, err := cache.DeletionHandlingObjectToName(obj)
+	if err != nil {
+		utilruntime.HandleError(err)
+		return
+	}
+	c.queue.Add(key)
+}
+
+// handleObject maps an owned object back to the RedisCluster that controls it.
+func (c *Controller) handleObject(obj interface{}) {
+	object, ok := obj.(metav1.Object)
+	if !ok {
+		tombstone, ok := obj.(cache.DeletedFinalStateUnknown)
+		if !ok {
+			utilruntime.HandleError(fmt.Errorf("decoding object: unexpected type %T", obj))
+			return
+		}
+		if object, ok = tombstone.Obj.(metav1.Object); !ok {
+			utilruntime.HandleError(fmt.Errorf("decoding tombstone: unexpected type %T", tombstone.Obj))
+			return
+		}
+	}
+	owner := metav1.GetControllerOf(object)
+	if owner == nil || owner.Kind != "RedisCluster" || owner.APIVersion != redisv1beta1.SchemeGroupVersion.String() {
+		return
+	}
+	rc, err := c.clusters.RedisClusters(object.GetNamespace()).Get(owner.Name)
+	if err != nil || rc.UID != owner.UID {
+		return // the owner is gone or was replaced; garbage collection takes care of the object
+	}
+	c.enqueue(rc)
+}
+
+// clusterFor returns the RedisCluster named by key, or nil when it no longer exists.
+func (c *Controller) clusterFor(key cache.ObjectName) (*redisv1beta1.RedisCluster, error) {
+	rc, err := c.clusters.RedisClusters(key.Namespace).Get(key.Name)
+	if errors.IsNotFound(err) {
+		return nil, nil
+	}
+	return rc, err
+}
+
+// recordEvent records an Event on the cluster and logs the same action once.
+func (c *Controller) recordEvent(rc *redisv1beta1.RedisCluster, eventType, reason, format string, args ...interface{}) {
+	c.recorder.Eventf(rc, eventType, reason, format, args...)
+	level := zerolog.InfoLevel
+	if eventType == corev1.EventTypeWarning {
+		level = zerolog.WarnLevel
+	}
+	c.log.WithLevel(level).Str("namespace", rc.Namespace).Str("cluster", rc.Name).Str("reason", reason).
+		Msgf(format, args...)
+}

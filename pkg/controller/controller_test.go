@@ -1,0 +1,281 @@
+package controller
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	kubeinformers "k8s.io/client-go/informers"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+	core "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/generated/clientset/versioned/fake"
+	informers "redis-operator/pkg/generated/informers/externalversions"
+)
+
+// fixture holds fake clientsets and the objects to seed both them and the informer indexers,
+// in the manner of sample-controller: run one sync, then compare the recorded API actions.
+type fixture struct {
+	t           *testing.T
+	redisClient *fake.Clientset
+	kubeClient  *kubefake.Clientset
+
+	clusters []*redisv1beta1.RedisCluster
+	pods     []*corev1.Pod
+}
+
+func newFixture(t *testing.T) *fixture {
+	return &fixture{t: t}
+}
+
+func (f *fixture) newController() (*Controller, informers.SharedInformerFactory, kubeinformers.SharedInformerFactory) {
+	var redisObjects, kubeObjects []runtime.Object
+	for _, rc := range f.clusters {
+		redisObjects = append(redisObjects, rc)
+	}
+	for _, pod := range f.pods {
+		kubeObjects = append(kubeObjects, pod)
+	}
+	// NewClientset's field tracker needs OpenAPI models the generated CRD client does not ship.
+	f.redisClient = fake.NewSimpleClientset(redisObjects...) //nolint:staticcheck
+	f.kubeClient = kubefake.NewClientset(kubeObjects...)
+
+	redisInformers := informers.NewSharedInformerFactory(f.redisClient, 0)
+	kubeInformers := kubeinformers.NewSharedInformerFactory(f.kubeClient, 0)
+	c, err := New(f.kubeClient, f.redisClient, Informers{
+		Clusters:   redisInformers.Redis().V1beta1().RedisClusters(),
+		Pods:       kubeInformers.Core().V1().Pods(),
+		Services:   kubeInformers.Core().V1().Services(),
+		ConfigMaps: kubeInformers.Core().V1().ConfigMaps(),
+	}, record.NewFakeRecorder(100), NewMetrics(prometheus.NewRegistry()), zerolog.Nop())
+	require.NoError(f.t, err)
+
+	for _, rc := range f.clusters {
+		require.NoError(f.t, redisInformers.Redis().V1beta1().RedisClusters().Informer().GetIndexer().Add(rc))
+	}
+	for _, pod := range f.pods {
+		require.NoError(f.t, kubeInformers.Core().V1().Pods().Informer().GetIndexer().Add(pod))
+	}
+	return c, redisInformers, kubeInformers
+}
+
+// runSync syncs key once and returns the write actions the clientsets saw.
+func (f *fixture) runSync(key cache.ObjectName) []core.Action {
+	c, _, _ := f.newController()
+	require.NoError(f.t, c.syncHandler(context.Background(), key))
+	return writeActions(f.redisClient.Actions(), f.kubeClient.Actions())
+}
+
+// writeActions drops the list and watch calls informers make, keeping what a sync did.
+func writeActions(lists ...[]core.Action) []core.Action {
+	var out []core.Action
+	for _, actions := range lists {
+		for _, a := range actions {
+			if a.GetVerb() == "list" || a.GetVerb() == "watch" {
+				continue
+			}
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func newCluster(name string) *redisv1beta1.RedisCluster {
+	return &redisv1beta1.RedisCluster{
+		TypeMeta: metav1.TypeMeta{APIVersion: redisv1beta1.SchemeGroupVersion.String(), Kind: "RedisCluster"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: name, Namespace: "cache", UID: types.UID(name + "-uid"), Generation: 1, ResourceVersion: "1",
+		},
+		Spec: redisv1beta1.RedisClusterSpec{
+			Image: "awbrg789/redis:latest", Masters: 3, Replicas: 1, BasePort: 10000, MaxMemory: "512mb",
+		},
+	}
+}
+
+func ownedPod(rc *redisv1beta1.RedisCluster, name string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: name, Namespace: rc.Namespace, Labels: clusterLabels(rc), ResourceVersion: "1",
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(rc, redisv1beta1.SchemeGroupVersion.WithKind("RedisCluster"))},
+		},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning},
+	}
+}
+
+func keyOf(rc *redisv1beta1.RedisCluster) cache.ObjectName {
+	return cache.ObjectName{Namespace: rc.Namespace, Name: rc.Name}
+}
+
+// startInformers runs the informers for real against the fake clientsets, so the event handlers
+// are exercised as wired.
+func startInformers(t *testing.T, c *Controller, factories ...interface{ Start(<-chan struct{}) }) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	for _, f := range factories {
+		f.Start(ctx.Done())
+	}
+	require.True(t, cache.WaitForCacheSync(ctx.Done(), c.informersSynced...))
+}
+
+// drainQueue waits, bounded, until the queue holds at least want keys and takes them all out.
+func drainQueue(t *testing.T, c *Controller, want int) []cache.ObjectName {
+	t.Helper()
+	require.Eventually(t, func() bool { return c.queue.Len() >= want }, 5*time.Second, 5*time.Millisecond)
+	var keys []cache.ObjectName
+	for c.queue.Len() > 0 {
+		key, _ := c.queue.Get()
+		c.queue.Done(key)
+		c.queue.Forget(key)
+		keys = append(keys, key)
+	}
+	return keys
+}
+
+func TestNewClusterIsEnqueued(t *testing.T) {
+	f := newFixture(t)
+	c, redisInformers, kubeInformers := f.newController()
+	startInformers(t, c, redisInformers, kubeInformers)
+
+	rc := newCluster("rediscluster1")
+	_, err := f.redisClient.RedisV1beta1().RedisClusters("cache").Create(context.Background(), rc, metav1.CreateOptions{})
+	require.NoError(t, err)
+	require.Equal(t, []cache.ObjectName{keyOf(rc)}, drainQueue(t, c, 1))
+}
+
+func TestOwnedPodChangeEnqueuesItsOwner(t *testing.T) {
+	f := newFixture(t)
+	rc := newCluster("rediscluster1")
+	f.clusters = append(f.clusters, rc)
+	c, redisInformers, kubeInformers := f.newController()
+	startInformers(t, c, redisInformers, kubeInformers)
+	drainQueue(t, c, 1) // the informer's initial add of the cluster
+
+	stranger := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "stranger", Namespace: "cache"}}
+	_, err := f.kubeClient.CoreV1().Pods("cache").Create(context.Background(), stranger, metav1.CreateOptions{})
+	require.NoError(t, err)
+	pod := ownedPod(rc, "rediscluster1-0")
+	_, err = f.kubeClient.CoreV1().Pods("cache").Create(context.Background(), pod, metav1.CreateOptions{})
+	require.NoError(t, err)
+	require.Equal(t, []cache.ObjectName{keyOf(rc)}, drainQueue(t, c, 1))
+
+	require.NoError(t, f.kubeClient.CoreV1().Pods("cache").Delete(context.Background(), pod.Name, metav1.DeleteOptions{}))
+	require.Equal(t, []cache.ObjectName{keyOf(rc)}, drainQueue(t, c, 1))
+}
+
+func TestPodOfAnotherOwnerIsIgnored(t *testing.T) {
+	f := newFixture(t)
+	rc := newCluster("rediscluster1")
+	f.clusters = append(f.clusters, rc)
+	c, _, _ := f.newController()
+
+	replaced := rc.DeepCopy()
+	replaced.UID = "an-earlier-cluster-of-the-same-name"
+	c.handleObject(ownedPod(replaced, "old-pod"))
+	c.handleObject(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "plain", Namespace: "cache"}})
+	c.handleObject(cache.DeletedFinalStateUnknown{Key: "cache/rediscluster1-0", Obj: ownedPod(rc, "rediscluster1-0")})
+	require.Equal(t, 1, c.queue.Len(), "only the tombstone of a pod of the live cluster enqueues")
+}
+
+func TestSyncWritesStatusOfNewCluster(t *testing.T) {
+	f := newFixture(t)
+	rc := newCluster("rediscluster1")
+	f.clusters = append(f.clusters, rc)
+	f.pods = append(f.pods, ownedPod(rc, "rediscluster1-0"), ownedPod(rc, "rediscluster1-1"))
+
+	actions := f.runSync(keyOf(rc))
+	require.Len(t, actions, 1)
+	update, ok := actions[0].(core.UpdateAction)
+	require.True(t, ok)
+	require.Equal(t, "status", update.GetSubresource())
+	status := update.GetObject().(*redisv1beta1.RedisCluster).Status
+	require.Equal(t, int64(1), status.ObservedGeneration)
+	require.Equal(t, "app.kubernetes.io/instance=rediscluster1,app.kubernetes.io/managed-by=redis-operator", status.Selector)
+	require.Len(t, status.Conditions, 1)
+	require.Equal(t, "2 of 6 Redis nodes are running", status.Conditions[0].Message)
+}
+
+func TestSteadyStateMakesNoWrite(t *testing.T) {
+	f := newFixture(t)
+	rc := newCluster("rediscluster1")
+	pod := ownedPod(rc, "rediscluster1-0")
+	rc.Status = observedStatus(rc, []*corev1.Pod{pod})
+	f.clusters = append(f.clusters, rc)
+	f.pods = append(f.pods, pod)
+
+	require.Empty(t, f.runSync(keyOf(rc)))
+}
+
+func TestSyncOfDeletedClusterDoesNothing(t *testing.T) {
+	f := newFixture(t)
+	require.Empty(t, f.runSync(cache.ObjectName{Namespace: "cache", Name: "gone"}))
+}
+
+func TestStatusUpdateRetriesOnConflict(t *testing.T) {
+	f := newFixture(t)
+	rc := newCluster("rediscluster1")
+	f.clusters = append(f.clusters, rc)
+	c, _, _ := f.newController()
+
+	conflicts := 1
+	f.redisClient.PrependReactor("update", "redisclusters", func(action core.Action) (bool, runtime.Object, error) {
+		if action.GetSubresource() == "status" && conflicts > 0 {
+			conflicts--
+			return true, nil, apierrors.NewConflict(redisv1beta1.Resource("redisclusters"), rc.Name, nil)
+		}
+		return false, nil, nil
+	})
+	require.NoError(t, c.syncHandler(context.Background(), keyOf(rc)))
+
+	var verbs []string
+	for _, a := range writeActions(f.redisClient.Actions()) {
+		verbs = append(verbs, a.GetVerb()+"/"+a.GetSubresource())
+	}
+	require.Equal(t, []string{"update/status", "get/", "update/status"}, verbs)
+	stored, err := f.redisClient.RedisV1beta1().RedisClusters("cache").Get(context.Background(), rc.Name, metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Equal(t, int64(1), stored.Status.ObservedGeneration)
+}
+
+func TestClusterNeedsSync(t *testing.T) {
+	base := newCluster("rediscluster1")
+	statusOnly := base.DeepCopy()
+	statusOnly.ResourceVersion = "2"
+	statusOnly.Status.ReadyMasters = 3
+	specChange := base.DeepCopy()
+	specChange.ResourceVersion = "2"
+	specChange.Generation = 2
+	relabeled := base.DeepCopy()
+	relabeled.ResourceVersion = "2"
+	relabeled.Labels = map[string]string{"team": "cache"}
+	deleting := base.DeepCopy()
+	deleting.ResourceVersion = "2"
+	deleting.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+
+	cases := []struct {
+		name string
+		cur  *redisv1beta1.RedisCluster
+		want bool
+	}{
+		{"periodic resync", base, true},
+		{"status written by the operator", statusOnly, false},
+		{"spec changed", specChange, true},
+		{"labels changed", relabeled, true},
+		{"deletion started", deleting, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, clusterNeedsSync(base, tc.cur))
+		})
+	}
+}

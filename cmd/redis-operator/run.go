@@ -75,6 +75,7 @@ func run(ctx context.Context, opts *options, log zerolog.Logger) error {
 		Pods:       kubeInformers.Core().V1().Pods(),
 		Services:   kubeInformers.Core().V1().Services(),
 		ConfigMaps: kubeInformers.Core().V1().ConfigMaps(),
+		Claims:     kubeInformers.Core().V1().PersistentVolumeClaims(),
 	}, recorder, controller.NewMetrics(registry), log)
 	if err != nil {
 		return err

@@ -29,7 +29,7 @@ import (
 // queueName names the workqueue in metrics and logs.
 const queueName = "redisclusters"
 
-// Controller reconciles RedisClusters with the pods, services and config maps they own.
+// Controller reconciles RedisClusters with the pods, services, config maps and claims they own.
 type Controller struct {
 	kubeClient  kubernetes.Interface
 	redisClient clientset.Interface
@@ -38,6 +38,7 @@ type Controller struct {
 	pods            corelisters.PodLister
 	services        corelisters.ServiceLister
 	configMaps      corelisters.ConfigMapLister
+	claims          corelisters.PersistentVolumeClaimLister
 	informersSynced []cache.InformerSynced
 
 	queue    workqueue.TypedRateLimitingInterface[cache.ObjectName]
@@ -56,6 +57,7 @@ type Informers struct {
 	Pods       coreinformers.PodInformer
 	Services   coreinformers.ServiceInformer
 	ConfigMaps coreinformers.ConfigMapInformer
+	Claims     coreinformers.PersistentVolumeClaimInformer
 }
 
 // New wires a controller to its informers. Event handlers only enqueue keys.
@@ -68,9 +70,10 @@ func New(kubeClient kubernetes.Interface, redisClient clientset.Interface, inf I
 		pods:        inf.Pods.Lister(),
 		services:    inf.Services.Lister(),
 		configMaps:  inf.ConfigMaps.Lister(),
+		claims:      inf.Claims.Lister(),
 		informersSynced: []cache.InformerSynced{
-			inf.Clusters.Informer().HasSynced, inf.Pods.Informer().HasSynced,
-			inf.Services.Informer().HasSynced, inf.ConfigMaps.Informer().HasSynced,
+			inf.Clusters.Informer().HasSynced, inf.Pods.Informer().HasSynced, inf.Services.Informer().HasSynced,
+			inf.ConfigMaps.Informer().HasSynced, inf.Claims.Informer().HasSynced,
 		},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
@@ -105,6 +108,7 @@ func New(kubeClient kubernetes.Interface, redisClient clientset.Interface, inf I
 	}
 	for name, inf := range map[string]cache.SharedIndexInformer{
 		"pods": inf.Pods.Informer(), "services": inf.Services.Informer(), "configmaps": inf.ConfigMaps.Informer(),
+		"persistentvolumeclaims": inf.Claims.Informer(),
 	} {
 		if _, err := inf.AddEventHandler(owned); err != nil {
 			return nil, fmt.Errorf("watching %s: %w", name, err)

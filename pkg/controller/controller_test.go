@@ -58,6 +58,7 @@ func (f *fixture) newController() (*Controller, informers.SharedInformerFactory,
 		Pods:       kubeInformers.Core().V1().Pods(),
 		Services:   kubeInformers.Core().V1().Services(),
 		ConfigMaps: kubeInformers.Core().V1().ConfigMaps(),
+		Claims:     kubeInformers.Core().V1().PersistentVolumeClaims(),
 	}, record.NewFakeRecorder(100), NewMetrics(prometheus.NewRegistry()), zerolog.Nop())
 	require.NoError(f.t, err)
 

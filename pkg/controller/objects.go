@@ -1,0 +1,262 @@
+package controller
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+)
+
+// Labels and names specific to Redis nodes.
+const (
+	// LabelNodeIndex is the node's index N; it listens on basePort+N.
+	LabelNodeIndex = "redis.redis/node-index"
+	// LabelPort is the node's client port, as the original operator labelled it.
+	LabelPort = "port"
+
+	redisContainer    = "redis"
+	exporterContainer = "redis-exporter"
+	dataVolume        = "data"
+	dataDir           = "/data"
+	exporterPortName  = "metrics"
+)
+
+// PodName is the name of node index's pod. A node's identity is its index: a replacement pod
+// gets the same name and port.
+func PodName(rc *redisv1beta1.RedisCluster, index int) string {
+	return fmt.Sprintf("%s-%d", rc.Name, index)
+}
+
+// ClaimName is the name of node index's PersistentVolumeClaim.
+func ClaimName(rc *redisv1beta1.RedisCluster, index int) string {
+	return fmt.Sprintf("data-%s-%d", rc.Name, index)
+}
+
+// ExporterServiceName is the headless Service through which Prometheus finds the exporters.
+func ExporterServiceName(rc *redisv1beta1.RedisCluster) string {
+	return rc.Name + "-exporter"
+}
+
+// NodeIndex returns the node index a pod of the operator carries.
+func NodeIndex(pod *corev1.Pod) (int, bool) {
+	index, err := strconv.Atoi(pod.Labels[LabelNodeIndex])
+	return index, err == nil && index >= 0
+}
+
+func ownerRef(rc *redisv1beta1.RedisCluster) metav1.OwnerReference {
+	return *metav1.NewControllerRef(rc, redisv1beta1.SchemeGroupVersion.WithKind("RedisCluster"))
+}
+
+// desiredPod is the pod of node index: host network, client port basePort+N, cluster bus on
+// +10000, exporter on +20000, data on an emptyDir or the node's claim.
+func desiredPod(rc *redisv1beta1.RedisCluster, index int) *corev1.Pod {
+	spec := &rc.Spec
+	port := spec.NodePort(index)
+	labels := clusterLabels(rc)
+	labels[LabelNodeIndex] = strconv.Itoa(index)
+	labels[LabelPort] = strconv.Itoa(int(port))
+
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            PodName(rc, index),
+			Namespace:       rc.Namespace,
+			Labels:          labels,
+			OwnerReferences: []metav1.OwnerReference{ownerRef(rc)},
+		},
+		Spec: corev1.PodSpec{
+			HostNetwork:      true,
+			DNSPolicy:        corev1.DNSClusterFirstWithHostNet,
+			RestartPolicy:    corev1.RestartPolicyAlways,
+			Containers:       []corev1.Container{redisContainerSpec(rc, port)},
+			Volumes:          []corev1.Volume{dataVolumeSpec(rc, index)},
+			ImagePullSecrets: spec.ImagePullSecrets,
+			SecurityContext:  spec.SecurityContext,
+			NodeSelector:     spec.NodeSelector,
+			Tolerations:      spec.Tolerations,
+			Affinity:         podAffinity(rc),
+		},
+	}
+	if spec.ExporterEnabled() {
+		pod.Spec.Containers = append(pod.Spec.Containers, exporterContainerSpec(rc, port))
+		pod.Annotations = map[string]string{
+			"prometheus.io/scrape": "true",
+			"prometheus.io/port":   strconv.Itoa(int(port + redisv1beta1.ExporterPortOffset)),
+		}
+	}
+	return pod
+}
+
+// podIPEnv gives containers the address the node announces; on the host network it is the
+// Kubernetes node's address.
+var podIPEnv = corev1.EnvVar{
+	Name:      "POD_IP",
+	ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}},
+}
+
+func passwordEnv(rc *redisv1beta1.RedisCluster) []corev1.EnvVar {
+	if rc.Spec.PasswordSecret == nil {
+		return nil
+	}
+	return []corev1.EnvVar{{
+		Name:      "REDIS_PASSWORD",
+		ValueFrom: &corev1.EnvVarSource{SecretKeyRef: rc.Spec.PasswordSecret},
+	}}
+}
+
+func redisContainerSpec(rc *redisv1beta1.RedisCluster, port int32) corev1.Container {
+	spec := &rc.Spec
+	args := []string{
+		"--port", strconv.Itoa(int(port)),
+		"--bind", "$(POD_IP)",
+		"--cluster-enabled", "yes",
+		"--cluster-port", strconv.Itoa(int(port + redisv1beta1.BusPortOffset)),
+		"--cluster-config-file", fmt.Sprintf("nodes-%d.conf", port),
+		"--cluster-node-timeout", strconv.Itoa(int(spec.NodeTimeoutMillis())),
+		"--cluster-announce-ip", "$(POD_IP)",
+		"--maxmemory", spec.MaxMemory,
+		"--dir", dataDir,
+		// Replicas sync over the socket at once instead of waiting 5 s for more replicas.
+		"--repl-diskless-sync-delay", "0",
+		"--daemonize", "no",
+	}
+	if spec.PersistenceEnabled() {
+		args = append(args, "--appendonly", "yes")
+	} else {
+		// Without a volume that outlives the pod, snapshots only cost time.
+		args = append(args, "--appendonly", "no", "--save", "")
+	}
+	if spec.PasswordSecret != nil {
+		args = append(args, "--requirepass", "$(REDIS_PASSWORD)", "--masterauth", "$(REDIS_PASSWORD)")
+	} else {
+		args = append(args, "--protected-mode", "no")
+	}
+	keys := make([]string, 0, len(spec.Config))
+	for k := range spec.Config {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		args = append(args, "--"+k, spec.Config[k])
+	}
+
+	container := corev1.Container{
+		Name:            redisContainer,
+		Image:           spec.ImageRef(),
+		ImagePullPolicy: spec.ImagePullPolicy,
+		Command:         []string{"redis-server"},
+		Args:            args,
+		Env:             append([]corev1.EnvVar{podIPEnv}, passwordEnv(rc)...),
+		Ports: []corev1.ContainerPort{
+			{Name: "redis", ContainerPort: port, Protocol: corev1.ProtocolTCP},
+			{Name: "cluster-bus", ContainerPort: port + redisv1beta1.BusPortOffset, Protocol: corev1.ProtocolTCP},
+		},
+		VolumeMounts: []corev1.VolumeMount{{Name: dataVolume, MountPath: dataDir}},
+		ReadinessProbe: &corev1.Probe{
+			ProbeHandler:     corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(port)}},
+			PeriodSeconds:    2,
+			FailureThreshold: 3,
+		},
+		// Generous: a MIGRATE of a big key blocks Redis for seconds, which must not restart it.
+		LivenessProbe: &corev1.Probe{
+			ProbeHandler:        corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(port)}},
+			InitialDelaySeconds: 10,
+			PeriodSeconds:       10,
+			FailureThreshold:    6,
+		},
+	}
+	if spec.Resources != nil {
+		container.Resources = *spec.Resources
+	}
+	return container
+}
+
+func exporterContainerSpec(rc *redisv1beta1.RedisCluster, port int32) corev1.Container {
+	metricsPort := port + redisv1beta1.ExporterPortOffset
+	return corev1.Container{
+		Name:            exporterContainer,
+		Image:           rc.Spec.ExporterImageRef(),
+		ImagePullPolicy: rc.Spec.ImagePullPolicy,
+		Command:         []string{"/redis_exporter"},
+		Args: []string{
+			fmt.Sprintf("--redis.addr=redis://$(POD_IP):%d", port),
+			fmt.Sprintf("--web.listen-address=$(POD_IP):%d", metricsPort),
+		},
+		Env:       append([]corev1.EnvVar{podIPEnv}, passwordEnv(rc)...),
+		Ports:     []corev1.ContainerPort{{Name: exporterPortName, ContainerPort: metricsPort, Protocol: corev1.ProtocolTCP}},
+		Resources: rc.Spec.ExporterResourceRequirements(),
+	}
+}
+
+func dataVolumeSpec(rc *redisv1beta1.RedisCluster, index int) corev1.Volume {
+	if rc.Spec.PersistenceEnabled() {
+		return corev1.Volume{Name: dataVolume, VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: ClaimName(rc, index)},
+		}}
+	}
+	return corev1.Volume{Name: dataVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}
+}
+
+// podAffinity spreads the cluster's nodes over Kubernetes nodes, so that a master and its
+// replicas rarely share one; the user's affinity replaces it.
+func podAffinity(rc *redisv1beta1.RedisCluster) *corev1.Affinity {
+	if rc.Spec.Affinity != nil {
+		return rc.Spec.Affinity
+	}
+	return &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+		PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{
+			Weight: 100,
+			PodAffinityTerm: corev1.PodAffinityTerm{
+				TopologyKey:   corev1.LabelHostname,
+				LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{LabelManagedBy: ManagedByValue, LabelInstance: rc.Name}},
+			},
+		}},
+	}}
+}
+
+// desiredClaim is the PersistentVolumeClaim of node index. Claims carry no owner reference to
+// the pod, so a replacement pod finds its node's data; the cluster owns them.
+func desiredClaim(rc *redisv1beta1.RedisCluster, index int) *corev1.PersistentVolumeClaim {
+	labels := clusterLabels(rc)
+	labels[LabelNodeIndex] = strconv.Itoa(index)
+	return &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            ClaimName(rc, index),
+			Namespace:       rc.Namespace,
+			Labels:          labels,
+			OwnerReferences: []metav1.OwnerReference{ownerRef(rc)},
+		},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			StorageClassName: rc.Spec.Persistence.StorageClass,
+			Resources: corev1.VolumeResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceStorage: rc.Spec.PersistenceSize()},
+			},
+		},
+	}
+}
+
+// desiredExporterService is the headless Service listing every node's exporter; its port targets
+// the container port named metrics, which differs from node to node.
+func desiredExporterService(rc *redisv1beta1.RedisCluster) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            ExporterServiceName(rc),
+			Namespace:       rc.Namespace,
+			Labels:          clusterLabels(rc),
+			OwnerReferences: []metav1.OwnerReference{ownerRef(rc)},
+		},
+		Spec: corev1.ServiceSpec{
+			ClusterIP: corev1.ClusterIPNone,
+			Selector:  map[string]string{LabelManagedBy: ManagedByValue, LabelInstance: rc.Name},
+			Ports: []corev1.ServicePort{{
+				Name: exporterPortName, Port: 9121, TargetPort: intstr.FromString(exporterPortName), Protocol: corev1.ProtocolTCP,
+			}},
+			PublishNotReadyAddresses: true,
+		},
+	}
+}

@@ -1,0 +1,142 @@
+package controller
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/utils/ptr"
+
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+)
+
+// argValue returns the value following flag in args.
+func argValue(t *testing.T, args []string, flag string) string {
+	t.Helper()
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == flag {
+			return args[i+1]
+		}
+	}
+	t.Fatalf("flag %s not in %v", flag, args)
+	return ""
+}
+
+func containerNamed(t *testing.T, pod *corev1.Pod, name string) corev1.Container {
+	t.Helper()
+	for _, c := range pod.Spec.Containers {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("pod %s has no container %s", pod.Name, name)
+	return corev1.Container{}
+}
+
+func TestDesiredPodOfSeedCluster(t *testing.T) {
+	rc := newCluster("rediscluster1")
+	rc.Spec.ExporterResources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("200m")}}
+	pod := desiredPod(rc, 4)
+
+	require.Equal(t, "rediscluster1-4", pod.Name)
+	require.Equal(t, "cache", pod.Namespace)
+	require.True(t, pod.Spec.HostNetwork)
+	require.Equal(t, corev1.DNSClusterFirstWithHostNet, pod.Spec.DNSPolicy)
+	require.Equal(t, "rediscluster1", pod.Labels[LabelClusterName], "the original operator's label stays")
+	require.Equal(t, "4", pod.Labels[LabelNodeIndex])
+	require.Equal(t, "10004", pod.Labels[LabelPort])
+	require.Len(t, pod.OwnerReferences, 1)
+	require.True(t, *pod.OwnerReferences[0].Controller)
+	require.Equal(t, rc.UID, pod.OwnerReferences[0].UID)
+
+	redis := containerNamed(t, pod, redisContainer)
+	require.Equal(t, "awbrg789/redis:latest", redis.Image)
+	require.Equal(t, "10004", argValue(t, redis.Args, "--port"))
+	require.Equal(t, "20004", argValue(t, redis.Args, "--cluster-port"))
+	require.Equal(t, "$(POD_IP)", argValue(t, redis.Args, "--cluster-announce-ip"))
+	require.Equal(t, "512mb", argValue(t, redis.Args, "--maxmemory"))
+	require.Equal(t, "5000", argValue(t, redis.Args, "--cluster-node-timeout"))
+	require.Equal(t, "0", argValue(t, redis.Args, "--repl-diskless-sync-delay"))
+	require.Equal(t, "no", argValue(t, redis.Args, "--appendonly"))
+	require.Equal(t, "redis", redis.Ports[0].Name)
+	require.EqualValues(t, 10004, redis.Ports[0].ContainerPort)
+	require.EqualValues(t, 10004, redis.ReadinessProbe.TCPSocket.Port.IntValue())
+	require.NotNil(t, pod.Spec.Volumes[0].EmptyDir)
+
+	exporter := containerNamed(t, pod, exporterContainer)
+	require.Equal(t, "oliver006/redis_exporter:v1.62.0", exporter.Image)
+	require.EqualValues(t, 30004, exporter.Ports[0].ContainerPort)
+	require.Equal(t, "200m", exporter.Resources.Limits.Cpu().String(), "exporterResources still applies")
+	require.Contains(t, exporter.Args, "--redis.addr=redis://$(POD_IP):10004")
+	require.Equal(t, "30004", pod.Annotations["prometheus.io/port"])
+
+	terms := pod.Spec.Affinity.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution
+	require.Len(t, terms, 1)
+	require.Equal(t, corev1.LabelHostname, terms[0].PodAffinityTerm.TopologyKey)
+}
+
+func TestDesiredPodHonoursOptionalFields(t *testing.T) {
+	rc := newCluster("rediscluster1")
+	rc.Spec.Tag = "7.0.15"
+	rc.Spec.ClusterNodeTimeout = ptr.To[int32](2000)
+	rc.Spec.PasswordSecret = &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "auth"}, Key: "pw"}
+	rc.Spec.Config = map[string]string{"maxmemory-policy": "allkeys-lru", "hz": "20"}
+	rc.Spec.Persistence = &redisv1beta1.PersistenceSpec{Enabled: true}
+	rc.Spec.Exporter = &redisv1beta1.ExporterSpec{
+		Image: "quay.io/opstree/redis-exporter", Tag: "v1.44.0",
+		Resources: &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}},
+	}
+	rc.Spec.ExporterResources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("200m")}}
+	rc.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{}}
+	pod := desiredPod(rc, 0)
+
+	redis := containerNamed(t, pod, redisContainer)
+	require.Equal(t, "awbrg789/redis:7.0.15", redis.Image)
+	require.Equal(t, "2000", argValue(t, redis.Args, "--cluster-node-timeout"))
+	require.Equal(t, "$(REDIS_PASSWORD)", argValue(t, redis.Args, "--requirepass"))
+	require.Equal(t, "$(REDIS_PASSWORD)", argValue(t, redis.Args, "--masterauth"))
+	require.NotContains(t, redis.Args, "--protected-mode")
+	require.Equal(t, "yes", argValue(t, redis.Args, "--appendonly"))
+	require.Equal(t, "allkeys-lru", argValue(t, redis.Args, "--maxmemory-policy"))
+	require.Less(t, strings.Index(strings.Join(redis.Args, " "), "--hz"),
+		strings.Index(strings.Join(redis.Args, " "), "--maxmemory-policy"), "extra config is ordered")
+	require.Equal(t, "data-rediscluster1-0", pod.Spec.Volumes[0].PersistentVolumeClaim.ClaimName)
+
+	exporter := containerNamed(t, pod, exporterContainer)
+	require.Equal(t, "quay.io/opstree/redis-exporter:v1.44.0", exporter.Image)
+	require.Equal(t, "100m", exporter.Resources.Limits.Cpu().String(), "exporter.resources wins over exporterResources")
+	require.Same(t, rc.Spec.Affinity, pod.Spec.Affinity)
+}
+
+func TestDesiredPodWithoutExporter(t *testing.T) {
+	rc := newCluster("rediscluster1")
+	rc.Spec.Exporter = &redisv1beta1.ExporterSpec{Enabled: ptr.To(false)}
+	pod := desiredPod(rc, 0)
+	require.Len(t, pod.Spec.Containers, 1)
+	require.Empty(t, pod.Annotations)
+}
+
+func TestDesiredClaimAndService(t *testing.T) {
+	rc := newCluster("rediscluster1")
+	rc.Spec.Persistence = &redisv1beta1.PersistenceSpec{Enabled: true, StorageClass: ptr.To("fast")}
+	claim := desiredClaim(rc, 2)
+	require.Equal(t, "data-rediscluster1-2", claim.Name)
+	require.Equal(t, "fast", *claim.Spec.StorageClassName)
+	require.Equal(t, "1Gi", claim.Spec.Resources.Requests.Storage().String())
+
+	svc := desiredExporterService(rc)
+	require.Equal(t, corev1.ClusterIPNone, svc.Spec.ClusterIP)
+	require.Equal(t, exporterPortName, svc.Spec.Ports[0].TargetPort.StrVal)
+	require.Equal(t, "rediscluster1", svc.Spec.Selector[LabelInstance])
+}
+
+func TestNodeIndex(t *testing.T) {
+	rc := newCluster("rediscluster1")
+	index, ok := NodeIndex(desiredPod(rc, 7))
+	require.True(t, ok)
+	require.Equal(t, 7, index)
+	_, ok = NodeIndex(&corev1.Pod{})
+	require.False(t, ok)
+}

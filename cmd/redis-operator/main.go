@@ -21,6 +21,7 @@ type options struct {
 	resyncPeriod        time.Duration
 	metricsAddr         string
 	httpAddr            string
+	webhookTokenFile    string
 	leaderElect         bool
 	leaderElectionNS    string
 	leaderElectionID    string
@@ -42,6 +43,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.resyncPeriod, "resync-period", 30*time.Second, "How often every cluster is checked even when nothing changed.")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", ":8080", "Address of /metrics, /healthz and /readyz.")
 	fs.StringVar(&o.httpAddr, "http-addr", ":9090", "Address of the HTTP API (node discovery, webhooks, health).")
+	fs.StringVar(&o.webhookTokenFile, "webhook-token-file", "", "File holding the bearer token the Alertmanager webhook requires; without it the webhook accepts anyone.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Reconcile only while holding the leader Lease, so several replicas can run.")
 	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader Lease; the pod's own namespace when empty.")
 	fs.StringVar(&o.leaderElectionID, "leader-election-id", "redis-operator-leader", "Name of the leader Lease.")

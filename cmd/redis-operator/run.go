@@ -95,26 +95,41 @@ func run(ctx context.Context, opts *options, log zerolog.Logger) error {
 		}
 		return nil
 	}
-	metricsMux := http.NewServeMux()
-	metricsMux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{Registry: registry}))
-	httpapi.HandleHealth(metricsMux, healthy, ready)
+	token, err := webhookToken(opts.webhookTokenFile)
+	if err != nil {
+		return err
+	}
+	if token == "" {
+		log.Warn().Msg("no --webhook-token-file: anyone who reaches the HTTP API can scale clusters through the webhook")
+	}
 	apiMux := http.NewServeMux()
 	httpapi.HandleHealth(apiMux, healthy, ready)
+	metricsMux := apiMux // one server when both addresses are the same
+	if opts.metricsAddr != opts.httpAddr {
+		metricsMux = http.NewServeMux()
+		httpapi.HandleHealth(metricsMux, healthy, ready)
+	}
+	metricsMux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{Registry: registry}))
+	httpapi.New(httpapi.Options{
+		Clusters:     redisInformers.Redis().V1beta1().RedisClusters().Lister(),
+		Scaler:       &httpapi.ClientScaler{Client: redisClient, Recorder: recorder, Now: time.Now},
+		WebhookToken: token,
+		Registerer:   registry,
+		Log:          log,
+	}).Register(apiMux)
 
-	var servers sync.WaitGroup
-	serverErrs := make(chan error, 2)
-	for _, s := range []*http.Server{
-		{Addr: opts.metricsAddr, Handler: metricsMux, ReadHeaderTimeout: 5 * time.Second},
-		{Addr: opts.httpAddr, Handler: apiMux, ReadHeaderTimeout: 5 * time.Second},
-	} {
+	servers := []*http.Server{{Addr: opts.httpAddr, Handler: apiMux, ReadHeaderTimeout: 5 * time.Second}}
+	if metricsMux != apiMux {
+		servers = append(servers, &http.Server{Addr: opts.metricsAddr, Handler: metricsMux, ReadHeaderTimeout: 5 * time.Second})
+	}
+	serverErrs := make(chan error, len(servers))
+	for _, s := range servers {
 		ln, err := net.Listen("tcp", s.Addr)
 		if err != nil {
 			return fmt.Errorf("listening on %s: %w", s.Addr, err)
 		}
 		log.Info().Str("addr", ln.Addr().String()).Msg("serving HTTP")
-		servers.Add(1)
 		go func() {
-			defer servers.Done()
 			if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				serverErrs <- err
 			}
@@ -228,4 +243,20 @@ func podNamespace() string {
 		}
 	}
 	return metav1.NamespaceDefault
+}
+
+// webhookToken reads the webhook's bearer token; surrounding white space is not part of it.
+func webhookToken(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading --webhook-token-file: %w", err)
+	}
+	token := strings.TrimSpace(string(raw))
+	if token == "" {
+		return "", fmt.Errorf("--webhook-token-file %s is empty", path)
+	}
+	return token, nil
 }

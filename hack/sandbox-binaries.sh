@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Builds the sandbox's control plane into bin/k8s from the Go module proxy (Kubernetes and etcd
+# pinned in hack/tools/*/go.mod) and installs Debian's redis-server when it is missing. Rebuilds
+# only when the pinned versions change; the Go build cache makes a rebuild on the same machine fast.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BIN="${ROOT}/bin/k8s"
+mkdir -p "${BIN}"
+
+stamp() { cat "${ROOT}"/hack/tools/*/go.mod "${ROOT}"/hack/tools/*/go.sum "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1; }
+want="$(stamp)"
+have="$(cat "${BIN}/.stamp" 2>/dev/null || true)"
+binaries=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl)
+missing=0
+for b in "${binaries[@]}"; do [[ -x "${BIN}/${b}" ]] || missing=1; done
+
+if [[ "${want}" != "${have}" || ${missing} -eq 1 ]]; then
+    started=$(date +%s)
+    echo "building etcd into ${BIN}"
+    (cd "${ROOT}/hack/tools/etcd" && go build -trimpath -ldflags "-s -w" -o "${BIN}/etcd" .)
+    version=v1.37.2
+    echo "building kube-apiserver, kube-controller-manager, kube-scheduler and kubectl ${version} into ${BIN}"
+    (cd "${ROOT}/hack/tools/k8s" && go build -trimpath \
+        -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=${version} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37" \
+        -o "${BIN}/" \
+        k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+        k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
+    echo "${want}" > "${BIN}/.stamp"
+    echo "control plane built in $(( $(date +%s) - started ))s"
+else
+    echo "control plane binaries in ${BIN} are current"
+fi
+
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+    echo "installing redis-server and redis-tools from Debian"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq redis-server redis-tools >/dev/null
+    # The package starts a system redis on 6379; the tests start their own.
+    (service redis-server stop || pkill -x redis-server || true) >/dev/null 2>&1
+fi
+echo "redis: $(redis-server --version | head -1)"

@@ -1,0 +1,193 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
+)
+
+// Storage served by the sandbox's provisioner: host folders under volumes/.
+const (
+	StorageClassName = "sandbox-hostpath"
+	provisionerName  = "sandbox.local/hostpath"
+	heartbeatPeriod  = 10 * time.Second
+)
+
+// startNodes registers the nodes, keeps them alive, runs their agents and the volume provisioner.
+func (s *Sandbox) startNodes(ctx, runCtx context.Context) error {
+	for _, n := range s.nodes {
+		if err := s.registerNode(ctx, n); err != nil {
+			return fmt.Errorf("registering %s: %w", n.name, err)
+		}
+		a := newAgent(s.client, n, s.dir)
+		s.agents.Add(2)
+		go func() { defer s.agents.Done(); a.run(runCtx) }()
+		go func() { defer s.agents.Done(); s.heartbeat(runCtx, n) }()
+	}
+	if err := s.ensureStorageClass(ctx); err != nil {
+		return err
+	}
+	s.agents.Add(1)
+	go func() { defer s.agents.Done(); s.provision(runCtx) }()
+	return s.waitNodesReady(ctx)
+}
+
+func (s *Sandbox) registerNode(ctx context.Context, n nodeInfo) error {
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{
+		Name:   n.name,
+		Labels: map[string]string{corev1.LabelHostname: n.name, corev1.LabelOSStable: "linux", corev1.LabelArchStable: "amd64"},
+	}}
+	created, err := s.client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
+	if err != nil {
+		return err
+	}
+	capacity := corev1.ResourceList{
+		corev1.ResourceCPU:              resource.MustParse("32"),
+		corev1.ResourceMemory:           resource.MustParse("128Gi"),
+		corev1.ResourcePods:             resource.MustParse("110"),
+		corev1.ResourceEphemeralStorage: resource.MustParse("100Gi"),
+	}
+	created.Status = corev1.NodeStatus{
+		Capacity:    capacity,
+		Allocatable: capacity,
+		Addresses: []corev1.NodeAddress{
+			{Type: corev1.NodeInternalIP, Address: n.address},
+			{Type: corev1.NodeHostName, Address: n.name},
+		},
+		Conditions: nodeConditions(time.Now()),
+		NodeInfo: corev1.NodeSystemInfo{
+			KubeletVersion: "v1.37.2", OperatingSystem: "linux", Architecture: "amd64",
+			ContainerRuntimeVersion: "sandbox://host-process",
+		},
+	}
+	_, err = s.client.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{})
+	return err
+}
+
+func nodeConditions(now time.Time) []corev1.NodeCondition {
+	t := metav1.NewTime(now)
+	cond := func(typ corev1.NodeConditionType, status corev1.ConditionStatus, reason string) corev1.NodeCondition {
+		return corev1.NodeCondition{Type: typ, Status: status, Reason: reason, LastHeartbeatTime: t, LastTransitionTime: t}
+	}
+	return []corev1.NodeCondition{
+		cond(corev1.NodeReady, corev1.ConditionTrue, "SandboxAgentReady"),
+		cond(corev1.NodeMemoryPressure, corev1.ConditionFalse, "SandboxAgentHasSufficientMemory"),
+		cond(corev1.NodeDiskPressure, corev1.ConditionFalse, "SandboxAgentHasNoDiskPressure"),
+		cond(corev1.NodePIDPressure, corev1.ConditionFalse, "SandboxAgentHasSufficientPID"),
+	}
+}
+
+// heartbeat renews the node's Lease and Ready condition, as a kubelet does, so the node
+// lifecycle controller never marks it unreachable.
+func (s *Sandbox) heartbeat(ctx context.Context, n nodeInfo) {
+	leases := s.client.CoordinationV1().Leases(corev1.NamespaceNodeLease)
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
+		now := metav1.NewMicroTime(time.Now())
+		lease, err := leases.Get(ctx, n.name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			_, _ = leases.Create(ctx, &coordinationv1.Lease{
+				ObjectMeta: metav1.ObjectMeta{Name: n.name},
+				Spec: coordinationv1.LeaseSpec{
+					HolderIdentity: ptr.To(n.name), LeaseDurationSeconds: ptr.To[int32](40), RenewTime: &now,
+				},
+			}, metav1.CreateOptions{})
+		} else if err == nil {
+			lease.Spec.RenewTime = &now
+			_, _ = leases.Update(ctx, lease, metav1.UpdateOptions{})
+		}
+		node, err := s.client.CoreV1().Nodes().Get(ctx, n.name, metav1.GetOptions{})
+		if err != nil {
+			return
+		}
+		node.Status.Conditions = nodeConditions(time.Now())
+		_, _ = s.client.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{})
+	}, heartbeatPeriod)
+}
+
+func (s *Sandbox) ensureStorageClass(ctx context.Context) error {
+	sc := &storagev1.StorageClass{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        StorageClassName,
+			Annotations: map[string]string{"storageclass.kubernetes.io/is-default-class": "true"},
+		},
+		Provisioner:       provisionerName,
+		ReclaimPolicy:     ptr.To(corev1.PersistentVolumeReclaimDelete),
+		VolumeBindingMode: ptr.To(storagev1.VolumeBindingImmediate),
+	}
+	_, err := s.client.StorageV1().StorageClasses().Create(ctx, sc, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	return err
+}
+
+// provision binds every pending claim of the sandbox class to a new host-folder volume, and
+// removes a released volume's folder (reclaim policy Delete).
+func (s *Sandbox) provision(ctx context.Context) {
+	factory := informers.NewSharedInformerFactory(s.client, 0)
+	claims := factory.Core().V1().PersistentVolumeClaims().Informer()
+	volumes := factory.Core().V1().PersistentVolumes().Informer()
+	onClaim := func(obj interface{}) {
+		if pvc, ok := obj.(*corev1.PersistentVolumeClaim); ok {
+			s.provisionClaim(ctx, pvc)
+		}
+	}
+	onVolume := func(obj interface{}) {
+		if pv, ok := obj.(*corev1.PersistentVolume); ok {
+			s.reclaimVolume(ctx, pv)
+		}
+	}
+	_, _ = claims.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: onClaim, UpdateFunc: func(_, o interface{}) { onClaim(o) }})
+	_, _ = volumes.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: onVolume, UpdateFunc: func(_, o interface{}) { onVolume(o) }})
+	factory.Start(ctx.Done())
+	<-ctx.Done()
+	factory.Shutdown()
+}
+
+func (s *Sandbox) provisionClaim(ctx context.Context, pvc *corev1.PersistentVolumeClaim) {
+	class := ptr.Deref(pvc.Spec.StorageClassName, StorageClassName)
+	if pvc.Status.Phase != corev1.ClaimPending || pvc.Spec.VolumeName != "" || class != StorageClassName {
+		return
+	}
+	name := "pvc-" + string(pvc.UID)
+	path := filepath.Join(s.dir, "volumes", name)
+	if err := os.MkdirAll(path, 0o777); err != nil {
+		return
+	}
+	pv := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{"pv.kubernetes.io/provisioned-by": provisionerName}},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: pvc.Spec.Resources.Requests[corev1.ResourceStorage]},
+			AccessModes:                   pvc.Spec.AccessModes,
+			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimDelete,
+			StorageClassName:              StorageClassName,
+			ClaimRef: &corev1.ObjectReference{
+				Kind: "PersistentVolumeClaim", Namespace: pvc.Namespace, Name: pvc.Name, UID: pvc.UID, APIVersion: "v1",
+			},
+			PersistentVolumeSource: corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: path}},
+		},
+	}
+	_, _ = s.client.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{})
+}
+
+func (s *Sandbox) reclaimVolume(ctx context.Context, pv *corev1.PersistentVolume) {
+	if pv.Status.Phase != corev1.VolumeReleased || pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimDelete ||
+		pv.Spec.HostPath == nil || pv.Annotations["pv.kubernetes.io/provisioned-by"] != provisionerName {
+		return
+	}
+	_ = os.RemoveAll(pv.Spec.HostPath.Path)
+	_ = s.client.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{})
+}

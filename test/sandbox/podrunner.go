@@ -1,0 +1,485 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Probe and restart timing. Probe periods are capped at probePeriodCap so tests need not wait
+// for production-sized periods; everything else follows the pod spec.
+const (
+	tick            = 250 * time.Millisecond
+	probePeriodCap  = time.Second
+	maxGracePeriod  = 5 * time.Second
+	maxRestartDelay = 10 * time.Second
+)
+
+// podRunner runs one pod's containers.
+type podRunner struct {
+	a          *agent
+	pod        *corev1.Pod
+	dir        string
+	volumes    map[string]string
+	containers []*containerRun
+	started    metav1.Time
+	// written is the status last written; the API server may add fields, so compare with ours.
+	written *corev1.PodStatus
+}
+
+// containerRun is one container: its process, restarts and readiness.
+type containerRun struct {
+	spec        corev1.Container
+	argv, env   []string
+	cwd         string
+	proc        *process
+	notExecuted bool
+	configErr   string
+	restarts    int32
+	lastExit    *corev1.ContainerStateTerminated
+	startedAt   metav1.Time
+	nextStart   time.Time
+	ready       bool
+	nextProbe   time.Time
+	failures    int32
+	successes   int32
+}
+
+func newPodRunner(a *agent, pod *corev1.Pod) *podRunner {
+	return &podRunner{a: a, pod: pod, dir: a.podDir(pod), started: metav1.NewTime(time.Now())}
+}
+
+func (r *podRunner) run(ctx context.Context, latest <-chan *corev1.Pod) {
+	if err := r.prepare(ctx); err != nil {
+		r.a.warn(ctx, r.pod, "FailedMount", err.Error())
+	}
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			r.stopAll(maxGracePeriod)
+			return
+		case pod := <-latest:
+			r.pod = pod
+			if pod.DeletionTimestamp != nil {
+				grace := maxGracePeriod
+				if pod.DeletionGracePeriodSeconds != nil {
+					grace = min(grace, time.Duration(*pod.DeletionGracePeriodSeconds)*time.Second)
+				}
+				r.stopAll(grace)
+				r.a.finishDeletion(ctx, pod)
+				return
+			}
+		case <-ticker.C:
+		}
+		r.step(ctx)
+	}
+}
+
+// prepare makes the pod's folders and resolves its volumes to local folders.
+func (r *podRunner) prepare(ctx context.Context) error {
+	r.volumes = map[string]string{}
+	for _, v := range r.pod.Spec.Volumes {
+		path := filepath.Join(r.dir, "volumes", v.Name)
+		switch {
+		case v.HostPath != nil:
+			path = v.HostPath.Path
+		case v.PersistentVolumeClaim != nil:
+			bound, err := r.claimFolder(ctx, v.PersistentVolumeClaim.ClaimName)
+			if err != nil {
+				return err
+			}
+			path = bound
+		}
+		if err := os.MkdirAll(path, 0o777); err != nil {
+			return err
+		}
+		r.volumes[v.Name] = path
+	}
+	for _, c := range r.pod.Spec.Containers {
+		r.containers = append(r.containers, r.newContainer(ctx, c))
+	}
+	return nil
+}
+
+// claimFolder waits, bounded, for the claim to be bound and returns its volume's host folder.
+func (r *podRunner) claimFolder(ctx context.Context, claim string) (string, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		pvc, err := r.a.client.CoreV1().PersistentVolumeClaims(r.pod.Namespace).Get(ctx, claim, metav1.GetOptions{})
+		if err == nil && pvc.Spec.VolumeName != "" {
+			pv, err := r.a.client.CoreV1().PersistentVolumes().Get(ctx, pvc.Spec.VolumeName, metav1.GetOptions{})
+			if err == nil && pv.Spec.HostPath != nil {
+				return pv.Spec.HostPath.Path, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return "", fmt.Errorf("claim %s is not bound to a host-path volume", claim)
+}
+
+func (r *podRunner) newContainer(ctx context.Context, c corev1.Container) *containerRun {
+	run := &containerRun{spec: c, cwd: r.dir}
+	vars, err := r.containerEnv(ctx, c)
+	if err != nil {
+		run.configErr = err.Error()
+		return run
+	}
+	for k, v := range vars {
+		run.env = append(run.env, k+"="+v)
+	}
+	run.env = append(run.env, "PATH="+os.Getenv("PATH"), "HOME="+r.dir, "SANDBOX_BIND_ADDRESS="+r.a.node.address)
+	if len(c.Command) == 0 {
+		run.notExecuted = true
+		return run
+	}
+	argv := append(append([]string{}, c.Command...), c.Args...)
+	for i := range argv {
+		argv[i] = r.localPath(c, expand(argv[i], vars))
+	}
+	if _, err := exec.LookPath(argv[0]); err != nil {
+		run.notExecuted = true
+		r.a.warn(ctx, r.pod, "NotExecuted", fmt.Sprintf(
+			"container %s: command %q is not on this sandbox host's PATH; it was not executed and is reported running", c.Name, argv[0]))
+		return run
+	}
+	// Host-network processes share one machine: redis-server listens only on its node's address.
+	if filepath.Base(argv[0]) == "redis-server" {
+		argv = append(argv, "--bind", r.a.node.address)
+	}
+	run.argv = argv
+	if len(c.VolumeMounts) > 0 {
+		run.cwd = r.volumes[c.VolumeMounts[0].Name]
+	}
+	return run
+}
+
+// localPath maps an argument naming a mount path to the volume's local folder.
+func (r *podRunner) localPath(c corev1.Container, arg string) string {
+	for _, m := range c.VolumeMounts {
+		local, ok := r.volumes[m.Name]
+		if !ok || m.MountPath == "" {
+			continue
+		}
+		if arg == m.MountPath {
+			return local
+		}
+		if strings.HasPrefix(arg, strings.TrimSuffix(m.MountPath, "/")+"/") {
+			return filepath.Join(local, strings.TrimPrefix(arg, strings.TrimSuffix(m.MountPath, "/")+"/"))
+		}
+	}
+	return arg
+}
+
+// containerEnv resolves a container's environment, downward API fields and secret and config
+// map keys included, expanding $(VAR) references to earlier variables.
+func (r *podRunner) containerEnv(ctx context.Context, c corev1.Container) (map[string]string, error) {
+	vars := map[string]string{}
+	for _, e := range c.Env {
+		switch {
+		case e.ValueFrom == nil:
+			vars[e.Name] = expand(e.Value, vars)
+		case e.ValueFrom.FieldRef != nil:
+			vars[e.Name] = r.field(e.ValueFrom.FieldRef.FieldPath)
+		case e.ValueFrom.SecretKeyRef != nil:
+			ref := e.ValueFrom.SecretKeyRef
+			secret, err := r.a.client.CoreV1().Secrets(r.pod.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+			if err != nil {
+				return nil, fmt.Errorf("env %s: secret %s: %w", e.Name, ref.Name, err)
+			}
+			vars[e.Name] = string(secret.Data[ref.Key])
+		case e.ValueFrom.ConfigMapKeyRef != nil:
+			ref := e.ValueFrom.ConfigMapKeyRef
+			cm, err := r.a.client.CoreV1().ConfigMaps(r.pod.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+			if err != nil {
+				return nil, fmt.Errorf("env %s: config map %s: %w", e.Name, ref.Name, err)
+			}
+			vars[e.Name] = cm.Data[ref.Key]
+		}
+	}
+	return vars, nil
+}
+
+func (r *podRunner) field(path string) string {
+	switch path {
+	case "metadata.name":
+		return r.pod.Name
+	case "metadata.namespace":
+		return r.pod.Namespace
+	case "metadata.uid":
+		return string(r.pod.UID)
+	case "spec.nodeName":
+		return r.a.node.name
+	case "status.podIP", "status.hostIP":
+		return r.a.node.address
+	case "spec.serviceAccountName":
+		return r.pod.Spec.ServiceAccountName
+	}
+	return ""
+}
+
+// expand replaces $(NAME) with defined variables; $$ escapes a dollar; other text stays.
+func expand(s string, vars map[string]string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' || i+1 >= len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		if s[i+1] == '$' {
+			b.WriteByte('$')
+			i++
+			continue
+		}
+		if s[i+1] == '(' {
+			if end := strings.IndexByte(s[i+2:], ')'); end >= 0 {
+				name := s[i+2 : i+2+end]
+				if v, ok := vars[name]; ok {
+					b.WriteString(v)
+					i += end + 2
+					continue
+				}
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// step restarts exited containers as the restart policy says, runs readiness probes and writes
+// the pod's status.
+func (r *podRunner) step(ctx context.Context) {
+	now := time.Now()
+	for _, c := range r.containers {
+		if c.notExecuted || c.configErr != "" {
+			continue
+		}
+		if c.proc != nil && c.proc.exited() {
+			c.lastExit = exitState(c.proc, c.startedAt)
+			c.proc, c.ready, c.successes, c.failures = nil, false, 0, 0
+			if !r.shouldRestart(c.lastExit.ExitCode) {
+				continue
+			}
+			c.restarts++
+			delay := min(time.Duration(1<<min(c.restarts, 6))*100*time.Millisecond, maxRestartDelay)
+			c.nextStart = now.Add(delay)
+		}
+		if c.proc == nil && !c.nextStart.IsZero() && now.Before(c.nextStart) {
+			continue
+		}
+		if c.proc == nil && (c.lastExit == nil || r.shouldRestart(c.lastExit.ExitCode)) {
+			r.start(ctx, c)
+		}
+		if c.proc != nil {
+			r.probe(c, now)
+		}
+	}
+	status := r.status()
+	if r.written != nil && equality.Semantic.DeepEqual(*r.written, status) {
+		return
+	}
+	if pod, err := r.a.updateStatus(ctx, r.pod, status); err == nil {
+		r.pod, r.written = pod, &status
+	} else if apierrors.IsNotFound(err) {
+		r.stopAll(maxGracePeriod)
+	}
+}
+
+func (r *podRunner) shouldRestart(exitCode int32) bool {
+	switch r.pod.Spec.RestartPolicy {
+	case corev1.RestartPolicyNever:
+		return false
+	case corev1.RestartPolicyOnFailure:
+		return exitCode != 0
+	}
+	return true
+}
+
+func (r *podRunner) start(ctx context.Context, c *containerRun) {
+	proc, err := startProcess(c.spec.Name, c.argv, c.env, c.cwd,
+		filepath.Join(r.dir, c.spec.Name+".log"), filepath.Join(r.dir, c.spec.Name+".pid"))
+	if err != nil {
+		r.a.warn(ctx, r.pod, "FailedStart", err.Error())
+		c.nextStart = time.Now().Add(maxRestartDelay)
+		return
+	}
+	c.proc, c.startedAt, c.nextStart = proc, metav1.NewTime(time.Now()), time.Time{}
+	c.nextProbe = time.Now()
+	if p := c.spec.ReadinessProbe; p != nil && p.InitialDelaySeconds > 0 {
+		c.nextProbe = c.nextProbe.Add(min(time.Duration(p.InitialDelaySeconds)*time.Second, 2*probePeriodCap))
+	}
+}
+
+// probe runs the readiness probe when due, with the spec's thresholds.
+func (r *podRunner) probe(c *containerRun, now time.Time) {
+	p := c.spec.ReadinessProbe
+	if p == nil {
+		c.ready = true
+		return
+	}
+	if now.Before(c.nextProbe) {
+		return
+	}
+	period := min(time.Duration(max(p.PeriodSeconds, 1))*time.Second, probePeriodCap)
+	c.nextProbe = now.Add(period)
+	timeout := time.Duration(max(p.TimeoutSeconds, 1)) * time.Second
+	if r.runProbe(p, c, timeout) {
+		c.successes, c.failures = c.successes+1, 0
+		if c.successes >= max(p.SuccessThreshold, 1) {
+			c.ready = true
+		}
+		return
+	}
+	c.successes, c.failures = 0, c.failures+1
+	if c.failures >= max(p.FailureThreshold, 1) {
+		c.ready = false
+	}
+}
+
+func (r *podRunner) runProbe(p *corev1.Probe, c *containerRun, timeout time.Duration) bool {
+	host := r.a.node.address
+	switch {
+	case p.TCPSocket != nil:
+		conn, err := net.DialTimeout("tcp", net.JoinHostPort(host, p.TCPSocket.Port.String()), timeout)
+		if err != nil {
+			return false
+		}
+		conn.Close()
+		return true
+	case p.Exec != nil && len(p.Exec.Command) > 0:
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, p.Exec.Command[0], p.Exec.Command[1:]...)
+		cmd.Env, cmd.Dir = c.env, c.cwd
+		return cmd.Run() == nil
+	case p.HTTPGet != nil:
+		client := http.Client{Timeout: timeout}
+		resp, err := client.Get(fmt.Sprintf("http://%s/%s",
+			net.JoinHostPort(host, p.HTTPGet.Port.String()), strings.TrimPrefix(p.HTTPGet.Path, "/")))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode >= 200 && resp.StatusCode < 400
+	}
+	return true
+}
+
+func exitState(p *process, started metav1.Time) *corev1.ContainerStateTerminated {
+	code := int32(0)
+	reason := "Completed"
+	if p.cmd.ProcessState != nil {
+		code = int32(p.cmd.ProcessState.ExitCode())
+		if code != 0 {
+			reason = "Error"
+		}
+	}
+	return &corev1.ContainerStateTerminated{ExitCode: code, Reason: reason, StartedAt: started, FinishedAt: metav1.NewTime(time.Now())}
+}
+
+// stopAll stops every container: SIGTERM, then SIGKILL after grace.
+func (r *podRunner) stopAll(grace time.Duration) {
+	for _, c := range r.containers {
+		if c.proc != nil {
+			c.proc.stop(grace)
+		}
+	}
+}
+
+// status is the pod status the processes show.
+func (r *podRunner) status() corev1.PodStatus {
+	addr := r.a.node.address
+	status := corev1.PodStatus{
+		Phase:     corev1.PodRunning,
+		HostIP:    addr,
+		HostIPs:   []corev1.HostIP{{IP: addr}},
+		PodIP:     addr,
+		PodIPs:    []corev1.PodIP{{IP: addr}},
+		StartTime: &r.started,
+		QOSClass:  r.pod.Status.QOSClass,
+	}
+	allReady, anyRunning, allDone, anyFailed := true, false, true, false
+	for _, c := range r.containers {
+		cs := corev1.ContainerStatus{
+			Name: c.spec.Name, Image: c.spec.Image, ImageID: "sandbox://" + c.spec.Image, RestartCount: c.restarts,
+			LastTerminationState: corev1.ContainerState{Terminated: c.lastExit},
+		}
+		switch {
+		case c.configErr != "":
+			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: c.configErr}
+		case c.notExecuted:
+			// Shown running so the pod can be Ready on its real containers' probes; the agent's
+			// NotExecuted event says nothing ran.
+			cs.State.Running = &corev1.ContainerStateRunning{StartedAt: r.started}
+			cs.Ready, cs.Started = true, ptrTo(true)
+			cs.ContainerID = "sandbox://not-executed"
+		case c.proc != nil:
+			cs.State.Running = &corev1.ContainerStateRunning{StartedAt: c.startedAt}
+			cs.Ready, cs.Started = c.ready, ptrTo(true)
+			cs.ContainerID = "sandbox://" + strconv.Itoa(c.proc.cmd.Process.Pid)
+			cs.LastTerminationState = corev1.ContainerState{Terminated: c.lastExit}
+		case c.lastExit != nil && !r.shouldRestart(c.lastExit.ExitCode):
+			cs.State.Terminated = c.lastExit
+			cs.LastTerminationState = corev1.ContainerState{}
+		default:
+			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}
+		}
+		allReady = allReady && cs.Ready
+		anyRunning = anyRunning || cs.State.Running != nil
+		if cs.State.Terminated == nil {
+			allDone = false
+		} else if cs.State.Terminated.ExitCode != 0 {
+			anyFailed = true
+		}
+		status.ContainerStatuses = append(status.ContainerStatuses, cs)
+	}
+	if allDone && len(r.containers) > 0 {
+		status.Phase = corev1.PodSucceeded
+		if anyFailed {
+			status.Phase = corev1.PodFailed
+		}
+	} else if !anyRunning {
+		status.Phase = corev1.PodPending
+	}
+	cond := func(t corev1.PodConditionType, ok bool) corev1.PodCondition {
+		s := corev1.ConditionFalse
+		if ok {
+			s = corev1.ConditionTrue
+		}
+		c := corev1.PodCondition{Type: t, Status: s, LastTransitionTime: r.started}
+		for _, old := range r.pod.Status.Conditions {
+			if old.Type == t && old.Status == s {
+				c.LastTransitionTime = old.LastTransitionTime
+			} else if old.Type == t {
+				c.LastTransitionTime = metav1.NewTime(time.Now())
+			}
+		}
+		return c
+	}
+	status.Conditions = []corev1.PodCondition{
+		cond(corev1.PodScheduled, true),
+		cond(corev1.PodInitialized, true),
+		cond(corev1.ContainersReady, allReady),
+		cond(corev1.PodReady, allReady),
+	}
+	return status
+}
+
+func ptrTo[T any](v T) *T { return &v }

@@ -1,0 +1,184 @@
+// Package sandbox runs a real Kubernetes control plane on loopback whose pods run as local
+// processes: etcd, kube-apiserver, kube-controller-manager and kube-scheduler built by
+// hack/sandbox-binaries.sh, plus one host-process node agent per node.
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Options configure a sandbox.
+type Options struct {
+	// Dir holds all state, logs and pids; it is wiped at start.
+	Dir string
+	// BinDir holds etcd and the Kubernetes binaries.
+	BinDir string
+	// Nodes is the number of nodes; node i has address 127.0.0.(11+i).
+	Nodes int
+}
+
+// Sandbox is a running control plane with its node agents.
+type Sandbox struct {
+	dir, binDir  string
+	nodes        []nodeInfo
+	controlPlane []*process
+	cancel       context.CancelFunc
+	agents       sync.WaitGroup
+	client       kubernetes.Interface
+}
+
+// nodeInfo names a sandbox node and the loopback address its pods listen on.
+type nodeInfo struct {
+	name, address string
+}
+
+// NodeName is the name of sandbox node i (0-based).
+func NodeName(i int) string { return fmt.Sprintf("sandbox-node-%d", i+1) }
+
+// NodeAddress is the loopback address of sandbox node i (0-based).
+func NodeAddress(i int) string { return fmt.Sprintf("127.0.0.%d", 11+i) }
+
+// Start wipes opts.Dir, starts the control plane and the node agents, and returns once every
+// node is Ready.
+func Start(ctx context.Context, opts Options) (*Sandbox, error) {
+	if opts.Nodes < 1 || opts.Nodes > 100 {
+		return nil, fmt.Errorf("nodes must be 1 to 100, not %d", opts.Nodes)
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	binDir, err := filepath.Abs(opts.BinDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := reset(dir); err != nil {
+		return nil, err
+	}
+	s := &Sandbox{dir: dir, binDir: binDir}
+	for i := 0; i < opts.Nodes; i++ {
+		s.nodes = append(s.nodes, nodeInfo{name: NodeName(i), address: NodeAddress(i)})
+	}
+	if err := s.startControlPlane(ctx); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	cfg, err := s.RESTConfig()
+	if err != nil {
+		s.Stop()
+		return nil, err
+	}
+	if s.client, err = kubernetes.NewForConfig(cfg); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	if err := s.startNodes(ctx, runCtx); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// reset kills whatever a previous sandbox in dir left running and wipes its state.
+func reset(dir string) error {
+	if _, err := KillLeftovers(dir); err != nil {
+		return err
+	}
+	for _, sub := range []string{"etcd", "pods", "volumes", "pids", "logs"} {
+		if err := os.RemoveAll(filepath.Join(dir, sub)); err != nil {
+			return err
+		}
+	}
+	for _, sub := range []string{"pods", "volumes", "pids", "logs"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Kubeconfig is the path of the admin kubeconfig.
+func (s *Sandbox) Kubeconfig() string { return filepath.Join(s.dir, kubeconfigFile) }
+
+// RESTConfig is an admin client configuration.
+func (s *Sandbox) RESTConfig() (*rest.Config, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", s.Kubeconfig())
+	if err != nil {
+		return nil, err
+	}
+	cfg.QPS, cfg.Burst = 100, 200
+	return cfg, nil
+}
+
+// NodeAddresses are the nodes' loopback addresses.
+func (s *Sandbox) NodeAddresses() []string {
+	out := make([]string, len(s.nodes))
+	for i, n := range s.nodes {
+		out[i] = n.address
+	}
+	return out
+}
+
+// Stop stops the node agents (and with them every pod process) and then the control plane.
+func (s *Sandbox) Stop() {
+	if s.cancel != nil {
+		s.cancel()
+		s.agents.Wait()
+	}
+	for i := len(s.controlPlane) - 1; i >= 0; i-- {
+		s.controlPlane[i].stop(processStopWait)
+	}
+	_, _ = KillLeftovers(s.dir)
+}
+
+// Failed returns an error when a control plane process has exited.
+func (s *Sandbox) Failed() error {
+	for _, p := range s.controlPlane {
+		if p.exited() {
+			return fmt.Errorf("%s exited: %v", p.name, p.err)
+		}
+	}
+	return nil
+}
+
+// waitNodesReady waits until the API server lists every node as Ready and pods can be admitted.
+func (s *Sandbox) waitNodesReady(ctx context.Context) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		list, err := s.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err == nil {
+			ready := 0
+			for _, n := range list.Items {
+				for _, c := range n.Status.Conditions {
+					if c.Type == "Ready" && c.Status == "True" {
+						ready++
+					}
+				}
+			}
+			// Pods are admitted only once the controller manager made the default service account.
+			_, saErr := s.client.CoreV1().ServiceAccounts(metav1.NamespaceDefault).Get(ctx, "default", metav1.GetOptions{})
+			if ready == len(s.nodes) && saErr == nil {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return errors.New("nodes or the default service account not ready within 60s")
+}

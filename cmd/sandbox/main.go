@@ -54,7 +54,7 @@ func main() {
 	}
 }
 
-func pidFile(dir string) string { return filepath.Join(dir, "sandbox.pid") }
+func pidFile(dir string) string   { return filepath.Join(dir, "sandbox.pid") }
 func readyFile(dir string) string { return filepath.Join(dir, "sandbox.ready") }
 
 // daemonPid returns the pid of a running sandbox daemon for dir, or 0.

@@ -121,7 +121,6 @@ func processMatches(pid int, want string) bool {
 	return err == nil && strings.HasPrefix(cwd, want)
 }
 
-
 // KillLeftovers kills every process a sandbox in dir recorded that is still running.
 func KillLeftovers(dir string) (int, error) {
 	killed := 0

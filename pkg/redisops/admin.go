@@ -1,0 +1,162 @@
+package redisops
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Admin sends administrative commands to cluster nodes by address, keeping one small
+// connection pool per node.
+type Admin struct {
+	password string
+	mu       sync.Mutex
+	clients  map[string]*redis.Client
+}
+
+// NewAdmin returns an Admin authenticating with password when it is not empty.
+func NewAdmin(password string) *Admin {
+	return &Admin{password: password, clients: map[string]*redis.Client{}}
+}
+
+// Client returns the pooled client of the node at addr (ip:port).
+func (a *Admin) Client(addr string) *redis.Client {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if c, ok := a.clients[addr]; ok {
+		return c
+	}
+	c := redis.NewClient(&redis.Options{
+		Addr:            addr,
+		Password:        a.password,
+		Protocol:        2,
+		DisableIdentity: true,
+		DialTimeout:     2 * time.Second,
+		ReadTimeout:     5 * time.Second,
+		WriteTimeout:    5 * time.Second,
+		PoolSize:        4,
+		MaxRetries:      -1,
+	})
+	a.clients[addr] = c
+	return c
+}
+
+// Drop closes and forgets the client of addr, for a node that went away.
+func (a *Admin) Drop(addr string) {
+	a.mu.Lock()
+	c, ok := a.clients[addr]
+	delete(a.clients, addr)
+	a.mu.Unlock()
+	if ok {
+		_ = c.Close()
+	}
+}
+
+// Close closes every client.
+func (a *Admin) Close() {
+	a.mu.Lock()
+	clients := a.clients
+	a.clients = map[string]*redis.Client{}
+	a.mu.Unlock()
+	for _, c := range clients {
+		_ = c.Close()
+	}
+}
+
+// Ping checks that the node answers.
+func (a *Admin) Ping(ctx context.Context, addr string) error {
+	return a.Client(addr).Ping(ctx).Err()
+}
+
+// ClusterNodes returns the node's CLUSTER NODES view.
+func (a *Admin) ClusterNodes(ctx context.Context, addr string) ([]NodeView, error) {
+	reply, err := a.Client(addr).ClusterNodes(ctx).Result()
+	if err != nil {
+		return nil, fmt.Errorf("CLUSTER NODES on %s: %w", addr, err)
+	}
+	return ParseClusterNodes(reply)
+}
+
+// ClusterInfo returns the node's CLUSTER INFO fields.
+func (a *Admin) ClusterInfo(ctx context.Context, addr string) (map[string]string, error) {
+	reply, err := a.Client(addr).ClusterInfo(ctx).Result()
+	if err != nil {
+		return nil, fmt.Errorf("CLUSTER INFO on %s: %w", addr, err)
+	}
+	return ParseInfo(reply), nil
+}
+
+// Info returns the fields of one INFO section.
+func (a *Admin) Info(ctx context.Context, addr, section string) (map[string]string, error) {
+	reply, err := a.Client(addr).Info(ctx, section).Result()
+	if err != nil {
+		return nil, fmt.Errorf("INFO %s on %s: %w", section, addr, err)
+	}
+	return ParseInfo(reply), nil
+}
+
+// Meet makes the node at addr handshake with the node at ip:port (cluster bus on busPort).
+func (a *Admin) Meet(ctx context.Context, addr, ip string, port, busPort int) error {
+	err := a.Client(addr).Do(ctx, "CLUSTER", "MEET", ip, strconv.Itoa(port), strconv.Itoa(busPort)).Err()
+	if err != nil {
+		return fmt.Errorf("CLUSTER MEET %s:%d on %s: %w", ip, port, addr, err)
+	}
+	return nil
+}
+
+// AddSlotsRange assigns ranges to the node at addr.
+func (a *Admin) AddSlotsRange(ctx context.Context, addr string, ranges []SlotRange) error {
+	if len(ranges) == 0 {
+		return nil
+	}
+	args := []interface{}{"CLUSTER", "ADDSLOTSRANGE"}
+	for _, r := range ranges {
+		args = append(args, r.Start, r.End)
+	}
+	if err := a.Client(addr).Do(ctx, args...).Err(); err != nil {
+		return fmt.Errorf("CLUSTER ADDSLOTSRANGE %v on %s: %w", FormatRanges(ranges), addr, err)
+	}
+	return nil
+}
+
+// Replicate makes the node at addr a replica of masterID.
+func (a *Admin) Replicate(ctx context.Context, addr, masterID string) error {
+	if err := a.Client(addr).Do(ctx, "CLUSTER", "REPLICATE", masterID).Err(); err != nil {
+		return fmt.Errorf("CLUSTER REPLICATE %s on %s: %w", masterID, addr, err)
+	}
+	return nil
+}
+
+// Forget removes node id from the node at addr's table (for 60 seconds of gossip).
+func (a *Admin) Forget(ctx context.Context, addr, id string) error {
+	if err := a.Client(addr).Do(ctx, "CLUSTER", "FORGET", id).Err(); err != nil {
+		return fmt.Errorf("CLUSTER FORGET %s on %s: %w", id, addr, err)
+	}
+	return nil
+}
+
+// CountKeysInSlot is the number of keys of slot held by the node at addr.
+func (a *Admin) CountKeysInSlot(ctx context.Context, addr string, slot int) (int64, error) {
+	n, err := a.Client(addr).ClusterCountKeysInSlot(ctx, slot).Result()
+	if err != nil {
+		return 0, fmt.Errorf("CLUSTER COUNTKEYSINSLOT %d on %s: %w", slot, addr, err)
+	}
+	return n, nil
+}
+
+// SetSlot runs CLUSTER SETSLOT slot <state> [id] on the node at addr; state is IMPORTING,
+// MIGRATING, NODE or STABLE.
+func (a *Admin) SetSlot(ctx context.Context, addr string, slot int, state, id string) error {
+	args := []interface{}{"CLUSTER", "SETSLOT", slot, state}
+	if id != "" {
+		args = append(args, id)
+	}
+	if err := a.Client(addr).Do(ctx, args...).Err(); err != nil {
+		return fmt.Errorf("CLUSTER SETSLOT %d %s %s on %s: %w", slot, state, id, addr, err)
+	}
+	return nil
+}

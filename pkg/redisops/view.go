@@ -1,0 +1,182 @@
+package redisops
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// NodeState is what one node reports: its table of the cluster, its CLUSTER INFO and its
+// replication INFO. Err is set when the node could not be read.
+type NodeState struct {
+	Addr        string
+	Err         error
+	Table       []NodeView
+	Info        map[string]string
+	Replication map[string]string
+}
+
+// Self is the node's own line of its table.
+func (s *NodeState) Self() (NodeView, bool) {
+	for _, n := range s.Table {
+		if n.Myself() {
+			return n, true
+		}
+	}
+	return NodeView{}, false
+}
+
+// StateOK reports whether the node says cluster_state:ok.
+func (s *NodeState) StateOK() bool { return s.Err == nil && s.Info["cluster_state"] == "ok" }
+
+// LinkUp reports whether a replica's link to its master is up.
+func (s *NodeState) LinkUp() bool { return s.Replication["master_link_status"] == "up" }
+
+// Peer returns the node's line about id.
+func (s *NodeState) Peer(id string) (NodeView, bool) {
+	for _, n := range s.Table {
+		if n.ID == id {
+			return n, true
+		}
+	}
+	return NodeView{}, false
+}
+
+// ClusterView is the cluster as every node given to FetchView reports it, never one node's word.
+type ClusterView struct {
+	Nodes map[string]*NodeState // by address
+}
+
+// fetchConcurrency bounds how many nodes are read at once.
+const fetchConcurrency = 16
+
+// FetchView reads every node at addrs, concurrently; unreachable nodes are recorded with Err.
+func FetchView(ctx context.Context, admin *Admin, addrs []string) *ClusterView {
+	view := &ClusterView{Nodes: make(map[string]*NodeState, len(addrs))}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, fetchConcurrency)
+	for _, addr := range addrs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			state := fetchNode(ctx, admin, addr)
+			mu.Lock()
+			view.Nodes[addr] = state
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return view
+}
+
+func fetchNode(ctx context.Context, admin *Admin, addr string) *NodeState {
+	state := &NodeState{Addr: addr}
+	var nodes *redis.StringCmd
+	var info, repl *redis.StringCmd
+	_, err := admin.Client(addr).Pipelined(ctx, func(p redis.Pipeliner) error {
+		nodes = p.ClusterNodes(ctx)
+		info = p.ClusterInfo(ctx)
+		repl = p.Info(ctx, "replication")
+		return nil
+	})
+	if err != nil {
+		state.Err = fmt.Errorf("reading %s: %w", addr, err)
+		return state
+	}
+	if state.Table, err = ParseClusterNodes(nodes.Val()); err != nil {
+		state.Err = err
+		return state
+	}
+	state.Info = ParseInfo(info.Val())
+	state.Replication = ParseInfo(repl.Val())
+	return state
+}
+
+// Addrs are the addresses read, sorted.
+func (v *ClusterView) Addrs() []string {
+	out := make([]string, 0, len(v.Nodes))
+	for addr := range v.Nodes {
+		out = append(out, addr)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Reachable are the nodes that answered, sorted by address.
+func (v *ClusterView) Reachable() []*NodeState {
+	var out []*NodeState
+	for _, addr := range v.Addrs() {
+		if s := v.Nodes[addr]; s.Err == nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// ByID maps each reachable node's own id to its state.
+func (v *ClusterView) ByID() map[string]*NodeState {
+	out := map[string]*NodeState{}
+	for _, s := range v.Reachable() {
+		if self, ok := s.Self(); ok {
+			out[self.ID] = s
+		}
+	}
+	return out
+}
+
+// SlotOwners returns, for each slot, the id of the master that claims it in its own line
+// (empty when none does) and the slots claimed by more than one reachable master.
+func (v *ClusterView) SlotOwners() (owners [SlotCount]string, contested []int) {
+	seen := map[int]bool{}
+	for _, s := range v.Reachable() {
+		self, ok := s.Self()
+		if !ok || !self.Master() {
+			continue
+		}
+		for _, r := range self.Slots {
+			for slot := r.Start; slot <= r.End; slot++ {
+				if owners[slot] != "" && owners[slot] != self.ID && !seen[slot] {
+					contested = append(contested, slot)
+					seen[slot] = true
+				}
+				owners[slot] = self.ID
+			}
+		}
+	}
+	return owners, contested
+}
+
+// OpenSlot is a slot a node has left importing or migrating.
+type OpenSlot struct {
+	Addr      string
+	Slot      int
+	Migrating bool   // else importing
+	Peer      string // the node id it migrates to or imports from
+}
+
+// OpenSlots lists every importing or migrating slot any reachable node reports for itself.
+func (v *ClusterView) OpenSlots() []OpenSlot {
+	var out []OpenSlot
+	for _, s := range v.Reachable() {
+		self, _ := s.Self()
+		for slot, peer := range self.Migrating {
+			out = append(out, OpenSlot{Addr: s.Addr, Slot: slot, Migrating: true, Peer: peer})
+		}
+		for slot, peer := range self.Importing {
+			out = append(out, OpenSlot{Addr: s.Addr, Slot: slot, Peer: peer})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Slot != out[j].Slot {
+			return out[i].Slot < out[j].Slot
+		}
+		return out[i].Addr < out[j].Addr
+	})
+	return out
+}

@@ -1,0 +1,215 @@
+// Package invariants checks what must hold of a healthy Redis Cluster after every step of an
+// end-to-end test, reading every node rather than trusting one.
+package invariants
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"redis-operator/pkg/redisops"
+)
+
+// Expect is the shape the cluster should have; zero Masters skips the count check.
+type Expect struct {
+	Masters           int
+	ReplicasPerMaster int
+}
+
+// Check returns nil when every invariant holds, or an error listing each violation:
+//  1. every slot is owned by exactly one master, and every node agrees on the owner;
+//  2. no slot is left importing or migrating;
+//  3. every node says cluster_state:ok and nobody flags a node fail, fail?, handshake or noaddr;
+//  4. the masters count is as expected and each master has the expected replicas, linked;
+//  5. no master holds keys of a slot it does not own;
+//  6. redis-cli --cluster check agrees.
+func Check(ctx context.Context, admin *redisops.Admin, addrs []string, want Expect) error {
+	view := redisops.FetchView(ctx, admin, addrs)
+	var problems []string
+	report := func(format string, args ...interface{}) { problems = append(problems, fmt.Sprintf(format, args...)) }
+
+	for _, addr := range view.Addrs() {
+		if err := view.Nodes[addr].Err; err != nil {
+			report("node %s unreachable: %v", addr, err)
+		}
+	}
+	owners := checkSlots(view, report)
+	checkOpenSlots(view, report)
+	checkHealth(view, report)
+	checkShape(view, want, report)
+	checkOrphanKeys(ctx, admin, view, owners, report)
+	if len(addrs) > 0 {
+		checkWithRedisCLI(ctx, addrs[0], report)
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return errors.New("cluster invariants violated:\n  - " + strings.Join(problems, "\n  - "))
+}
+
+// checkSlots checks invariant 1 and returns the agreed owner of each slot.
+func checkSlots(view *redisops.ClusterView, report func(string, ...interface{})) [redisops.SlotCount]string {
+	owners, contested := view.SlotOwners()
+	if len(contested) > 0 {
+		report("slots claimed by more than one master: %s", slotList(contested))
+	}
+	var unowned []int
+	for slot, id := range owners {
+		if id == "" {
+			unowned = append(unowned, slot)
+		}
+	}
+	if len(unowned) > 0 {
+		report("slots owned by no master: %s", slotList(unowned))
+	}
+	for _, s := range view.Reachable() {
+		var disagree []int
+		believed := [redisops.SlotCount]string{}
+		for _, n := range s.Table {
+			if !n.Master() {
+				continue
+			}
+			for _, r := range n.Slots {
+				for slot := r.Start; slot <= r.End; slot++ {
+					believed[slot] = n.ID
+				}
+			}
+		}
+		for slot := range owners {
+			if owners[slot] != "" && believed[slot] != owners[slot] {
+				disagree = append(disagree, slot)
+			}
+		}
+		if len(disagree) > 0 {
+			report("node %s disagrees on the owner of slots %s", s.Addr, slotList(disagree))
+		}
+	}
+	return owners
+}
+
+func checkOpenSlots(view *redisops.ClusterView, report func(string, ...interface{})) {
+	for _, open := range view.OpenSlots() {
+		state := "importing from"
+		if open.Migrating {
+			state = "migrating to"
+		}
+		report("slot %d left %s %s on node %s", open.Slot, state, short(open.Peer), open.Addr)
+	}
+}
+
+func checkHealth(view *redisops.ClusterView, report func(string, ...interface{})) {
+	for _, s := range view.Reachable() {
+		if !s.StateOK() {
+			report("node %s says cluster_state:%s", s.Addr, s.Info["cluster_state"])
+		}
+		for _, n := range s.Table {
+			for _, flag := range []string{"fail", "fail?", "handshake", "noaddr"} {
+				if n.Flags[flag] {
+					report("node %s flags %s (%s) %s", s.Addr, short(n.ID), n.Addr, flag)
+				}
+			}
+		}
+	}
+}
+
+func checkShape(view *redisops.ClusterView, want Expect, report func(string, ...interface{})) {
+	byID := view.ByID()
+	replicas := map[string][]*redisops.NodeState{}
+	var masters []string
+	for id, s := range byID {
+		self, _ := s.Self()
+		if self.Master() {
+			masters = append(masters, id)
+		} else if self.MasterID != "" {
+			replicas[self.MasterID] = append(replicas[self.MasterID], s)
+		}
+	}
+	sort.Strings(masters)
+	if want.Masters > 0 && len(masters) != want.Masters {
+		report("%d masters, want %d", len(masters), want.Masters)
+	}
+	for _, id := range masters {
+		linked := 0
+		for _, r := range replicas[id] {
+			if r.LinkUp() {
+				linked++
+			} else {
+				report("replica %s of master %s has master_link_status:%s", r.Addr, short(id), r.Replication["master_link_status"])
+			}
+		}
+		if linked != want.ReplicasPerMaster {
+			report("master %s (%s) has %d linked replicas, want %d", short(id), byID[id].Addr, linked, want.ReplicasPerMaster)
+		}
+	}
+}
+
+// checkOrphanKeys asks every master, in one pipeline, how many keys it holds in each slot it
+// does not own.
+func checkOrphanKeys(ctx context.Context, admin *redisops.Admin, view *redisops.ClusterView,
+	owners [redisops.SlotCount]string, report func(string, ...interface{})) {
+	for id, s := range view.ByID() {
+		self, _ := s.Self()
+		if !self.Master() {
+			continue
+		}
+		counts := make(map[int]*redis.IntCmd)
+		_, err := admin.Client(s.Addr).Pipelined(ctx, func(p redis.Pipeliner) error {
+			for slot := 0; slot < redisops.SlotCount; slot++ {
+				if owners[slot] != id {
+					counts[slot] = p.ClusterCountKeysInSlot(ctx, slot)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			report("counting keys on %s: %v", s.Addr, err)
+			continue
+		}
+		var orphans []int
+		for slot, c := range counts {
+			if c.Val() > 0 {
+				orphans = append(orphans, slot)
+			}
+		}
+		sort.Ints(orphans)
+		if len(orphans) > 0 {
+			report("master %s holds keys of slots it does not own: %s", s.Addr, slotList(orphans))
+		}
+	}
+}
+
+func checkWithRedisCLI(ctx context.Context, addr string, report func(string, ...interface{})) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "redis-cli", "--cluster", "check", addr).CombinedOutput()
+	if err != nil {
+		report("redis-cli --cluster check %s failed (%v):\n%s", addr, err, out)
+	}
+}
+
+// slotList renders slots as merged ranges, at most 10 of them.
+func slotList(slots []int) string {
+	set := map[int]bool{}
+	for _, s := range slots {
+		set[s] = true
+	}
+	ranges := redisops.RangesOf(func(slot int) bool { return set[slot] })
+	parts := redisops.FormatRanges(ranges)
+	if len(parts) > 10 {
+		parts = append(parts[:10], fmt.Sprintf("and %d more ranges", len(parts)-10))
+	}
+	return strings.Join(parts, ",")
+}
+
+func short(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}

@@ -1,0 +1,205 @@
+// Package redistest runs real redis-server processes on loopback for tests, and forms them into a
+// cluster with pkg/redisops.
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"redis-operator/pkg/redisops"
+)
+
+// Server is one cluster-enabled redis-server.
+type Server struct {
+	Port int
+	Addr string
+	cmd  *exec.Cmd
+}
+
+// Options tune the servers.
+type Options struct {
+	// NodeTimeout is cluster-node-timeout in milliseconds (default 2000).
+	NodeTimeout int
+}
+
+// StartServers starts n cluster-enabled redis-server processes on 127.0.0.1 with free client and
+// bus ports, and stops them when the test ends. A missing redis-server fails the test.
+func StartServers(t testing.TB, n int, opts Options) []*Server {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Fatalf("redis-server is not on PATH: run hack/sandbox-binaries.sh (it installs Debian's redis-server)")
+	}
+	if opts.NodeTimeout == 0 {
+		opts.NodeTimeout = 2000
+	}
+	dir := t.TempDir()
+	var servers []*Server
+	for i := 0; i < n; i++ {
+		s, err := startServer(dir, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Kill)
+		servers = append(servers, s)
+	}
+	return servers
+}
+
+func startServer(dir string, opts Options) (*Server, error) {
+	for attempt := 0; attempt < 20; attempt++ {
+		port, err := freePortPair()
+		if err != nil {
+			return nil, err
+		}
+		cmd := exec.Command("redis-server",
+			"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+			"--cluster-enabled", "yes", "--cluster-config-file", fmt.Sprintf("nodes-%d.conf", port),
+			"--cluster-node-timeout", strconv.Itoa(opts.NodeTimeout),
+			"--dir", dir, "--save", "", "--appendonly", "no",
+			"--repl-diskless-sync-delay", "0", "--daemonize", "no", "--logfile", fmt.Sprintf("redis-%d.log", port))
+		cmd.Dir = dir
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		s := &Server{Port: port, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), cmd: cmd}
+		exited := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(exited) }()
+		if waitListening(s.Addr, exited) {
+			return s, nil
+		}
+		s.Kill() // lost a race for the port: try another
+	}
+	return nil, fmt.Errorf("could not start redis-server on a free port")
+}
+
+// freePortPair finds a port P such that P and its bus port P+10000 are free on 127.0.0.1.
+func freePortPair() (int, error) {
+	for attempt := 0; attempt < 100; attempt++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if port+10000 > 65535 {
+			continue
+		}
+		bus, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+10000))
+		if err != nil {
+			continue
+		}
+		bus.Close()
+		return port, nil
+	}
+	return 0, fmt.Errorf("no free port pair found")
+}
+
+func waitListening(addr string, exited <-chan struct{}) bool {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return false
+		default:
+		}
+		if conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+			conn.Close()
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
+}
+
+// Kill stops the server at once, as a crash would.
+func (s *Server) Kill() {
+	if s.cmd.Process != nil {
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	}
+}
+
+// Addrs are the servers' addresses.
+func Addrs(servers []*Server) []string {
+	out := make([]string, len(servers))
+	for i, s := range servers {
+		out[i] = s.Addr
+	}
+	return out
+}
+
+// BootstrapCluster forms a healthy cluster of the servers: the first `masters` servers share
+// the slots evenly and each of the rest replicates a master in turn. It waits until every node
+// says cluster_state:ok and every replica's link is up.
+func BootstrapCluster(t testing.TB, admin *redisops.Admin, servers []*Server, masters int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, s := range servers[1:] {
+		if err := admin.Meet(ctx, servers[0].Addr, "127.0.0.1", s.Port, s.Port+10000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := make([]string, len(servers))
+	for i, s := range servers {
+		view := redisops.FetchView(ctx, admin, []string{s.Addr})
+		self, _ := view.Nodes[s.Addr].Self()
+		ids[i] = self.ID
+	}
+	for i, r := range redisops.EvenSplit(masters) {
+		if err := admin.AddSlotsRange(ctx, servers[i].Addr, []redisops.SlotRange{r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	WaitFor(t, ctx, "every node to know every other", func() bool {
+		view := redisops.FetchView(ctx, admin, Addrs(servers))
+		for _, s := range view.Nodes {
+			if s.Err != nil {
+				return false
+			}
+			usable := 0
+			for _, n := range s.Table {
+				if n.Usable() {
+					usable++
+				}
+			}
+			if usable != len(servers) {
+				return false
+			}
+		}
+		return true
+	})
+	for i := masters; i < len(servers); i++ {
+		if err := admin.Replicate(ctx, servers[i].Addr, ids[(i-masters)%masters]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	WaitFor(t, ctx, "cluster_state:ok everywhere and replicas linked", func() bool {
+		view := redisops.FetchView(ctx, admin, Addrs(servers))
+		for i, s := range servers {
+			st := view.Nodes[s.Addr]
+			if !st.StateOK() || (i >= masters && !st.LinkUp()) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// WaitFor polls cond every 50ms until it holds, failing the test when ctx ends first.
+func WaitFor(t testing.TB, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,85 @@
+package e2e
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+const seedCluster = `apiVersion: redis.redis/v1beta1
+kind: RedisCluster
+metadata: {name: rediscluster1, namespace: NAMESPACE}
+spec:
+  image: awbrg789/redis:latest
+  masters: 3
+  replicas: 1
+  basePort: 10000
+  maxMemory: 512mb
+  resources: {limits: {cpu: 1, memory: 1000Mi}, requests: {cpu: 1, memory: 1000Mi}}
+  exporterResources: {limits: {cpu: 200m, memory: 128Mi}, requests: {cpu: 50m, memory: 64Mi}}
+`
+
+// kubectlApply applies a manifest from standard input with the sandbox's kubectl, returning its
+// output and error, as a user would see them.
+func kubectlApply(t *testing.T, manifest string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(f.Root, "bin", "k8s", "kubectl"), "--kubeconfig", f.Kubeconfig, "apply", "-f", "-")
+	cmd.Stdin = strings.NewReader(manifest)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func TestCRDAcceptsTheSeedManifestAndRefusesBadOnes(t *testing.T) {
+	f.InstallCRD(t)
+	ns := f.Namespace(t, "crd")
+	seed := strings.Replace(seedCluster, "NAMESPACE", ns, 1)
+
+	cases := []struct{ name, from, to, field string }{
+		{"masters 0", "masters: 3", "masters: 0", "spec.masters"},
+		{"masters -1", "masters: 3", "masters: -1", "spec.masters"},
+		{"replicas -1", "replicas: 1", "replicas: -1", "spec.replicas"},
+		{"basePort 0", "basePort: 10000", "basePort: 0", "spec.basePort"},
+		{"basePort 70000", "basePort: 10000", "basePort: 70000", "spec.basePort"},
+		{"maxMemory lots", "maxMemory: 512mb", "maxMemory: lots", "spec.maxMemory"},
+		{"no room for the ports", "basePort: 10000", "basePort: 45532", "spec.basePort"},
+		{"empty image", "image: awbrg789/redis:latest", `image: ""`, "spec.image"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := kubectlApply(t, strings.Replace(seed, tc.from, tc.to, 1))
+			require.Error(t, err, "the API server must refuse it: %s", out)
+			require.Contains(t, out, tc.field, "the message names the field")
+			_, getErr := f.Redis.RedisV1beta1().RedisClusters(ns).Get(context.Background(), "rediscluster1", metav1.GetOptions{})
+			require.Error(t, getErr, "nothing was stored")
+		})
+	}
+
+	out, err := kubectlApply(t, seed)
+	require.NoError(t, err, out)
+	stored, err := f.Redis.RedisV1beta1().RedisClusters(ns).Get(context.Background(), "rediscluster1", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.EqualValues(t, 3, stored.Spec.Masters)
+	require.EqualValues(t, 5000, stored.Spec.NodeTimeoutMillis(), "defaults are applied by the API server")
+	require.EqualValues(t, 200, stored.Spec.ExporterResources.Limits.Cpu().MilliValue())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err = f.Kubectl(ctx, "-n", ns, "scale", "rdc/rediscluster1", "--replicas=5")
+	require.NoError(t, err, out)
+	scaled, err := f.Redis.RedisV1beta1().RedisClusters(ns).Get(ctx, "rediscluster1", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.EqualValues(t, 5, scaled.Spec.Masters, "the scale subresource sets spec.masters")
+
+	out, err = f.Kubectl(ctx, "-n", ns, "get", "rdc")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "MASTERS")
+	require.Contains(t, out, "rediscluster1")
+}

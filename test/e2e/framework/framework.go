@@ -1,0 +1,166 @@
+// Package framework gives end-to-end tests a sandbox, clients, the operator and helpers to wait
+// for conditions.
+package framework
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	clientset "redis-operator/pkg/generated/clientset/versioned"
+	"redis-operator/test/sandbox"
+)
+
+// Framework is the sandbox the tests of one package share.
+type Framework struct {
+	Root       string // the repository
+	Kubeconfig string
+	Config     *rest.Config
+	Kube       kubernetes.Interface
+	Redis      clientset.Interface
+	sandbox    *sandbox.Sandbox // nil when an already running sandbox is reused
+}
+
+// Main runs a test package against a sandbox: it reuses one started by `make sandbox-up`, or
+// starts its own and stops it after the tests.
+func Main(m *testing.M, f **Framework) {
+	fw, err := setup()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e setup:", err)
+		os.Exit(1)
+	}
+	*f = fw
+	code := m.Run()
+	if fw.sandbox != nil {
+		fw.sandbox.Stop()
+	}
+	os.Exit(code)
+}
+
+func setup() (*Framework, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return nil, err
+	}
+	fw := &Framework{Root: root, Kubeconfig: filepath.Join(root, ".sandbox", "kubeconfig")}
+	if !running(fw.Kubeconfig) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		s, err := sandbox.Start(ctx, sandbox.Options{
+			Dir: filepath.Join(root, ".sandbox"), BinDir: filepath.Join(root, "bin", "k8s"), Nodes: 3,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("starting the sandbox (run hack/sandbox-binaries.sh if binaries are missing): %w", err)
+		}
+		fw.sandbox = s
+	}
+	if fw.Config, err = clientcmd.BuildConfigFromFlags("", fw.Kubeconfig); err != nil {
+		return nil, err
+	}
+	fw.Config.QPS, fw.Config.Burst = 100, 200
+	if fw.Kube, err = kubernetes.NewForConfig(fw.Config); err != nil {
+		return nil, err
+	}
+	if fw.Redis, err = clientset.NewForConfig(fw.Config); err != nil {
+		return nil, err
+	}
+	return fw, nil
+}
+
+// running reports whether a sandbox answers with the kubeconfig.
+func running(kubeconfig string) bool {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return false
+	}
+	cfg.Timeout = 2 * time.Second
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return false
+	}
+	_, err = client.Discovery().ServerVersion()
+	return err == nil
+}
+
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			if _, err := os.Stat(filepath.Join(dir, "hack", "tools")); err == nil {
+				return dir, nil
+			}
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("repository root not found above the working folder")
+		}
+		dir = parent
+	}
+}
+
+// Kubectl runs the sandbox's kubectl and returns its combined output.
+func (f *Framework) Kubectl(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(f.Root, "bin", "k8s", "kubectl"), append([]string{"--kubeconfig", f.Kubeconfig}, args...)...)
+	cmd.Dir = f.Root
+	out, err := cmd.CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+// InstallCRD applies the chart's CRD as a user would and waits until it is served.
+func (f *Framework) InstallCRD(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if out, err := f.Kubectl(ctx, "apply", "--server-side", "--force-conflicts", "-f", "charts/redis-operator/crds/"); err != nil {
+		t.Fatalf("applying the CRD: %v\n%s", err, out)
+	}
+	if out, err := f.Kubectl(ctx, "wait", "--for=condition=Established", "--timeout=60s", "crd/redisclusters.redis.redis"); err != nil {
+		t.Fatalf("waiting for the CRD: %v\n%s", err, out)
+	}
+}
+
+// Namespace creates a namespace for one test and deletes it when the test ends.
+func (f *Framework) Namespace(t testing.TB, prefix string) string {
+	t.Helper()
+	ns, err := f.Kube.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = f.Kube.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{})
+	})
+	return ns.Name
+}
+
+// WaitFor polls cond every 100ms until it is true, failing the test after timeout with what and
+// cond's last error.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, error)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var lastErr error
+	for time.Now().Before(deadline) {
+		ok, err := cond()
+		if ok {
+			return
+		}
+		lastErr = err
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s (last error: %v)", timeout, what, lastErr)
+}

@@ -41,6 +41,7 @@ type Controller struct {
 	claims          corelisters.PersistentVolumeClaimLister
 	informersSynced []cache.InformerSynced
 
+	admins   redisAdmins
 	queue    workqueue.TypedRateLimitingInterface[cache.ObjectName]
 	recorder record.EventRecorder
 	metrics  *Metrics

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	kubeinformers "k8s.io/client-go/informers"
@@ -33,6 +34,7 @@ type fixture struct {
 
 	clusters []*redisv1beta1.RedisCluster
 	pods     []*corev1.Pod
+	services []*corev1.Service
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -46,6 +48,9 @@ func (f *fixture) newController() (*Controller, informers.SharedInformerFactory,
 	}
 	for _, pod := range f.pods {
 		kubeObjects = append(kubeObjects, pod)
+	}
+	for _, svc := range f.services {
+		kubeObjects = append(kubeObjects, svc)
 	}
 	// NewClientset's field tracker needs OpenAPI models the generated CRD client does not ship.
 	f.redisClient = fake.NewSimpleClientset(redisObjects...) //nolint:staticcheck
@@ -67,6 +72,9 @@ func (f *fixture) newController() (*Controller, informers.SharedInformerFactory,
 	}
 	for _, pod := range f.pods {
 		require.NoError(f.t, kubeInformers.Core().V1().Pods().Informer().GetIndexer().Add(pod))
+	}
+	for _, svc := range f.services {
+		require.NoError(f.t, kubeInformers.Core().V1().Services().Informer().GetIndexer().Add(svc))
 	}
 	return c, redisInformers, kubeInformers
 }
@@ -188,33 +196,51 @@ func TestPodOfAnotherOwnerIsIgnored(t *testing.T) {
 	require.Equal(t, 1, c.queue.Len(), "only the tombstone of a pod of the live cluster enqueues")
 }
 
-func TestSyncWritesStatusOfNewCluster(t *testing.T) {
+func TestSyncCreatesTheObjectsOfANewCluster(t *testing.T) {
 	f := newFixture(t)
 	rc := newCluster("rediscluster1")
 	f.clusters = append(f.clusters, rc)
-	f.pods = append(f.pods, ownedPod(rc, "rediscluster1-0"), ownedPod(rc, "rediscluster1-1"))
 
 	actions := f.runSync(keyOf(rc))
-	require.Len(t, actions, 1)
-	update, ok := actions[0].(core.UpdateAction)
-	require.True(t, ok)
-	require.Equal(t, "status", update.GetSubresource())
-	status := update.GetObject().(*redisv1beta1.RedisCluster).Status
+	var created []string
+	var statusUpdate core.UpdateAction
+	for _, a := range actions {
+		switch {
+		case a.GetVerb() == "create":
+			obj := a.(core.CreateAction).GetObject().(metav1.Object)
+			created = append(created, a.GetResource().Resource+"/"+obj.GetName())
+		case a.GetVerb() == "update" && a.GetSubresource() == "status":
+			require.Nil(t, statusUpdate, "one status write")
+			statusUpdate = a.(core.UpdateAction)
+		}
+	}
+	require.Equal(t, []string{
+		"services/rediscluster1-exporter",
+		"pods/rediscluster1-0", "pods/rediscluster1-1", "pods/rediscluster1-2",
+		"pods/rediscluster1-3", "pods/rediscluster1-4", "pods/rediscluster1-5",
+	}, created)
+	require.NotNil(t, statusUpdate)
+	status := statusUpdate.GetObject().(*redisv1beta1.RedisCluster).Status
 	require.Equal(t, int64(1), status.ObservedGeneration)
 	require.Equal(t, "app.kubernetes.io/instance=rediscluster1,app.kubernetes.io/managed-by=redis-operator", status.Selector)
-	require.Len(t, status.Conditions, 1)
-	require.Equal(t, "2 of 6 Redis nodes are running", status.Conditions[0].Message)
+	ready := meta.FindStatusCondition(status.Conditions, redisv1beta1.ConditionReady)
+	require.Equal(t, metav1.ConditionFalse, ready.Status)
+	require.Equal(t, ReasonProvisioning, ready.Reason)
 }
 
 func TestSteadyStateMakesNoWrite(t *testing.T) {
 	f := newFixture(t)
 	rc := newCluster("rediscluster1")
-	pod := ownedPod(rc, "rediscluster1-0")
-	rc.Status = observedStatus(rc, []*corev1.Pod{pod})
 	f.clusters = append(f.clusters, rc)
-	f.pods = append(f.pods, pod)
+	for i := 0; i < rc.Spec.NodeCount(); i++ {
+		f.pods = append(f.pods, desiredPod(rc, i))
+	}
+	f.services = append(f.services, desiredExporterService(rc))
+	first := f.runSync(keyOf(rc))
+	require.Len(t, first, 1, "only the status is written")
+	rc.Status = first[0].(core.UpdateAction).GetObject().(*redisv1beta1.RedisCluster).Status
 
-	require.Empty(t, f.runSync(keyOf(rc)))
+	require.Empty(t, f.runSync(keyOf(rc)), "a second sync of the same state writes nothing")
 }
 
 func TestSyncOfDeletedClusterDoesNothing(t *testing.T) {

@@ -123,12 +123,11 @@ func redisContainerSpec(rc *redisv1beta1.RedisCluster, port int32) corev1.Contai
 		// Replicas sync over the socket at once instead of waiting 5 s for more replicas.
 		"--repl-diskless-sync-delay", "0",
 		"--daemonize", "no",
-	}
-	if spec.PersistenceEnabled() {
-		args = append(args, "--appendonly", "yes")
-	} else {
-		// Without a volume that outlives the pod, snapshots only cost time.
-		args = append(args, "--appendonly", "no", "--save", "")
+		// The data volume survives container restarts even without persistence (an emptyDir): a
+		// master restarted in place must come back with its keys, or its replicas would resync
+		// from an empty master and lose them too.
+		"--appendonly", "yes",
+		"--save", "",
 	}
 	if spec.PasswordSecret != nil {
 		args = append(args, "--requirepass", "$(REDIS_PASSWORD)", "--masterauth", "$(REDIS_PASSWORD)")

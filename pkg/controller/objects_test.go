@@ -59,7 +59,7 @@ func TestDesiredPodOfSeedCluster(t *testing.T) {
 	require.Equal(t, "512mb", argValue(t, redis.Args, "--maxmemory"))
 	require.Equal(t, "5000", argValue(t, redis.Args, "--cluster-node-timeout"))
 	require.Equal(t, "0", argValue(t, redis.Args, "--repl-diskless-sync-delay"))
-	require.Equal(t, "no", argValue(t, redis.Args, "--appendonly"))
+	require.Equal(t, "yes", argValue(t, redis.Args, "--appendonly"), "data outlives a container restart")
 	require.Equal(t, "redis", redis.Ports[0].Name)
 	require.EqualValues(t, 10004, redis.Ports[0].ContainerPort)
 	require.EqualValues(t, 10004, redis.ReadinessProbe.TCPSocket.Port.IntValue())

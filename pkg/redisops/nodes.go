@@ -15,6 +15,9 @@ type NodeView struct {
 	Hostname string
 	Flags    map[string]bool
 	MasterID string // of a replica; empty for a master
+	// PongRecv is when the reporting node last heard from the node, in Unix milliseconds; 0
+	// for itself.
+	PongRecv int64
 	Epoch    int64
 	Linked   bool // link-state connected
 	Slots    []SlotRange
@@ -78,6 +81,7 @@ func parseNodeLine(line string) (NodeView, error) {
 	if f[3] != "-" {
 		n.MasterID = f[3]
 	}
+	n.PongRecv, _ = strconv.ParseInt(f[5], 10, 64)
 	n.Epoch, _ = strconv.ParseInt(f[6], 10, 64)
 	for _, slot := range f[8:] {
 		if strings.HasPrefix(slot, "[") {

@@ -263,6 +263,10 @@ type NodeStatus struct {
 	// Slots are the slot ranges a master owns, such as "0-5460".
 	// +optional
 	Slots []string `json:"slots,omitempty"`
+	// Ready is true when the node answers and says cluster_state:ok. A node that does not
+	// answer keeps its last known role, id and slots.
+	// +optional
+	Ready bool `json:"ready"`
 }
 
 // MigrationStatus records a slot migration so that a restarted operator resumes it.

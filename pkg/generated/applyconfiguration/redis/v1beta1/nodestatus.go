@@ -37,6 +37,9 @@ type NodeStatusApplyConfiguration struct {
 	MasterNodeID *string `json:"masterNodeID,omitempty"`
 	// Slots are the slot ranges a master owns, such as "0-5460".
 	Slots []string `json:"slots,omitempty"`
+	// Ready is true when the node answers and says cluster_state:ok. A node that does not
+	// answer keeps its last known role, id and slots.
+	Ready *bool `json:"ready,omitempty"`
 }
 
 // NodeStatusApplyConfiguration constructs a declarative configuration of the NodeStatus type for use with
@@ -100,5 +103,13 @@ func (b *NodeStatusApplyConfiguration) WithSlots(values ...string) *NodeStatusAp
 	for i := range values {
 		b.Slots = append(b.Slots, values[i])
 	}
+	return b
+}
+
+// WithReady sets the Ready field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Ready field is set to the value of the last call.
+func (b *NodeStatusApplyConfiguration) WithReady(value bool) *NodeStatusApplyConfiguration {
+	b.Ready = &value
 	return b
 }

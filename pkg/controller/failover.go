@@ -1,0 +1,71 @@
+package controller
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+)
+
+// actFailover forces a replica to take over from a master that is gone.
+const actFailover actionKind = "failover"
+
+// forceFailoverAfter is how many node timeouts a lost master may stay unheard of before the
+// operator forces its replica to take over instead of waiting for Redis' own election.
+const forceFailoverAfter = 3
+
+// awaitingFailover returns the node indexes whose pod must not be re-created yet: the pod of a
+// master that owned slots is gone while a replica of it lives. A replacement would come back
+// empty at the old address, and the replica, which replicates by address, would resync from it
+// and drop every key. Once the replica has taken over, the index is released. When the lost
+// master has been silent for forceFailoverAfter node timeouts and its replica still waits, it
+// returns an action forcing the best replica to take over.
+func awaitingFailover(rc *redisv1beta1.RedisCluster, o *observed, present map[int]bool) (map[int]string, []action) {
+	hold := map[int]string{}
+	var force []action
+	if o.View == nil {
+		return hold, nil
+	}
+	last := map[string]redisv1beta1.NodeStatus{}
+	for _, n := range rc.Status.Nodes {
+		last[n.Pod] = n
+	}
+	nodes := o.reachable()
+	for _, m := range o.Members {
+		was, ok := last[m.Pod]
+		if present[m.Index] || !ok || was.Role != redisv1beta1.RoleMaster || len(was.Slots) == 0 || was.NodeID == "" {
+			continue
+		}
+		var replicas []reachableMember
+		for _, n := range nodes {
+			if !n.Self.Master() && n.Self.MasterID == was.NodeID {
+				replicas = append(replicas, n)
+			}
+		}
+		if len(replicas) == 0 {
+			continue
+		}
+		hold[m.Index] = fmt.Sprintf("pod of master node %d is re-created once its replica has taken over", m.Index)
+		best := replicas[0]
+		for _, r := range replicas[1:] {
+			if replOffset(r) > replOffset(best) {
+				best = r
+			}
+		}
+		peer, known := best.State.Peer(was.NodeID)
+		silent := o.Now.Sub(time.UnixMilli(peer.PongRecv))
+		// A master whose address was reused shows noaddr and is never flagged fail by Redis.
+		gone := peer.Failed() || peer.Flags["noaddr"]
+		if known && gone && peer.PongRecv > 0 && silent > forceFailoverAfter*o.NodeTimeout {
+			force = append(force, action{Kind: actFailover, Addr: best.Addr(), NodeID: was.NodeID, Settling: true,
+				Reason: fmt.Sprintf("force node %d to take over from master node %d, silent for %s", best.Index, m.Index, silent.Round(time.Second))})
+		}
+	}
+	return hold, force
+}
+
+func replOffset(n reachableMember) int64 {
+	off, _ := strconv.ParseInt(n.State.Replication["slave_repl_offset"], 10, 64)
+	return off
+}

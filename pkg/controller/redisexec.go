@@ -1,0 +1,177 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
+
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/redisops"
+)
+
+// Event reasons for actions on Redis.
+const (
+	ReasonMetNode       = "MetNode"
+	ReasonAssignedSlots = "AssignedSlots"
+	ReasonSlotsLost     = "SlotsLost"
+	ReasonReplicaSet    = "AttachedReplica"
+	ReasonForgotNode    = "ForgotNode"
+	ReasonRepairedSlot  = "RepairedSlot"
+	ReasonRedisError    = "RedisError"
+	ReasonFailover      = "ForcedFailover"
+)
+
+// redisAdmins keeps one Redis connection pool per cluster, closed when the cluster goes away.
+type redisAdmins struct {
+	mu     sync.Mutex
+	admins map[cache.ObjectName]*clusterAdmin
+}
+
+type clusterAdmin struct {
+	admin    *redisops.Admin
+	password string
+}
+
+// get returns the cluster's Admin, replacing it when the password changed.
+func (r *redisAdmins) get(key cache.ObjectName, password string) *redisops.Admin {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.admins == nil {
+		r.admins = map[cache.ObjectName]*clusterAdmin{}
+	}
+	if a, ok := r.admins[key]; ok && a.password == password {
+		return a.admin
+	} else if ok {
+		a.admin.Close()
+	}
+	a := &clusterAdmin{admin: redisops.NewAdmin(password), password: password}
+	r.admins[key] = a
+	return a.admin
+}
+
+// close drops a deleted cluster's pool.
+func (r *redisAdmins) close(key cache.ObjectName) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if a, ok := r.admins[key]; ok {
+		a.admin.Close()
+		delete(r.admins, key)
+	}
+}
+
+// adminFor returns the Admin of rc, reading its password Secret when it has one.
+func (c *Controller) adminFor(ctx context.Context, rc *redisv1beta1.RedisCluster) (*redisops.Admin, error) {
+	password := ""
+	if ref := rc.Spec.PasswordSecret; ref != nil {
+		secret, err := c.kubeClient.CoreV1().Secrets(rc.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("reading password secret %s: %w", ref.Name, err)
+		}
+		value, ok := secret.Data[ref.Key]
+		if !ok {
+			return nil, fmt.Errorf("password secret %s has no key %s", ref.Name, ref.Key)
+		}
+		password = string(value)
+	}
+	return c.admins.get(cache.ObjectName{Namespace: rc.Namespace, Name: rc.Name}, password), nil
+}
+
+// executed is what carrying out a plan did.
+type executed struct {
+	actions   int
+	lostSlots []string
+}
+
+// execute carries out a plan's actions in order, recording an Event for each. It stops at the
+// first error: the next sync re-plans from the live cluster.
+func (c *Controller) execute(ctx context.Context, rc *redisv1beta1.RedisCluster, admin *redisops.Admin,
+	view *redisops.ClusterView, p plan) (executed, error) {
+	var done executed
+	for _, a := range p.Actions {
+		var err error
+		switch a.Kind {
+		case actWait:
+			continue
+		case actMeet:
+			err = admin.Meet(ctx, a.Addr, a.Target.IP, a.Target.Port, a.Target.Port+redisv1beta1.BusPortOffset)
+			c.recordIf(err, rc, ReasonMetNode, "Met node %d (%s) from %s", a.Target.Index, a.Target.Addr(), a.Addr)
+		case actAddSlots:
+			err = admin.AddSlotsRange(ctx, a.Addr, a.Ranges)
+			c.recordIf(err, rc, ReasonAssignedSlots, "Assigned slots %s to %s", strings.Join(redisops.FormatRanges(a.Ranges), ","), a.Addr)
+		case actAssignedLost:
+			err = admin.AddSlotsRange(ctx, a.Addr, a.Ranges)
+			if err == nil {
+				done.lostSlots = append(done.lostSlots, redisops.FormatRanges(a.Ranges)...)
+				c.recordEvent(rc, corev1.EventTypeWarning, ReasonSlotsLost,
+					"Slots %s had no live owner (a master died with no replica); assigned them empty to %s: their keys are lost",
+					strings.Join(redisops.FormatRanges(a.Ranges), ","), a.Addr)
+			}
+		case actReplicate:
+			err = admin.Replicate(ctx, a.Addr, a.NodeID)
+			c.recordIf(err, rc, ReasonReplicaSet, "%s: %s replicates %s", a.Reason, a.Addr, short(a.NodeID))
+		case actForget:
+			err = forgetEverywhere(ctx, admin, view, a.NodeID)
+			c.recordIf(err, rc, ReasonForgotNode, "Forgot node %s on every node: %s", short(a.NodeID), a.Reason)
+		case actFailover:
+			err = admin.Client(a.Addr).Do(ctx, "CLUSTER", "FAILOVER", "FORCE").Err()
+			c.recordIf(err, rc, ReasonFailover, "%s", a.Reason)
+		case actRepairSlot:
+			var what string
+			what, err = admin.RepairOpenSlot(ctx, view, a.Slot, a.Owner, masterAddrs(view))
+			c.recordIf(err, rc, ReasonRepairedSlot, "Repaired open slot: %s", what)
+		}
+		if err != nil {
+			c.recordEvent(rc, corev1.EventTypeWarning, ReasonRedisError, "%s failed: %v", a.Reason, err)
+			return done, err
+		}
+		done.actions++
+	}
+	return done, nil
+}
+
+func (c *Controller) recordIf(err error, rc *redisv1beta1.RedisCluster, reason, format string, args ...interface{}) {
+	if err == nil {
+		c.recordEvent(rc, corev1.EventTypeNormal, reason, format, args...)
+	}
+}
+
+// forgetEverywhere sends CLUSTER FORGET to every reachable node but the forgotten one at once, so
+// that gossip from a node that still knows it does not bring it back.
+func forgetEverywhere(ctx context.Context, admin *redisops.Admin, view *redisops.ClusterView, id string) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, len(view.Nodes))
+	for _, s := range view.Reachable() {
+		if self, _ := s.Self(); self.ID == id {
+			continue
+		}
+		if _, known := s.Peer(id); !known {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := admin.Forget(ctx, s.Addr, id); err != nil && !strings.Contains(err.Error(), "Unknown node") {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// masterAddrs lists reachable masters.
+func masterAddrs(view *redisops.ClusterView) []string {
+	var out []string
+	for _, s := range view.Reachable() {
+		if self, _ := s.Self(); self.Master() {
+			out = append(out, s.Addr)
+		}
+	}
+	return out
+}

@@ -1,0 +1,159 @@
+package controller
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/redisops"
+)
+
+// Condition reasons.
+const (
+	ReasonHealthy      = "ClusterHealthy"
+	ReasonReconciling  = "Reconciling"
+	ReasonNodesDown    = "NodesDown"
+	ReasonMissingRepls = "ReplicasMissing"
+	ReasonFullyRedund  = "FullyRedundant"
+	ReasonNotScaling   = "NotScaling"
+	// slotsLostMemory is how long Degraded keeps naming slots whose data was lost.
+	slotsLostMemory = time.Hour
+)
+
+// clusterHealth is what status says of the live cluster.
+type clusterHealth struct {
+	nodes         []redisv1beta1.NodeStatus
+	readyMasters  int32
+	readyReplicas int32
+	notReady      []string // why the cluster does not match the spec yet
+	degraded      []string // lost redundancy
+}
+
+// assessCluster compares the live cluster with the spec. The cluster is Ready when every wanted
+// node answers, says cluster_state:ok, the wanted masters own all slots with their replicas
+// linked, no slot is open, and the planner has nothing left to do.
+//
+// A node that does not answer keeps the identity previous recorded for its pod, so that the
+// operator still knows a lost pod held a master.
+func assessCluster(o *observed, p plan, previous []redisv1beta1.NodeStatus) clusterHealth {
+	var h clusterHealth
+	last := map[string]redisv1beta1.NodeStatus{}
+	for _, n := range previous {
+		last[n.Pod] = n
+	}
+	nodes := o.reachable()
+	byAddr := map[string]reachableMember{}
+	for _, n := range nodes {
+		byAddr[n.Addr()] = n
+	}
+	replicas := map[string]int32{}
+	for _, n := range nodes {
+		if !n.Self.Master() && n.State.LinkUp() {
+			replicas[n.Self.MasterID]++
+		}
+	}
+	missing := 0
+	for _, m := range o.Members {
+		st := redisv1beta1.NodeStatus{Pod: m.Pod, IP: m.IP, Port: int32(m.Port)}
+		if n, ok := byAddr[m.Addr()]; ok {
+			st.Ready = n.State.StateOK()
+			st.NodeID = n.Self.ID
+			st.Role = redisv1beta1.RoleReplica
+			if n.Self.Master() {
+				st.Role = redisv1beta1.RoleMaster
+				st.Slots = redisops.FormatRanges(n.Self.Slots)
+				if len(n.Self.Slots) > 0 && n.State.StateOK() {
+					h.readyMasters++
+				}
+			} else {
+				st.MasterNodeID = n.Self.MasterID
+				if n.State.LinkUp() {
+					h.readyReplicas++
+				}
+			}
+			if !n.State.StateOK() {
+				h.notReady = append(h.notReady, fmt.Sprintf("node %d says cluster_state:%s", m.Index, n.State.Info["cluster_state"]))
+			}
+		} else {
+			missing++
+			if was, ok := last[m.Pod]; ok {
+				st.Role, st.NodeID, st.MasterNodeID, st.Slots = was.Role, was.NodeID, was.MasterNodeID, was.Slots
+				if st.IP == "" {
+					st.IP = was.IP
+				}
+			}
+		}
+		h.nodes = append(h.nodes, st)
+	}
+	if missing > 0 {
+		h.notReady = append(h.notReady, fmt.Sprintf("%d of %d Redis nodes are not reachable", missing, len(o.Members)))
+		if h.readyMasters > 0 {
+			h.degraded = append(h.degraded, fmt.Sprintf("%d Redis nodes are down", missing))
+		}
+	}
+	if int(h.readyMasters) != o.Masters {
+		h.notReady = append(h.notReady, fmt.Sprintf("%d of %d masters serve slots", h.readyMasters, o.Masters))
+	}
+	var lacking []string
+	for _, n := range nodes {
+		if n.Self.Master() && len(n.Self.Slots) > 0 && int(replicas[n.Self.ID]) < o.Replicas {
+			lacking = append(lacking, fmt.Sprintf("node %d", n.Index))
+		}
+	}
+	if len(lacking) > 0 {
+		sort.Strings(lacking)
+		msg := fmt.Sprintf("masters with fewer than %d linked replicas: %s", o.Replicas, strings.Join(lacking, ", "))
+		h.notReady = append(h.notReady, msg)
+		h.degraded = append(h.degraded, msg)
+	}
+	if open := o.View.OpenSlots(); len(open) > 0 {
+		h.notReady = append(h.notReady, fmt.Sprintf("%d slots are open (importing or migrating)", len(open)))
+	}
+	for _, a := range p.Actions {
+		h.notReady = append(h.notReady, a.Reason)
+	}
+	return h
+}
+
+// applyHealth writes h into status with the Ready, Degraded and Scaling conditions.
+func applyHealth(status *redisv1beta1.RedisClusterStatus, generation int64, h clusterHealth, lostSlots []string, now time.Time) {
+	status.Nodes = h.nodes
+	status.ReadyMasters, status.ReadyReplicas = h.readyMasters, h.readyReplicas
+	if len(h.notReady) == 0 {
+		setCondition(status, generation, redisv1beta1.ConditionReady, metav1.ConditionTrue, ReasonHealthy,
+			"all slots served by the wanted masters with their replicas")
+	} else {
+		setCondition(status, generation, redisv1beta1.ConditionReady, metav1.ConditionFalse, ReasonReconciling,
+			strings.Join(h.notReady, "; "))
+	}
+	setDegraded(status, generation, h.degraded, lostSlots, now)
+	if meta.FindStatusCondition(status.Conditions, redisv1beta1.ConditionScaling) == nil {
+		setCondition(status, generation, redisv1beta1.ConditionScaling, metav1.ConditionFalse, ReasonNotScaling, "no scaling in progress")
+	}
+}
+
+// setDegraded reports lost redundancy; slots whose data was lost stay named for slotsLostMemory.
+func setDegraded(status *redisv1beta1.RedisClusterStatus, generation int64, degraded, lostSlots []string, now time.Time) {
+	if len(lostSlots) > 0 {
+		setCondition(status, generation, redisv1beta1.ConditionDegraded, metav1.ConditionTrue, ReasonSlotsLost,
+			fmt.Sprintf("slots %s lost their data: their master died with no replica", strings.Join(lostSlots, ",")))
+		return
+	}
+	if old := meta.FindStatusCondition(status.Conditions, redisv1beta1.ConditionDegraded); old != nil &&
+		old.Reason == ReasonSlotsLost && now.Sub(old.LastTransitionTime.Time) < slotsLostMemory {
+		return
+	}
+	switch {
+	case len(degraded) > 0 && strings.Contains(degraded[0], "down"):
+		setCondition(status, generation, redisv1beta1.ConditionDegraded, metav1.ConditionTrue, ReasonNodesDown, strings.Join(degraded, "; "))
+	case len(degraded) > 0:
+		setCondition(status, generation, redisv1beta1.ConditionDegraded, metav1.ConditionTrue, ReasonMissingRepls, strings.Join(degraded, "; "))
+	default:
+		setCondition(status, generation, redisv1beta1.ConditionDegraded, metav1.ConditionFalse, ReasonFullyRedund, "every master has its replicas")
+	}
+}

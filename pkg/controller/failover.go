@@ -24,8 +24,8 @@ const forceFailoverAfter = 3
 func awaitingFailover(rc *redisv1beta1.RedisCluster, o *observed, present map[int]bool) (map[int]string, []action) {
 	hold := map[int]string{}
 	var force []action
-	if o.View == nil {
-		return hold, nil
+	if o.View == nil || rc.Spec.PersistenceEnabled() {
+		return hold, nil // a persistent node comes back with its id and keys
 	}
 	last := map[string]redisv1beta1.NodeStatus{}
 	for _, n := range rc.Status.Nodes {

@@ -24,6 +24,8 @@ const (
 const (
 	settleDelay   = 300 * time.Millisecond
 	convergeDelay = time.Second
+	// portRecheckDelay: a refused cluster looks again whether the ports were freed.
+	portRecheckDelay = 10 * time.Second
 )
 
 // sync reconciles one RedisCluster: the Kubernetes objects from the listers, then the Redis
@@ -55,6 +57,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 			c.recordEvent(rc, corev1.EventTypeWarning, ReasonPortConflict, "Not created: %s", msg)
 		}
 		setCondition(status, rc.Generation, redisv1beta1.ConditionReady, metav1.ConditionFalse, ReasonPortConflict, msg)
+		c.queue.AddAfter(key, portRecheckDelay) // the other cluster may go away
 		return c.updateStatus(ctx, rc, *status)
 	}
 	if err := c.ensureExporterService(ctx, rc); err != nil {

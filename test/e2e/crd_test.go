@@ -82,4 +82,6 @@ func TestCRDAcceptsTheSeedManifestAndRefusesBadOnes(t *testing.T) {
 	require.NoError(t, err, out)
 	require.Contains(t, out, "MASTERS")
 	require.Contains(t, out, "rediscluster1")
+	out, err = f.Kubectl(ctx, "-n", ns, "delete", "rdc/rediscluster1", "--wait=true")
+	require.NoError(t, err, out)
 }

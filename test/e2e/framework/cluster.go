@@ -1,0 +1,146 @@
+package framework
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/redisops"
+	"redis-operator/test/invariants"
+)
+
+// NewCluster is a RedisCluster like the seed manifest, on basePort.
+func NewCluster(namespace, name string, basePort int32) *redisv1beta1.RedisCluster {
+	return &redisv1beta1.RedisCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
+		Spec: redisv1beta1.RedisClusterSpec{
+			Image: "awbrg789/redis:latest", Masters: 3, Replicas: 1, BasePort: basePort, MaxMemory: "512mb",
+		},
+	}
+}
+
+// CreateCluster creates rc.
+func (f *Framework) CreateCluster(t testing.TB, rc *redisv1beta1.RedisCluster) {
+	t.Helper()
+	if _, err := f.Redis.RedisV1beta1().RedisClusters(rc.Namespace).Create(context.Background(), rc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Cluster reads a RedisCluster.
+func (f *Framework) Cluster(t testing.TB, namespace, name string) *redisv1beta1.RedisCluster {
+	t.Helper()
+	rc, err := f.Redis.RedisV1beta1().RedisClusters(namespace).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rc
+}
+
+// WaitReady waits until the cluster's status describes its latest generation with Ready=True,
+// and returns it.
+func (f *Framework) WaitReady(t testing.TB, namespace, name string, timeout time.Duration) *redisv1beta1.RedisCluster {
+	t.Helper()
+	var rc *redisv1beta1.RedisCluster
+	WaitFor(t, timeout, fmt.Sprintf("RedisCluster %s/%s Ready", namespace, name), func() (bool, error) {
+		var err error
+		rc, err = f.Redis.RedisV1beta1().RedisClusters(namespace).Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		ready := meta.FindStatusCondition(rc.Status.Conditions, redisv1beta1.ConditionReady)
+		if ready == nil {
+			return false, nil
+		}
+		return rc.Status.ObservedGeneration == rc.Generation && ready.Status == metav1.ConditionTrue,
+			fmt.Errorf("%s: %s", ready.Reason, ready.Message)
+	})
+	return rc
+}
+
+// NodeAddrs are the ip:port of every node the cluster's status lists.
+func NodeAddrs(rc *redisv1beta1.RedisCluster) []string {
+	var out []string
+	for _, n := range rc.Status.Nodes {
+		if n.IP != "" {
+			out = append(out, net.JoinHostPort(n.IP, strconv.Itoa(int(n.Port))))
+		}
+	}
+	return out
+}
+
+// CheckInvariants fails the test unless every cluster invariant holds for rc's spec.
+func (f *Framework) CheckInvariants(t testing.TB, rc *redisv1beta1.RedisCluster) {
+	t.Helper()
+	admin := redisops.NewAdmin("")
+	defer admin.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	want := invariants.Expect{Masters: int(rc.Spec.Masters), ReplicasPerMaster: int(rc.Spec.Replicas)}
+	if err := invariants.Check(ctx, admin, NodeAddrs(rc), want); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ClusterClient is a cluster-aware client of rc's nodes; the test's cleanup closes it.
+func ClusterClient(t testing.TB, rc *redisv1beta1.RedisCluster) *redis.ClusterClient {
+	c := redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs: NodeAddrs(rc), Protocol: 2, DisableIdentity: true,
+		MaxRedirects: 16, DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second,
+	})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// WriteKeys writes keys prefix:0 .. prefix:n-1 with their index as value, pipelined.
+func WriteKeys(t testing.TB, c *redis.ClusterClient, prefix string, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for start := 0; start < n; start += 1000 {
+		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i := start; i < min(start+1000, n); i++ {
+				p.Set(ctx, prefix+":"+strconv.Itoa(i), i, 0)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("writing keys: %v", err)
+		}
+	}
+}
+
+// CheckKeys fails the test unless every key WriteKeys wrote reads back with its value.
+func CheckKeys(t testing.TB, c *redis.ClusterClient, prefix string, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	missing := 0
+	for start := 0; start < n; start += 1000 {
+		cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i := start; i < min(start+1000, n); i++ {
+				p.Get(ctx, prefix+":"+strconv.Itoa(i))
+			}
+			return nil
+		})
+		if err != nil && err != redis.Nil {
+			t.Fatalf("reading keys: %v", err)
+		}
+		for j, cmd := range cmds {
+			if v, err := cmd.(*redis.StringCmd).Result(); err != nil || v != strconv.Itoa(start+j) {
+				missing++
+			}
+		}
+	}
+	if missing > 0 {
+		t.Fatalf("%d of %d keys are missing or wrong", missing, n)
+	}
+}

@@ -1,0 +1,191 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/test/e2e/framework"
+)
+
+// Each test uses its own basePort range, so clusters never collide on host ports.
+
+func podOfRole(t *testing.T, rc *redisv1beta1.RedisCluster, role string) redisv1beta1.NodeStatus {
+	t.Helper()
+	for _, n := range rc.Status.Nodes {
+		if n.Role == role {
+			return n
+		}
+	}
+	t.Fatalf("no %s in %+v", role, rc.Status.Nodes)
+	return redisv1beta1.NodeStatus{}
+}
+
+func deletePod(t *testing.T, namespace, name string) {
+	t.Helper()
+	require.NoError(t, f.Kube.CoreV1().Pods(namespace).Delete(context.Background(), name, metav1.DeleteOptions{}))
+}
+
+func TestSeedClusterBecomesReadyAndHealsLostPods(t *testing.T) {
+	f.InstallCRD(t)
+	f.StartOperator(t)
+	ctx := context.Background()
+	if _, err := f.Kube.CoreV1().Namespaces().Get(ctx, "cache", metav1.GetOptions{}); err == nil {
+		t.Fatal("namespace cache exists already; the seed test needs it fresh")
+	}
+	t.Cleanup(func() { _ = f.Kube.CoreV1().Namespaces().Delete(context.Background(), "cache", metav1.DeleteOptions{}) })
+	out, err := f.Kubectl(ctx, "apply", "-f", "examples/rediscluster.yaml")
+	require.NoError(t, err, out)
+
+	rc := f.WaitReady(t, "cache", "rediscluster1", 2*time.Minute)
+	require.Len(t, rc.Status.Nodes, 6)
+	require.EqualValues(t, 3, rc.Status.ReadyMasters)
+	require.EqualValues(t, 3, rc.Status.ReadyReplicas)
+	f.CheckInvariants(t, rc)
+
+	client := framework.ClusterClient(t, rc)
+	framework.WriteKeys(t, client, "seed", 20000)
+
+	// A master's pod is lost: its replica takes over, the pod comes back and rejoins as a replica.
+	master := podOfRole(t, rc, redisv1beta1.RoleMaster)
+	deletePod(t, "cache", master.Pod)
+	healWithin := time.Duration(rc.Spec.NodeTimeoutMillis())*time.Millisecond + 15*time.Second
+	framework.WaitFor(t, 30*time.Second, "the lost master to be noticed", func() (bool, error) {
+		cur := f.Cluster(t, "cache", "rediscluster1")
+		return !meta.IsStatusConditionTrue(cur.Status.Conditions, redisv1beta1.ConditionReady), nil
+	})
+	rc = f.WaitReady(t, "cache", "rediscluster1", healWithin)
+	f.CheckInvariants(t, rc)
+	framework.CheckKeys(t, client, "seed", 20000)
+	replaced := false
+	for _, n := range rc.Status.Nodes {
+		if n.Pod == master.Pod {
+			replaced = n.NodeID != master.NodeID && n.Role == redisv1beta1.RoleReplica
+		}
+	}
+	require.True(t, replaced, "the replacement joined with a new id as a replica")
+
+	// A replica's pod is lost: it comes back as a replica.
+	deletePod(t, "cache", podOfRole(t, rc, redisv1beta1.RoleReplica).Pod)
+	framework.WaitFor(t, 30*time.Second, "the lost replica to be noticed", func() (bool, error) {
+		cur := f.Cluster(t, "cache", "rediscluster1")
+		return !meta.IsStatusConditionTrue(cur.Status.Conditions, redisv1beta1.ConditionReady), nil
+	})
+	rc = f.WaitReady(t, "cache", "rediscluster1", healWithin)
+	f.CheckInvariants(t, rc)
+	framework.CheckKeys(t, client, "seed", 20000)
+
+	// Deleting the cluster removes everything it owns.
+	require.NoError(t, f.Redis.RedisV1beta1().RedisClusters("cache").Delete(ctx, "rediscluster1", metav1.DeleteOptions{}))
+	framework.WaitFor(t, 60*time.Second, "the cluster's pods, services and config maps to be gone", func() (bool, error) {
+		selector := metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=rediscluster1"}
+		pods, err := f.Kube.CoreV1().Pods("cache").List(ctx, selector)
+		if err != nil {
+			return false, err
+		}
+		svcs, err := f.Kube.CoreV1().Services("cache").List(ctx, selector)
+		if err != nil {
+			return false, err
+		}
+		cms, err := f.Kube.CoreV1().ConfigMaps("cache").List(ctx, selector)
+		if err != nil {
+			return false, err
+		}
+		return len(pods.Items)+len(svcs.Items)+len(cms.Items) == 0, nil
+	})
+}
+
+func TestBootstrapSurvivesAnOperatorCrash(t *testing.T) {
+	f.InstallCRD(t)
+	ns := f.Namespace(t, "crash")
+	op := f.StartOperator(t)
+	rc := framework.NewCluster(ns, "crashy", 11000)
+	f.CreateCluster(t, rc)
+
+	// Kill the operator once the nodes have met, before the cluster is formed.
+	framework.WaitFor(t, 60*time.Second, "the bootstrap to start", func() (bool, error) {
+		events, err := f.Kube.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, e := range events.Items {
+			if e.Reason == "MetNode" {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	op.Kill()
+	f.StartOperator(t)
+	rc = f.WaitReady(t, ns, "crashy", 2*time.Minute)
+	f.CheckInvariants(t, rc)
+}
+
+func TestClustersInTwoNamespacesAndAPortConflict(t *testing.T) {
+	f.InstallCRD(t)
+	f.StartOperator(t)
+	first, second, third := f.Namespace(t, "first"), f.Namespace(t, "second"), f.Namespace(t, "third")
+	f.CreateCluster(t, framework.NewCluster(first, "alpha", 12000))
+	f.CreateCluster(t, framework.NewCluster(second, "beta", 12100))
+	a := f.WaitReady(t, first, "alpha", 2*time.Minute)
+	b := f.WaitReady(t, second, "beta", 2*time.Minute)
+	f.CheckInvariants(t, a)
+	f.CheckInvariants(t, b)
+
+	f.CreateCluster(t, framework.NewCluster(third, "gamma", 12003))
+	framework.WaitFor(t, 30*time.Second, "gamma refused for its ports", func() (bool, error) {
+		rc := f.Cluster(t, third, "gamma")
+		ready := meta.FindStatusCondition(rc.Status.Conditions, redisv1beta1.ConditionReady)
+		return ready != nil && ready.Reason == "PortConflict" && strings.Contains(ready.Message, first+"/alpha"), nil
+	})
+	pods, err := f.Kube.CoreV1().Pods(third).List(context.Background(), metav1.ListOptions{})
+	require.NoError(t, err)
+	require.Empty(t, pods.Items, "a refused cluster creates no pod")
+	// The others are untouched.
+	f.CheckInvariants(t, f.WaitReady(t, first, "alpha", 10*time.Second))
+	f.CheckInvariants(t, f.WaitReady(t, second, "beta", 10*time.Second))
+}
+
+func TestPersistentMasterComesBackWithItsIdentityAndKeys(t *testing.T) {
+	f.InstallCRD(t)
+	f.StartOperator(t)
+	ns := f.Namespace(t, "persist")
+	rc := framework.NewCluster(ns, "durable", 13000)
+	rc.Spec.Persistence = &redisv1beta1.PersistenceSpec{Enabled: true}
+	rc.Spec.ClusterNodeTimeout = ptr.To[int32](15000) // the pod is back long before a failover
+	f.CreateCluster(t, rc)
+	rc = f.WaitReady(t, ns, "durable", 2*time.Minute)
+	f.CheckInvariants(t, rc)
+	client := framework.ClusterClient(t, rc)
+	framework.WriteKeys(t, client, "durable", 5000)
+	// AOF is flushed every second.
+	time.Sleep(1500 * time.Millisecond)
+
+	master := podOfRole(t, rc, redisv1beta1.RoleMaster)
+	deletePod(t, ns, master.Pod)
+	framework.WaitFor(t, 30*time.Second, "the pod to be replaced", func() (bool, error) {
+		pod, err := f.Kube.CoreV1().Pods(ns).Get(context.Background(), master.Pod, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return err == nil && pod.Status.Phase == corev1.PodRunning && pod.DeletionTimestamp == nil, err
+	})
+	rc = f.WaitReady(t, ns, "durable", time.Minute)
+	f.CheckInvariants(t, rc)
+	for _, n := range rc.Status.Nodes {
+		if n.Pod == master.Pod {
+			require.Equal(t, master.NodeID, n.NodeID, "the node kept its id")
+			require.Equal(t, redisv1beta1.RoleMaster, n.Role, "no failover happened")
+		}
+	}
+	framework.CheckKeys(t, client, "durable", 5000)
+}

@@ -1,0 +1,380 @@
+package controller
+
+import (
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/redisops"
+)
+
+// fakeNode describes one node of a planner fixture: what it is and whom it knows.
+type fakeNode struct {
+	index     int
+	host      string
+	id        string
+	master    bool
+	masterID  string
+	slots     []redisops.SlotRange
+	down      bool     // the pod is running but Redis does not answer
+	noPod     bool     // the member has no ready pod
+	strangers []string // ids this node does not know
+	ghosts    []redisops.NodeView
+	stateOK   bool
+	linkUp    bool
+	linkDown  int // seconds
+	migrating map[int]string
+	importing map[int]string
+}
+
+func addrOf(index int) string {
+	return "10.0.0." + strconv.Itoa(index%3+1) + ":" + strconv.Itoa(10000+index)
+}
+
+func (n fakeNode) line(self bool) redisops.NodeView {
+	flags := map[string]bool{}
+	if n.master {
+		flags["master"] = true
+	} else {
+		flags["slave"] = true
+	}
+	if self {
+		flags["myself"] = true
+	}
+	v := redisops.NodeView{ID: n.id, Addr: addrOf(n.index), Flags: flags, MasterID: n.masterID, Slots: n.slots, Linked: true}
+	if self {
+		v.Migrating, v.Importing = n.migrating, n.importing
+	}
+	return v
+}
+
+// clusterFixture builds the observed cluster of nodes for a cluster of masters x replicas.
+func clusterFixture(masters, replicas int, nodes ...fakeNode) *observed {
+	o := &observed{Masters: masters, Replicas: replicas, View: &redisops.ClusterView{Nodes: map[string]*redisops.NodeState{}},
+		LinkDownLimit: 12, NodeTimeout: 5 * time.Second, Now: time.Unix(1000, 0)}
+	for _, n := range nodes {
+		m := member{Index: n.index, Pod: fmt.Sprintf("rc-%d", n.index), Host: n.host, Port: 10000 + n.index}
+		if !n.noPod {
+			m.IP = "10.0.0." + strconv.Itoa(n.index%3+1)
+		}
+		o.Members = append(o.Members, m)
+		if n.noPod {
+			continue
+		}
+		state := &redisops.NodeState{Addr: m.Addr(), Info: map[string]string{"cluster_state": "fail"}, Replication: map[string]string{}}
+		if n.down {
+			state.Err = fmt.Errorf("connection refused")
+		}
+		if n.stateOK {
+			state.Info["cluster_state"] = "ok"
+		}
+		if n.linkUp {
+			state.Replication["master_link_status"] = "up"
+		} else if !n.master {
+			state.Replication["master_link_status"] = "down"
+			state.Replication["master_link_down_since_seconds"] = strconv.Itoa(n.linkDown)
+		}
+		state.Table = append(state.Table, n.line(true))
+		for _, other := range nodes {
+			if other.id == n.id || other.noPod || other.down || contains(n.strangers, other.id) {
+				continue
+			}
+			state.Table = append(state.Table, other.line(false))
+		}
+		state.Table = append(state.Table, n.ghosts...)
+		o.View.Nodes[m.Addr()] = state
+	}
+	return o
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func kinds(p plan) []string {
+	var out []string
+	for _, a := range p.Actions {
+		out = append(out, string(a.Kind))
+	}
+	return out
+}
+
+// healthy is a formed 3x1 cluster: masters 0-2 on hosts a-c, replicas 3-5 on other hosts.
+func healthy() []fakeNode {
+	split := redisops.EvenSplit(3)
+	return []fakeNode{
+		{index: 0, host: "a", id: "m0", master: true, slots: split[0:1], stateOK: true},
+		{index: 1, host: "b", id: "m1", master: true, slots: split[1:2], stateOK: true},
+		{index: 2, host: "c", id: "m2", master: true, slots: split[2:3], stateOK: true},
+		{index: 3, host: "b", id: "r3", masterID: "m0", stateOK: true, linkUp: true},
+		{index: 4, host: "c", id: "r4", masterID: "m1", stateOK: true, linkUp: true},
+		{index: 5, host: "a", id: "r5", masterID: "m2", stateOK: true, linkUp: true},
+	}
+}
+
+func emptyNodes(n int, know bool) []fakeNode {
+	hosts := []string{"a", "b", "c"}
+	var out []fakeNode
+	for i := 0; i < n; i++ {
+		node := fakeNode{index: i, host: hosts[i%3], id: "n" + strconv.Itoa(i), master: true}
+		if !know {
+			for j := 0; j < n; j++ {
+				if j != i {
+					node.strangers = append(node.strangers, "n"+strconv.Itoa(j))
+				}
+			}
+		}
+		out = append(out, node)
+	}
+	return out
+}
+
+func TestPlanBootstrap(t *testing.T) {
+	t.Run("nothing reachable waits", func(t *testing.T) {
+		nodes := emptyNodes(6, false)
+		for i := range nodes {
+			nodes[i].noPod = true
+		}
+		require.Equal(t, []string{"wait"}, kinds(planCluster(clusterFixture(3, 1, nodes...))))
+	})
+	t.Run("waits for every node before forming", func(t *testing.T) {
+		nodes := emptyNodes(6, false)
+		nodes[5].noPod = true
+		p := planCluster(clusterFixture(3, 1, nodes...))
+		reason, waiting := p.waiting()
+		require.True(t, waiting)
+		require.Equal(t, "5 of 6 Redis nodes are running", reason)
+	})
+	t.Run("introduces every node to the first", func(t *testing.T) {
+		p := planCluster(clusterFixture(3, 1, emptyNodes(6, false)...))
+		require.Equal(t, []string{"meet", "meet", "meet", "meet", "meet"}, kinds(p))
+		require.Equal(t, addrOf(0), p.Actions[0].Addr)
+		require.Equal(t, 1, p.Actions[0].Target.Index)
+	})
+	t.Run("waits while handshakes finish", func(t *testing.T) {
+		nodes := emptyNodes(6, true)
+		nodes[4].strangers = []string{"n5"}
+		require.Equal(t, []string{"wait"}, kinds(planCluster(clusterFixture(3, 1, nodes...))))
+	})
+	t.Run("splits the slots over masters on distinct hosts", func(t *testing.T) {
+		p := planCluster(clusterFixture(3, 1, emptyNodes(6, true)...))
+		require.Equal(t, []string{"addSlots", "addSlots", "addSlots"}, kinds(p))
+		var got []string
+		for i, a := range p.Actions {
+			got = append(got, a.Addr)
+			require.Equal(t, redisops.EvenSplit(3)[i:i+1], a.Ranges)
+		}
+		require.Equal(t, []string{addrOf(0), addrOf(1), addrOf(2)}, got)
+	})
+	t.Run("attaches replicas on other hosts than their masters", func(t *testing.T) {
+		nodes := healthy()
+		for i := 3; i < 6; i++ {
+			nodes[i].master, nodes[i].masterID, nodes[i].linkUp = true, "", false
+		}
+		p := planCluster(clusterFixture(3, 1, nodes...))
+		require.Equal(t, []string{"replicate", "replicate", "replicate"}, kinds(p))
+		hostOf := map[string]string{"m0": "a", "m1": "b", "m2": "c"}
+		masters := map[string]bool{}
+		for _, a := range p.Actions {
+			index, _ := strconv.Atoi(a.Addr[len(a.Addr)-1:])
+			require.NotEqual(t, hostOf[a.NodeID], nodes[index].host, "replica %d shares a host with its master", index)
+			masters[a.NodeID] = true
+		}
+		require.Len(t, masters, 3, "one replica per master")
+	})
+	t.Run("a crash after part of the slots were assigned finishes the split", func(t *testing.T) {
+		nodes := emptyNodes(6, true)
+		nodes[0].slots = redisops.EvenSplit(3)[0:1]
+		p := planCluster(clusterFixture(3, 1, nodes...))
+		require.Equal(t, []string{"assignLost", "assignLost"}, kinds(p))
+		require.Equal(t, 16384-redisops.EvenSplit(3)[0].Len(), redisops.CountSlots(p.Actions[0].Ranges)+redisops.CountSlots(p.Actions[1].Ranges))
+	})
+}
+
+func TestPlanHealing(t *testing.T) {
+	t.Run("a healthy cluster needs nothing", func(t *testing.T) {
+		require.Empty(t, planCluster(clusterFixture(3, 1, healthy()...)).Actions)
+	})
+	t.Run("a replacement is met, then attached to the master that lacks a replica", func(t *testing.T) {
+		nodes := healthy()
+		nodes[3] = fakeNode{index: 3, host: "b", id: "fresh", master: true, strangers: []string{"m0", "m1", "m2", "r4", "r5"}}
+		for i := range nodes {
+			if i != 3 {
+				nodes[i].strangers = []string{"fresh"}
+			}
+		}
+		p := planCluster(clusterFixture(3, 1, nodes...))
+		require.Equal(t, []string{"meet"}, kinds(p))
+		require.Equal(t, 3, p.Actions[0].Target.Index)
+
+		for i := range nodes {
+			nodes[i].strangers = nil
+		}
+		p = planCluster(clusterFixture(3, 1, nodes...))
+		require.Equal(t, []string{"replicate"}, kinds(p))
+		require.Equal(t, "m0", p.Actions[0].NodeID)
+	})
+	t.Run("a joining node is not attached before it knows the masters", func(t *testing.T) {
+		nodes := healthy()
+		nodes[3] = fakeNode{index: 3, host: "b", id: "fresh", master: true, strangers: []string{"m2"}}
+		require.Equal(t, []string{"wait"}, kinds(planCluster(clusterFixture(3, 1, nodes...))))
+	})
+	t.Run("a replaced node id is forgotten", func(t *testing.T) {
+		nodes := healthy()
+		nodes[0].ghosts = []redisops.NodeView{{ID: "old", Addr: addrOf(4), Flags: map[string]bool{"slave": true, "fail": true}, MasterID: "m1"}}
+		p := planCluster(clusterFixture(3, 1, nodes...))
+		require.Equal(t, []string{"forget"}, kinds(p))
+		require.Equal(t, "old", p.Actions[0].NodeID)
+	})
+	t.Run("a failed master with a live replica is not forgotten: its replica takes over", func(t *testing.T) {
+		nodes := healthy()
+		nodes[0].down = true
+		for i := 1; i < 6; i++ {
+			nodes[i].ghosts = []redisops.NodeView{{ID: "m0", Addr: addrOf(0), Flags: map[string]bool{"master": true, "fail": true},
+				Slots: redisops.EvenSplit(3)[0:1]}}
+		}
+		p := planCluster(clusterFixture(3, 1, nodes...))
+		reason, waiting := p.waiting()
+		require.True(t, waiting, "%v", kinds(p))
+		require.Contains(t, reason, "waiting for a replica of failed master m0")
+	})
+	t.Run("a master lost with no replica: forgotten, then its slots go to the replacement", func(t *testing.T) {
+		nodes := healthy()[:5]
+		nodes[3].masterID = "m1" // m0 has no replica
+		nodes = append(nodes[:0:0], nodes...)
+		nodes[0] = fakeNode{index: 0, host: "a", id: "fresh", master: true}
+		lost := redisops.NodeView{ID: "m0", Addr: addrOf(0), Flags: map[string]bool{"master": true, "fail": true}, Slots: redisops.EvenSplit(3)[0:1]}
+		for i := 1; i < 5; i++ {
+			nodes[i].ghosts = []redisops.NodeView{lost}
+		}
+		p := planCluster(clusterFixture(3, 1, nodes...))
+		require.Equal(t, []string{"forget"}, kinds(p))
+
+		for i := range nodes {
+			nodes[i].ghosts = nil
+		}
+		p = planCluster(clusterFixture(3, 1, nodes...))
+		require.Equal(t, []string{"assignLost"}, kinds(p))
+		require.Equal(t, addrOf(0), p.Actions[0].Addr)
+		require.Equal(t, redisops.EvenSplit(3)[0:1], p.Actions[0].Ranges)
+	})
+	t.Run("an open slot is repaired by its owner", func(t *testing.T) {
+		nodes := healthy()
+		nodes[0].migrating = map[int]string{7: "m1"}
+		nodes[1].importing = map[int]string{7: "m0"}
+		p := planCluster(clusterFixture(3, 1, nodes...))
+		require.Equal(t, []string{"repairSlot"}, kinds(p))
+		require.Equal(t, 7, p.Actions[0].Slot)
+		require.Equal(t, addrOf(0), p.Actions[0].Owner)
+	})
+	t.Run("after a failover a master with no replica takes one from a master with two", func(t *testing.T) {
+		nodes := healthy()
+		nodes[5].masterID = "m1" // m2 lost its replica to m1
+		p := planCluster(clusterFixture(3, 1, nodes...))
+		require.Equal(t, []string{"replicate"}, kinds(p))
+		require.Equal(t, "m2", p.Actions[0].NodeID)
+	})
+	t.Run("a replica whose link stays down is re-pointed", func(t *testing.T) {
+		nodes := healthy()
+		nodes[4].linkUp, nodes[4].linkDown = false, 30
+		p := planCluster(clusterFixture(3, 1, nodes...))
+		require.Equal(t, []string{"replicate"}, kinds(p))
+		require.Equal(t, "m1", p.Actions[0].NodeID)
+
+		nodes[4].linkDown = 3 // a sync in progress is left alone
+		require.Empty(t, planCluster(clusterFixture(3, 1, nodes...)).Actions)
+	})
+	t.Run("a replica whose master is gone is attached to a live master", func(t *testing.T) {
+		nodes := healthy()
+		nodes[4].masterID = "vanished"
+		p := planCluster(clusterFixture(3, 1, nodes...))
+		require.Equal(t, []string{"replicate"}, kinds(p))
+		require.Equal(t, "m1", p.Actions[0].NodeID)
+	})
+}
+
+func TestAwaitingFailover(t *testing.T) {
+	rc := newCluster("rc")
+	nodes := healthy()
+	nodes[0].noPod = true
+	o := clusterFixture(3, 1, nodes...)
+	rc.Status.Nodes = []redisv1beta1.NodeStatus{{Pod: "rc-0", Role: redisv1beta1.RoleMaster, NodeID: "m0", Slots: []string{"0-5461"}}}
+	present := map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true}
+
+	hold, force := awaitingFailover(rc, o, present)
+	require.Contains(t, hold, 0, "the lost master's pod waits for its replica")
+	require.Empty(t, force)
+
+	// Unheard of for long and flagged fail: force the replica.
+	lost := redisops.NodeView{ID: "m0", Addr: addrOf(0), Flags: map[string]bool{"master": true, "fail": true}, PongRecv: o.Now.Add(-time.Minute).UnixMilli()}
+	o.View.Nodes[addrOf(3)].Table = append(o.View.Nodes[addrOf(3)].Table, lost)
+	_, force = awaitingFailover(rc, o, present)
+	require.Equal(t, []string{"failover"}, kinds(plan{Actions: force}))
+	require.Equal(t, addrOf(3), force[0].Addr)
+
+	rc.Spec.Persistence = &redisv1beta1.PersistenceSpec{Enabled: true}
+	hold, _ = awaitingFailover(rc, o, present)
+	require.Empty(t, hold, "a persistent node comes back with its id: no wait")
+
+	rc.Spec.Persistence = nil
+	nodes[3].masterID, nodes[3].master, nodes[3].slots = "", true, redisops.EvenSplit(3)[0:1]
+	hold, _ = awaitingFailover(rc, clusterFixture(3, 1, nodes...), present)
+	require.Empty(t, hold, "once the replica took over the pod is re-created")
+}
+
+func TestSplitRanges(t *testing.T) {
+	parts := splitRanges([]redisops.SlotRange{{0, 9}, {20, 29}}, 3)
+	require.Len(t, parts, 3)
+	total := 0
+	for _, p := range parts {
+		n := redisops.CountSlots(p)
+		require.InDelta(t, 20.0/3, float64(n), 1)
+		total += n
+	}
+	require.Equal(t, 20, total)
+}
+
+func TestAssessCluster(t *testing.T) {
+	o := clusterFixture(3, 1, healthy()...)
+	h := assessCluster(o, plan{}, nil)
+	require.Empty(t, h.notReady)
+	require.Empty(t, h.degraded)
+	require.EqualValues(t, 3, h.readyMasters)
+	require.EqualValues(t, 3, h.readyReplicas)
+
+	nodes := healthy()
+	nodes[3].noPod = true
+	previous := []redisv1beta1.NodeStatus{{Pod: "rc-3", Role: redisv1beta1.RoleReplica, NodeID: "r3", MasterNodeID: "m0"}}
+	h = assessCluster(clusterFixture(3, 1, nodes...), plan{}, previous)
+	require.Contains(t, h.notReady, "1 of 6 Redis nodes are not reachable")
+	require.NotEmpty(t, h.degraded)
+	require.Equal(t, "r3", h.nodes[3].NodeID, "a lost node keeps its last known identity")
+	require.False(t, h.nodes[3].Ready)
+
+	status := &redisv1beta1.RedisClusterStatus{}
+	applyHealth(status, 1, h, []string{"0-5461"}, time.Now())
+	require.Equal(t, ReasonSlotsLost, findCondition(status, redisv1beta1.ConditionDegraded).Reason)
+	applyHealth(status, 1, assessCluster(o, plan{}, nil), nil, time.Now().Add(time.Minute))
+	require.Equal(t, ReasonSlotsLost, findCondition(status, redisv1beta1.ConditionDegraded).Reason, "lost slots stay named for a while")
+	applyHealth(status, 1, assessCluster(o, plan{}, nil), nil, time.Now().Add(2*time.Hour))
+	require.Equal(t, metav1.ConditionFalse, findCondition(status, redisv1beta1.ConditionDegraded).Status)
+}
+
+func findCondition(s *redisv1beta1.RedisClusterStatus, typ string) metav1.Condition {
+	for _, c := range s.Conditions {
+		if c.Type == typ {
+			return c
+		}
+	}
+	return metav1.Condition{}
+}

@@ -178,27 +178,12 @@ func agreedOwners(nodes []reachableMember) [redisops.SlotCount]string {
 	return owners
 }
 
-// planBootstrap forms a new cluster from nodes that own no slots.
+// planBootstrap starts a new cluster from nodes that own no slots: the chosen masters take their
+// share of the slots while still alone, and are introduced to each other afterwards (planMeet).
+// In that order a master never sees a cluster whose masters own nothing, which Redis counts as
+// being in a minority partition and answers with a rejoin delay of up to 5 seconds.
 func planBootstrap(o *observed, nodes []reachableMember) plan {
 	var p plan
-	first := nodes[0]
-	for _, n := range nodes[1:] {
-		if !first.knows(n.Self.ID) && !n.knows(first.Self.ID) {
-			p.add(action{Kind: actMeet, Addr: first.Addr(), Target: n.member, Settling: true,
-				Reason: fmt.Sprintf("introduce node %d to node %d", n.Index, first.Index)})
-		}
-	}
-	if len(p.Actions) > 0 {
-		return p
-	}
-	for _, n := range nodes {
-		for _, other := range nodes {
-			if !n.knows(other.Self.ID) {
-				p.add(action{Kind: actWait, Reason: "waiting for every node to know every other"})
-				return p
-			}
-		}
-	}
 	masters := chooseMasters(nodes, o.Masters)
 	for i, r := range redisops.EvenSplit(len(masters)) {
 		p.add(action{Kind: actAddSlots, Addr: masters[i].Addr(), Ranges: []redisops.SlotRange{r}, Settling: true,
@@ -254,7 +239,8 @@ func planForget(o *observed, nodes []reachableMember, byID map[string]reachableM
 				continue
 			}
 			seen[peer.ID] = true
-			replaced := peer.Addr != "" && liveAt[peer.Addr] != "" && liveAt[peer.Addr] != peer.ID
+			// A handshake entry has a temporary id of its own; Redis drops it when the handshake ends.
+			replaced := !peer.Flags["handshake"] && peer.Addr != "" && liveAt[peer.Addr] != "" && liveAt[peer.Addr] != peer.ID
 			gone := (peer.Addr == "" || !wanted[peer.Addr]) && (peer.Failed() || peer.Flags["noaddr"] || peer.Flags["handshake"])
 			if !replaced && !gone {
 				continue

@@ -155,19 +155,8 @@ func TestPlanBootstrap(t *testing.T) {
 		require.True(t, waiting)
 		require.Equal(t, "5 of 6 Redis nodes are running", reason)
 	})
-	t.Run("introduces every node to the first", func(t *testing.T) {
+	t.Run("splits the slots over masters on distinct hosts before they meet", func(t *testing.T) {
 		p := planCluster(clusterFixture(3, 1, emptyNodes(6, false)...))
-		require.Equal(t, []string{"meet", "meet", "meet", "meet", "meet"}, kinds(p))
-		require.Equal(t, addrOf(0), p.Actions[0].Addr)
-		require.Equal(t, 1, p.Actions[0].Target.Index)
-	})
-	t.Run("waits while handshakes finish", func(t *testing.T) {
-		nodes := emptyNodes(6, true)
-		nodes[4].strangers = []string{"n5"}
-		require.Equal(t, []string{"wait"}, kinds(planCluster(clusterFixture(3, 1, nodes...))))
-	})
-	t.Run("splits the slots over masters on distinct hosts", func(t *testing.T) {
-		p := planCluster(clusterFixture(3, 1, emptyNodes(6, true)...))
 		require.Equal(t, []string{"addSlots", "addSlots", "addSlots"}, kinds(p))
 		var got []string
 		for i, a := range p.Actions {
@@ -175,6 +164,29 @@ func TestPlanBootstrap(t *testing.T) {
 			require.Equal(t, redisops.EvenSplit(3)[i:i+1], a.Ranges)
 		}
 		require.Equal(t, []string{addrOf(0), addrOf(1), addrOf(2)}, got)
+	})
+	t.Run("then introduces every node to a master", func(t *testing.T) {
+		nodes := emptyNodes(6, false)
+		for i, r := range redisops.EvenSplit(3) {
+			nodes[i].slots = []redisops.SlotRange{r}
+		}
+		p := planCluster(clusterFixture(3, 1, nodes...))
+		require.Equal(t, []string{"meet", "meet", "meet", "meet", "meet"}, kinds(p))
+		require.Equal(t, addrOf(0), p.Actions[0].Addr)
+		require.Equal(t, 1, p.Actions[0].Target.Index)
+	})
+	t.Run("attaches replicas that know every master, waits for the rest", func(t *testing.T) {
+		nodes := emptyNodes(6, true)
+		for i, r := range redisops.EvenSplit(3) {
+			nodes[i].slots = []redisops.SlotRange{r}
+		}
+		nodes[4].strangers = []string{"n1"}
+		p := planCluster(clusterFixture(3, 1, nodes...))
+		require.Equal(t, []string{"wait", "replicate", "replicate"}, kinds(p))
+		require.Equal(t, "node 4 is still joining the cluster", p.Actions[0].Reason)
+		for _, a := range p.Actions[1:] {
+			require.NotEqual(t, addrOf(4), a.Addr)
+		}
 	})
 	t.Run("attaches replicas on other hosts than their masters", func(t *testing.T) {
 		nodes := healthy()

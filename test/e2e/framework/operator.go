@@ -59,6 +59,10 @@ func (f *Framework) StartOperator(t testing.TB, args ...string) *Operator {
 		if t.Failed() {
 			if raw, err := os.ReadFile(logPath); err == nil {
 				t.Logf("operator log (last 4000 bytes):\n%s", tail(raw, 4000))
+				kept := filepath.Join(f.Root, ".sandbox", "logs", "operator-"+sanitize(t.Name())+".log")
+				if os.WriteFile(kept, raw, 0o644) == nil {
+					t.Logf("whole operator log kept at %s", kept)
+				}
 			}
 		}
 	})
@@ -100,4 +104,14 @@ func tail(b []byte, n int) []byte {
 		return b[len(b)-n:]
 	}
 	return b
+}
+
+func sanitize(name string) string {
+	out := []rune(name)
+	for i, r := range out {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+			out[i] = '_'
+		}
+	}
+	return string(out)
 }

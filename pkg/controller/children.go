@@ -38,14 +38,10 @@ func (c *Controller) ensureExporterService(ctx context.Context, rc *redisv1beta1
 	return nil
 }
 
-// ensureNodePods creates the claim (with persistence) and the pod of every wanted node index
-// that has none. Names are fixed per index, so a create racing the informer only meets
-// AlreadyExists. It returns the cluster's pods by node index.
-func (c *Controller) ensureNodePods(ctx context.Context, rc *redisv1beta1.RedisCluster, indexes []int) (map[int]*corev1.Pod, error) {
-	pods, err := c.clusterPods(rc)
-	if err != nil {
-		return nil, err
-	}
+// ensureNodePods creates the claim (with persistence) and the pod of every node index in indexes
+// that has none in pods, the same snapshot the caller decided on. Names are fixed per index, so a
+// create racing the informer only meets AlreadyExists. It returns pods with the new ones added.
+func (c *Controller) ensureNodePods(ctx context.Context, rc *redisv1beta1.RedisCluster, pods map[int]*corev1.Pod, indexes []int) (map[int]*corev1.Pod, error) {
 	for _, index := range indexes {
 		if _, ok := pods[index]; ok {
 			continue

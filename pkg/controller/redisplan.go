@@ -282,12 +282,22 @@ func planMeet(nodes []reachableMember, owners [redisops.SlotCount]string) []acti
 		if n.Self.ID == anchor.Self.ID {
 			continue
 		}
-		if _, known := anchor.State.Peer(n.Self.ID); !known && !n.knows(anchor.Self.ID) {
+		if !inTable(*anchor, n) && !n.knows(anchor.Self.ID) {
 			out = append(out, action{Kind: actMeet, Addr: anchor.Addr(), Target: n.member, Settling: true,
 				Reason: fmt.Sprintf("introduce node %d to the cluster", n.Index)})
 		}
 	}
 	return out
+}
+
+// inTable reports whether anchor has n in its table, by id or, during the handshake, by address.
+func inTable(anchor reachableMember, n reachableMember) bool {
+	for _, peer := range anchor.State.Table {
+		if peer.ID == n.Self.ID || peer.Addr == n.Addr() {
+			return true
+		}
+	}
+	return false
 }
 
 // planRepair closes slots left importing or migrating.

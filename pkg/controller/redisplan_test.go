@@ -345,7 +345,7 @@ func TestAwaitingFailover(t *testing.T) {
 }
 
 func TestSplitRanges(t *testing.T) {
-	parts := splitRanges([]redisops.SlotRange{{0, 9}, {20, 29}}, 3)
+	parts := splitRanges([]redisops.SlotRange{{Start: 0, End: 9}, {Start: 20, End: 29}}, 3)
 	require.Len(t, parts, 3)
 	total := 0
 	for _, p := range parts {

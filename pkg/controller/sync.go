@@ -91,7 +91,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 			create = append(create, index)
 		}
 	}
-	if pods, err = c.ensureNodePods(ctx, rc, create); err != nil {
+	if pods, err = c.ensureNodePods(ctx, rc, pods, create); err != nil {
 		return err
 	}
 	o.Members = members(rc, pods)

@@ -1,7 +1,6 @@
 package redisops
 
 import (
-	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -51,5 +50,6 @@ func TestRangesOf(t *testing.T) {
 	ranges := RangesOf(func(s int) bool { return set[s] })
 	require.Equal(t, []string{"0-2", "10", "16383"}, FormatRanges(ranges))
 	require.Equal(t, 5, CountSlots(ranges))
-	require.Equal(t, "7", strconv.Itoa(SlotRange{7, 7}.Start))
+	require.Equal(t, "7", SlotRange{Start: 7, End: 7}.String())
+	require.Equal(t, "7-9", SlotRange{Start: 7, End: 9}.String())
 }

@@ -14,6 +14,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/redisops"
 	"redis-operator/test/e2e/framework"
 )
 
@@ -37,7 +38,7 @@ func deletePod(t *testing.T, namespace, name string) {
 
 func TestSeedClusterBecomesReadyAndHealsLostPods(t *testing.T) {
 	f.InstallCRD(t)
-	f.StartOperator(t)
+	f.StartOperator(t, "--resync-period", "2s")
 	ctx := context.Background()
 	if _, err := f.Kube.CoreV1().Namespaces().Get(ctx, "cache", metav1.GetOptions{}); err == nil {
 		t.Fatal("namespace cache exists already; the seed test needs it fresh")
@@ -54,6 +55,18 @@ func TestSeedClusterBecomesReadyAndHealsLostPods(t *testing.T) {
 
 	client := framework.ClusterClient(t, rc)
 	framework.WriteKeys(t, client, "seed", 20000)
+
+	// A steady cluster costs no API writes across several resyncs.
+	before := f.Cluster(t, "cache", "rediscluster1").ResourceVersion
+	time.Sleep(6 * time.Second)
+	require.Equal(t, before, f.Cluster(t, "cache", "rediscluster1").ResourceVersion, "a resync of a steady cluster wrote to the API")
+
+	// A slot left half-migrated by anything is repaired without losing a key.
+	leaveSlotOpen(t, rc, 42)
+	framework.WaitFor(t, 30*time.Second, "the open slot to be repaired", func() (bool, error) {
+		return f.InvariantsHold(rc), nil
+	})
+	framework.CheckKeys(t, client, "seed", 20000)
 
 	// A master's pod is lost: its replica takes over, the pod comes back and rejoins as a replica.
 	master := podOfRole(t, rc, redisv1beta1.RoleMaster)
@@ -188,4 +201,32 @@ func TestPersistentMasterComesBackWithItsIdentityAndKeys(t *testing.T) {
 		}
 	}
 	framework.CheckKeys(t, client, "durable", 5000)
+}
+
+// leaveSlotOpen marks slot migrating on its owner and importing on another master, as an
+// interrupted migration leaves it.
+func leaveSlotOpen(t *testing.T, rc *redisv1beta1.RedisCluster, slot int) {
+	t.Helper()
+	admin := redisops.NewAdmin("")
+	defer admin.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	view := redisops.FetchView(ctx, admin, framework.NodeAddrs(rc))
+	owners, _ := view.SlotOwners()
+	var owner, other *redisops.NodeState
+	for _, s := range view.Reachable() {
+		self, _ := s.Self()
+		switch {
+		case self.ID == owners[slot]:
+			owner = s
+		case self.Master() && other == nil:
+			other = s
+		}
+	}
+	require.NotNil(t, owner)
+	require.NotNil(t, other)
+	ownerSelf, _ := owner.Self()
+	otherSelf, _ := other.Self()
+	require.NoError(t, admin.SetSlot(ctx, other.Addr, slot, "IMPORTING", ownerSelf.ID))
+	require.NoError(t, admin.SetSlot(ctx, owner.Addr, slot, "MIGRATING", otherSelf.ID))
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"redis-operator/pkg/redisops"
 )
 
@@ -202,4 +204,11 @@ func WaitFor(t testing.TB, ctx context.Context, what string, cond func() bool) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// ClusterClient is a cluster-aware client of the servers; the test's cleanup closes it.
+func ClusterClient(t testing.TB, servers []*Server) *redis.ClusterClient {
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: Addrs(servers), Protocol: 2, DisableIdentity: true})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
 }

@@ -90,6 +90,16 @@ func (f *Framework) CheckInvariants(t testing.TB, rc *redisv1beta1.RedisCluster)
 	}
 }
 
+// InvariantsHold reports whether every cluster invariant holds for rc's spec right now.
+func (f *Framework) InvariantsHold(rc *redisv1beta1.RedisCluster) bool {
+	admin := redisops.NewAdmin("")
+	defer admin.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	want := invariants.Expect{Masters: int(rc.Spec.Masters), ReplicasPerMaster: int(rc.Spec.Replicas)}
+	return invariants.Check(ctx, admin, NodeAddrs(rc), want) == nil
+}
+
 // ClusterClient is a cluster-aware client of rc's nodes; the test's cleanup closes it.
 func ClusterClient(t testing.TB, rc *redisv1beta1.RedisCluster) *redis.ClusterClient {
 	c := redis.NewClusterClient(&redis.ClusterOptions{

@@ -1,0 +1,109 @@
+package redisops_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"redis-operator/pkg/redisops"
+	"redis-operator/test/invariants"
+	"redis-operator/test/redistest"
+)
+
+// keysInSlot returns n keys that hash to slot.
+func keysInSlot(slot, n int) []string {
+	var out []string
+	for i := 0; len(out) < n; i++ {
+		if k := "k" + strconv.Itoa(i); redisops.KeySlot(k) == slot {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func selfID(t *testing.T, ctx context.Context, admin *redisops.Admin, addr string) string {
+	view := redisops.FetchView(ctx, admin, []string{addr})
+	self, ok := view.Nodes[addr].Self()
+	require.True(t, ok)
+	return self.ID
+}
+
+// halfMigrated leaves slot half moved from the first master to the second, as a crash in the
+// middle of a migration would, and returns the keys written.
+func halfMigrated(t *testing.T, ctx context.Context, admin *redisops.Admin, servers []*redistest.Server, slot int) []string {
+	source, target := servers[0].Addr, servers[1].Addr
+	keys := keysInSlot(slot, 300)
+	for _, k := range keys {
+		require.NoError(t, admin.Client(source).Set(ctx, k, "v-"+k, 0).Err())
+	}
+	require.NoError(t, admin.SetSlot(ctx, target, slot, "IMPORTING", selfID(t, ctx, admin, source)))
+	require.NoError(t, admin.SetSlot(ctx, source, slot, "MIGRATING", selfID(t, ctx, admin, target)))
+	args := []interface{}{"MIGRATE", "127.0.0.1", servers[1].Port, "", 0, 5000, "KEYS"}
+	for _, k := range keys[:120] {
+		args = append(args, k)
+	}
+	require.NoError(t, admin.Client(source).Do(ctx, args...).Err())
+	return keys
+}
+
+func checkAllKeys(t *testing.T, ctx context.Context, servers []*redistest.Server, keys []string) {
+	client := redistest.ClusterClient(t, servers)
+	for _, k := range keys {
+		v, err := client.Get(ctx, k).Result()
+		require.NoError(t, err, k)
+		require.Equal(t, "v-"+k, v)
+	}
+}
+
+func TestRepairFinishesAMigrationBothSidesKnow(t *testing.T) {
+	servers := redistest.StartServers(t, 6, redistest.Options{})
+	admin := redisops.NewAdmin("")
+	t.Cleanup(admin.Close)
+	redistest.BootstrapCluster(t, admin, servers, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const slot = 100
+	keys := halfMigrated(t, ctx, admin, servers, slot)
+
+	view := redisops.FetchView(ctx, admin, redistest.Addrs(servers))
+	what, err := admin.RepairOpenSlot(ctx, view, slot, servers[0].Addr, redistest.Addrs(servers[:3]))
+	require.NoError(t, err)
+	require.Contains(t, what, "finished moving slot 100")
+
+	redistest.WaitFor(t, ctx, "every node to agree", func() bool {
+		return invariants.Check(ctx, admin, redistest.Addrs(servers), invariants.Expect{Masters: 3, ReplicasPerMaster: 1}) == nil
+	})
+	n, err := admin.CountKeysInSlot(ctx, servers[1].Addr, slot)
+	require.NoError(t, err)
+	require.EqualValues(t, len(keys), n, "every key is on the new owner")
+	checkAllKeys(t, ctx, servers, keys)
+}
+
+func TestRepairRollsBackAnImportWithoutMigration(t *testing.T) {
+	servers := redistest.StartServers(t, 6, redistest.Options{})
+	admin := redisops.NewAdmin("")
+	t.Cleanup(admin.Close)
+	redistest.BootstrapCluster(t, admin, servers, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const slot = 200
+	keys := halfMigrated(t, ctx, admin, servers, slot)
+	// The source forgot its side (say it restarted): only the target still imports.
+	require.NoError(t, admin.SetSlot(ctx, servers[0].Addr, slot, "STABLE", ""))
+
+	view := redisops.FetchView(ctx, admin, redistest.Addrs(servers))
+	what, err := admin.RepairOpenSlot(ctx, view, slot, servers[0].Addr, redistest.Addrs(servers[:3]))
+	require.NoError(t, err)
+	require.Contains(t, what, "rolled slot 200 back")
+
+	redistest.WaitFor(t, ctx, "every node to agree", func() bool {
+		return invariants.Check(ctx, admin, redistest.Addrs(servers), invariants.Expect{Masters: 3, ReplicasPerMaster: 1}) == nil
+	})
+	n, err := admin.CountKeysInSlot(ctx, servers[0].Addr, slot)
+	require.NoError(t, err)
+	require.EqualValues(t, len(keys), n, "every key is back on the owner")
+	checkAllKeys(t, ctx, servers, keys)
+}

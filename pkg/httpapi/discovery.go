@@ -23,6 +23,7 @@ type NodeAddress struct {
 	NodeID string   `json:"nodeId,omitempty"`
 	Pod    string   `json:"pod,omitempty"`
 	Slots  []string `json:"slots,omitempty"`
+	Ready  bool     `json:"ready"`
 }
 
 // ClusterSummary is one cluster as GET /clusters lists it.
@@ -67,7 +68,7 @@ func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
 		if n.IP == "" || n.Port == 0 {
 			continue
 		}
-		nodes = append(nodes, NodeAddress{IP: n.IP, Port: n.Port, Role: n.Role, NodeID: n.NodeID, Pod: n.Pod, Slots: n.Slots})
+		nodes = append(nodes, NodeAddress{IP: n.IP, Port: n.Port, Role: n.Role, NodeID: n.NodeID, Pod: n.Pod, Slots: n.Slots, Ready: n.Ready})
 	}
 	writeJSON(w, http.StatusOK, nodes)
 }

@@ -85,7 +85,7 @@ func do(t *testing.T, method, url, body string, header map[string]string) (int, 
 
 func TestClusterNodes(t *testing.T) {
 	rc := readyCluster("cache", "rediscluster1",
-		redisv1beta1.NodeStatus{Pod: "rediscluster1-0", IP: "127.0.0.11", Port: 10000, Role: "master", NodeID: "a", Slots: []string{"0-5460"}},
+		redisv1beta1.NodeStatus{Pod: "rediscluster1-0", IP: "127.0.0.11", Port: 10000, Role: "master", NodeID: "a", Slots: []string{"0-5460"}, Ready: true},
 		redisv1beta1.NodeStatus{Pod: "rediscluster1-1", IP: "127.0.0.12", Port: 10001, Role: "replica", NodeID: "b"},
 		redisv1beta1.NodeStatus{Pod: "rediscluster1-2", Port: 10002},
 	)
@@ -99,6 +99,8 @@ func TestClusterNodes(t *testing.T) {
 	require.Equal(t, "127.0.0.11", nodes[0]["ip"])
 	require.EqualValues(t, 10000, nodes[0]["port"])
 	require.Equal(t, "master", nodes[0]["role"])
+	require.Equal(t, true, nodes[0]["ready"])
+	require.Equal(t, false, nodes[1]["ready"])
 
 	code, body = do(t, http.MethodGet, srv.URL+"/cluster/nodes?clusterName=rediscluster2&namespace=other", "", nil)
 	require.Equal(t, http.StatusOK, code)

@@ -124,7 +124,8 @@ func (a *Admin) RepairOpenSlot(ctx context.Context, view *ClusterView, slot int,
 	if target, ok := ownerSelf.Migrating[slot]; ok {
 		if targetState := view.ByID()[target]; targetState != nil {
 			if tSelf, _ := targetState.Self(); tSelf.Importing[slot] == ownerSelf.ID {
-				moved, err := a.MigrateKeys(ctx, owner, targetState.Addr, slot, false)
+				// The owner's copy of a key is the newest while it migrates (see ClassicMigrator).
+				moved, err := a.MigrateKeys(ctx, owner, targetState.Addr, slot, true)
 				if err != nil {
 					return "", err
 				}

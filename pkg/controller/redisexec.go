@@ -120,6 +120,10 @@ func (c *Controller) execute(ctx context.Context, rc *redisv1beta1.RedisCluster,
 		case actFailover:
 			err = admin.Client(a.Addr).Do(ctx, "CLUSTER", "FAILOVER", "FORCE").Err()
 			c.recordIf(err, rc, ReasonFailover, "%s", a.Reason)
+		case actMigrate:
+			err = c.migrate(ctx, rc, admin, view, a.Moves)
+		case actRemove:
+			err = c.removeNode(ctx, rc, admin, view, a)
 		case actRepairSlot:
 			var what string
 			what, err = admin.RepairOpenSlot(ctx, view, a.Slot, a.Owner, masterAddrs(view))

@@ -12,6 +12,8 @@ import (
 // member is a node the cluster wants: its index, pod and, once the pod is ready, its address.
 type member struct {
 	Index int
+	// Extra marks a node above the count the spec asks for: it is drained and removed.
+	Extra bool
 	Pod   string
 	Host  string // the Kubernetes node the pod runs on
 	IP    string
@@ -48,6 +50,7 @@ type action struct {
 	NodeID   string // replicate: master id; forget: the id to forget
 	Slot     int
 	Owner    string // repairSlot: the owner's address
+	Moves    []redisops.SlotMove
 	Reason   string
 	Settling bool // the cluster needs a moment before the next step
 }
@@ -156,6 +159,14 @@ func planCluster(o *observed) plan {
 	}
 	if lost := planUnownedSlots(o, nodes, owners, byID); len(lost) > 0 {
 		p.Actions = lost
+		return p
+	}
+	if scale := planScale(o, nodes, owners); len(scale) > 0 {
+		p.Actions = scale
+		return p
+	}
+	if remove := planRemove(nodes); len(remove) > 0 {
+		p.Actions = remove
 		return p
 	}
 	p.Actions = planReplicas(o, nodes, owners, byID)
@@ -347,7 +358,7 @@ func planUnownedSlots(o *observed, nodes []reachableMember, owners [redisops.Slo
 	var empty, holders []reachableMember
 	for _, n := range nodes {
 		switch {
-		case n.Self.Master() && len(n.Self.Slots) == 0:
+		case n.Self.Master() && len(n.Self.Slots) == 0 && !n.Extra:
 			empty = append(empty, n)
 		case n.Self.Master():
 			holders = append(holders, n)
@@ -413,6 +424,8 @@ func planReplicas(o *observed, nodes []reachableMember, owners [redisops.SlotCou
 		switch {
 		case n.Self.Master() && len(n.Self.Slots) > 0:
 			masters = append(masters, n)
+		case n.Extra:
+			continue // about to be removed
 		case n.Self.Master():
 			free = append(free, n)
 		default:

@@ -390,3 +390,45 @@ func findCondition(s *redisv1beta1.RedisClusterStatus, typ string) metav1.Condit
 	}
 	return metav1.Condition{}
 }
+
+func TestPlanScale(t *testing.T) {
+	t.Run("a fourth master that joined gets an even share", func(t *testing.T) {
+		nodes := append(healthy(), fakeNode{index: 6, host: "a", id: "m6", master: true, stateOK: true})
+		p := planCluster(clusterFixture(4, 1, nodes...))
+		require.Equal(t, []string{"migrate"}, kinds(p))
+		require.Len(t, p.Actions[0].Moves, 4096)
+		for _, m := range p.Actions[0].Moves {
+			require.Equal(t, "m6", m.Target)
+		}
+	})
+	t.Run("a new master is not given slots before it says cluster_state:ok", func(t *testing.T) {
+		nodes := append(healthy(), fakeNode{index: 6, host: "a", id: "m6", master: true})
+		require.Equal(t, []string{"wait"}, kinds(planCluster(clusterFixture(4, 1, nodes...))))
+	})
+	t.Run("scaling in drains the masters above the wanted count", func(t *testing.T) {
+		split := redisops.EvenSplit(4)
+		nodes := healthy()
+		for i := range nodes[:3] {
+			nodes[i].slots = split[i : i+1]
+		}
+		nodes = append(nodes, fakeNode{index: 6, host: "a", id: "m6", master: true, slots: split[3:4], stateOK: true})
+		o := clusterFixture(3, 1, nodes...)
+		o.Members[6].Extra = true
+		p := planCluster(o)
+		require.Equal(t, []string{"migrate"}, kinds(p))
+		for _, m := range p.Actions[0].Moves {
+			require.Equal(t, "m6", m.Source)
+		}
+	})
+	t.Run("drained nodes above the wanted count are removed, replicas first", func(t *testing.T) {
+		nodes := append(healthy(),
+			fakeNode{index: 6, host: "a", id: "m6", master: true, stateOK: true},
+			fakeNode{index: 7, host: "b", id: "r7", masterID: "m6", stateOK: true, linkUp: true})
+		o := clusterFixture(3, 1, nodes...)
+		o.Members[6].Extra, o.Members[7].Extra = true, true
+		p := planCluster(o)
+		require.Equal(t, []string{"remove", "remove"}, kinds(p))
+		require.Equal(t, "r7", p.Actions[0].NodeID)
+		require.Equal(t, "m6", p.Actions[1].NodeID)
+	})
+}

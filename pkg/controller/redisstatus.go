@@ -21,6 +21,8 @@ const (
 	ReasonMissingRepls = "ReplicasMissing"
 	ReasonFullyRedund  = "FullyRedundant"
 	ReasonNotScaling   = "NotScaling"
+	ReasonMigrating    = "MigratingSlots"
+	ReasonScaling      = "Scaling"
 	// slotsLostMemory is how long Degraded keeps naming slots whose data was lost.
 	slotsLostMemory = time.Hour
 )
@@ -32,6 +34,7 @@ type clusterHealth struct {
 	readyReplicas int32
 	notReady      []string // why the cluster does not match the spec yet
 	degraded      []string // lost redundancy
+	scaling       []string // what is being added, moved or removed
 }
 
 // assessCluster compares the live cluster with the spec. The cluster is Ready when every wanted
@@ -116,6 +119,23 @@ func assessCluster(o *observed, p plan, previous []redisv1beta1.NodeStatus) clus
 	}
 	for _, a := range p.Actions {
 		h.notReady = append(h.notReady, a.Reason)
+		if a.Kind == actMigrate || a.Kind == actRemove {
+			h.scaling = append(h.scaling, a.Reason)
+		}
+	}
+	extra := 0
+	for _, m := range o.Members {
+		if m.Extra {
+			extra++
+		}
+	}
+	if extra > 0 {
+		msg := fmt.Sprintf("%d nodes above the wanted count are being removed", extra)
+		h.notReady = append(h.notReady, msg)
+		h.scaling = append(h.scaling, msg)
+	}
+	if h.readyMasters > 0 && int(h.readyMasters) != o.Masters {
+		h.scaling = append(h.scaling, fmt.Sprintf("masters %d -> %d", h.readyMasters, o.Masters))
 	}
 	return h
 }
@@ -132,7 +152,10 @@ func applyHealth(status *redisv1beta1.RedisClusterStatus, generation int64, h cl
 			strings.Join(h.notReady, "; "))
 	}
 	setDegraded(status, generation, h.degraded, lostSlots, now)
-	if meta.FindStatusCondition(status.Conditions, redisv1beta1.ConditionScaling) == nil {
+	if len(h.scaling) > 0 {
+		setCondition(status, generation, redisv1beta1.ConditionScaling, metav1.ConditionTrue, ReasonScaling, strings.Join(h.scaling, "; "))
+	} else {
+		status.Migration = nil
 		setCondition(status, generation, redisv1beta1.ConditionScaling, metav1.ConditionFalse, ReasonNotScaling, "no scaling in progress")
 	}
 }

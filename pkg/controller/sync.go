@@ -109,6 +109,13 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 			p.Actions = append(p.Actions, action{Kind: actWait, Reason: reason})
 		}
 	}
+	for _, a := range p.Actions {
+		if a.Kind == actMigrate || a.Kind == actRemove {
+			now := metav1.Now()
+			status.LastScaleTime = &now
+			break
+		}
+	}
 	done, execErr := c.execute(ctx, rc, admin, o.View, p)
 
 	applyHealth(status, rc.Generation, assessCluster(o, p, rc.Status.Nodes), done.lostSlots, time.Now())
@@ -136,11 +143,18 @@ func wantedIndexes(rc *redisv1beta1.RedisCluster) []int {
 	return out
 }
 
-// members lists the wanted nodes with the address of each pod that is ready and not going away.
+// members lists the wanted nodes, and any node above the wanted count that still has a pod, with
+// the address of each pod that is ready and not going away.
 func members(rc *redisv1beta1.RedisCluster, pods map[int]*corev1.Pod) []member {
 	var out []member
-	for _, index := range wantedIndexes(rc) {
-		m := member{Index: index, Pod: PodName(rc, index), Port: int(rc.Spec.NodePort(index))}
+	indexes := wantedIndexes(rc)
+	for index := range pods {
+		if index >= len(indexes) {
+			indexes = append(indexes, index)
+		}
+	}
+	for _, index := range indexes {
+		m := member{Index: index, Pod: PodName(rc, index), Port: int(rc.Spec.NodePort(index)), Extra: index >= rc.Spec.NodeCount()}
 		if pod, ok := pods[index]; ok {
 			m.Host = pod.Spec.NodeName
 			if pod.DeletionTimestamp == nil && podReady(pod) {

@@ -1,0 +1,89 @@
+package controller
+
+import (
+	"fmt"
+	"sort"
+
+	"redis-operator/pkg/redisops"
+)
+
+// Scaling actions.
+const (
+	// actMigrate moves slots between masters.
+	actMigrate actionKind = "migrate"
+	// actRemove forgets a node above the wanted count on every node and deletes its pod.
+	actRemove actionKind = "remove"
+)
+
+// planScale brings the number of slot-owning masters to the spec and spreads the slots evenly:
+// new masters are wanted nodes that joined empty and say cluster_state:ok; when there are too
+// many, the highest-index masters are drained (nodes above the wanted count first).
+func planScale(o *observed, nodes []reachableMember, owners [redisops.SlotCount]string) []action {
+	var masters, free []reachableMember
+	for _, n := range nodes {
+		switch {
+		case isSlotOwner(n):
+			masters = append(masters, n)
+		case n.Self.Master() && !n.Extra:
+			free = append(free, n)
+		}
+	}
+	sort.Slice(masters, func(i, j int) bool {
+		if masters[i].Extra != masters[j].Extra {
+			return !masters[i].Extra
+		}
+		return masters[i].Index < masters[j].Index
+	})
+	keep := masters
+	switch {
+	case len(masters) > o.Masters:
+		keep = masters[:o.Masters]
+	case len(masters) < o.Masters:
+		need := o.Masters - len(masters)
+		var joined []reachableMember
+		for _, n := range free {
+			knowsAll := n.State.StateOK()
+			for _, m := range masters {
+				knowsAll = knowsAll && n.knows(m.Self.ID)
+			}
+			if knowsAll {
+				joined = append(joined, n)
+			}
+		}
+		if len(joined) < need {
+			return []action{{Kind: actWait, Reason: fmt.Sprintf("waiting for %d new masters to join (%d ready)", need, len(joined))}}
+		}
+		keep = append(append([]reachableMember(nil), masters...), chooseMasters(joined, need)...)
+	}
+	ids := make([]string, len(keep))
+	for i, m := range keep {
+		ids[i] = m.Self.ID
+	}
+	moves, err := redisops.PlanRebalance(owners, ids)
+	if err != nil {
+		return []action{{Kind: actWait, Reason: "cannot plan the slot spread: " + err.Error()}}
+	}
+	if len(moves) == 0 {
+		return nil
+	}
+	return []action{{Kind: actMigrate, Moves: moves, Settling: true,
+		Reason: fmt.Sprintf("move %d slots to spread them over %d masters", len(moves), len(keep))}}
+}
+
+// planRemove removes nodes above the wanted count that own no slots, replicas first.
+func planRemove(nodes []reachableMember) []action {
+	var replicas, masters []action
+	for _, n := range nodes {
+		if !n.Extra || isSlotOwner(n) {
+			continue
+		}
+		a := action{Kind: actRemove, Addr: n.Addr(), NodeID: n.Self.ID, Target: n.member, Settling: true,
+			Reason: fmt.Sprintf("remove node %d, above the wanted count", n.Index)}
+		if n.Self.Master() {
+			masters = append(masters, a)
+		} else {
+			replicas = append(replicas, a)
+		}
+	}
+	return append(replicas, masters...)
+}

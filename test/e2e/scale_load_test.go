@@ -1,0 +1,131 @@
+package e2e
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"redis-operator/pkg/redisops"
+	"redis-operator/test/e2e/framework"
+)
+
+// writers keeps n goroutines writing new keys until stopped, and remembers every write Redis
+// acknowledged. Writes are bounded by maxWrites and by the stop call.
+type writers struct {
+	stop  chan struct{}
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	acked []string
+	fails int
+}
+
+func startWriters(c *redis.ClusterClient, n, maxWrites int) *writers {
+	w := &writers{stop: make(chan struct{})}
+	for g := 0; g < n; g++ {
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			for i := 0; i < maxWrites; i++ {
+				select {
+				case <-w.stop:
+					return
+				default:
+				}
+				key := "live:" + strconv.Itoa(g) + ":" + strconv.Itoa(i)
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				err := c.Set(ctx, key, key, 0).Err()
+				cancel()
+				w.mu.Lock()
+				if err == nil {
+					w.acked = append(w.acked, key)
+				} else {
+					w.fails++
+				}
+				w.mu.Unlock()
+			}
+		}()
+	}
+	return w
+}
+
+func (w *writers) halt() {
+	close(w.stop)
+	w.wg.Wait()
+}
+
+func TestScaleOutUnderLoadWithABigHashAndAnOperatorCrash(t *testing.T) {
+	f.InstallCRD(t)
+	op := f.StartOperator(t)
+	ns := f.Namespace(t, "load")
+	f.CreateCluster(t, framework.NewCluster(ns, "busy", 16000))
+	rc := f.WaitReady(t, ns, "busy", 2*time.Minute)
+	client := framework.ClusterClient(t, rc)
+	framework.WriteKeys(t, client, "loaded", 200000)
+
+	// A 1,000,000-field hash (about 40 MB) in slot 5461, which the first master gives away.
+	bigKey := ""
+	for i := 0; bigKey == ""; i++ {
+		if k := "big:" + strconv.Itoa(i); redisops.KeySlot(k) == 5461 {
+			bigKey = k
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	for start := 0; start < 1000000; start += 20000 {
+		fields := make([]interface{}, 0, 40000)
+		for i := start; i < start+20000; i++ {
+			fields = append(fields, "field-"+strconv.Itoa(i), "value-"+strconv.Itoa(i))
+		}
+		require.NoError(t, client.HSet(ctx, bigKey, fields...).Err())
+	}
+
+	w := startWriters(client, 8, 200000)
+	_, err := f.Redis.RedisV1beta1().RedisClusters(ns).Patch(ctx, "busy", types.MergePatchType,
+		[]byte(`{"spec":{"masters":4}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+
+	// Kill the operator while slots are moving, then start a new one.
+	framework.WaitFor(t, 2*time.Minute, "slots to be moving", func() (bool, error) {
+		cur := f.Cluster(t, ns, "busy")
+		return cur.Status.Migration != nil && cur.Status.Migration.SlotsDone > 0, nil
+	})
+	op.Kill()
+	f.StartOperator(t)
+	rc = f.WaitReady(t, ns, "busy", 5*time.Minute)
+	w.halt()
+
+	require.EqualValues(t, 4, rc.Status.ReadyMasters)
+	f.CheckInvariants(t, rc)
+	client = framework.ClusterClient(t, rc)
+	framework.CheckKeys(t, client, "loaded", 200000)
+	n, err := client.HLen(ctx, bigKey).Result()
+	require.NoError(t, err)
+	require.EqualValues(t, 1000000, n, "the big hash moved whole")
+	require.NotEmpty(t, w.acked)
+	missing := 0
+	for start := 0; start < len(w.acked); start += 1000 {
+		cmds, _ := client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, k := range w.acked[start:min(start+1000, len(w.acked))] {
+				p.Get(ctx, k)
+			}
+			return nil
+		})
+		for _, c := range cmds {
+			if v, err := c.(*redis.StringCmd).Result(); err != nil || v == "" {
+				missing++
+			}
+		}
+	}
+	require.Zero(t, missing, "%d of %d acknowledged writes are missing", missing, len(w.acked))
+	t.Logf("%d writes acknowledged during the scale-out, %d refused", len(w.acked), w.fails)
+	for _, n := range rc.Status.Nodes {
+		require.NotEqual(t, "", n.NodeID)
+	}
+}

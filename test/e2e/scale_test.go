@@ -62,3 +62,27 @@ func TestMastersScaleOutAndInWithoutLosingKeys(t *testing.T) {
 	f.CheckInvariants(t, rc)
 	framework.CheckKeys(t, framework.ClusterClient(t, rc), "elastic", 20000)
 }
+
+func TestMastersInAndReplicasUpAtOnce(t *testing.T) {
+	f.InstallCRD(t)
+	f.StartOperator(t)
+	ns := f.Namespace(t, "reshape")
+	rc := framework.NewCluster(ns, "reshape", 17000)
+	rc.Spec.Masters, rc.Spec.Replicas = 4, 0
+	f.CreateCluster(t, rc)
+	rc = f.WaitReady(t, ns, "reshape", 2*time.Minute)
+	f.CheckInvariants(t, rc)
+	framework.WriteKeys(t, framework.ClusterClient(t, rc), "reshape", 20000)
+
+	_, err := f.Redis.RedisV1beta1().RedisClusters(ns).Patch(context.Background(), "reshape", types.MergePatchType,
+		[]byte(`{"spec":{"masters":3,"replicas":1}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+	rc = f.WaitReady(t, ns, "reshape", 3*time.Minute)
+	require.EqualValues(t, 3, rc.Status.ReadyMasters)
+	require.EqualValues(t, 3, rc.Status.ReadyReplicas)
+	f.CheckInvariants(t, rc)
+	framework.CheckKeys(t, framework.ClusterClient(t, rc), "reshape", 20000)
+	framework.WaitFor(t, 30*time.Second, "exactly the wanted pods", func() (bool, error) {
+		return countPods(t, ns) == 6, nil
+	})
+}

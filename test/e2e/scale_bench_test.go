@@ -1,0 +1,101 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"redis-operator/pkg/redisops"
+	"redis-operator/test/e2e/framework"
+	"redis-operator/test/redistest"
+)
+
+const benchKeys = 200000
+
+// BenchmarkScaleOut measures 3 -> 4 masters with 200,000 keys through the operator in the
+// sandbox, beside the tool users would otherwise reach for on plain local servers:
+// redis-cli --cluster add-node, then rebalance --cluster-use-empty-masters. Run it with
+// hack/bench-scale.sh.
+func BenchmarkScaleOut(b *testing.B) {
+	f.InstallCRD(b)
+	f.StartOperator(b)
+	ns := f.Namespace(b, "bench-scale")
+	rc := framework.NewCluster(ns, "bench", 18000)
+	rc.Spec.Replicas = 0
+	f.CreateCluster(b, rc)
+	rc = f.WaitReady(b, ns, "bench", 2*time.Minute)
+	framework.WriteKeys(b, framework.ClusterClient(b, rc), "bench", benchKeys)
+
+	started := time.Now()
+	if _, err := f.Redis.RedisV1beta1().RedisClusters(ns).Patch(context.Background(), "bench", types.MergePatchType,
+		[]byte(`{"spec":{"masters":4}}`), metav1.PatchOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	var migrationStart time.Time
+	framework.WaitFor(b, 5*time.Minute, "the migration to start", func() (bool, error) {
+		cur := f.Cluster(b, ns, "bench")
+		if m := cur.Status.Migration; m != nil && m.StartTime != nil {
+			migrationStart = m.StartTime.Time
+			return true, nil
+		}
+		return false, nil
+	})
+	rc = f.WaitReady(b, ns, "bench", 5*time.Minute)
+	total := time.Since(started)
+	migration := time.Since(migrationStart)
+	f.CheckInvariants(b, rc)
+
+	cliTotal, cliRebalance := redisCLIScaleOut(b)
+	moved := float64(benchKeys) / 4
+	fmt.Printf("\n%-54s %10s %10s %7s\n", "3 -> 4 masters, 200,000 keys", "operator", "redis-cli", "ratio")
+	fmt.Printf("%-54s %9.2fs %9.2fs %7.2f\n", "whole scale-out (new node joins, slots move)", total.Seconds(), cliTotal.Seconds(), total.Seconds()/cliTotal.Seconds())
+	fmt.Printf("%-54s %9.2fs %9.2fs %7.2f\n", "slot migration alone", migration.Seconds(), cliRebalance.Seconds(), migration.Seconds()/cliRebalance.Seconds())
+	fmt.Printf("%-54s %9.0f %10.0f\n", "keys moved per second (about 50,000 keys)", moved/migration.Seconds(), moved/cliRebalance.Seconds())
+	b.ReportMetric(total.Seconds(), "s/operator-scale-out")
+	b.ReportMetric(cliTotal.Seconds(), "s/redis-cli-scale-out")
+	b.ReportMetric(migration.Seconds(), "s/operator-migration")
+	b.ReportMetric(cliRebalance.Seconds(), "s/redis-cli-rebalance")
+}
+
+// redisCLIScaleOut forms 3 masters on plain servers, loads the same keys, then times add-node
+// of a fourth (waiting, as one must, until it says cluster_state:ok) and the rebalance.
+func redisCLIScaleOut(b *testing.B) (total, rebalance time.Duration) {
+	servers := redistest.StartServers(b, 4, redistest.Options{NodeTimeout: 5000})
+	admin := redisops.NewAdmin("")
+	defer admin.Close()
+	redistest.BootstrapCluster(b, admin, servers[:3], 3)
+	client := redistest.ClusterClient(b, servers[:3])
+	ctx := context.Background()
+	for start := 0; start < benchKeys; start += 1000 {
+		pipe := client.Pipeline()
+		for i := start; i < start+1000; i++ {
+			pipe.Set(ctx, fmt.Sprintf("bench:%d", i), i, 0)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	started := time.Now()
+	if out, err := exec.Command("redis-cli", "--cluster", "add-node", servers[3].Addr, servers[0].Addr).CombinedOutput(); err != nil {
+		b.Fatalf("add-node: %v\n%s", err, out)
+	}
+	framework.WaitFor(b, time.Minute, "the new node to be ok", func() (bool, error) {
+		view := redisops.FetchView(ctx, admin, redistest.Addrs(servers))
+		for _, s := range view.Nodes {
+			if !s.StateOK() {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	rebalanceStart := time.Now()
+	if out, err := exec.Command("redis-cli", "--cluster", "rebalance", servers[0].Addr, "--cluster-use-empty-masters").CombinedOutput(); err != nil {
+		b.Fatalf("rebalance: %v\n%s", err, out)
+	}
+	return time.Since(started), time.Since(rebalanceStart)
+}

@@ -35,7 +35,12 @@ const (
 func (c *Controller) migrate(ctx context.Context, rc *redisv1beta1.RedisCluster, admin *redisops.Admin,
 	view *redisops.ClusterView, moves []redisops.SlotMove) error {
 	byID := view.ByID()
-	masters := masterAddrs(view)
+	var masters []string
+	for _, st := range view.Reachable() {
+		if self, _ := st.Self(); self.Master() && len(self.Slots) > 0 {
+			masters = append(masters, st.Addr)
+		}
+	}
 	pairs := redisops.MoveRanges(moves)
 	keys := make([][2]string, 0, len(pairs))
 	for pair := range pairs {

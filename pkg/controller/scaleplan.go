@@ -42,9 +42,11 @@ func planScale(o *observed, nodes []reachableMember, owners [redisops.SlotCount]
 		need := o.Masters - len(masters)
 		var joined []reachableMember
 		for _, n := range free {
+			// It must know every master and be known by each: SETSLOT on a master refuses a
+			// node id it has not met.
 			knowsAll := n.State.StateOK()
 			for _, m := range masters {
-				knowsAll = knowsAll && n.knows(m.Self.ID)
+				knowsAll = knowsAll && n.knows(m.Self.ID) && m.knows(n.Self.ID)
 			}
 			if knowsAll {
 				joined = append(joined, n)

@@ -99,11 +99,13 @@ func (m *ClassicMigrator) handOver(ctx context.Context, source, target Endpoint,
 	if err := m.setSlots(ctx, source.Addr, slots, "NODE", target.ID); err != nil {
 		return err
 	}
+	// The other masters would learn the new owner from gossip anyway; telling them saves a
+	// redirect. One that has not met the target yet refuses, which is harmless.
 	for _, addr := range masters {
 		if addr == source.Addr || addr == target.Addr {
 			continue
 		}
-		if err := m.setSlots(ctx, addr, slots, "NODE", target.ID); err != nil {
+		if err := m.setSlots(ctx, addr, slots, "NODE", target.ID); err != nil && !strings.Contains(err.Error(), "Unknown node") {
 			return err
 		}
 	}

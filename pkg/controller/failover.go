@@ -58,7 +58,7 @@ func awaitingFailover(rc *redisv1beta1.RedisCluster, o *observed, present map[in
 		// A master whose address was reused shows noaddr and is never flagged fail by Redis.
 		gone := peer.Failed() || peer.Flags["noaddr"]
 		if known && gone && peer.PongRecv > 0 && silent > forceFailoverAfter*o.NodeTimeout {
-			force = append(force, action{Kind: actFailover, Addr: best.Addr(), NodeID: was.NodeID, Settling: true,
+			force = append(force, action{Kind: actFailover, Addr: best.Addr(), NodeID: was.NodeID,
 				Reason: fmt.Sprintf("force node %d to take over from master node %d, silent for %s", best.Index, m.Index, silent.Round(time.Second))})
 		}
 	}

@@ -43,16 +43,15 @@ const (
 
 // action is one step of a plan. Fields are used as the kind needs them.
 type action struct {
-	Kind     actionKind
-	Addr     string // the node the command goes to
-	Target   member // meet: whom to meet
-	Ranges   []redisops.SlotRange
-	NodeID   string // replicate: master id; forget: the id to forget
-	Slot     int
-	Owner    string // repairSlot: the owner's address
-	Moves    []redisops.SlotMove
-	Reason   string
-	Settling bool // the cluster needs a moment before the next step
+	Kind   actionKind
+	Addr   string // the node the command goes to
+	Target member // meet: whom to meet
+	Ranges []redisops.SlotRange
+	NodeID string // replicate: master id; forget: the id to forget
+	Slot   int
+	Owner  string // repairSlot: the owner's address
+	Moves  []redisops.SlotMove
+	Reason string
 }
 
 // plan is what the planner decided for one pass.
@@ -197,7 +196,7 @@ func planBootstrap(o *observed, nodes []reachableMember) plan {
 	var p plan
 	masters := chooseMasters(nodes, o.Masters)
 	for i, r := range redisops.EvenSplit(len(masters)) {
-		p.add(action{Kind: actAddSlots, Addr: masters[i].Addr(), Ranges: []redisops.SlotRange{r}, Settling: true,
+		p.add(action{Kind: actAddSlots, Addr: masters[i].Addr(), Ranges: []redisops.SlotRange{r},
 			Reason: fmt.Sprintf("assign slots %s to node %d", r, masters[i].Index)})
 	}
 	return p
@@ -259,7 +258,7 @@ func planForget(o *observed, nodes []reachableMember, byID map[string]reachableM
 			if peer.Master() && len(peer.Slots) > 0 && hasLiveReplica(nodes, peer.ID) {
 				continue // its replica will be promoted; forgetting now would orphan the slots
 			}
-			out = append(out, action{Kind: actForget, NodeID: peer.ID, Settling: true,
+			out = append(out, action{Kind: actForget, NodeID: peer.ID,
 				Reason: fmt.Sprintf("forget dead node %s (was %s)", short(peer.ID), peer.Addr)})
 		}
 	}
@@ -294,7 +293,7 @@ func planMeet(nodes []reachableMember, owners [redisops.SlotCount]string) []acti
 			continue
 		}
 		if !inTable(*anchor, n) && !n.knows(anchor.Self.ID) {
-			out = append(out, action{Kind: actMeet, Addr: anchor.Addr(), Target: n.member, Settling: true,
+			out = append(out, action{Kind: actMeet, Addr: anchor.Addr(), Target: n.member,
 				Reason: fmt.Sprintf("introduce node %d to the cluster", n.Index)})
 		}
 	}
@@ -333,7 +332,7 @@ func planRepair(nodes []reachableMember, owners [redisops.SlotCount]string, byID
 		if !ok {
 			continue // no live owner: the unowned-slot step gives it one first
 		}
-		out = append(out, action{Kind: actRepairSlot, Slot: s, Owner: owner.Addr(), Settling: true,
+		out = append(out, action{Kind: actRepairSlot, Slot: s, Owner: owner.Addr(),
 			Reason: fmt.Sprintf("repair open slot %d", s)})
 	}
 	return out
@@ -387,7 +386,7 @@ func planUnownedSlots(o *observed, nodes []reachableMember, owners [redisops.Slo
 		if len(chunks[i]) == 0 {
 			continue
 		}
-		out = append(out, action{Kind: actAssignedLost, Addr: r.Addr(), Ranges: chunks[i], Settling: true,
+		out = append(out, action{Kind: actAssignedLost, Addr: r.Addr(), Ranges: chunks[i],
 			Reason: fmt.Sprintf("assign unowned slots %v to node %d", redisops.FormatRanges(chunks[i]), r.Index)})
 	}
 	return out
@@ -455,7 +454,7 @@ func planReplicas(o *observed, nodes []reachableMember, owners [redisops.SlotCou
 	free = joined
 	for len(free) > 0 {
 		r, m := bestReplicaPair(free, masters, replicasOf)
-		out = append(out, action{Kind: actReplicate, Addr: free[r].Addr(), NodeID: masters[m].Self.ID, Settling: true,
+		out = append(out, action{Kind: actReplicate, Addr: free[r].Addr(), NodeID: masters[m].Self.ID,
 			Reason: fmt.Sprintf("make node %d a replica of node %d", free[r].Index, masters[m].Index)})
 		replicasOf[masters[m].Self.ID] = append(replicasOf[masters[m].Self.ID], free[r])
 		free = append(free[:r], free[r+1:]...)
@@ -471,7 +470,7 @@ func planReplicas(o *observed, nodes []reachableMember, owners [redisops.SlotCou
 		for _, donor := range masters {
 			if reps := replicasOf[donor.Self.ID]; len(reps) > max(o.Replicas, 1) {
 				r := pickMovableReplica(reps, m.Host)
-				out = append(out, action{Kind: actReplicate, Addr: r.Addr(), NodeID: m.Self.ID, Settling: true,
+				out = append(out, action{Kind: actReplicate, Addr: r.Addr(), NodeID: m.Self.ID,
 					Reason: fmt.Sprintf("move replica node %d to node %d, which has none", r.Index, m.Index)})
 				return out
 			}
@@ -481,7 +480,7 @@ func planReplicas(o *observed, nodes []reachableMember, owners [redisops.SlotCou
 		for _, r := range reps {
 			down, _ := strconv.Atoi(r.State.Replication["master_link_down_since_seconds"])
 			if !r.State.LinkUp() && o.LinkDownLimit > 0 && down > o.LinkDownLimit {
-				out = append(out, action{Kind: actReplicate, Addr: r.Addr(), NodeID: r.Self.MasterID, Settling: true,
+				out = append(out, action{Kind: actReplicate, Addr: r.Addr(), NodeID: r.Self.MasterID,
 					Reason: fmt.Sprintf("re-point replica node %d, its link is down for %ds", r.Index, down)})
 			}
 		}

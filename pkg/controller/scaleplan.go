@@ -68,7 +68,7 @@ func planScale(o *observed, nodes []reachableMember, owners [redisops.SlotCount]
 	if len(moves) == 0 {
 		return nil
 	}
-	return []action{{Kind: actMigrate, Moves: moves, Settling: true,
+	return []action{{Kind: actMigrate, Moves: moves,
 		Reason: fmt.Sprintf("move %d slots to spread them over %d masters", len(moves), len(keep))}}
 }
 
@@ -79,7 +79,7 @@ func planRemove(nodes []reachableMember) []action {
 		if !n.Extra || isSlotOwner(n) {
 			continue
 		}
-		a := action{Kind: actRemove, Addr: n.Addr(), NodeID: n.Self.ID, Target: n.member, Settling: true,
+		a := action{Kind: actRemove, Addr: n.Addr(), NodeID: n.Self.ID, Target: n.member,
 			Reason: fmt.Sprintf("remove node %d, above the wanted count", n.Index)}
 		if n.Self.Master() {
 			masters = append(masters, a)

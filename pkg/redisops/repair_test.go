@@ -49,6 +49,17 @@ func halfMigrated(t *testing.T, ctx context.Context, admin *redisops.Admin, serv
 	return keys
 }
 
+// formedCluster starts 3 masters with a replica each and a context bounding the test.
+func formedCluster(t *testing.T) (*redisops.Admin, []*redistest.Server, context.Context) {
+	servers := redistest.StartServers(t, 6, redistest.Options{})
+	admin := redisops.NewAdmin("")
+	t.Cleanup(admin.Close)
+	redistest.BootstrapCluster(t, admin, servers, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return admin, servers, ctx
+}
+
 func checkAllKeys(t *testing.T, ctx context.Context, servers []*redistest.Server, keys []string) {
 	client := redistest.ClusterClient(t, servers)
 	for _, k := range keys {
@@ -59,12 +70,7 @@ func checkAllKeys(t *testing.T, ctx context.Context, servers []*redistest.Server
 }
 
 func TestRepairFinishesAMigrationBothSidesKnow(t *testing.T) {
-	servers := redistest.StartServers(t, 6, redistest.Options{})
-	admin := redisops.NewAdmin("")
-	t.Cleanup(admin.Close)
-	redistest.BootstrapCluster(t, admin, servers, 3)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	admin, servers, ctx := formedCluster(t)
 	const slot = 100
 	keys := halfMigrated(t, ctx, admin, servers, slot)
 
@@ -83,12 +89,7 @@ func TestRepairFinishesAMigrationBothSidesKnow(t *testing.T) {
 }
 
 func TestRepairRollsBackAnImportWithoutMigration(t *testing.T) {
-	servers := redistest.StartServers(t, 6, redistest.Options{})
-	admin := redisops.NewAdmin("")
-	t.Cleanup(admin.Close)
-	redistest.BootstrapCluster(t, admin, servers, 3)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	admin, servers, ctx := formedCluster(t)
 	const slot = 200
 	keys := halfMigrated(t, ctx, admin, servers, slot)
 	// The source forgot its side (say it restarted): only the target still imports.

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -12,18 +13,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-const seedCluster = `apiVersion: redis.redis/v1beta1
-kind: RedisCluster
-metadata: {name: rediscluster1, namespace: NAMESPACE}
-spec:
-  image: awbrg789/redis:latest
-  masters: 3
-  replicas: 1
-  basePort: 10000
-  maxMemory: 512mb
-  resources: {limits: {cpu: 1, memory: 1000Mi}, requests: {cpu: 1, memory: 1000Mi}}
-  exporterResources: {limits: {cpu: 200m, memory: 128Mi}, requests: {cpu: 50m, memory: 64Mi}}
-`
+// seedCluster is the RedisCluster of examples/rediscluster.yaml, the seed manifest, moved to
+// namespace.
+func seedCluster(t *testing.T, namespace string) string {
+	raw, err := os.ReadFile(filepath.Join(f.Root, "examples", "rediscluster.yaml"))
+	require.NoError(t, err)
+	docs := strings.Split(string(raw), "\n---\n")
+	return strings.Replace(docs[len(docs)-1], "namespace: cache", "namespace: "+namespace, 1)
+}
 
 // kubectlApply applies a manifest from standard input with the sandbox's kubectl, returning its
 // output and error, as a user would see them.
@@ -40,7 +37,7 @@ func kubectlApply(t *testing.T, manifest string) (string, error) {
 func TestCRDAcceptsTheSeedManifestAndRefusesBadOnes(t *testing.T) {
 	f.InstallCRD(t)
 	ns := f.Namespace(t, "crd")
-	seed := strings.Replace(seedCluster, "NAMESPACE", ns, 1)
+	seed := seedCluster(t, ns)
 
 	cases := []struct{ name, from, to, field string }{
 		{"masters 0", "masters: 3", "masters: 0", "spec.masters"},

@@ -20,7 +20,7 @@ import (
 
 // Each test uses its own basePort range, so clusters never collide on host ports.
 
-func podOfRole(t *testing.T, rc *redisv1beta1.RedisCluster, role string) redisv1beta1.NodeStatus {
+func podOfRole(t testing.TB, rc *redisv1beta1.RedisCluster, role string) redisv1beta1.NodeStatus {
 	t.Helper()
 	for _, n := range rc.Status.Nodes {
 		if n.Role == role {
@@ -29,6 +29,15 @@ func podOfRole(t *testing.T, rc *redisv1beta1.RedisCluster, role string) redisv1
 	}
 	t.Fatalf("no %s in %+v", role, rc.Status.Nodes)
 	return redisv1beta1.NodeStatus{}
+}
+
+// waitNotReady waits until the operator has noticed a loss and reports the cluster not Ready.
+func waitNotReady(t testing.TB, namespace, name string) {
+	t.Helper()
+	framework.WaitFor(t, 30*time.Second, "the loss to be noticed", func() (bool, error) {
+		cur := f.Cluster(t, namespace, name)
+		return !meta.IsStatusConditionTrue(cur.Status.Conditions, redisv1beta1.ConditionReady), nil
+	})
 }
 
 func deletePod(t *testing.T, namespace, name string) {
@@ -72,10 +81,7 @@ func TestSeedClusterBecomesReadyAndHealsLostPods(t *testing.T) {
 	master := podOfRole(t, rc, redisv1beta1.RoleMaster)
 	deletePod(t, "cache", master.Pod)
 	healWithin := time.Duration(rc.Spec.NodeTimeoutMillis())*time.Millisecond + 15*time.Second
-	framework.WaitFor(t, 30*time.Second, "the lost master to be noticed", func() (bool, error) {
-		cur := f.Cluster(t, "cache", "rediscluster1")
-		return !meta.IsStatusConditionTrue(cur.Status.Conditions, redisv1beta1.ConditionReady), nil
-	})
+	waitNotReady(t, "cache", "rediscluster1")
 	rc = f.WaitReady(t, "cache", "rediscluster1", healWithin)
 	f.CheckInvariants(t, rc)
 	framework.CheckKeys(t, client, "seed", 20000)
@@ -89,10 +95,7 @@ func TestSeedClusterBecomesReadyAndHealsLostPods(t *testing.T) {
 
 	// A replica's pod is lost: it comes back as a replica.
 	deletePod(t, "cache", podOfRole(t, rc, redisv1beta1.RoleReplica).Pod)
-	framework.WaitFor(t, 30*time.Second, "the lost replica to be noticed", func() (bool, error) {
-		cur := f.Cluster(t, "cache", "rediscluster1")
-		return !meta.IsStatusConditionTrue(cur.Status.Conditions, redisv1beta1.ConditionReady), nil
-	})
+	waitNotReady(t, "cache", "rediscluster1")
 	rc = f.WaitReady(t, "cache", "rediscluster1", healWithin)
 	f.CheckInvariants(t, rc)
 	framework.CheckKeys(t, client, "seed", 20000)

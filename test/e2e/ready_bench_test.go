@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
@@ -37,15 +36,12 @@ func BenchmarkReady(b *testing.B) {
 		rc = f.WaitReady(b, ns, "bench", 2*time.Minute)
 		create = append(create, time.Since(started))
 
-		master := podOfRoleB(b, rc)
+		master := podOfRole(b, rc, redisv1beta1.RoleMaster).Pod
 		started = time.Now()
 		if err := f.Kube.CoreV1().Pods(ns).Delete(context.Background(), master, metav1.DeleteOptions{}); err != nil {
 			b.Fatal(err)
 		}
-		framework.WaitFor(b, 30*time.Second, "the loss to be noticed", func() (bool, error) {
-			cur := f.Cluster(b, ns, "bench")
-			return !meta.IsStatusConditionTrue(cur.Status.Conditions, redisv1beta1.ConditionReady), nil
-		})
+		waitNotReady(b, ns, "bench")
 		f.WaitReady(b, ns, "bench", 2*time.Minute)
 		heal = append(heal, time.Since(started))
 
@@ -64,16 +60,6 @@ func BenchmarkReady(b *testing.B) {
 	b.ReportMetric(median(create).Seconds(), "s/create-to-ready")
 	b.ReportMetric(median(heal).Seconds(), "s/heal-master")
 	b.ReportMetric(median(floor).Seconds(), "s/redis-cli-create")
-}
-
-func podOfRoleB(b *testing.B, rc *redisv1beta1.RedisCluster) string {
-	for _, n := range rc.Status.Nodes {
-		if n.Role == redisv1beta1.RoleMaster {
-			return n.Pod
-		}
-	}
-	b.Fatal("no master")
-	return ""
 }
 
 // redisCLICreate times redis-cli --cluster create on six fresh local servers until the cluster

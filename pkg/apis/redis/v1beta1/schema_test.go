@@ -78,19 +78,16 @@ func decodeManifest(t *testing.T, manifest string) map[string]interface{} {
 	return obj
 }
 
-const seedManifest = `
-apiVersion: redis.redis/v1beta1
-kind: RedisCluster
-metadata: {name: rediscluster1, namespace: cache}
-spec:
-  image: awbrg789/redis:latest
-  masters: 3
-  replicas: 1
-  basePort: 10000
-  maxMemory: 512mb
-  resources: {limits: {cpu: 1, memory: 1000Mi}, requests: {cpu: 1, memory: 1000Mi}}
-  exporterResources: {limits: {cpu: 200m, memory: 128Mi}, requests: {cpu: 50m, memory: 64Mi}}
-`
+// seedManifest is the RedisCluster of examples/rediscluster.yaml, the seed manifest.
+var seedManifest = func() string {
+	_, here, _, _ := runtime.Caller(0)
+	raw, err := os.ReadFile(filepath.Join(filepath.Dir(here), "../../../../examples/rediscluster.yaml"))
+	if err != nil {
+		panic(err)
+	}
+	docs := strings.Split(string(raw), "\n---\n")
+	return docs[len(docs)-1]
+}()
 
 func TestSeedManifestIsAccepted(t *testing.T) {
 	s := loadCRDSchema(t)

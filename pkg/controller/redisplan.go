@@ -342,17 +342,21 @@ func planRepair(nodes []reachableMember, owners [redisops.SlotCount]string, byID
 // of a master lost with no replica), else the master with the fewest slots. Such slots' data is
 // gone; the action says so.
 func planUnownedSlots(o *observed, nodes []reachableMember, owners [redisops.SlotCount]string, byID map[string]reachableMember) []action {
-	unowned := redisops.RangesOf(func(s int) bool { return owners[s] == "" })
-	if len(unowned) == 0 {
-		return nil
-	}
-	// A dead owner still in the tables may yet fail over to a replica: wait for it.
+	// A slot is unowned only when no reachable node's table gives it to anyone: an owner that
+	// merely did not answer this time still holds its slots.
+	var claimed [redisops.SlotCount]bool
 	for _, n := range nodes {
 		for _, peer := range n.State.Table {
-			if _, live := byID[peer.ID]; !live && peer.Master() && len(peer.Slots) > 0 && hasLiveReplica(nodes, peer.ID) {
-				return []action{{Kind: actWait, Reason: fmt.Sprintf("waiting for a replica of failed master %s to take over", short(peer.ID))}}
+			for _, r := range peer.Slots {
+				for s := r.Start; s <= r.End; s++ {
+					claimed[s] = true
+				}
 			}
 		}
+	}
+	unowned := redisops.RangesOf(func(s int) bool { return owners[s] == "" && !claimed[s] })
+	if len(unowned) == 0 {
+		return waitForDeadOwners(nodes, owners, byID)
 	}
 	var empty, holders []reachableMember
 	for _, n := range nodes {
@@ -390,6 +394,23 @@ func planUnownedSlots(o *observed, nodes []reachableMember, owners [redisops.Slo
 			Reason: fmt.Sprintf("assign unowned slots %v to node %d", redisops.FormatRanges(chunks[i]), r.Index)})
 	}
 	return out
+}
+
+// waitForDeadOwners waits while slots belong to a master that does not answer: its replica may
+// take over, or it may come back.
+func waitForDeadOwners(nodes []reachableMember, owners [redisops.SlotCount]string, byID map[string]reachableMember) []action {
+	for _, n := range nodes {
+		for _, peer := range n.State.Table {
+			if _, live := byID[peer.ID]; live || !peer.Master() || len(peer.Slots) == 0 {
+				continue
+			}
+			if hasLiveReplica(nodes, peer.ID) {
+				return []action{{Kind: actWait, Reason: fmt.Sprintf("waiting for a replica of failed master %s to take over", short(peer.ID))}}
+			}
+			return []action{{Kind: actWait, Reason: fmt.Sprintf("waiting for master %s, which owns slots, to answer", short(peer.ID))}}
+		}
+	}
+	return nil
 }
 
 // splitRanges divides the slots of ranges into n parts of near-equal size, in order.

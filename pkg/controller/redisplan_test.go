@@ -432,3 +432,22 @@ func TestPlanScale(t *testing.T) {
 		require.Equal(t, "m6", p.Actions[1].NodeID)
 	})
 }
+
+func TestSlotsOfAnUnansweringMasterAreNotGivenAway(t *testing.T) {
+	nodes := healthy()
+	nodes[1].down = true // owns slots, does not answer this time, no failover yet
+	nodes[4].masterID = "m0"
+	for i := range nodes {
+		if i != 1 {
+			nodes[i].ghosts = []redisops.NodeView{{ID: "m1", Addr: addrOf(1), Flags: map[string]bool{"master": true},
+				Slots: redisops.EvenSplit(3)[1:2]}}
+		}
+	}
+	p := planCluster(clusterFixture(3, 1, nodes...))
+	for _, a := range p.Actions {
+		require.NotEqual(t, actAssignedLost, a.Kind, "slots of a master that may come back are not reassigned")
+	}
+	reason, waiting := p.waiting()
+	require.True(t, waiting)
+	require.Contains(t, reason, "m1")
+}

@@ -451,3 +451,10 @@ func TestSlotsOfAnUnansweringMasterAreNotGivenAway(t *testing.T) {
 	require.True(t, waiting)
 	require.Contains(t, reason, "m1")
 }
+
+func TestNotReadyUntilEveryNodeAgreesOnOwners(t *testing.T) {
+	nodes := healthy()
+	nodes[3].strangers = []string{"m1"} // gossip about m1's slots has not reached node 3
+	h := assessCluster(clusterFixture(3, 1, nodes...), plan{}, nil)
+	require.Contains(t, h.notReady, "node 3 does not yet agree on the owner of 5461 slots")
+}

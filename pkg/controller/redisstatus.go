@@ -114,6 +114,12 @@ func assessCluster(o *observed, p plan, previous []redisv1beta1.NodeStatus) clus
 		h.notReady = append(h.notReady, msg)
 		h.degraded = append(h.degraded, msg)
 	}
+	owners := agreedOwners(nodes)
+	for _, n := range nodes {
+		if d := disagreements(n, owners); d > 0 {
+			h.notReady = append(h.notReady, fmt.Sprintf("node %d does not yet agree on the owner of %d slots", n.Index, d))
+		}
+	}
 	if open := o.View.OpenSlots(); len(open) > 0 {
 		h.notReady = append(h.notReady, fmt.Sprintf("%d slots are open (importing or migrating)", len(open)))
 	}
@@ -179,4 +185,27 @@ func setDegraded(status *redisv1beta1.RedisClusterStatus, generation int64, degr
 	default:
 		setCondition(status, generation, redisv1beta1.ConditionDegraded, metav1.ConditionFalse, ReasonFullyRedund, "every master has its replicas")
 	}
+}
+
+// disagreements counts the slots whose owner in n's table differs from the owner that claims
+// them itself: gossip has not reached n yet.
+func disagreements(n reachableMember, owners [redisops.SlotCount]string) int {
+	var believed [redisops.SlotCount]string
+	for _, peer := range n.State.Table {
+		if !peer.Master() {
+			continue
+		}
+		for _, r := range peer.Slots {
+			for s := r.Start; s <= r.End; s++ {
+				believed[s] = peer.ID
+			}
+		}
+	}
+	d := 0
+	for s, id := range owners {
+		if id != "" && believed[s] != id {
+			d++
+		}
+	}
+	return d
 }

@@ -61,14 +61,6 @@ type plan struct {
 
 func (p *plan) add(a action) { p.Actions = append(p.Actions, a) }
 
-// waiting reports whether the plan only waits.
-func (p *plan) waiting() (string, bool) {
-	if len(p.Actions) == 1 && p.Actions[0].Kind == actWait {
-		return p.Actions[0].Reason, true
-	}
-	return "", false
-}
-
 // observed joins the wanted members with what every reachable one reports.
 type observed struct {
 	Members  []member

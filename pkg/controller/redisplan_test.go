@@ -101,6 +101,14 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// waiting reports whether the plan only waits, and why.
+func (p *plan) waiting() (string, bool) {
+	if len(p.Actions) == 1 && p.Actions[0].Kind == actWait {
+		return p.Actions[0].Reason, true
+	}
+	return "", false
+}
+
 func kinds(p plan) []string {
 	var out []string
 	for _, a := range p.Actions {

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,16 +21,11 @@ func seedCluster(t *testing.T, namespace string) string {
 	return strings.Replace(docs[len(docs)-1], "namespace: cache", "namespace: "+namespace, 1)
 }
 
-// kubectlApply applies a manifest from standard input with the sandbox's kubectl, returning its
-// output and error, as a user would see them.
 func kubectlApply(t *testing.T, manifest string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(f.Root, "bin", "k8s", "kubectl"), "--kubeconfig", f.Kubeconfig, "apply", "-f", "-")
-	cmd.Stdin = strings.NewReader(manifest)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	return f.KubectlApply(ctx, manifest)
 }
 
 func TestCRDAcceptsTheSeedManifestAndRefusesBadOnes(t *testing.T) {

@@ -434,7 +434,6 @@ func (r *podRunner) status() corev1.PodStatus {
 			cs.State.Running = &corev1.ContainerStateRunning{StartedAt: c.startedAt}
 			cs.Ready, cs.Started = c.ready, ptrTo(true)
 			cs.ContainerID = "sandbox://" + strconv.Itoa(c.proc.cmd.Process.Pid)
-			cs.LastTerminationState = corev1.ContainerState{Terminated: c.lastExit}
 		case c.lastExit != nil && !r.shouldRestart(c.lastExit.ExitCode):
 			cs.State.Terminated = c.lastExit
 			cs.LastTerminationState = corev1.ContainerState{}

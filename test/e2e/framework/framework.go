@@ -114,8 +114,20 @@ func repoRoot() (string, error) {
 
 // Kubectl runs the sandbox's kubectl and returns its combined output.
 func (f *Framework) Kubectl(ctx context.Context, args ...string) (string, error) {
+	return f.kubectl(ctx, "", args...)
+}
+
+// KubectlApply applies manifest from standard input, as a user piping a file would.
+func (f *Framework) KubectlApply(ctx context.Context, manifest string) (string, error) {
+	return f.kubectl(ctx, manifest, "apply", "-f", "-")
+}
+
+func (f *Framework) kubectl(ctx context.Context, stdin string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, filepath.Join(f.Root, "bin", "k8s", "kubectl"), append([]string{"--kubeconfig", f.Kubeconfig}, args...)...)
 	cmd.Dir = f.Root
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
 	out, err := cmd.CombinedOutput()
 	return strings.TrimSpace(string(out)), err
 }

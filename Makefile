@@ -8,7 +8,7 @@ UNIT_PACKAGES := ./pkg/... ./cmd/...
 SYSTEM_PACKAGES := ./test/...
 
 .PHONY: all build run test test-unit test-system lint verify-codegen generate manifests \
-	sandbox-binaries sandbox-up sandbox-down clean
+	sandbox-binaries sandbox-up sandbox-down clean chart-tools test-chart
 
 all: build
 
@@ -21,8 +21,9 @@ bin/sandbox: FORCE
 run: ## Run the operator: against KUBECONFIG, or a local sandbox with the example cluster.
 	hack/run.sh
 
-test: lint verify-codegen sandbox-binaries ## Every test: unit, then integration and e2e.
+test: lint verify-codegen sandbox-binaries ## Every test: unit, chart, then integration and e2e.
 	$(MAKE) test-unit
+	$(MAKE) test-chart
 	$(MAKE) test-system
 
 test-unit: ## Unit tests (fake clientsets, pure functions; pkg/redisops also starts real redis-server).
@@ -30,6 +31,12 @@ test-unit: ## Unit tests (fake clientsets, pure functions; pkg/redisops also sta
 
 test-system: sandbox-binaries ## Integration and e2e tests on real redis-server and a real control plane.
 	$(GO) test -count=1 -p 1 -timeout 40m $(SYSTEM_PACKAGES)
+
+chart-tools: ## Build helm and promtool into bin/tools when missing or their pins changed.
+	hack/chart-tools.sh
+
+test-chart: chart-tools ## Helm charts: lint, rendering, RBAC, values schema, alert rules (promtool).
+	$(GO) test -count=1 -timeout 10m ./test/chart/...
 
 lint: ## gofmt and go vet.
 	@unformatted="$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go' | grep -v '^pkg/generated/'))"; \

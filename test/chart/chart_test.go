@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -12,6 +14,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/yaml"
 )
 
 // The objects every install renders; monitoring adds to them when the cluster serves its API.
@@ -389,6 +392,51 @@ redisOperator:
 	for _, want := range []string{") > 0.7", ") > 2000"} {
 		if !strings.Contains(rules, want) {
 			t.Errorf("rules do not compare with %q: %s", want, rules)
+		}
+	}
+}
+
+// TestReadmeDocumentsEveryValue checks that the chart README's table names every value of
+// values.yaml (maps of free-form content as a whole).
+func TestReadmeDocumentsEveryValue(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(chartDir, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(chartDir, "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values map[string]any
+	if err := yaml.Unmarshal(data, &values); err != nil {
+		t.Fatal(err)
+	}
+	freeForm := map[string]bool{
+		"redisOperator.resources": true, "redisOperator.podSecurityContext": true,
+		"redisOperator.securityContext": true, "redisOperator.metrics.grafanaDashboard.labels": true,
+	}
+	var paths []string
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		m, ok := v.(map[string]any)
+		if !ok || len(m) == 0 || freeForm[prefix] {
+			paths = append(paths, prefix)
+			return
+		}
+		for k, child := range m {
+			if prefix != "" {
+				k = prefix + "." + k
+			}
+			walk(k, child)
+		}
+	}
+	walk("", values)
+	if len(paths) < 50 {
+		t.Fatalf("found only %d values; the walk is broken", len(paths))
+	}
+	for _, p := range sorted(paths) {
+		if !strings.Contains(string(readme), "| `"+p+"` |") {
+			t.Errorf("README.md has no row for value %s", p)
 		}
 	}
 }

@@ -69,6 +69,12 @@ func stackWithStandIns(t *testing.T) string {
 	if err := os.CopyFS(dir, os.DirFS(stackDir)); err != nil {
 		t.Fatal(err)
 	}
+	// Dependencies fetched by helm dependency build, if any, are replaced by the ones below.
+	for _, fetched := range []string{"charts", "Chart.lock"} {
+		if err := os.RemoveAll(filepath.Join(dir, fetched)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := os.CopyFS(filepath.Join(dir, "charts", "redis-operator"), os.DirFS(chartDir)); err != nil {
 		t.Fatal(err)
 	}

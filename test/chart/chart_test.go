@@ -1,9 +1,11 @@
 package chart
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,7 +15,9 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/util/yaml"
 )
 
@@ -437,6 +441,42 @@ func TestReadmeDocumentsEveryValue(t *testing.T) {
 	for _, p := range sorted(paths) {
 		if !strings.Contains(string(readme), "| `"+p+"` |") {
 			t.Errorf("README.md has no row for value %s", p)
+		}
+	}
+}
+
+// TestBuiltinObjectsDecodeStrictly decodes every rendered Kubernetes object into its Go type,
+// refusing unknown fields, so a misspelt or misplaced field fails here rather than at install.
+func TestBuiltinObjectsDecodeStrictly(t *testing.T) {
+	types := map[string]func() any{
+		"ServiceAccount":     func() any { return &corev1.ServiceAccount{} },
+		"Secret":             func() any { return &corev1.Secret{} },
+		"ConfigMap":          func() any { return &corev1.ConfigMap{} },
+		"Service":            func() any { return &corev1.Service{} },
+		"Deployment":         func() any { return &appsv1.Deployment{} },
+		"ClusterRole":        func() any { return &rbacv1.ClusterRole{} },
+		"Role":               func() any { return &rbacv1.Role{} },
+		"ClusterRoleBinding": func() any { return &rbacv1.ClusterRoleBinding{} },
+		"RoleBinding":        func() any { return &rbacv1.RoleBinding{} },
+		"Lease":              func() any { return &coordinationv1.Lease{} },
+	}
+	for _, set := range []string{
+		"redisOperator.service.type=ClusterIP",
+		"redisOperator.watchNamespace=cache,redisOperator.service.type=LoadBalancer,redisOperator.service.nodePort=30090," +
+			"redisOperator.service.loadBalancerSourceRanges={10.0.0.0/8},redisOperator.podAnnotations.a=b," +
+			"redisOperator.nodeSelector.disk=ssd,redisOperator.imagePullSecrets[0].name=pull,redisOperator.extraArgs={--kube-api-qps=100}",
+	} {
+		for _, o := range render(t, renderOptions{set: []string{set}}) {
+			newType, ok := types[o.Kind]
+			if !ok {
+				t.Errorf("%s: no Go type to check it with", o)
+				continue
+			}
+			dec := json.NewDecoder(bytes.NewReader(o.raw))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(newType()); err != nil {
+				t.Errorf("%s (%s): %v", o, set, err)
+			}
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -157,6 +158,26 @@ func (a *Admin) SetSlot(ctx context.Context, addr string, slot int, state, id st
 	}
 	if err := a.Client(addr).Do(ctx, args...).Err(); err != nil {
 		return fmt.Errorf("CLUSTER SETSLOT %d %s %s on %s: %w", slot, state, id, addr, err)
+	}
+	return nil
+}
+
+// SetSlots sends CLUSTER SETSLOT <slot> <state> <id> for every slot in one pipeline. A node that
+// turned replica (an emptied master can be) answers that SETSLOT is only for masters; that is fine.
+func (a *Admin) SetSlots(ctx context.Context, addr string, slots []int, state, id string) error {
+	cmds, err := a.Client(addr).Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, slot := range slots {
+			p.Do(ctx, "CLUSTER", "SETSLOT", slot, state, id)
+		}
+		return nil
+	})
+	if err == nil {
+		return nil
+	}
+	for i, c := range cmds {
+		if e := c.Err(); e != nil && !strings.Contains(e.Error(), "only with masters") {
+			return fmt.Errorf("CLUSTER SETSLOT %d %s %s on %s: %w", slots[i], state, id, addr, e)
+		}
 	}
 	return nil
 }

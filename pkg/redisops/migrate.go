@@ -69,10 +69,10 @@ func (m *ClassicMigrator) MoveSlots(ctx context.Context, source, target Endpoint
 
 // open marks the slots importing on the target, then migrating on the source, one pipeline each.
 func (m *ClassicMigrator) open(ctx context.Context, source, target Endpoint, slots []int) error {
-	if err := m.setSlots(ctx, target.Addr, slots, "IMPORTING", source.ID); err != nil {
+	if err := m.Admin.SetSlots(ctx, target.Addr, slots, "IMPORTING", source.ID); err != nil {
 		return err
 	}
-	return m.setSlots(ctx, source.Addr, slots, "MIGRATING", target.ID)
+	return m.Admin.SetSlots(ctx, source.Addr, slots, "MIGRATING", target.ID)
 }
 
 // handOver assigns the emptied slots to the target: on the target first, so that a crash never
@@ -93,10 +93,10 @@ func (m *ClassicMigrator) handOver(ctx context.Context, source, target Endpoint,
 			return fmt.Errorf("slot %d still has %d keys on %s; not handing it over", slots[i], c.Val(), source.Addr)
 		}
 	}
-	if err := m.setSlots(ctx, target.Addr, slots, "NODE", target.ID); err != nil {
+	if err := m.Admin.SetSlots(ctx, target.Addr, slots, "NODE", target.ID); err != nil {
 		return err
 	}
-	if err := m.setSlots(ctx, source.Addr, slots, "NODE", target.ID); err != nil {
+	if err := m.Admin.SetSlots(ctx, source.Addr, slots, "NODE", target.ID); err != nil {
 		return err
 	}
 	// The other masters would learn the new owner from gossip anyway; telling them saves a
@@ -105,28 +105,8 @@ func (m *ClassicMigrator) handOver(ctx context.Context, source, target Endpoint,
 		if addr == source.Addr || addr == target.Addr {
 			continue
 		}
-		if err := m.setSlots(ctx, addr, slots, "NODE", target.ID); err != nil && !strings.Contains(err.Error(), "Unknown node") {
+		if err := m.Admin.SetSlots(ctx, addr, slots, "NODE", target.ID); err != nil && !strings.Contains(err.Error(), "Unknown node") {
 			return err
-		}
-	}
-	return nil
-}
-
-// setSlots sends CLUSTER SETSLOT <slot> <state> <id> for every slot in one pipeline. A node that
-// turned replica (an emptied master can be) answers that SETSLOT is only for masters; that is fine.
-func (m *ClassicMigrator) setSlots(ctx context.Context, addr string, slots []int, state, id string) error {
-	cmds, err := m.Admin.Client(addr).Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, slot := range slots {
-			p.Do(ctx, "CLUSTER", "SETSLOT", slot, state, id)
-		}
-		return nil
-	})
-	if err == nil {
-		return nil
-	}
-	for i, c := range cmds {
-		if e := c.Err(); e != nil && !strings.Contains(e.Error(), "only with masters") {
-			return fmt.Errorf("CLUSTER SETSLOT %d %s %s on %s: %w", slots[i], state, id, addr, e)
 		}
 	}
 	return nil

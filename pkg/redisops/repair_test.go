@@ -77,7 +77,7 @@ func TestRepairFinishesAMigrationBothSidesKnow(t *testing.T) {
 	view := redisops.FetchView(ctx, admin, redistest.Addrs(servers))
 	what, err := admin.RepairOpenSlot(ctx, view, slot, servers[0].Addr, redistest.Addrs(servers[:3]))
 	require.NoError(t, err)
-	require.Contains(t, what, "finished moving slot 100")
+	require.Contains(t, what.String(), "finished moving slot 100")
 
 	redistest.WaitFor(t, ctx, "every node to agree", func() bool {
 		return invariants.Check(ctx, admin, redistest.Addrs(servers), invariants.Expect{Masters: 3, ReplicasPerMaster: 1}) == nil
@@ -98,7 +98,7 @@ func TestRepairRollsBackAnImportWithoutMigration(t *testing.T) {
 	view := redisops.FetchView(ctx, admin, redistest.Addrs(servers))
 	what, err := admin.RepairOpenSlot(ctx, view, slot, servers[0].Addr, redistest.Addrs(servers[:3]))
 	require.NoError(t, err)
-	require.Contains(t, what, "rolled slot 200 back")
+	require.Contains(t, what.String(), "rolled slot 200 back")
 
 	redistest.WaitFor(t, ctx, "every node to agree", func() bool {
 		return invariants.Check(ctx, admin, redistest.Addrs(servers), invariants.Expect{Masters: 3, ReplicasPerMaster: 1}) == nil
@@ -107,4 +107,54 @@ func TestRepairRollsBackAnImportWithoutMigration(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, len(keys), n, "every key is back on the owner")
 	checkAllKeys(t, ctx, servers, keys)
+}
+
+func TestRepairReturnsImportedKeysAfterTheSourceFailedOver(t *testing.T) {
+	// Server 0 has two replicas (3 and 6), so after it dies every master still has one.
+	servers := redistest.StartServers(t, 7, redistest.Options{NodeTimeout: 1000})
+	admin := redisops.NewAdmin("")
+	t.Cleanup(admin.Close)
+	redistest.BootstrapCluster(t, admin, servers, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	const slot = 300
+	keys := halfMigrated(t, ctx, admin, servers, slot)
+	deadID := selfID(t, ctx, admin, servers[0].Addr)
+
+	servers[0].Kill()
+	alive := redistest.Addrs(servers[1:])
+	redistest.WaitFor(t, ctx, "a replica of the dead source to own its slots", func() bool {
+		_ = admin.Client(servers[3].Addr).Do(ctx, "CLUSTER", "FAILOVER", "FORCE").Err()
+		view := redisops.FetchView(ctx, admin, []string{servers[3].Addr})
+		self, _ := view.Nodes[servers[3].Addr].Self()
+		return self.Master() && len(self.Slots) > 0
+	})
+	newOwner := selfID(t, ctx, admin, servers[3].Addr)
+	redistest.WaitFor(t, ctx, "every node to know the new master", func() bool {
+		for _, st := range redisops.FetchView(ctx, admin, alive).Nodes {
+			if peer, ok := st.Peer(newOwner); !ok || !peer.Master() {
+				return false
+			}
+		}
+		return true
+	})
+	view := redisops.FetchView(ctx, admin, alive)
+	require.Equal(t, deadID, redisops.TableOwner(view.Nodes[servers[1].Addr], slot),
+		"the importing node ignores the new owner's claim")
+
+	what, err := admin.RepairOpenSlot(ctx, view, slot, servers[3].Addr, []string{servers[1].Addr, servers[2].Addr, servers[3].Addr})
+	require.NoError(t, err)
+	require.Contains(t, what.String(), "rolled slot 300 back")
+	require.Contains(t, what.String(), "(120 keys returned)")
+	for _, addr := range alive {
+		require.NoError(t, admin.Forget(ctx, addr, deadID))
+	}
+	redistest.WaitFor(t, ctx, "every node to agree", func() bool {
+		return invariants.Check(ctx, admin, alive, invariants.Expect{Masters: 3, ReplicasPerMaster: 1}) == nil
+	})
+	n, err := admin.CountKeysInSlot(ctx, servers[3].Addr, slot)
+	require.NoError(t, err)
+	require.EqualValues(t, len(keys), n, "every key is on the new owner")
+	require.Equal(t, newOwner, redisops.TableOwner(redisops.FetchView(ctx, admin, alive).Nodes[servers[1].Addr], slot))
+	checkAllKeys(t, ctx, servers[1:], keys)
 }

@@ -237,6 +237,10 @@ type RedisClusterStatus struct {
 	// +optional
 	Migration *MigrationStatus `json:"migration,omitempty"`
 
+	// LastMigration is the last migration that ran to its end, with what interrupted it.
+	// +optional
+	LastMigration *MigrationStatus `json:"lastMigration,omitempty"`
+
 	// LastScaleTime is when masters or replicas were last changed by the operator or autoscaling.
 	// +optional
 	LastScaleTime *metav1.Time `json:"lastScaleTime,omitempty"`
@@ -281,6 +285,14 @@ type MigrationStatus struct {
 	// StartTime is when the plan started.
 	// +optional
 	StartTime *metav1.Time `json:"startTime,omitempty"`
+	// CompletionTime is when the cluster was back in shape after the migration.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+	// Interruptions says what stopped the migration on the way (a lost node, a failed command)
+	// and how the operator repaired it, oldest first; at most the last 10.
+	// +optional
+	// +listType=atomic
+	Interruptions []string `json:"interruptions,omitempty"`
 }
 
 // RedisClusterList is a list of RedisClusters.

@@ -60,6 +60,15 @@ func (in *MigrationStatus) DeepCopyInto(out *MigrationStatus) {
 		in, out := &in.StartTime, &out.StartTime
 		*out = (*in).DeepCopy()
 	}
+	if in.CompletionTime != nil {
+		in, out := &in.CompletionTime, &out.CompletionTime
+		*out = (*in).DeepCopy()
+	}
+	if in.Interruptions != nil {
+		in, out := &in.Interruptions, &out.Interruptions
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	return
 }
 
@@ -297,6 +306,11 @@ func (in *RedisClusterStatus) DeepCopyInto(out *RedisClusterStatus) {
 	}
 	if in.Migration != nil {
 		in, out := &in.Migration, &out.Migration
+		*out = new(MigrationStatus)
+		(*in).DeepCopyInto(*out)
+	}
+	if in.LastMigration != nil {
+		in, out := &in.LastMigration, &out.LastMigration
 		*out = new(MigrationStatus)
 		(*in).DeepCopyInto(*out)
 	}

@@ -35,6 +35,11 @@ type MigrationStatusApplyConfiguration struct {
 	Step *string `json:"step,omitempty"`
 	// StartTime is when the plan started.
 	StartTime *v1.Time `json:"startTime,omitempty"`
+	// CompletionTime is when the cluster was back in shape after the migration.
+	CompletionTime *v1.Time `json:"completionTime,omitempty"`
+	// Interruptions says what stopped the migration on the way (a lost node, a failed command)
+	// and how the operator repaired it, oldest first; at most the last 10.
+	Interruptions []string `json:"interruptions,omitempty"`
 }
 
 // MigrationStatusApplyConfiguration constructs a declarative configuration of the MigrationStatus type for use with
@@ -72,5 +77,23 @@ func (b *MigrationStatusApplyConfiguration) WithStep(value string) *MigrationSta
 // If called multiple times, the StartTime field is set to the value of the last call.
 func (b *MigrationStatusApplyConfiguration) WithStartTime(value v1.Time) *MigrationStatusApplyConfiguration {
 	b.StartTime = &value
+	return b
+}
+
+// WithCompletionTime sets the CompletionTime field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the CompletionTime field is set to the value of the last call.
+func (b *MigrationStatusApplyConfiguration) WithCompletionTime(value v1.Time) *MigrationStatusApplyConfiguration {
+	b.CompletionTime = &value
+	return b
+}
+
+// WithInterruptions adds the given value to the Interruptions field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the Interruptions field.
+func (b *MigrationStatusApplyConfiguration) WithInterruptions(values ...string) *MigrationStatusApplyConfiguration {
+	for i := range values {
+		b.Interruptions = append(b.Interruptions, values[i])
+	}
 	return b
 }

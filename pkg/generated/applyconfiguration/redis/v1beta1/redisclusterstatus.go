@@ -42,6 +42,8 @@ type RedisClusterStatusApplyConfiguration struct {
 	Nodes []NodeStatusApplyConfiguration `json:"nodes,omitempty"`
 	// Migration is the slot migration under way, if any.
 	Migration *MigrationStatusApplyConfiguration `json:"migration,omitempty"`
+	// LastMigration is the last migration that ran to its end, with what interrupted it.
+	LastMigration *MigrationStatusApplyConfiguration `json:"lastMigration,omitempty"`
 	// LastScaleTime is when masters or replicas were last changed by the operator or autoscaling.
 	LastScaleTime *metav1.Time `json:"lastScaleTime,omitempty"`
 }
@@ -115,6 +117,14 @@ func (b *RedisClusterStatusApplyConfiguration) WithNodes(values ...*NodeStatusAp
 // If called multiple times, the Migration field is set to the value of the last call.
 func (b *RedisClusterStatusApplyConfiguration) WithMigration(value *MigrationStatusApplyConfiguration) *RedisClusterStatusApplyConfiguration {
 	b.Migration = value
+	return b
+}
+
+// WithLastMigration sets the LastMigration field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the LastMigration field is set to the value of the last call.
+func (b *RedisClusterStatusApplyConfiguration) WithLastMigration(value *MigrationStatusApplyConfiguration) *RedisClusterStatusApplyConfiguration {
+	b.LastMigration = value
 	return b
 }
 

@@ -85,6 +85,10 @@ func (c *Controller) adminFor(ctx context.Context, rc *redisv1beta1.RedisCluster
 type executed struct {
 	actions   int
 	lostSlots []string
+	// migration is the state a migrate action ended in; notes say what repairs were made and
+	// what failed, for the migration's record.
+	migration *redisv1beta1.MigrationStatus
+	notes     []string
 }
 
 // execute carries out a plan's actions in order, recording an Event for each. It stops at the
@@ -92,6 +96,7 @@ type executed struct {
 func (c *Controller) execute(ctx context.Context, rc *redisv1beta1.RedisCluster, admin *redisops.Admin,
 	view *redisops.ClusterView, p plan) (executed, error) {
 	var done executed
+	var repairs []redisops.Repair
 	for _, a := range p.Actions {
 		var err error
 		switch a.Kind {
@@ -107,9 +112,10 @@ func (c *Controller) execute(ctx context.Context, rc *redisv1beta1.RedisCluster,
 			err = admin.AddSlotsRange(ctx, a.Addr, a.Ranges)
 			if err == nil {
 				done.lostSlots = append(done.lostSlots, redisops.FormatRanges(a.Ranges)...)
-				c.recordEvent(rc, corev1.EventTypeWarning, ReasonSlotsLost,
-					"Slots %s had no live owner (a master died with no replica); assigned them empty to %s: their keys are lost",
+				what := fmt.Sprintf("slots %s had no live owner (a master died with no replica); assigned them empty to %s: their keys are lost",
 					strings.Join(redisops.FormatRanges(a.Ranges), ","), a.Addr)
+				c.recordEvent(rc, corev1.EventTypeWarning, ReasonSlotsLost, "%s", what)
+				done.notes = append(done.notes, what)
 			}
 		case actReplicate:
 			err = admin.Replicate(ctx, a.Addr, a.NodeID)
@@ -120,22 +126,109 @@ func (c *Controller) execute(ctx context.Context, rc *redisv1beta1.RedisCluster,
 		case actFailover:
 			err = admin.Client(a.Addr).Do(ctx, "CLUSTER", "FAILOVER", "FORCE").Err()
 			c.recordIf(err, rc, ReasonFailover, "%s", a.Reason)
+			done.note(err, a.Reason)
 		case actMigrate:
-			err = c.migrate(ctx, rc, admin, view, a.Moves)
+			done.migration, err = c.migrate(ctx, rc, admin, view, a.Moves)
 		case actRemove:
 			err = c.removeNode(ctx, rc, admin, view, a)
+		case actPointOwner:
+			err = admin.SetSlots(ctx, a.Addr, a.Slots, "NODE", a.NodeID)
+			c.recordIf(err, rc, ReasonRepairedSlot, "%s: %s", a.Reason, strings.Join(redisops.FormatRanges(redisops.RangesOf(inSlots(a.Slots))), ","))
+			done.note(err, a.Reason)
 		case actRepairSlot:
-			var what string
-			what, err = admin.RepairOpenSlot(ctx, view, a.Slot, a.Owner, masterAddrs(view))
-			c.recordIf(err, rc, ReasonRepairedSlot, "Repaired open slot: %s", what)
+			var r redisops.Repair
+			if r, err = admin.RepairOpenSlot(ctx, view, a.Slot, a.Owner, masterAddrs(view)); err == nil {
+				repairs = append(repairs, r)
+			}
 		}
 		if err != nil {
+			c.reportRepairs(rc, &done, repairs)
 			c.recordEvent(rc, corev1.EventTypeWarning, ReasonRedisError, "%s failed: %v", a.Reason, err)
+			done.notes = append(done.notes, fmt.Sprintf("%s failed: %v", a.Reason, err))
 			return done, err
 		}
 		done.actions++
 	}
+	c.reportRepairs(rc, &done, repairs)
 	return done, nil
+}
+
+// reportRepairs records one Event and one note per kind of repair made to open slots.
+func (c *Controller) reportRepairs(rc *redisv1beta1.RedisCluster, done *executed, repairs []redisops.Repair) {
+	for _, what := range summarizeRepairs(repairs) {
+		c.recordEvent(rc, corev1.EventTypeNormal, ReasonRepairedSlot, "Repaired open slots: %s", what)
+		done.notes = append(done.notes, what)
+	}
+}
+
+// summarizeRepairs groups repairs that ended alike, naming their slots as ranges.
+func summarizeRepairs(repairs []redisops.Repair) []string {
+	type outcome struct {
+		finished    bool
+		owner, lost string
+	}
+	var order []outcome
+	slots := map[outcome][]int{}
+	keys := map[outcome]int{}
+	for _, r := range repairs {
+		o := outcome{r.Finished, r.Owner, r.LostWith}
+		if _, seen := slots[o]; !seen {
+			order = append(order, o)
+		}
+		slots[o] = append(slots[o], r.Slot)
+		keys[o] += r.Keys
+	}
+	var out []string
+	for _, o := range order {
+		ranges := strings.Join(redisops.FormatRanges(redisops.RangesOf(inSlots(slots[o]))), ",")
+		if o.finished {
+			out = append(out, fmt.Sprintf("finished moving slots %s to %s (%d keys)", ranges, o.owner, keys[o]))
+			continue
+		}
+		what := fmt.Sprintf("rolled slots %s back to their owner %s (%d keys returned)", ranges, o.owner, keys[o])
+		if o.lost != "" {
+			what += fmt.Sprintf("; keys they had sent to node %s are lost with it", short(o.lost))
+		}
+		out = append(out, what)
+	}
+	return out
+}
+
+// maxInterruptions bounds the record of what interrupted one migration (the first entry and the
+// latest are kept); noteLength bounds one entry.
+const (
+	maxInterruptions = 10
+	noteLength       = 300
+)
+
+// recordMigration folds one pass into the migration record: the end state of its migrate
+// action, and, while a migration is on record, the repairs and failures met on the way.
+func recordMigration(m *redisv1beta1.MigrationStatus, done executed) *redisv1beta1.MigrationStatus {
+	if done.migration != nil {
+		m = done.migration
+	}
+	if m == nil || len(done.notes) == 0 {
+		return m
+	}
+	m = m.DeepCopy()
+	for _, n := range done.notes {
+		if len(n) > noteLength {
+			n = n[:noteLength] + "..."
+		}
+		m.Interruptions = append(m.Interruptions, n)
+	}
+	if extra := len(m.Interruptions) - maxInterruptions; extra > 0 {
+		// The first entry says what broke the migration; keep it and the latest.
+		m.Interruptions = append(m.Interruptions[:1], m.Interruptions[1+extra:]...)
+	}
+	return m
+}
+
+// note keeps what a successful repair did.
+func (e *executed) note(err error, what string) {
+	if err == nil {
+		e.notes = append(e.notes, what)
+	}
 }
 
 func (c *Controller) recordIf(err error, rc *redisv1beta1.RedisCluster, reason, format string, args ...interface{}) {
@@ -178,4 +271,13 @@ func masterAddrs(view *redisops.ClusterView) []string {
 		}
 	}
 	return out
+}
+
+// inSlots reports membership in slots.
+func inSlots(slots []int) func(int) bool {
+	set := make(map[int]bool, len(slots))
+	for _, s := range slots {
+		set[s] = true
+	}
+	return func(s int) bool { return set[s] }
 }

@@ -37,6 +37,7 @@ const (
 	actReplicate    actionKind = "replicate"
 	actForget       actionKind = "forget"
 	actRepairSlot   actionKind = "repairSlot"
+	actPointOwner   actionKind = "pointOwner" // tell a node with open slots who owns them
 	actWait         actionKind = "wait"
 	actAssignedLost actionKind = "assignLost" // addSlots for slots whose owner died with no replica
 )
@@ -49,6 +50,7 @@ type action struct {
 	Ranges []redisops.SlotRange
 	NodeID string // replicate: master id; forget: the id to forget
 	Slot   int
+	Slots  []int  // pointOwner: the slots whose owner is NodeID
 	Owner  string // repairSlot: the owner's address
 	Moves  []redisops.SlotMove
 	Reason string
@@ -233,6 +235,7 @@ func planForget(o *observed, nodes []reachableMember, byID map[string]reachableM
 	for _, n := range nodes {
 		liveAt[n.Addr()] = n.Self.ID
 	}
+	openWith := openPeers(nodes, owners, byID)
 	seen := map[string]bool{}
 	var out []action
 	for _, n := range nodes {
@@ -250,8 +253,36 @@ func planForget(o *observed, nodes []reachableMember, byID map[string]reachableM
 			if peer.Master() && len(peer.Slots) > 0 && hasLiveReplica(nodes, peer.ID) {
 				continue // its replica will be promoted; forgetting now would orphan the slots
 			}
+			if openWith[peer.ID] {
+				// Forgetting a node closes the slots open with it without moving a key: keys
+				// already imported would stay behind on a node that does not own them.
+				continue
+			}
+			was := peer.Addr
+			if was == "" {
+				was = "no address"
+			}
 			out = append(out, action{Kind: actForget, NodeID: peer.ID,
-				Reason: fmt.Sprintf("forget dead node %s (was %s)", short(peer.ID), peer.Addr)})
+				Reason: fmt.Sprintf("forget dead node %s (was at %s)", short(peer.ID), was)})
+		}
+	}
+	return out
+}
+
+// openPeers are the node ids some reachable node migrates a slot to or imports it from, for
+// slots with a live owner that the repair step can close properly.
+func openPeers(nodes []reachableMember, owners [redisops.SlotCount]string, byID map[string]reachableMember) map[string]bool {
+	out := map[string]bool{}
+	for _, n := range nodes {
+		for s, id := range n.Self.Migrating {
+			if _, live := byID[owners[s]]; live {
+				out[id] = true
+			}
+		}
+		for s, id := range n.Self.Importing {
+			if _, live := byID[owners[s]]; live {
+				out[id] = true
+			}
 		}
 	}
 	return out
@@ -318,6 +349,9 @@ func planRepair(nodes []reachableMember, owners [redisops.SlotCount]string, byID
 		slots = append(slots, s)
 	}
 	sort.Ints(slots)
+	if point := planPointOwners(nodes, owners, byID, slots); len(point) > 0 {
+		return point
+	}
 	var out []action
 	for _, s := range slots {
 		owner, ok := byID[owners[s]]
@@ -326,6 +360,42 @@ func planRepair(nodes []reachableMember, owners [redisops.SlotCount]string, byID
 		}
 		out = append(out, action{Kind: actRepairSlot, Slot: s, Owner: owner.Addr(),
 			Reason: fmt.Sprintf("repair open slot %d", s)})
+	}
+	return out
+}
+
+// planPointOwners tells a node with open slots which live master owns them, where its table
+// names another (or none). Redis ignores ownership gossip for a slot it imports, so after the
+// source of a migration fails over, the target keeps the dead source as owner and counts the
+// cluster down, refusing the MIGRATE that would return its keys. One action per node and owner.
+func planPointOwners(nodes []reachableMember, owners [redisops.SlotCount]string, byID map[string]reachableMember, open []int) []action {
+	var out []action
+	for _, n := range nodes {
+		if !n.Self.Master() {
+			continue
+		}
+		wrong := map[string][]int{}
+		for _, s := range open {
+			_, migrating := n.Self.Migrating[s]
+			if !migrating && n.Self.Importing[s] == "" {
+				continue
+			}
+			owner, live := byID[owners[s]]
+			if !live || owner.Self.ID == n.Self.ID || redisops.TableOwner(n.State, s) == owner.Self.ID {
+				continue
+			}
+			wrong[owner.Self.ID] = append(wrong[owner.Self.ID], s)
+		}
+		ids := make([]string, 0, len(wrong))
+		for id := range wrong {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			slots := wrong[id]
+			out = append(out, action{Kind: actPointOwner, Addr: n.Addr(), NodeID: id, Slots: slots,
+				Reason: fmt.Sprintf("tell node %d that node %d owns %d open slots", n.Index, byID[id].Index, len(slots))})
+		}
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package controller
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -297,6 +298,42 @@ func TestPlanHealing(t *testing.T) {
 		require.Equal(t, 7, p.Actions[0].Slot)
 		require.Equal(t, addrOf(0), p.Actions[0].Owner)
 	})
+	t.Run("after the source of a migration failed over, the target returns its keys before the source is forgotten", func(t *testing.T) {
+		split := redisops.EvenSplit(3)
+		nodes := healthy()
+		nodes[0] = fakeNode{index: 0, host: "a", id: "fresh", master: true} // m0's replacement
+		nodes[3] = fakeNode{index: 3, host: "b", id: "r3", master: true, slots: split[0:1], stateOK: true}
+		nodes[1].importing = map[int]string{7: "m0"}
+		dead := redisops.NodeView{ID: "m0", Addr: addrOf(0), Flags: map[string]bool{"master": true, "fail": true}}
+		for i := range nodes {
+			nodes[i].ghosts = []redisops.NodeView{dead}
+		}
+		o := clusterFixture(3, 1, nodes...)
+		// The importing node ignored r3's claim of slot 7: its table still gives it to m0.
+		target := o.View.Nodes[addrOf(1)]
+		for i, peer := range target.Table {
+			switch peer.ID {
+			case "r3":
+				target.Table[i].Slots = []redisops.SlotRange{{Start: 0, End: 6}, {Start: 8, End: split[0].End}}
+			case "m0":
+				target.Table[i].Slots = []redisops.SlotRange{{Start: 7, End: 7}}
+			}
+		}
+		p := planCluster(o)
+		require.Equal(t, []string{"pointOwner"}, kinds(p))
+		require.Equal(t, addrOf(1), p.Actions[0].Addr)
+		require.Equal(t, "r3", p.Actions[0].NodeID)
+		require.Equal(t, []int{7}, p.Actions[0].Slots)
+
+		p = planCluster(clusterFixture(3, 1, nodes...))
+		require.Equal(t, []string{"repairSlot"}, kinds(p), "the dead source is not forgotten while a slot is open with it")
+		require.Equal(t, addrOf(3), p.Actions[0].Owner)
+
+		nodes[1].importing = nil
+		p = planCluster(clusterFixture(3, 1, nodes...))
+		require.Equal(t, []string{"forget"}, kinds(p))
+		require.Equal(t, "m0", p.Actions[0].NodeID)
+	})
 	t.Run("after a failover a master with no replica takes one from a master with two", func(t *testing.T) {
 		nodes := healthy()
 		nodes[5].masterID = "m1" // m2 lost its replica to m1
@@ -413,6 +450,14 @@ func TestPlanScale(t *testing.T) {
 		nodes := append(healthy(), fakeNode{index: 6, host: "a", id: "m6", master: true})
 		require.Equal(t, []string{"wait"}, kinds(planCluster(clusterFixture(4, 1, nodes...))))
 	})
+	t.Run("slots wait while a master counts the cluster down", func(t *testing.T) {
+		nodes := append(healthy(), fakeNode{index: 6, host: "a", id: "m6", master: true, stateOK: true})
+		nodes[1].stateOK = false
+		p := planCluster(clusterFixture(4, 1, nodes...))
+		reason, waiting := p.waiting()
+		require.True(t, waiting, "%v", kinds(p))
+		require.Contains(t, reason, "node 1 to say cluster_state:ok")
+	})
 	t.Run("scaling in drains the masters above the wanted count", func(t *testing.T) {
 		split := redisops.EvenSplit(4)
 		nodes := healthy()
@@ -465,4 +510,46 @@ func TestNotReadyUntilEveryNodeAgreesOnOwners(t *testing.T) {
 	nodes[3].strangers = []string{"m1"} // gossip about m1's slots has not reached node 3
 	h := assessCluster(clusterFixture(3, 1, nodes...), plan{}, nil)
 	require.Contains(t, h.notReady, "node 3 does not yet agree on the owner of 5461 slots")
+}
+
+func TestMigrationRecordKeepsWhatInterruptedIt(t *testing.T) {
+	started := metav1.NewTime(time.Unix(100, 0))
+	stopped := executed{
+		migration: &redisv1beta1.MigrationStatus{SlotsPlanned: 4096, SlotsDone: 640, Step: "stopped: connection refused", StartTime: &started},
+		notes:     []string{"migrate slots failed: connection refused"},
+	}
+	m := recordMigration(nil, stopped)
+	require.EqualValues(t, 640, m.SlotsDone)
+	require.Equal(t, []string{"migrate slots failed: connection refused"}, m.Interruptions)
+
+	m = recordMigration(m, executed{notes: []string{"rolled slot 7 back to its owner 10.0.0.1:10003 (120 keys returned)"}})
+	require.Len(t, m.Interruptions, 2)
+	require.Nil(t, recordMigration(nil, executed{notes: []string{"a repair outside any migration"}}), "only events tell of those")
+	for i := 0; i < 20; i++ {
+		m = recordMigration(m, executed{notes: []string{strings.Repeat("x", 1000)}})
+	}
+	require.Len(t, m.Interruptions, maxInterruptions)
+	require.Equal(t, "migrate slots failed: connection refused", m.Interruptions[0], "what broke the migration stays first")
+	require.Len(t, m.Interruptions[maxInterruptions-1], noteLength+3)
+
+	status := &redisv1beta1.RedisClusterStatus{Migration: m}
+	applyHealth(status, 1, assessCluster(clusterFixture(3, 1, healthy()...), plan{}, nil), nil, time.Unix(200, 0))
+	require.Nil(t, status.Migration)
+	require.Equal(t, m.Interruptions, status.LastMigration.Interruptions, "the finished migration keeps its story")
+	require.Equal(t, int64(200), status.LastMigration.CompletionTime.Unix())
+}
+
+func TestSummarizeRepairs(t *testing.T) {
+	var repairs []redisops.Repair
+	for s := 100; s < 164; s++ {
+		repairs = append(repairs, redisops.Repair{Slot: s, Owner: "10.0.0.2:10004", Keys: 2})
+	}
+	repairs = append(repairs,
+		redisops.Repair{Slot: 7, Finished: true, Owner: "10.0.0.3:10006", Keys: 5},
+		redisops.Repair{Slot: 300, Owner: "10.0.0.1:10000", LostWith: "0123456789abcdef"})
+	require.Equal(t, []string{
+		"rolled slots 100-163 back to their owner 10.0.0.2:10004 (128 keys returned)",
+		"finished moving slots 7 to 10.0.0.3:10006 (5 keys)",
+		"rolled slots 300 back to their owner 10.0.0.1:10000 (0 keys returned); keys they had sent to node 01234567 are lost with it",
+	}, summarizeRepairs(repairs))
 }

@@ -153,6 +153,11 @@ func applyHealth(status *redisv1beta1.RedisClusterStatus, generation int64, h cl
 	if len(h.notReady) == 0 {
 		setCondition(status, generation, redisv1beta1.ConditionReady, metav1.ConditionTrue, ReasonHealthy,
 			"all slots served by the wanted masters with their replicas")
+		// A migration is over when the cluster is back in shape, repairs on the way included.
+		if m := status.Migration; m != nil {
+			m.CompletionTime = &metav1.Time{Time: now}
+			status.LastMigration, status.Migration = m, nil
+		}
 	} else {
 		setCondition(status, generation, redisv1beta1.ConditionReady, metav1.ConditionFalse, ReasonReconciling,
 			strings.Join(h.notReady, "; "))
@@ -161,7 +166,6 @@ func applyHealth(status *redisv1beta1.RedisClusterStatus, generation int64, h cl
 	if len(h.scaling) > 0 {
 		setCondition(status, generation, redisv1beta1.ConditionScaling, metav1.ConditionTrue, ReasonScaling, strings.Join(h.scaling, "; "))
 	} else {
-		status.Migration = nil
 		setCondition(status, generation, redisv1beta1.ConditionScaling, metav1.ConditionFalse, ReasonNotScaling, "no scaling in progress")
 	}
 }

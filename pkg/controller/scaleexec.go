@@ -31,9 +31,10 @@ const (
 )
 
 // migrate carries out slot moves, independent source -> target pairs at once, and records the
-// progress in status.migration so that a watcher (and a restarted operator) sees it.
+// progress in status.migration so that a watcher (and a restarted operator) sees it. It returns
+// the migration's state at the end, also on error.
 func (c *Controller) migrate(ctx context.Context, rc *redisv1beta1.RedisCluster, admin *redisops.Admin,
-	view *redisops.ClusterView, moves []redisops.SlotMove) error {
+	view *redisops.ClusterView, moves []redisops.SlotMove) (*redisv1beta1.MigrationStatus, error) {
 	byID := view.ByID()
 	var masters []string
 	for _, st := range view.Reachable() {
@@ -49,14 +50,21 @@ func (c *Controller) migrate(ctx context.Context, rc *redisv1beta1.RedisCluster,
 	sort.Slice(keys, func(i, j int) bool { return keys[i][0]+keys[i][1] < keys[j][0]+keys[j][1] })
 
 	started := metav1.NewTime(time.Now())
+	var interruptions []string
+	if old := rc.Status.Migration; old != nil {
+		interruptions = old.Interruptions
+		if old.StartTime != nil {
+			started = *old.StartTime
+		}
+	}
 	planned := int32(len(moves))
 	var done atomic.Int32
 	var lastReport atomic.Int32
-	report := func(step string) {
-		c.writeMigration(ctx, rc, &redisv1beta1.MigrationStatus{
-			SlotsPlanned: planned, SlotsDone: done.Load(), Step: step, StartTime: &started,
-		})
+	state := func(step string) *redisv1beta1.MigrationStatus {
+		return &redisv1beta1.MigrationStatus{SlotsPlanned: planned, SlotsDone: done.Load(), Step: step,
+			StartTime: &started, Interruptions: interruptions}
 	}
+	report := func(step string) { c.writeMigration(ctx, rc, state(step)) }
 	report(fmt.Sprintf("moving %d slots between %d pairs of masters", planned, len(keys)))
 
 	sem := make(chan struct{}, migrationPairs)
@@ -66,7 +74,8 @@ func (c *Controller) migrate(ctx context.Context, rc *redisv1beta1.RedisCluster,
 	for _, pair := range keys {
 		source, target := byID[pair[0]], byID[pair[1]]
 		if source == nil || target == nil {
-			return fmt.Errorf("master %s or %s is not reachable", short(pair[0]), short(pair[1]))
+			wg.Wait()
+			return state("waiting for masters"), fmt.Errorf("master %s or %s is not reachable", short(pair[0]), short(pair[1]))
 		}
 		var slots []int
 		for _, r := range pairs[pair] {
@@ -103,7 +112,10 @@ func (c *Controller) migrate(ctx context.Context, rc *redisv1beta1.RedisCluster,
 		}()
 	}
 	wg.Wait()
-	return firstErr
+	if firstErr != nil {
+		return state("stopped: " + firstErr.Error()), firstErr
+	}
+	return state(fmt.Sprintf("moved %d slots", planned)), nil
 }
 
 // writeMigration records migration progress on the latest copy of the cluster.

@@ -68,6 +68,12 @@ func planScale(o *observed, nodes []reachableMember, owners [redisops.SlotCount]
 	if len(moves) == 0 {
 		return nil
 	}
+	for _, m := range keep {
+		if !m.State.StateOK() {
+			// MIGRATE to or from a node that counts the cluster down is refused (CLUSTERDOWN).
+			return []action{{Kind: actWait, Reason: fmt.Sprintf("waiting for node %d to say cluster_state:ok before moving slots", m.Index)}}
+		}
+	}
 	return []action{{Kind: actMigrate, Moves: moves,
 		Reason: fmt.Sprintf("move %d slots to spread them over %d masters", len(moves), len(keep))}}
 }

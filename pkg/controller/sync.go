@@ -117,6 +117,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 		}
 	}
 	done, execErr := c.execute(ctx, rc, admin, o.View, p)
+	status.Migration = recordMigration(status.Migration, done)
 
 	applyHealth(status, rc.Generation, assessCluster(o, p, rc.Status.Nodes), done.lostSlots, time.Now())
 	if err := c.updateStatus(ctx, rc, *status); err != nil {

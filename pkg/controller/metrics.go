@@ -5,6 +5,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/util/workqueue"
+
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/redisops"
 )
 
 // Metrics are the controller's Prometheus metrics. They are registered on the Registerer given
@@ -13,6 +16,9 @@ type Metrics struct {
 	reconciles        *prometheus.CounterVec
 	reconcileErrors   *prometheus.CounterVec
 	reconcileDuration *prometheus.HistogramVec
+	masterSlots       *prometheus.GaugeVec
+	migrationPlanned  *prometheus.GaugeVec
+	migrationDone     *prometheus.GaugeVec
 	queue             workqueue.MetricsProvider
 }
 
@@ -32,10 +38,55 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time one reconcile of a RedisCluster took.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 		}, []string{"namespace"}),
+		masterSlots: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "redis_operator_master_slots",
+			Help: "Slots each master of a RedisCluster owns, as of the last status the operator wrote.",
+		}, []string{"namespace", "redis_cluster", "pod"}),
+		migrationPlanned: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "redis_operator_migration_slots_planned",
+			Help: "Slots the current (else the last) slot migration of a RedisCluster moves.",
+		}, []string{"namespace", "redis_cluster"}),
+		migrationDone: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "redis_operator_migration_slots_done",
+			Help: "Slots the current (else the last) slot migration of a RedisCluster has moved.",
+		}, []string{"namespace", "redis_cluster"}),
 		queue: newQueueMetricsProvider(reg),
 	}
-	reg.MustRegister(m.reconciles, m.reconcileErrors, m.reconcileDuration)
+	reg.MustRegister(m.reconciles, m.reconcileErrors, m.reconcileDuration, m.masterSlots, m.migrationPlanned, m.migrationDone)
 	return m
+}
+
+// observeStatus exports the slot spread and migration progress of the status written for rc.
+func (m *Metrics) observeStatus(rc *redisv1beta1.RedisCluster, status *redisv1beta1.RedisClusterStatus) {
+	cluster := prometheus.Labels{"namespace": rc.Namespace, "redis_cluster": rc.Name}
+	m.masterSlots.DeletePartialMatch(cluster) // pods that stopped being masters drop out
+	for _, n := range status.Nodes {
+		if n.Role != redisv1beta1.RoleMaster || len(n.Slots) == 0 {
+			continue
+		}
+		count := 0
+		for _, text := range n.Slots {
+			if r, err := redisops.ParseSlotRange(text); err == nil {
+				count += redisops.CountSlots([]redisops.SlotRange{r})
+			}
+		}
+		m.masterSlots.WithLabelValues(rc.Namespace, rc.Name, n.Pod).Set(float64(count))
+	}
+	if mig := status.Migration; mig != nil || status.LastMigration != nil {
+		if mig == nil {
+			mig = status.LastMigration
+		}
+		m.migrationPlanned.WithLabelValues(rc.Namespace, rc.Name).Set(float64(mig.SlotsPlanned))
+		m.migrationDone.WithLabelValues(rc.Namespace, rc.Name).Set(float64(mig.SlotsDone))
+	}
+}
+
+// forgetCluster drops the series of a RedisCluster that was deleted.
+func (m *Metrics) forgetCluster(namespace, name string) {
+	cluster := prometheus.Labels{"namespace": namespace, "redis_cluster": name}
+	m.masterSlots.DeletePartialMatch(cluster)
+	m.migrationPlanned.DeletePartialMatch(cluster)
+	m.migrationDone.DeletePartialMatch(cluster)
 }
 
 func (m *Metrics) observeReconcile(namespace string, started time.Time, err error) {

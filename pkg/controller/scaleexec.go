@@ -129,7 +129,9 @@ func (c *Controller) writeMigration(ctx context.Context, rc *redisv1beta1.RedisC
 		latest.Status.Migration = m
 		setCondition(&latest.Status, latest.Generation, redisv1beta1.ConditionScaling, metav1.ConditionTrue, ReasonMigrating,
 			fmt.Sprintf("%d of %d slots moved: %s", m.SlotsDone, m.SlotsPlanned, m.Step))
-		_, err = clusters.UpdateStatus(ctx, latest, metav1.UpdateOptions{})
+		if _, err = clusters.UpdateStatus(ctx, latest, metav1.UpdateOptions{}); err == nil {
+			c.metrics.observeStatus(latest, &latest.Status)
+		}
 		return err
 	})
 	if err != nil {

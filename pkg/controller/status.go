@@ -31,6 +31,7 @@ func setCondition(status *redisv1beta1.RedisClusterStatus, generation int64, con
 // writes the same status again: the operator owns every status field, and observedGeneration
 // still names the generation the status was computed from.
 func (c *Controller) updateStatus(ctx context.Context, rc *redisv1beta1.RedisCluster, status redisv1beta1.RedisClusterStatus) error {
+	c.metrics.observeStatus(rc, &status)
 	if equality.Semantic.DeepEqual(rc.Status, status) {
 		return nil
 	}

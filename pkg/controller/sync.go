@@ -37,6 +37,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	}
 	if rc == nil {
 		c.admins.close(key)
+		c.metrics.forgetCluster(key.Namespace, key.Name)
 		return nil
 	}
 	if rc.DeletionTimestamp != nil {

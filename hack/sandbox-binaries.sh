@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the sandbox's control plane into bin/k8s from the Go module proxy (Kubernetes and etcd
-# pinned in hack/tools/*/go.mod) and installs Debian's redis-server when it is missing. Rebuilds
+# pinned in hack/tools/{etcd,k8s}/go.mod) and installs Debian's redis-server when it is missing. Rebuilds
 # only when the pinned versions change; the Go build cache makes a rebuild on the same machine fast.
 set -euo pipefail
 
@@ -8,7 +8,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="${ROOT}/bin/k8s"
 mkdir -p "${BIN}"
 
-stamp() { cat "${ROOT}"/hack/tools/*/go.mod "${ROOT}"/hack/tools/*/go.sum "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1; }
+stamp() { cat "${ROOT}"/hack/tools/{etcd,k8s}/go.{mod,sum} "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1; }
 want="$(stamp)"
 have="$(cat "${BIN}/.stamp" 2>/dev/null || true)"
 binaries=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl)

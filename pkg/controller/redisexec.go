@@ -109,7 +109,7 @@ func (c *Controller) execute(ctx context.Context, rc *redisv1beta1.RedisCluster,
 			err = admin.AddSlotsRange(ctx, a.Addr, a.Ranges)
 			c.recordIf(err, rc, ReasonAssignedSlots, "Assigned slots %s to %s", strings.Join(redisops.FormatRanges(a.Ranges), ","), a.Addr)
 		case actAssignedLost:
-			err = admin.AddSlotsRange(ctx, a.Addr, a.Ranges)
+			err = admin.ClaimSlots(ctx, view.Nodes[a.Addr], a.Ranges)
 			if err == nil {
 				done.lostSlots = append(done.lostSlots, redisops.FormatRanges(a.Ranges)...)
 				what := fmt.Sprintf("slots %s had no live owner (a master died with no replica); assigned them empty to %s: their keys are lost",

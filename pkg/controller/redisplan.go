@@ -404,11 +404,15 @@ func planPointOwners(nodes []reachableMember, owners [redisops.SlotCount]string,
 // of a master lost with no replica), else the master with the fewest slots. Such slots' data is
 // gone; the action says so.
 func planUnownedSlots(o *observed, nodes []reachableMember, owners [redisops.SlotCount]string, byID map[string]reachableMember) []action {
-	// A slot is unowned only when no reachable node's table gives it to anyone: an owner that
-	// merely did not answer this time still holds its slots.
+	// A slot is unowned only when no reachable node's table gives it to a node that did not
+	// answer: such an owner may merely be slow. A live master's own line is the truth about its
+	// slots; others' tables may keep a claim it gave up, which Redis corrects only on a newer one.
 	var claimed [redisops.SlotCount]bool
 	for _, n := range nodes {
 		for _, peer := range n.State.Table {
+			if _, live := byID[peer.ID]; live {
+				continue
+			}
 			for _, r := range peer.Slots {
 				for s := r.Start; s <= r.End; s++ {
 					claimed[s] = true

@@ -289,6 +289,18 @@ func TestPlanHealing(t *testing.T) {
 		require.Equal(t, addrOf(0), p.Actions[0].Addr)
 		require.Equal(t, redisops.EvenSplit(3)[0:1], p.Actions[0].Ranges)
 	})
+	t.Run("a live master's stale claim in another table does not keep lost slots unowned", func(t *testing.T) {
+		nodes := healthy()
+		lost := redisops.SlotRange{Start: 0, End: 99}
+		nodes[0].slots = []redisops.SlotRange{{Start: 100, End: redisops.EvenSplit(3)[0].End}}
+		nodes = append(nodes, fakeNode{index: 6, host: "a", id: "m6", master: true, stateOK: true})
+		// The new master joined while m0 still served the slots and never heard otherwise.
+		nodes[6].ghosts = []redisops.NodeView{{ID: "m0", Addr: addrOf(0), Flags: map[string]bool{"master": true}, Slots: []redisops.SlotRange{lost}}}
+		p := planCluster(clusterFixture(4, 1, nodes...))
+		require.Equal(t, []string{"assignLost"}, kinds(p))
+		require.Equal(t, addrOf(6), p.Actions[0].Addr)
+		require.Equal(t, []redisops.SlotRange{lost}, p.Actions[0].Ranges)
+	})
 	t.Run("an open slot is repaired by its owner", func(t *testing.T) {
 		nodes := healthy()
 		nodes[0].migrating = map[int]string{7: "m1"}

@@ -124,6 +124,42 @@ func (a *Admin) AddSlotsRange(ctx context.Context, addr string, ranges []SlotRan
 	return nil
 }
 
+// ClaimSlots makes the node of state the owner of ranges that no live master serves. Slots its
+// table leaves free take one ADDSLOTSRANGE; where its table still names a former owner, which
+// Redis keeps until a newer claim, SETSLOT NODE overrides it. The node then takes the newest
+// config epoch, so that every other node prefers its claim to a stale one.
+func (a *Admin) ClaimSlots(ctx context.Context, state *NodeState, ranges []SlotRange) error {
+	self, ok := state.Self()
+	if !ok {
+		return fmt.Errorf("node %s has no line of its own", state.Addr)
+	}
+	var free []SlotRange
+	var taken []int
+	for _, r := range ranges {
+		for s := r.Start; s <= r.End; s++ {
+			if owner := TableOwner(state, s); owner != "" && owner != self.ID {
+				taken = append(taken, s)
+				continue
+			}
+			if k := len(free); k > 0 && free[k-1].End == s-1 {
+				free[k-1].End = s
+			} else {
+				free = append(free, SlotRange{Start: s, End: s})
+			}
+		}
+	}
+	if err := a.AddSlotsRange(ctx, state.Addr, free); err != nil {
+		return err
+	}
+	if err := a.SetSlots(ctx, state.Addr, taken, "NODE", self.ID); err != nil {
+		return err
+	}
+	if err := a.Client(state.Addr).Do(ctx, "CLUSTER", "BUMPEPOCH").Err(); err != nil {
+		return fmt.Errorf("CLUSTER BUMPEPOCH on %s: %w", state.Addr, err)
+	}
+	return nil
+}
+
 // Replicate makes the node at addr a replica of masterID.
 func (a *Admin) Replicate(ctx context.Context, addr, masterID string) error {
 	if err := a.Client(addr).Do(ctx, "CLUSTER", "REPLICATE", masterID).Err(); err != nil {

@@ -158,3 +158,27 @@ func TestRepairReturnsImportedKeysAfterTheSourceFailedOver(t *testing.T) {
 	require.Equal(t, newOwner, redisops.TableOwner(redisops.FetchView(ctx, admin, alive).Nodes[servers[1].Addr], slot))
 	checkAllKeys(t, ctx, servers[1:], keys)
 }
+
+func TestClaimSlotsOverridesAStaleOwner(t *testing.T) {
+	admin, servers, ctx := formedCluster(t)
+	lost := redisops.SlotRange{Start: 0, End: 99}
+	// The first master gives the slots up; the others' tables keep naming it, as they keep a
+	// dead master's slots after it is forgotten and a replacement joined.
+	require.NoError(t, admin.Client(servers[0].Addr).Do(ctx, "CLUSTER", "DELSLOTSRANGE", lost.Start, lost.End).Err())
+	owner := selfID(t, ctx, admin, servers[0].Addr)
+	time.Sleep(time.Second) // a few gossip rounds
+	receiver := redisops.FetchView(ctx, admin, []string{servers[1].Addr}).Nodes[servers[1].Addr]
+	require.Equal(t, owner, redisops.TableOwner(receiver, 0), "the receiver's table is stale")
+
+	require.NoError(t, admin.ClaimSlots(ctx, receiver, []redisops.SlotRange{lost}))
+	claimer := selfID(t, ctx, admin, servers[1].Addr)
+	redistest.WaitFor(t, ctx, "every node to name the claimer", func() bool {
+		view := redisops.FetchView(ctx, admin, redistest.Addrs(servers))
+		for _, st := range view.Nodes {
+			if st.Err != nil || redisops.TableOwner(st, 0) != claimer || redisops.TableOwner(st, 99) != claimer {
+				return false
+			}
+		}
+		return invariants.Check(ctx, admin, redistest.Addrs(servers), invariants.Expect{Masters: 3, ReplicasPerMaster: 1}) == nil
+	})
+}

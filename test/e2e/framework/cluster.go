@@ -50,7 +50,7 @@ func (f *Framework) Cluster(t testing.TB, namespace, name string) *redisv1beta1.
 func (f *Framework) WaitReady(t testing.TB, namespace, name string, timeout time.Duration) *redisv1beta1.RedisCluster {
 	t.Helper()
 	var rc *redisv1beta1.RedisCluster
-	WaitFor(t, timeout, fmt.Sprintf("RedisCluster %s/%s Ready", namespace, name), func() (bool, error) {
+	err := Poll(timeout, fmt.Sprintf("RedisCluster %s/%s Ready", namespace, name), func() (bool, error) {
 		var err error
 		rc, err = f.Redis.RedisV1beta1().RedisClusters(namespace).Get(context.Background(), name, metav1.GetOptions{})
 		if err != nil {
@@ -63,7 +63,24 @@ func (f *Framework) WaitReady(t testing.TB, namespace, name string, timeout time
 		return rc.Status.ObservedGeneration == rc.Generation && ready.Status == metav1.ConditionTrue,
 			fmt.Errorf("%s: %s", ready.Reason, ready.Message)
 	})
+	if err != nil {
+		if rc != nil {
+			logClusterNodes(t, NodeAddrs(rc))
+		}
+		t.Fatal(err)
+	}
 	return rc
+}
+
+// logClusterNodes logs what every node says in CLUSTER NODES, to see why a cluster stays unready.
+func logClusterNodes(t testing.TB, addrs []string) {
+	t.Helper()
+	for _, addr := range addrs {
+		c := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: time.Second, ReadTimeout: time.Second})
+		out, err := c.ClusterNodes(context.Background()).Result()
+		_ = c.Close()
+		t.Logf("CLUSTER NODES on %s (err %v):\n%s", addr, err, out)
+	}
 }
 
 // NodeAddrs are the ip:port of every node the cluster's status lists.
@@ -128,12 +145,20 @@ func WriteKeys(t testing.TB, c *redis.ClusterClient, prefix string, n int) {
 	}
 }
 
-// CheckKeys fails the test unless every key WriteKeys wrote reads back with its value.
+// CheckKeys fails t unless keys prefix:0 to prefix:n-1 all read back with their index as value.
 func CheckKeys(t testing.TB, c *redis.ClusterClient, prefix string, n int) {
+	t.Helper()
+	if missing := MissingKeys(t, c, prefix, n); len(missing) > 0 {
+		t.Fatalf("%d of %d keys are missing or wrong, the first %s:%d", len(missing), n, prefix, missing[0])
+	}
+}
+
+// MissingKeys returns the indexes i below n whose key prefix:i does not read back as i.
+func MissingKeys(t testing.TB, c *redis.ClusterClient, prefix string, n int) []int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	missing := 0
+	var missing []int
 	for start := 0; start < n; start += 1000 {
 		cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i := start; i < min(start+1000, n); i++ {
@@ -146,11 +171,9 @@ func CheckKeys(t testing.TB, c *redis.ClusterClient, prefix string, n int) {
 		}
 		for j, cmd := range cmds {
 			if v, err := cmd.(*redis.StringCmd).Result(); err != nil || v != strconv.Itoa(start+j) {
-				missing++
+				missing = append(missing, start+j)
 			}
 		}
 	}
-	if missing > 0 {
-		t.Fatalf("%d of %d keys are missing or wrong", missing, n)
-	}
+	return missing
 }

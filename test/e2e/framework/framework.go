@@ -164,15 +164,22 @@ func (f *Framework) Namespace(t testing.TB, prefix string) string {
 // cond's last error.
 func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, error)) {
 	t.Helper()
+	if err := Poll(timeout, what, cond); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Poll is WaitFor returning the timeout as an error, for callers that gather more before failing.
+func Poll(timeout time.Duration, what string, cond func() (bool, error)) error {
 	deadline := time.Now().Add(timeout)
 	var lastErr error
 	for time.Now().Before(deadline) {
 		ok, err := cond()
 		if ok {
-			return
+			return nil
 		}
 		lastErr = err
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("timed out after %s waiting for %s (last error: %v)", timeout, what, lastErr)
+	return fmt.Errorf("timed out after %s waiting for %s (last error: %v)", timeout, what, lastErr)
 }

@@ -133,7 +133,7 @@ func (c *Controller) execute(ctx context.Context, rc *redisv1beta1.RedisCluster,
 			err = c.removeNode(ctx, rc, admin, view, a)
 		case actPointOwner:
 			err = admin.SetSlots(ctx, a.Addr, a.Slots, "NODE", a.NodeID)
-			c.recordIf(err, rc, ReasonRepairedSlot, "%s: %s", a.Reason, strings.Join(redisops.FormatRanges(redisops.RangesOf(inSlots(a.Slots))), ","))
+			c.recordIf(err, rc, ReasonRepairedSlot, "%s: %s", a.Reason, redisops.SlotList(a.Slots))
 			done.note(err, a.Reason)
 		case actRepairSlot:
 			var r redisops.Repair
@@ -180,7 +180,7 @@ func summarizeRepairs(repairs []redisops.Repair) []string {
 	}
 	var out []string
 	for _, o := range order {
-		ranges := strings.Join(redisops.FormatRanges(redisops.RangesOf(inSlots(slots[o]))), ",")
+		ranges := redisops.SlotList(slots[o])
 		if o.finished {
 			out = append(out, fmt.Sprintf("finished moving slots %s to %s (%d keys)", ranges, o.owner, keys[o]))
 			continue
@@ -271,13 +271,4 @@ func masterAddrs(view *redisops.ClusterView) []string {
 		}
 	}
 	return out
-}
-
-// inSlots reports membership in slots.
-func inSlots(slots []int) func(int) bool {
-	set := make(map[int]bool, len(slots))
-	for _, s := range slots {
-		set[s] = true
-	}
-	return func(s int) bool { return set[s] }
 }

@@ -26,12 +26,28 @@ func NewAdmin(password string) *Admin {
 
 // Client returns the pooled client of the node at addr (ip:port).
 func (a *Admin) Client(addr string) *redis.Client {
+	return a.client(addr, false)
+}
+
+// slowClient is a second pool of the node at addr for commands that may run long, such as a
+// MIGRATE of a big key: it waits as long as the call's context allows instead of 5 seconds.
+func (a *Admin) slowClient(addr string) *redis.Client {
+	return a.client(addr, true)
+}
+
+const slowPrefix = "slow|"
+
+func (a *Admin) client(addr string, slow bool) *redis.Client {
+	key := addr
+	if slow {
+		key = slowPrefix + addr
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if c, ok := a.clients[addr]; ok {
+	if c, ok := a.clients[key]; ok {
 		return c
 	}
-	c := redis.NewClient(&redis.Options{
+	opts := &redis.Options{
 		Addr:            addr,
 		Password:        a.password,
 		Protocol:        2,
@@ -41,18 +57,27 @@ func (a *Admin) Client(addr string) *redis.Client {
 		WriteTimeout:    5 * time.Second,
 		PoolSize:        4,
 		MaxRetries:      -1,
-	})
-	a.clients[addr] = c
+	}
+	if slow {
+		opts.ReadTimeout, opts.ContextTimeoutEnabled, opts.PoolSize = -1, true, 2
+	}
+	c := redis.NewClient(opts)
+	a.clients[key] = c
 	return c
 }
 
 // Drop closes and forgets the client of addr, for a node that went away.
 func (a *Admin) Drop(addr string) {
 	a.mu.Lock()
-	c, ok := a.clients[addr]
-	delete(a.clients, addr)
+	var drop []*redis.Client
+	for _, key := range []string{addr, slowPrefix + addr} {
+		if c, ok := a.clients[key]; ok {
+			drop = append(drop, c)
+			delete(a.clients, key)
+		}
+	}
 	a.mu.Unlock()
-	if ok {
+	for _, c := range drop {
 		_ = c.Close()
 	}
 }

@@ -28,7 +28,7 @@ type Endpoint struct {
 // every SETSLOT triggers is paid once per batch rather than once per slot.
 type ClassicMigrator struct {
 	Admin *Admin
-	// BatchSlots is how many slots are opened and handed over together (default 64).
+	// BatchSlots is how many slots are opened and handed over together (default 256).
 	BatchSlots int
 	// Progress, when set, is called after each batch with the slots done so far.
 	Progress func(done int)
@@ -40,7 +40,7 @@ type ClassicMigrator struct {
 func (m *ClassicMigrator) MoveSlots(ctx context.Context, source, target Endpoint, slots []int, masters []string) ([]int, error) {
 	batch := m.BatchSlots
 	if batch <= 0 {
-		batch = 64
+		batch = 256
 	}
 	var done []int
 	for start := 0; start < len(slots); start += batch {
@@ -48,13 +48,11 @@ func (m *ClassicMigrator) MoveSlots(ctx context.Context, source, target Endpoint
 		if err := m.open(ctx, source, target, chunk); err != nil {
 			return done, err
 		}
-		for _, slot := range chunk {
-			// While a slot is migrating, a key that still exists on the source is served and
-			// written there, never on the target; a copy on the target can only be a stale one
-			// from a RESTORE whose DEL was cut off. The source's copy is the newest: REPLACE.
-			if _, err := m.Admin.MigrateKeys(ctx, source.Addr, target.Addr, slot, true); err != nil {
-				return done, fmt.Errorf("moving keys of slot %d: %w", slot, err)
-			}
+		// While a slot is migrating, a key that still exists on the source is served and
+		// written there, never on the target; a copy on the target can only be a stale one
+		// from a RESTORE whose DEL was cut off. The source's copy is the newest: REPLACE.
+		if _, err := m.Admin.MigrateSlotsKeys(ctx, source.Addr, target.Addr, chunk, true); err != nil {
+			return done, fmt.Errorf("moving keys of slots %s: %w", SlotList(chunk), err)
 		}
 		if err := m.handOver(ctx, source, target, chunk, masters); err != nil {
 			return done, err

@@ -2,6 +2,7 @@ package redisops_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,4 +83,49 @@ func TestClassicMigratorScalesOutWithoutLosingKeys(t *testing.T) {
 		require.NoError(t, err, k)
 		require.Equal(t, "v-"+k, v)
 	}
+}
+
+// TestMigrateSlotsKeysMovesFullSlotsAndBigKeys moves slots with more keys than one listing
+// returns, a key over the byte cap of a batch and slots with a few keys, all in one call.
+func TestMigrateSlotsKeysMovesFullSlotsAndBigKeys(t *testing.T) {
+	servers := redistest.StartServers(t, 2, redistest.Options{})
+	admin := redisops.NewAdmin("")
+	t.Cleanup(admin.Close)
+	redistest.BootstrapCluster(t, admin, servers, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	source, target := servers[0], servers[1]
+	slots := []int{10, 11, 12, 13, 14, 15, 16, 17, 18, 19}
+	var keys []string
+	keys = append(keys, keysInSlot(10, 2500)...)
+	for _, s := range slots[1:] {
+		keys = append(keys, keysInSlot(s, 3)...)
+	}
+	pipe := admin.Client(source.Addr).Pipeline()
+	for _, k := range keys {
+		pipe.Set(ctx, k, "v-"+k, 0)
+	}
+	_, err := pipe.Exec(ctx)
+	require.NoError(t, err)
+	big := keysInSlot(12, 4)[3]
+	require.NoError(t, admin.Client(source.Addr).Set(ctx, big, strings.Repeat("x", 9<<20), 0).Err())
+
+	sourceID, targetID := selfID(t, ctx, admin, source.Addr), selfID(t, ctx, admin, target.Addr)
+	require.NoError(t, admin.SetSlots(ctx, target.Addr, slots, "IMPORTING", sourceID))
+	require.NoError(t, admin.SetSlots(ctx, source.Addr, slots, "MIGRATING", targetID))
+	moved, err := admin.MigrateSlotsKeys(ctx, source.Addr, target.Addr, slots, true)
+	require.NoError(t, err)
+	require.Equal(t, len(keys)+1, moved)
+	for _, s := range slots {
+		n, err := admin.CountKeysInSlot(ctx, source.Addr, s)
+		require.NoError(t, err)
+		require.Zero(t, n, "slot %d left keys on the source", s)
+	}
+	// The target serves an importing slot only after ASKING, on the same connection.
+	pipe = admin.Client(target.Addr).Pipeline()
+	pipe.Do(ctx, "ASKING")
+	size := pipe.StrLen(ctx, big)
+	_, err = pipe.Exec(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 9<<20, size.Val())
 }

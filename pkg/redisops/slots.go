@@ -79,6 +79,15 @@ func RangesOf(owned func(slot int) bool) []SlotRange {
 	return out
 }
 
+// SlotList formats slots as merged ranges, such as "0-63,100".
+func SlotList(slots []int) string {
+	set := make(map[int]bool, len(slots))
+	for _, s := range slots {
+		set[s] = true
+	}
+	return strings.Join(FormatRanges(RangesOf(func(s int) bool { return set[s] })), ",")
+}
+
 // EvenSplit divides all slots into n contiguous ranges whose sizes differ by at most one.
 func EvenSplit(n int) []SlotRange {
 	if n <= 0 {

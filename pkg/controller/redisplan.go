@@ -63,6 +63,16 @@ type plan struct {
 
 func (p *plan) add(a action) { p.Actions = append(p.Actions, a) }
 
+// waits reports whether the plan waits for Redis to converge.
+func (p *plan) waits() bool {
+	for _, a := range p.Actions {
+		if a.Kind == actWait {
+			return true
+		}
+	}
+	return false
+}
+
 // observed joins the wanted members with what every reachable one reports.
 type observed struct {
 	Members  []member

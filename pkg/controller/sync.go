@@ -128,7 +128,9 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 		return execErr
 	}
 	switch {
-	case done.actions > 0:
+	case done.actions > 0 || p.waits():
+		// Something changed, or Redis is converging on its own (a handshake, gossip, an
+		// election): look again soon rather than at the slower not-ready pace.
 		c.queue.AddAfter(key, settleDelay)
 	case !meta.IsStatusConditionTrue(status.Conditions, redisv1beta1.ConditionReady):
 		c.queue.AddAfter(key, convergeDelay)

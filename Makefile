@@ -9,7 +9,7 @@ UNIT_PACKAGES := ./pkg/... ./cmd/...
 SYSTEM_PACKAGES = $(filter-out %/test/chart,$(shell $(GO) list ./test/...))
 
 .PHONY: all build run test test-unit test-system lint verify-codegen generate manifests \
-	sandbox-binaries sandbox-up sandbox-down clean chart-tools test-chart
+	sandbox-binaries sandbox-up sandbox-down clean chart-tools test-chart test-tools
 
 all: build
 
@@ -30,11 +30,14 @@ test: lint verify-codegen sandbox-binaries ## Every test: unit, chart, then inte
 test-unit: ## Unit tests (fake clientsets, pure functions; pkg/redisops also starts real redis-server).
 	$(GO) test -count=1 -timeout 15m $(UNIT_PACKAGES)
 
-test-system: sandbox-binaries ## Integration and e2e tests on real redis-server and a real control plane.
+test-system: sandbox-binaries test-tools ## Integration and e2e tests on real redis-server and a real control plane.
 	$(GO) test -count=1 -p 1 -timeout 40m $(SYSTEM_PACKAGES)
 
 chart-tools: ## Build helm and promtool into bin/tools when missing or their pins changed.
 	hack/chart-tools.sh
+
+test-tools: ## Build Alertmanager (for the autoscaling e2e test) into bin/tools when missing or its pin changed.
+	hack/test-tools.sh alertmanager
 
 test-chart: chart-tools ## Helm charts: lint, rendering, RBAC, values schema, alert rules (promtool).
 	$(GO) test -count=1 -timeout 10m ./test/chart/...

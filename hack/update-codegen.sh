@@ -10,7 +10,13 @@ OUT_DIR="${OUT_DIR:-pkg/generated}"
 
 # kube_codegen.sh installs its generators into GOBIN; keep them in the ignored bin/ folder.
 export GOBIN="${ROOT}/bin/tools"
+# go list -m names no directory until the module is in the module cache, as on a fresh machine.
+go mod download k8s.io/code-generator
 CODEGEN_PKG="$(go list -m -f '{{.Dir}}' k8s.io/code-generator)"
+if [[ -z "${CODEGEN_PKG}" ]]; then
+    echo "k8s.io/code-generator: no module directory after go mod download" >&2
+    exit 1
+fi
 # shellcheck source=/dev/null
 source "${CODEGEN_PKG}/kube_codegen.sh"
 

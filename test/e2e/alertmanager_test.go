@@ -20,8 +20,6 @@ import (
 	"redis-operator/test/e2e/framework"
 )
 
-const autoscaleBasePort = 19600
-
 // handledAlert is the operator's log line for one alert its webhook handled.
 type handledAlert struct {
 	Message   string `json:"message"`
@@ -148,13 +146,17 @@ func TestAlertmanagerScalesAClusterThroughTheWebhook(t *testing.T) {
 	f.InstallCRD(t)
 	tokenFile := writeToken(t, "am-"+strconv.FormatInt(time.Now().UnixNano(), 36))
 	op := f.StartOperator(t, "--webhook-token-file", tokenFile)
-	ns, name := f.Namespace(t, "autoscale"), "autoscaled"
-	rc := framework.NewCluster(ns, name, autoscaleBasePort)
+	// The alert of the issue, HighMemoryUsage{redis_cluster="rediscluster1",namespace="cache"},
+	// for the seed manifest's cluster.
+	ns, name := framework.SeedNamespace, framework.SeedCluster
+	f.ApplySeed(t)
+	f.WaitReady(t, ns, name, 2*time.Minute)
 	// Long enough that the second alert surely comes inside it, however slow the scale-out; it
 	// is shortened below for the alert meant to come after it.
-	rc.Spec.ScaleCooldown = &metav1.Duration{Duration: time.Hour}
-	f.CreateCluster(t, rc)
-	rc = f.WaitReady(t, ns, name, 2*time.Minute)
+	_, err := f.Redis.RedisV1beta1().RedisClusters(ns).Patch(context.Background(), name, types.MergePatchType,
+		[]byte(`{"spec":{"scaleCooldown":"1h"}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+	rc := f.WaitReady(t, ns, name, 30*time.Second)
 	framework.WriteKeys(t, framework.ClusterClient(t, rc), name, 20000)
 	am := f.StartAlertmanager(t, "http://"+op.HTTPAddr+"/webhooks/alertmanager", tokenFile)
 	a := &autoscaler{t: t, op: op, am: am, ns: ns, rdc: name}
@@ -179,7 +181,7 @@ func TestAlertmanagerScalesAClusterThroughTheWebhook(t *testing.T) {
 	a.resolve(high)
 
 	// After the cooldown, low memory: back to 3 masters without losing a key.
-	_, err := f.Redis.RedisV1beta1().RedisClusters(ns).Patch(context.Background(), name, types.MergePatchType,
+	_, err = f.Redis.RedisV1beta1().RedisClusters(ns).Patch(context.Background(), name, types.MergePatchType,
 		[]byte(`{"spec":{"scaleCooldown":"1s"}}`), metav1.PatchOptions{})
 	require.NoError(t, err)
 	f.WaitReady(t, ns, name, 30*time.Second)

@@ -47,20 +47,17 @@ func deletePod(t *testing.T, namespace, name string) {
 
 func TestSeedClusterBecomesReadyAndHealsLostPods(t *testing.T) {
 	f.InstallCRD(t)
-	f.StartOperator(t, "--resync-period", "2s")
+	op := f.StartOperator(t, "--resync-period", "2s")
 	ctx := context.Background()
-	if _, err := f.Kube.CoreV1().Namespaces().Get(ctx, "cache", metav1.GetOptions{}); err == nil {
-		t.Fatal("namespace cache exists already; the seed test needs it fresh")
-	}
-	t.Cleanup(func() { _ = f.Kube.CoreV1().Namespaces().Delete(context.Background(), "cache", metav1.DeleteOptions{}) })
-	out, err := f.Kubectl(ctx, "apply", "-f", "examples/rediscluster.yaml")
-	require.NoError(t, err, out)
+	f.ApplySeed(t)
 
 	rc := f.WaitReady(t, "cache", "rediscluster1", 2*time.Minute)
 	require.Len(t, rc.Status.Nodes, 6)
 	require.EqualValues(t, 3, rc.Status.ReadyMasters)
 	require.EqualValues(t, 3, rc.Status.ReadyReplicas)
 	f.CheckInvariants(t, rc)
+	// Clients of the original operator find the nodes by the cluster's name alone.
+	checkDiscovery(t, op, rc, "clusterName=rediscluster1")
 
 	client := framework.ClusterClient(t, rc)
 	framework.WriteKeys(t, client, "seed", 20000)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -24,6 +25,44 @@ func NewCluster(namespace, name string, basePort int32) *redisv1beta1.RedisClust
 		Spec: redisv1beta1.RedisClusterSpec{
 			Image: "awbrg789/redis:latest", Masters: 3, Replicas: 1, BasePort: basePort, MaxMemory: "512mb",
 		},
+	}
+}
+
+// SeedNamespace and SeedCluster are where examples/rediscluster.yaml, a manifest written for the
+// original operator, puts its cluster.
+const SeedNamespace, SeedCluster = "cache", "rediscluster1"
+
+// ApplySeed applies examples/rediscluster.yaml unchanged, with kubectl as a user would. The seed
+// always lands in namespace cache on ports 10000 and up, so tests take turns: ApplySeed waits
+// for a namespace cache still being deleted, and the cleanup deletes it and waits until it is gone.
+func (f *Framework) ApplySeed(t testing.TB) {
+	t.Helper()
+	ctx := context.Background()
+	namespaces := f.Kube.CoreV1().Namespaces()
+	gone := func() (bool, error) {
+		_, err := namespaces.Get(ctx, SeedNamespace, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		return false, err
+	}
+	if ns, err := namespaces.Get(ctx, SeedNamespace, metav1.GetOptions{}); err == nil && ns.DeletionTimestamp == nil {
+		t.Fatalf("namespace %s exists and is not being deleted; the seed needs it fresh", SeedNamespace)
+	}
+	if err := Poll(2*time.Minute, "namespace "+SeedNamespace+" to be free", gone); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := namespaces.Delete(ctx, SeedNamespace, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			t.Errorf("deleting namespace %s: %v", SeedNamespace, err)
+			return
+		}
+		if err := Poll(2*time.Minute, "namespace "+SeedNamespace+" to be deleted", gone); err != nil {
+			t.Error(err)
+		}
+	})
+	if out, err := f.Kubectl(ctx, "apply", "-f", "examples/rediscluster.yaml"); err != nil {
+		t.Fatalf("kubectl apply -f examples/rediscluster.yaml: %v\n%s", err, out)
 	}
 }
 

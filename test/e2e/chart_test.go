@@ -271,11 +271,13 @@ func waitReadyUnrefused(t *testing.T, op *framework.Operator, namespace, name st
 	return f.WaitReady(t, namespace, name, 10*time.Second)
 }
 
-// forbiddenLines are the log lines reporting a refused API call.
+// forbiddenLines are the log lines reporting an API call the authorizer refused ("... is
+// forbidden: User \"system:serviceaccount:...\" cannot ..."). Other refusals say forbidden too,
+// such as creating in a namespace an earlier test is deleting, and are not about RBAC.
 func forbiddenLines(log []byte) []string {
 	var out []string
 	for _, line := range strings.Split(string(log), "\n") {
-		if strings.Contains(strings.ToLower(line), "forbidden") {
+		if strings.Contains(line, `forbidden: User \"`) || strings.Contains(line, `forbidden: User "`) {
 			out = append(out, line)
 		}
 	}

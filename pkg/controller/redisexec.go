@@ -106,7 +106,12 @@ func (c *Controller) execute(ctx context.Context, rc *redisv1beta1.RedisCluster,
 			err = admin.Meet(ctx, a.Addr, a.Target.IP, a.Target.Port, a.Target.Port+redisv1beta1.BusPortOffset)
 			c.recordIf(err, rc, ReasonMetNode, "Met node %d (%s) from %s", a.Target.Index, a.Target.Addr(), a.Addr)
 		case actAddSlots:
-			err = admin.AddSlotsRange(ctx, a.Addr, a.Ranges)
+			if a.Epoch != 0 {
+				err = admin.SetConfigEpoch(ctx, a.Addr, a.Epoch)
+			}
+			if err == nil {
+				err = admin.AddSlotsRange(ctx, a.Addr, a.Ranges)
+			}
 			c.recordIf(err, rc, ReasonAssignedSlots, "Assigned slots %s to %s", strings.Join(redisops.FormatRanges(a.Ranges), ","), a.Addr)
 		case actAssignedLost:
 			err = admin.ClaimSlots(ctx, view.Nodes[a.Addr], a.Ranges)

@@ -53,6 +53,7 @@ type action struct {
 	Slots  []int  // pointOwner: the slots whose owner is NodeID
 	Owner  string // repairSlot: the owner's address
 	Moves  []redisops.SlotMove
+	Epoch  int64 // addSlots: the config epoch to give the node first; 0 for none
 	Reason string
 }
 
@@ -196,12 +197,19 @@ func agreedOwners(nodes []reachableMember) [redisops.SlotCount]string {
 // share of the slots while still alone, and are introduced to each other afterwards (planMeet).
 // In that order a master never sees a cluster whose masters own nothing, which Redis counts as
 // being in a minority partition and answers with a rejoin delay of up to 5 seconds.
+// Each master also gets a config epoch of its own while alone (as redis-cli does), so the
+// cluster starts without the epoch collisions Redis would otherwise settle over some seconds.
 func planBootstrap(o *observed, nodes []reachableMember) plan {
 	var p plan
 	masters := chooseMasters(nodes, o.Masters)
 	for i, r := range redisops.EvenSplit(len(masters)) {
-		p.add(action{Kind: actAddSlots, Addr: masters[i].Addr(), Ranges: []redisops.SlotRange{r},
-			Reason: fmt.Sprintf("assign slots %s to node %d", r, masters[i].Index)})
+		a := action{Kind: actAddSlots, Addr: masters[i].Addr(), Ranges: []redisops.SlotRange{r},
+			Reason: fmt.Sprintf("assign slots %s to node %d", r, masters[i].Index)}
+		// Redis takes a config epoch only from a node that has none and knows no other.
+		if masters[i].Self.Epoch == 0 && len(masters[i].State.Table) == 1 {
+			a.Epoch = int64(i) + 1
+		}
+		p.add(a)
 	}
 	return p
 }

@@ -31,6 +31,7 @@ type fakeNode struct {
 	linkDown  int // seconds
 	migrating map[int]string
 	importing map[int]string
+	epoch     int64 // config epoch of a master; 0 gives index+1, as in a settled cluster, -1 none
 }
 
 func addrOf(index int) string {
@@ -48,6 +49,14 @@ func (n fakeNode) line(self bool) redisops.NodeView {
 		flags["myself"] = true
 	}
 	v := redisops.NodeView{ID: n.id, Addr: addrOf(n.index), Flags: flags, MasterID: n.masterID, Slots: n.slots, Linked: true}
+	if n.master {
+		switch v.Epoch = n.epoch; v.Epoch {
+		case 0:
+			v.Epoch = int64(n.index) + 1
+		case -1:
+			v.Epoch = 0
+		}
+	}
 	if self {
 		v.Migrating, v.Importing = n.migrating, n.importing
 	}
@@ -135,7 +144,7 @@ func emptyNodes(n int, know bool) []fakeNode {
 	hosts := []string{"a", "b", "c"}
 	var out []fakeNode
 	for i := 0; i < n; i++ {
-		node := fakeNode{index: i, host: hosts[i%3], id: "n" + strconv.Itoa(i), master: true}
+		node := fakeNode{index: i, host: hosts[i%3], id: "n" + strconv.Itoa(i), master: true, epoch: -1}
 		if !know {
 			for j := 0; j < n; j++ {
 				if j != i {
@@ -171,8 +180,16 @@ func TestPlanBootstrap(t *testing.T) {
 		for i, a := range p.Actions {
 			got = append(got, a.Addr)
 			require.Equal(t, redisops.EvenSplit(3)[i:i+1], a.Ranges)
+			require.EqualValues(t, i+1, a.Epoch, "each master gets a config epoch of its own")
 		}
 		require.Equal(t, []string{addrOf(0), addrOf(1), addrOf(2)}, got)
+	})
+	t.Run("no config epoch for a node that knows others already", func(t *testing.T) {
+		p := planCluster(clusterFixture(3, 1, emptyNodes(6, true)...))
+		require.Equal(t, []string{"addSlots", "addSlots", "addSlots"}, kinds(p))
+		for _, a := range p.Actions {
+			require.Zero(t, a.Epoch, "Redis refuses SET-CONFIG-EPOCH once a node knows another")
+		}
 	})
 	t.Run("then introduces every node to a master", func(t *testing.T) {
 		nodes := emptyNodes(6, false)
@@ -469,6 +486,33 @@ func TestPlanScale(t *testing.T) {
 		reason, waiting := p.waiting()
 		require.True(t, waiting, "%v", kinds(p))
 		require.Contains(t, reason, "node 1 to say cluster_state:ok")
+	})
+	t.Run("slots wait while two masters share a config epoch", func(t *testing.T) {
+		nodes := append(healthy(), fakeNode{index: 6, host: "a", id: "m6", master: true, stateOK: true})
+		nodes[0].epoch, nodes[2].epoch = 7, 7
+		p := planCluster(clusterFixture(4, 1, nodes...))
+		reason, waiting := p.waiting()
+		require.True(t, waiting, "%v", kinds(p))
+		require.Contains(t, reason, "nodes 0 and 2 to settle their shared config epoch 7")
+	})
+	t.Run("slots wait while a slot owner shares epoch 0 with a new master", func(t *testing.T) {
+		nodes := append(healthy(), fakeNode{index: 6, host: "a", id: "m6", master: true, stateOK: true, epoch: -1})
+		nodes[1].epoch = -1
+		p := planCluster(clusterFixture(4, 1, nodes...))
+		reason, waiting := p.waiting()
+		require.True(t, waiting, "%v", kinds(p))
+		require.Contains(t, reason, "nodes 1 and 6 to settle their shared config epoch 0")
+	})
+	t.Run("a slot owner alone at epoch 0 is settled", func(t *testing.T) {
+		nodes := append(healthy(), fakeNode{index: 6, host: "a", id: "m6", master: true, stateOK: true})
+		nodes[1].epoch = -1
+		require.Equal(t, []string{"migrate"}, kinds(planCluster(clusterFixture(4, 1, nodes...))))
+	})
+	t.Run("new masters still without an epoch do not hold slots back", func(t *testing.T) {
+		nodes := append(healthy(),
+			fakeNode{index: 6, host: "a", id: "m6", master: true, stateOK: true, epoch: -1},
+			fakeNode{index: 7, host: "b", id: "m7", master: true, stateOK: true, epoch: -1})
+		require.Equal(t, []string{"migrate"}, kinds(planCluster(clusterFixture(5, 1, nodes...))))
 	})
 	t.Run("scaling in drains the masters above the wanted count", func(t *testing.T) {
 		split := redisops.EvenSplit(4)

@@ -74,8 +74,38 @@ func planScale(o *observed, nodes []reachableMember, owners [redisops.SlotCount]
 			return []action{{Kind: actWait, Reason: fmt.Sprintf("waiting for node %d to say cluster_state:ok before moving slots", m.Index)}}
 		}
 	}
+	if reason := unsettledEpochs(nodes); reason != "" {
+		return []action{{Kind: actWait, Reason: reason}}
+	}
 	return []action{{Kind: actMigrate, Moves: moves,
 		Reason: fmt.Sprintf("move %d slots to spread them over %d masters", len(moves), len(keep))}}
+}
+
+// unsettledEpochs says why slots may not move yet while a slot owner shares its config epoch
+// with another master. Redis settles such a collision by raising one node's epoch; were that a
+// source in the middle of a move, its newer claim would take back the slots a target had just
+// been handed, and the target would drop their keys. With every owner's epoch its own, the epoch
+// a target takes on when it is handed slots is above every source's. (Empty new masters may
+// share epoch 0: raising theirs takes nothing from anyone.)
+func unsettledEpochs(nodes []reachableMember) string {
+	masters := map[int64][]reachableMember{}
+	for _, n := range nodes {
+		if n.Self.Master() {
+			masters[n.Self.Epoch] = append(masters[n.Self.Epoch], n)
+		}
+	}
+	for _, n := range nodes {
+		sharing := masters[n.Self.Epoch]
+		if isSlotOwner(n) && len(sharing) > 1 {
+			other := sharing[0]
+			if other.Self.ID == n.Self.ID {
+				other = sharing[1]
+			}
+			return fmt.Sprintf("waiting for nodes %d and %d to settle their shared config epoch %d",
+				n.Index, other.Index, n.Self.Epoch)
+		}
+	}
+	return ""
 }
 
 // planRemove removes nodes above the wanted count that own no slots, replicas first.

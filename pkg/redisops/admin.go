@@ -149,6 +149,15 @@ func (a *Admin) AddSlotsRange(ctx context.Context, addr string, ranges []SlotRan
 	return nil
 }
 
+// SetConfigEpoch gives a node that has no config epoch and knows no other node the epoch epoch
+// (CLUSTER SET-CONFIG-EPOCH), as a new cluster's masters get distinct ones before they meet.
+func (a *Admin) SetConfigEpoch(ctx context.Context, addr string, epoch int64) error {
+	if err := a.Client(addr).Do(ctx, "CLUSTER", "SET-CONFIG-EPOCH", epoch).Err(); err != nil {
+		return fmt.Errorf("CLUSTER SET-CONFIG-EPOCH %d on %s: %w", epoch, addr, err)
+	}
+	return nil
+}
+
 // ClaimSlots makes the node of state the owner of ranges that no live master serves. Slots its
 // table leaves free take one ADDSLOTSRANGE; where its table still names a former owner, which
 // Redis keeps until a newer claim, SETSLOT NODE overrides it. The node then takes the newest

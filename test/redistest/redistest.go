@@ -143,6 +143,12 @@ func BootstrapCluster(t testing.TB, admin *redisops.Admin, servers []*Server, ma
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	// Distinct config epochs before the nodes meet, as the operator and redis-cli give them.
+	for i, s := range servers[:masters] {
+		if err := admin.SetConfigEpoch(ctx, s.Addr, int64(i)+1); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, s := range servers[1:] {
 		if err := admin.Meet(ctx, servers[0].Addr, "127.0.0.1", s.Port, s.Port+10000); err != nil {
 			t.Fatal(err)

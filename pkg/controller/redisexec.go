@@ -91,12 +91,14 @@ type executed struct {
 	notes     []string
 }
 
-// execute carries out a plan's actions in order, recording an Event for each. It stops at the
-// first error: the next sync re-plans from the live cluster.
+// execute carries out a plan's actions in order, recording Events for what it did (one for all
+// of a pass's meetings). It stops at the first error: the next sync re-plans from the live cluster.
 func (c *Controller) execute(ctx context.Context, rc *redisv1beta1.RedisCluster, admin *redisops.Admin,
 	view *redisops.ClusterView, p plan) (executed, error) {
 	var done executed
 	var repairs []redisops.Repair
+	var met meetings
+	defer func() { met.report(c, rc) }()
 	for _, a := range p.Actions {
 		var err error
 		switch a.Kind {
@@ -104,7 +106,9 @@ func (c *Controller) execute(ctx context.Context, rc *redisv1beta1.RedisCluster,
 			continue
 		case actMeet:
 			err = admin.Meet(ctx, a.Addr, a.Target.IP, a.Target.Port, a.Target.Port+redisv1beta1.BusPortOffset)
-			c.recordIf(err, rc, ReasonMetNode, "Met node %d (%s) from %s", a.Target.Index, a.Target.Addr(), a.Addr)
+			if err == nil {
+				met.add(a.Addr, a.Target.Addr())
+			}
 		case actAddSlots:
 			if a.Epoch != 0 {
 				err = admin.SetConfigEpoch(ctx, a.Addr, a.Epoch)
@@ -156,6 +160,35 @@ func (c *Controller) execute(ctx context.Context, rc *redisv1beta1.RedisCluster,
 	}
 	c.reportRepairs(rc, &done, repairs)
 	return done, nil
+}
+
+// meetings are the CLUSTER MEETs of one pass, by the node that sent them, for one Event: a new
+// node meets every master, and an Event each would use up the burst of Events client-go lets
+// through per object, dropping later ones (an alert's scaling among them).
+type meetings struct {
+	from []string
+	to   map[string][]string
+}
+
+func (m *meetings) add(from, to string) {
+	if m.to == nil {
+		m.to = map[string][]string{}
+	}
+	if _, seen := m.to[from]; !seen {
+		m.from = append(m.from, from)
+	}
+	m.to[from] = append(m.to[from], to)
+}
+
+func (m *meetings) report(c *Controller, rc *redisv1beta1.RedisCluster) {
+	if len(m.from) == 0 {
+		return
+	}
+	parts := make([]string, len(m.from))
+	for i, from := range m.from {
+		parts[i] = from + " met " + strings.Join(m.to[from], ", ")
+	}
+	c.recordEvent(rc, corev1.EventTypeNormal, ReasonMetNode, "Introduced nodes: %s", strings.Join(parts, "; "))
 }
 
 // reportRepairs records one Event and one note per kind of repair made to open slots.

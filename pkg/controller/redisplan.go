@@ -317,25 +317,41 @@ func hasLiveReplica(nodes []reachableMember, masterID string) bool {
 
 // planMeet introduces reachable nodes the cluster does not know (a replacement pod's fresh node)
 // through a node that owns slots.
+// directMeetOwners is how many slot owners a new node meets itself at most; in a larger cluster
+// one introduction and Redis' gossip do.
+const directMeetOwners = 16
+
 func planMeet(nodes []reachableMember, owners [redisops.SlotCount]string) []action {
-	var anchor *reachableMember
-	for i := range nodes {
-		if nodes[i].Self.Master() && len(nodes[i].Self.Slots) > 0 {
-			anchor = &nodes[i]
-			break
+	var slotOwners []reachableMember
+	for _, n := range nodes {
+		if n.Self.Master() && len(n.Self.Slots) > 0 {
+			slotOwners = append(slotOwners, n)
 		}
 	}
-	if anchor == nil {
+	if len(slotOwners) == 0 {
 		return nil
 	}
+	anchor := slotOwners[0]
 	var out []action
 	for _, n := range nodes {
-		if n.Self.ID == anchor.Self.ID {
+		if n.Self.ID == anchor.Self.ID || inTable(anchor, n) || n.knows(anchor.Self.ID) {
 			continue
 		}
-		if !inTable(*anchor, n) && !n.knows(anchor.Self.ID) {
+		if len(n.State.Table) > 1 || len(slotOwners) > directMeetOwners {
 			out = append(out, action{Kind: actMeet, Addr: anchor.Addr(), Target: n.member,
 				Reason: fmt.Sprintf("introduce node %d to the cluster", n.Index)})
+			continue
+		}
+		// A node that knows no one yet meets every slot owner itself: it hears each one's
+		// slots in their first pings instead of through gossip, so it can say
+		// cluster_state:ok as soon as Redis lets a master do so (2 s). Had it still missed
+		// an owner by then, Redis would count it in a minority partition and hold it back
+		// for another rejoin delay (up to 5 s).
+		for _, m := range slotOwners {
+			if m.Self.ID != n.Self.ID {
+				out = append(out, action{Kind: actMeet, Addr: n.Addr(), Target: m.member,
+					Reason: fmt.Sprintf("introduce node %d to slot owner %d", n.Index, m.Index)})
+			}
 		}
 	}
 	return out

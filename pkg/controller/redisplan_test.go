@@ -197,9 +197,26 @@ func TestPlanBootstrap(t *testing.T) {
 			nodes[i].slots = []redisops.SlotRange{r}
 		}
 		p := planCluster(clusterFixture(3, 1, nodes...))
-		require.Equal(t, []string{"meet", "meet", "meet", "meet", "meet"}, kinds(p))
-		require.Equal(t, addrOf(0), p.Actions[0].Addr)
-		require.Equal(t, 1, p.Actions[0].Target.Index)
+		// Each node that knows no one meets every master but itself: 2 + 2 + 3 x 3.
+		met := map[string][]int{}
+		for _, a := range p.Actions {
+			require.Equal(t, actMeet, a.Kind)
+			met[a.Addr] = append(met[a.Addr], a.Target.Index)
+		}
+		require.Equal(t, map[string][]int{addrOf(1): {0, 2}, addrOf(2): {0, 1}, addrOf(3): {0, 1, 2},
+			addrOf(4): {0, 1, 2}, addrOf(5): {0, 1, 2}}, met)
+	})
+	t.Run("in a large cluster a new node is introduced by one master", func(t *testing.T) {
+		masters := directMeetOwners + 1
+		nodes := emptyNodes(masters+1, false)
+		for i, r := range redisops.EvenSplit(masters) {
+			nodes[i].slots = []redisops.SlotRange{r}
+		}
+		p := planCluster(clusterFixture(masters, 0, nodes...))
+		require.Len(t, p.Actions, masters)
+		for _, a := range p.Actions {
+			require.Equal(t, addrOf(0), a.Addr)
+		}
 	})
 	t.Run("attaches replicas that know every master, waits for the rest", func(t *testing.T) {
 		nodes := emptyNodes(6, true)
@@ -252,8 +269,11 @@ func TestPlanHealing(t *testing.T) {
 			}
 		}
 		p := planCluster(clusterFixture(3, 1, nodes...))
-		require.Equal(t, []string{"meet"}, kinds(p))
-		require.Equal(t, 3, p.Actions[0].Target.Index)
+		require.Equal(t, []string{"meet", "meet", "meet"}, kinds(p))
+		for i, a := range p.Actions {
+			require.Equal(t, addrOf(3), a.Addr, "the replacement meets every master itself")
+			require.Equal(t, i, a.Target.Index)
+		}
 
 		for i := range nodes {
 			nodes[i].strangers = nil

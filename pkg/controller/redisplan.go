@@ -315,12 +315,12 @@ func hasLiveReplica(nodes []reachableMember, masterID string) bool {
 	return false
 }
 
-// planMeet introduces reachable nodes the cluster does not know (a replacement pod's fresh node)
-// through a node that owns slots.
 // directMeetOwners is how many slot owners a new node meets itself at most; in a larger cluster
 // one introduction and Redis' gossip do.
 const directMeetOwners = 16
 
+// planMeet introduces reachable nodes the cluster does not know (a new or replacement pod's fresh
+// node) to the slot owners: directly to each when there are few, else through one of them.
 func planMeet(nodes []reachableMember, owners [redisops.SlotCount]string) []action {
 	var slotOwners []reachableMember
 	for _, n := range nodes {

@@ -36,6 +36,19 @@ import (
 	"redis-operator/pkg/httpapi"
 )
 
+// eventCorrelation keeps client-go's guard against a loop flooding the API server with Events,
+// but with room for a cluster's story: its default burst of 25 Events per object, refilled one
+// per 5 minutes, is spent by a bootstrap and a scaling, and the Events after it (an alert's
+// Autoscaled, a SlotsLost) were dropped. Here 100, refilled one per 30 s.
+var eventCorrelation = record.CorrelatorOptions{BurstSize: 100, QPS: 1. / 30}
+
+// newEventBroadcaster sends the Events recorded through it to the API server.
+func newEventBroadcaster(ctx context.Context, kubeClient kubernetes.Interface) record.EventBroadcaster {
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx), record.WithCorrelatorOptions(eventCorrelation))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: kubeClient.CoreV1().Events("")})
+	return broadcaster
+}
+
 // run wires clients, informers, the controller, leader election and the HTTP servers, and
 // returns when ctx is cancelled and everything has stopped.
 func run(ctx context.Context, opts *options, log zerolog.Logger) error {
@@ -63,8 +76,7 @@ func run(ctx context.Context, opts *options, log zerolog.Logger) error {
 			o.LabelSelector = controller.ManagedSelector().String()
 		}))
 
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: kubeClient.CoreV1().Events("")})
+	broadcaster := newEventBroadcaster(ctx, kubeClient)
 	defer broadcaster.Shutdown()
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "redis-operator"})
 

@@ -106,9 +106,7 @@ func (a *autoscaler) handled(alert string, seen int) handledAlert {
 	return all[seen]
 }
 
-// waitEvent waits for an Autoscaled Event naming alert. Only the first change is checked this
-// way: client-go's recorder drops an object's events beyond a burst of 25, which a cluster's own
-// bootstrap and scaling events use up.
+// waitEvent waits for an Autoscaled Event naming alert.
 func (a *autoscaler) waitEvent(alert string) {
 	a.t.Helper()
 	framework.WaitFor(a.t, 10*time.Second, "an Autoscaled event naming "+alert, func() (bool, error) {
@@ -189,6 +187,7 @@ func TestAlertmanagerScalesAClusterThroughTheWebhook(t *testing.T) {
 	low, got := a.fire("LowMemoryUsage")
 	require.Equal(t, httpapi.OutcomeScaled, got.Outcome, "%+v", got)
 	require.Equal(t, [2]int32{4, 3}, [2]int32{got.From, got.To})
+	a.waitEvent("LowMemoryUsage")
 	scaledOut := rc.Annotations[httpapi.AnnotationLastAutoscale]
 	rc = f.WaitReady(t, ns, name, 3*time.Minute)
 	require.NotEqual(t, scaledOut, rc.Annotations[httpapi.AnnotationLastAutoscale], "the scale-in is recorded")

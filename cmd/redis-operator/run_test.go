@@ -1,0 +1,44 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/kubernetes/scheme"
+)
+
+// A cluster's bootstrap and scalings record dozens of Events on one object; the one after them
+// still reaches the API server.
+func TestEventsPastClientGosDefaultBurstReachTheAPIServer(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	kube := fake.NewClientset()
+	broadcaster := newEventBroadcaster(ctx, kube)
+	defer broadcaster.Shutdown()
+	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "redis-operator"})
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "cache", Name: "rediscluster1-0", UID: "u1"}}
+
+	for i := 0; i < 40; i++ {
+		recorder.Eventf(pod, corev1.EventTypeNormal, fmt.Sprintf("Step%d", i), "step %d", i)
+	}
+	recorder.Event(pod, corev1.EventTypeNormal, "Autoscaled", "HighMemoryUsage: masters 3 -> 4")
+
+	require.Eventually(t, func() bool {
+		events, err := kube.CoreV1().Events("cache").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false
+		}
+		for _, e := range events.Items {
+			if e.Reason == "Autoscaled" {
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 50*time.Millisecond, "the 41st Event was dropped")
+}

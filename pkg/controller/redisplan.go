@@ -153,7 +153,7 @@ func planCluster(o *observed) plan {
 		p.Actions = forgets
 		return p
 	}
-	if meets := planMeet(nodes, owners); len(meets) > 0 {
+	if meets := planMeet(nodes); len(meets) > 0 {
 		p.Actions = meets
 		return p
 	}
@@ -321,7 +321,7 @@ const directMeetOwners = 16
 
 // planMeet introduces reachable nodes the cluster does not know (a new or replacement pod's fresh
 // node) to the slot owners: directly to each when there are few, else through one of them.
-func planMeet(nodes []reachableMember, owners [redisops.SlotCount]string) []action {
+func planMeet(nodes []reachableMember) []action {
 	var slotOwners []reachableMember
 	for _, n := range nodes {
 		if n.Self.Master() && len(n.Self.Slots) > 0 {

@@ -111,12 +111,11 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// waiting reports whether the plan only waits, and why.
-func (p *plan) waiting() (string, bool) {
-	if len(p.Actions) == 1 && p.Actions[0].Kind == actWait {
-		return p.Actions[0].Reason, true
-	}
-	return "", false
+// requireWaiting checks that the plan only waits, for a reason containing why.
+func requireWaiting(t *testing.T, p plan, why string) {
+	t.Helper()
+	require.Equal(t, []string{"wait"}, kinds(p), "%+v", p.Actions)
+	require.Contains(t, p.Actions[0].Reason, why)
 }
 
 func kinds(p plan) []string {
@@ -169,9 +168,7 @@ func TestPlanBootstrap(t *testing.T) {
 		nodes := emptyNodes(6, false)
 		nodes[5].noPod = true
 		p := planCluster(clusterFixture(3, 1, nodes...))
-		reason, waiting := p.waiting()
-		require.True(t, waiting)
-		require.Equal(t, "5 of 6 Redis nodes are running", reason)
+		requireWaiting(t, p, "5 of 6 Redis nodes are running")
 	})
 	t.Run("splits the slots over masters on distinct hosts before they meet", func(t *testing.T) {
 		p := planCluster(clusterFixture(3, 1, emptyNodes(6, false)...))
@@ -302,9 +299,7 @@ func TestPlanHealing(t *testing.T) {
 				Slots: redisops.EvenSplit(3)[0:1]}}
 		}
 		p := planCluster(clusterFixture(3, 1, nodes...))
-		reason, waiting := p.waiting()
-		require.True(t, waiting, "%v", kinds(p))
-		require.Contains(t, reason, "waiting for a replica of failed master m0")
+		requireWaiting(t, p, "waiting for a replica of failed master m0")
 	})
 	t.Run("a master lost with no replica: forgotten, then its slots go to the replacement", func(t *testing.T) {
 		nodes := healthy()[:5]
@@ -503,25 +498,19 @@ func TestPlanScale(t *testing.T) {
 		nodes := append(healthy(), fakeNode{index: 6, host: "a", id: "m6", master: true, stateOK: true})
 		nodes[1].stateOK = false
 		p := planCluster(clusterFixture(4, 1, nodes...))
-		reason, waiting := p.waiting()
-		require.True(t, waiting, "%v", kinds(p))
-		require.Contains(t, reason, "node 1 to say cluster_state:ok")
+		requireWaiting(t, p, "node 1 to say cluster_state:ok")
 	})
 	t.Run("slots wait while two masters share a config epoch", func(t *testing.T) {
 		nodes := append(healthy(), fakeNode{index: 6, host: "a", id: "m6", master: true, stateOK: true})
 		nodes[0].epoch, nodes[2].epoch = 7, 7
 		p := planCluster(clusterFixture(4, 1, nodes...))
-		reason, waiting := p.waiting()
-		require.True(t, waiting, "%v", kinds(p))
-		require.Contains(t, reason, "nodes 0 and 2 to settle their shared config epoch 7")
+		requireWaiting(t, p, "nodes 0 and 2 to settle their shared config epoch 7")
 	})
 	t.Run("slots wait while a slot owner shares epoch 0 with a new master", func(t *testing.T) {
 		nodes := append(healthy(), fakeNode{index: 6, host: "a", id: "m6", master: true, stateOK: true, epoch: -1})
 		nodes[1].epoch = -1
 		p := planCluster(clusterFixture(4, 1, nodes...))
-		reason, waiting := p.waiting()
-		require.True(t, waiting, "%v", kinds(p))
-		require.Contains(t, reason, "nodes 1 and 6 to settle their shared config epoch 0")
+		requireWaiting(t, p, "nodes 1 and 6 to settle their shared config epoch 0")
 	})
 	t.Run("a slot owner alone at epoch 0 is settled", func(t *testing.T) {
 		nodes := append(healthy(), fakeNode{index: 6, host: "a", id: "m6", master: true, stateOK: true})
@@ -576,9 +565,7 @@ func TestSlotsOfAnUnansweringMasterAreNotGivenAway(t *testing.T) {
 	for _, a := range p.Actions {
 		require.NotEqual(t, actAssignedLost, a.Kind, "slots of a master that may come back are not reassigned")
 	}
-	reason, waiting := p.waiting()
-	require.True(t, waiting)
-	require.Contains(t, reason, "m1")
+	requireWaiting(t, p, "m1")
 }
 
 func TestNotReadyUntilEveryNodeAgreesOnOwners(t *testing.T) {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -40,10 +38,10 @@ func TestHelmChartInstallsAnOperatorItsRBACIsEnoughFor(t *testing.T) {
 	// A run killed half-way leaves the release behind; its cluster-scoped objects would make the
 	// next install fail.
 	uninstall(t, true)
-	deleteNamespace(t, chartNamespace)
+	f.DeleteNamespace(t, chartNamespace)
 	t.Cleanup(func() {
 		uninstall(t, true)
-		deleteNamespace(t, chartNamespace)
+		f.DeleteNamespace(t, chartNamespace)
 	})
 
 	_, crdErr := f.Kubectl(ctx, "get", "crd", "redisclusters.redis.redis")
@@ -101,12 +99,13 @@ func TestHelmChartInstallsAnOperatorItsRBACIsEnoughFor(t *testing.T) {
 	alert := fmt.Sprintf(`{"version":"4","status":"firing","alerts":[{"status":"firing",`+
 		`"labels":{"alertname":"HighMemoryUsage","redis_cluster":"rediscluster1","namespace":%q},`+
 		`"annotations":{"scale_count":"1"},"startsAt":%q}]}`, ns, time.Now().UTC().Format(time.RFC3339))
-	code, _ := postWebhook(t, op, "wrong-token", alert)
+	code, _, _ := apiCall(t, op, http.MethodPost, "/webhooks/alertmanager", alert, bearer("wrong-token"))
 	require.Equal(t, http.StatusUnauthorized, code)
-	code, body := postWebhook(t, op, tokenBefore, alert)
+	code, _, raw := apiCall(t, op, http.MethodPost, "/webhooks/alertmanager", alert, bearer(tokenBefore))
+	body := string(raw)
 	require.Equal(t, http.StatusOK, code, body)
 	var resp httpapi.WebhookResponse
-	require.NoError(t, json.Unmarshal([]byte(body), &resp), body)
+	require.NoError(t, json.Unmarshal(raw, &resp), body)
 	require.Len(t, resp.Alerts, 1, body)
 	require.Equal(t, httpapi.OutcomeScaled, resp.Alerts[0].Outcome, body)
 	require.EqualValues(t, 4, resp.Alerts[0].To, body)
@@ -122,15 +121,15 @@ func TestHelmChartInstallsAnOperatorItsRBACIsEnoughFor(t *testing.T) {
 	require.NotNil(t, lease.Spec.HolderIdentity)
 	require.NotEmpty(t, *lease.Spec.HolderIdentity, "the operator holds the chart's Lease")
 	op.Stop()
-	raw, err := os.ReadFile(op.LogPath)
+	logged, err := os.ReadFile(op.LogPath)
 	require.NoError(t, err)
-	require.Contains(t, string(raw), `"lease":"`+chartNamespace+"/"+leaseName+`"`)
-	if lines := forbiddenLines(raw); len(lines) > 0 {
+	require.Contains(t, string(logged), `"lease":"`+chartNamespace+"/"+leaseName+`"`)
+	if lines := forbiddenLines(logged); len(lines) > 0 {
 		t.Fatalf("the operator was refused with the chart's RBAC:\n%s", strings.Join(lines, "\n"))
 	}
 
 	// Uninstall removes every object of the release, and the CRD stays.
-	deleteNamespace(t, ns)
+	f.DeleteNamespace(t, ns)
 	uninstall(t, false)
 	left, err := f.KubectlStdin(ctx, manifest, "get", "-f", "-", "-o", "name", "--ignore-not-found")
 	require.NoError(t, err, left)
@@ -160,21 +159,6 @@ func uninstall(t *testing.T, ignoreMissing bool) {
 	if out, err := f.Helm(t, args...); err != nil {
 		t.Errorf("%v\n%s", err, out)
 	}
-}
-
-// deleteNamespace deletes a namespace and waits until it is gone, so its Redis processes have
-// stopped and the next test starts clean.
-func deleteNamespace(t *testing.T, name string) {
-	t.Helper()
-	err := f.Kube.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
-	if apierrors.IsNotFound(err) {
-		return
-	}
-	require.NoError(t, err)
-	framework.WaitFor(t, 2*time.Minute, "namespace "+name+" to be gone", func() (bool, error) {
-		_, err := f.Kube.CoreV1().Namespaces().Get(context.Background(), name, metav1.GetOptions{})
-		return apierrors.IsNotFound(err), err
-	})
 }
 
 // objectKinds are the kinds in `kubectl get -o name` output ("deployment.apps/x" -> "deployment.apps").
@@ -235,20 +219,6 @@ func podArgs(t *testing.T, d *appsv1.Deployment, token string) []string {
 	require.Contains(t, args, "--leader-elect")
 	t.Logf("operator args from the Deployment: %v", args)
 	return args
-}
-
-func postWebhook(t *testing.T, op *framework.Operator, token, body string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, "http://"+op.HTTPAddr+"/webhooks/alertmanager", strings.NewReader(body))
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	_, _ = buf.ReadFrom(resp.Body)
-	return resp.StatusCode, buf.String()
 }
 
 // waitReadyUnrefused is WaitReady failing at once, with the refused calls, when the operator logs

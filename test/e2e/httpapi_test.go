@@ -86,6 +86,11 @@ func checkDiscovery(t *testing.T, op *framework.Operator, rc *redisv1beta1.Redis
 	require.EqualValues(t, rc.Spec.Masters, masters)
 }
 
+// bearer is the Authorization header carrying token.
+func bearer(token string) map[string]string {
+	return map[string]string{"Authorization": "Bearer " + token}
+}
+
 // writeToken writes a webhook token file for --webhook-token-file and Alertmanager.
 func writeToken(t *testing.T, token string) string {
 	t.Helper()
@@ -140,7 +145,6 @@ func TestDiscoveryListsEveryNodeAndRefusesBadRequests(t *testing.T) {
 		"annotations":{"scale_count":"1"%%s}}]}`, ns)
 	good := fmt.Sprintf(scaleOut, "")
 	oversized := fmt.Sprintf(scaleOut, `,"padding":"`+strings.Repeat("x", 1<<20)+`"`)
-	bearer := func(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
 	webhook := "/webhooks/alertmanager"
 	cases := []struct {
 		name, method, path, body string

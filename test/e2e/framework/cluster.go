@@ -38,32 +38,39 @@ const SeedNamespace, SeedCluster = "cache", "rediscluster1"
 func (f *Framework) ApplySeed(t testing.TB) {
 	t.Helper()
 	ctx := context.Background()
-	namespaces := f.Kube.CoreV1().Namespaces()
-	gone := func() (bool, error) {
-		_, err := namespaces.Get(ctx, SeedNamespace, metav1.GetOptions{})
+	if ns, err := f.Kube.CoreV1().Namespaces().Get(ctx, SeedNamespace, metav1.GetOptions{}); err == nil && ns.DeletionTimestamp == nil {
+		t.Fatalf("namespace %s exists and is not being deleted; the seed needs it fresh", SeedNamespace)
+	}
+	f.waitNamespaceGone(t, SeedNamespace)
+	t.Cleanup(func() { f.DeleteNamespace(t, SeedNamespace) })
+	if out, err := f.Kubectl(ctx, "apply", "-f", "examples/rediscluster.yaml"); err != nil {
+		t.Fatalf("kubectl apply -f examples/rediscluster.yaml: %v\n%s", err, out)
+	}
+}
+
+// DeleteNamespace deletes a namespace and waits until it is gone, so its Redis processes have
+// stopped and its names and ports are free for the next test.
+func (f *Framework) DeleteNamespace(t testing.TB, name string) {
+	t.Helper()
+	err := f.Kube.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
+	if apierrors.IsNotFound(err) {
+		return
+	}
+	if err != nil {
+		t.Fatalf("deleting namespace %s: %v", name, err)
+	}
+	f.waitNamespaceGone(t, name)
+}
+
+func (f *Framework) waitNamespaceGone(t testing.TB, name string) {
+	t.Helper()
+	WaitFor(t, 2*time.Minute, "namespace "+name+" to be gone", func() (bool, error) {
+		_, err := f.Kube.CoreV1().Namespaces().Get(context.Background(), name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return true, nil
 		}
 		return false, err
-	}
-	if ns, err := namespaces.Get(ctx, SeedNamespace, metav1.GetOptions{}); err == nil && ns.DeletionTimestamp == nil {
-		t.Fatalf("namespace %s exists and is not being deleted; the seed needs it fresh", SeedNamespace)
-	}
-	if err := Poll(2*time.Minute, "namespace "+SeedNamespace+" to be free", gone); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := namespaces.Delete(ctx, SeedNamespace, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			t.Errorf("deleting namespace %s: %v", SeedNamespace, err)
-			return
-		}
-		if err := Poll(2*time.Minute, "namespace "+SeedNamespace+" to be deleted", gone); err != nil {
-			t.Error(err)
-		}
 	})
-	if out, err := f.Kubectl(ctx, "apply", "-f", "examples/rediscluster.yaml"); err != nil {
-		t.Fatalf("kubectl apply -f examples/rediscluster.yaml: %v\n%s", err, out)
-	}
 }
 
 // CreateCluster creates rc.

@@ -51,7 +51,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.leaderElectionRenew, "leader-election-renew-deadline", 10*time.Second, "How long the leader retries renewing before giving up.")
 	fs.DurationVar(&o.leaderElectionRetry, "leader-election-retry-period", 2*time.Second, "Wait between leader election attempts.")
 	fs.StringVar(&o.logLevel, "log-level", "info", "Log level: debug, info, warn or error.")
-	fs.DurationVar(&o.shutdownGracePeriod, "shutdown-grace-period", 20*time.Second, "Longest wait for running work at shutdown.")
+	fs.DurationVar(&o.shutdownGracePeriod, "shutdown-grace-period", 20*time.Second, "Longest wait at shutdown for running slot migrations to stop between two batches of slots.")
 	fs.IntVar(&o.kubeAPIQPS, "kube-api-qps", 50, "Requests per second to the API server.")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of requests to the API server.")
 	if err := fs.Parse(args); err != nil {

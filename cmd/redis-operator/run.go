@@ -75,6 +75,13 @@ func run(ctx context.Context, opts *options, log zerolog.Logger) error {
 		kubeinformers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.LabelSelector = controller.ManagedSelector().String()
 		}))
+	// Password Secrets are the users' own, unlabelled; Helm's release records and token
+	// Secrets are left out of the cache.
+	secretInformers := kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, 0,
+		kubeinformers.WithNamespace(opts.namespace), kubeinformers.WithTransform(controller.StripManagedFields),
+		kubeinformers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = "type!=helm.sh/release.v1,type!=" + string(corev1.SecretTypeServiceAccountToken)
+		}))
 
 	broadcaster := newEventBroadcaster(ctx, kubeClient)
 	defer broadcaster.Shutdown()
@@ -83,12 +90,12 @@ func run(ctx context.Context, opts *options, log zerolog.Logger) error {
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ctrl, err := controller.New(kubeClient, redisClient, controller.Informers{
-		Clusters:   redisInformers.Redis().V1beta1().RedisClusters(),
-		Pods:       kubeInformers.Core().V1().Pods(),
-		Services:   kubeInformers.Core().V1().Services(),
-		ConfigMaps: kubeInformers.Core().V1().ConfigMaps(),
-		Claims:     kubeInformers.Core().V1().PersistentVolumeClaims(),
-	}, recorder, controller.NewMetrics(registry), log)
+		Clusters: redisInformers.Redis().V1beta1().RedisClusters(),
+		Pods:     kubeInformers.Core().V1().Pods(),
+		Services: kubeInformers.Core().V1().Services(),
+		Claims:   kubeInformers.Core().V1().PersistentVolumeClaims(),
+		Secrets:  secretInformers.Core().V1().Secrets(),
+	}, recorder, controller.NewMetrics(registry), log, controller.Config{ShutdownGracePeriod: opts.shutdownGracePeriod})
 	if err != nil {
 		return err
 	}
@@ -96,8 +103,10 @@ func run(ctx context.Context, opts *options, log zerolog.Logger) error {
 	// Informers and the HTTP servers run on every replica; only reconciling needs the lease.
 	redisInformers.Start(ctx.Done())
 	kubeInformers.Start(ctx.Done())
+	secretInformers.Start(ctx.Done())
 	defer redisInformers.Shutdown()
 	defer kubeInformers.Shutdown()
+	defer secretInformers.Shutdown()
 
 	leaderHealth := leaderelection.NewLeaderHealthzAdaptor(20 * time.Second)
 	healthy := func(r *http.Request) error { return leaderHealth.Check(r) }

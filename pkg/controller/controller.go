@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	coreinformers "k8s.io/client-go/informers/core/v1"
@@ -24,6 +25,7 @@ import (
 	clientset "redis-operator/pkg/generated/clientset/versioned"
 	redisinformers "redis-operator/pkg/generated/informers/externalversions/redis/v1beta1"
 	redislisters "redis-operator/pkg/generated/listers/redis/v1beta1"
+	"redis-operator/pkg/redisops"
 )
 
 // queueName names the workqueue in metrics and logs.
@@ -37,45 +39,65 @@ type Controller struct {
 	clusters        redislisters.RedisClusterLister
 	pods            corelisters.PodLister
 	services        corelisters.ServiceLister
-	configMaps      corelisters.ConfigMapLister
 	claims          corelisters.PersistentVolumeClaimLister
+	secrets         corelisters.SecretLister
 	informersSynced []cache.InformerSynced
 
-	admins   redisAdmins
-	queue    workqueue.TypedRateLimitingInterface[cache.ObjectName]
-	recorder record.EventRecorder
-	metrics  *Metrics
-	log      zerolog.Logger
+	redis      redisConnections
+	migrations migrations
+	status     *statusWriter
+	queue      workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	recorder   record.EventRecorder
+	metrics    *Metrics
+	log        zerolog.Logger
+	// shutdownGrace bounds how long Run waits for migrations to stop at a slot boundary.
+	shutdownGrace time.Duration
 
 	// syncHandler is a field so tests can observe which keys get synced.
 	syncHandler func(ctx context.Context, key cache.ObjectName) error
 }
 
-// Informers are the shared informers the controller reads from. The core ones should be filtered
-// to ManagedSelector so the caches hold only the operator's objects.
+// Informers are the shared informers the controller reads from. Pods, Services and Claims should
+// be filtered to ManagedSelector so the caches hold only the operator's objects; Secrets cannot
+// be, since clusters name their users' password Secrets.
 type Informers struct {
-	Clusters   redisinformers.RedisClusterInformer
-	Pods       coreinformers.PodInformer
-	Services   coreinformers.ServiceInformer
-	ConfigMaps coreinformers.ConfigMapInformer
-	Claims     coreinformers.PersistentVolumeClaimInformer
+	Clusters redisinformers.RedisClusterInformer
+	Pods     coreinformers.PodInformer
+	Services coreinformers.ServiceInformer
+	Claims   coreinformers.PersistentVolumeClaimInformer
+	Secrets  coreinformers.SecretInformer
+}
+
+// Config holds the controller's settings.
+type Config struct {
+	// Connect opens the connections to one cluster's Redis nodes; redisops.NewAdmin when nil.
+	Connect func(password string) redisops.Cluster
+	// ShutdownGracePeriod bounds how long Run waits, once its context ends, for running
+	// migrations to stop at a slot boundary.
+	ShutdownGracePeriod time.Duration
 }
 
 // New wires a controller to its informers. Event handlers only enqueue keys.
 func New(kubeClient kubernetes.Interface, redisClient clientset.Interface, inf Informers,
-	recorder record.EventRecorder, metrics *Metrics, log zerolog.Logger) (*Controller, error) {
+	recorder record.EventRecorder, metrics *Metrics, log zerolog.Logger, cfg Config) (*Controller, error) {
+	if cfg.Connect == nil {
+		cfg.Connect = func(password string) redisops.Cluster { return redisops.NewAdmin(password) }
+	}
 	c := &Controller{
 		kubeClient:  kubeClient,
 		redisClient: redisClient,
 		clusters:    inf.Clusters.Lister(),
 		pods:        inf.Pods.Lister(),
 		services:    inf.Services.Lister(),
-		configMaps:  inf.ConfigMaps.Lister(),
 		claims:      inf.Claims.Lister(),
+		secrets:     inf.Secrets.Lister(),
 		informersSynced: []cache.InformerSynced{
 			inf.Clusters.Informer().HasSynced, inf.Pods.Informer().HasSynced, inf.Services.Informer().HasSynced,
-			inf.ConfigMaps.Informer().HasSynced, inf.Claims.Informer().HasSynced,
+			inf.Claims.Informer().HasSynced, inf.Secrets.Informer().HasSynced,
 		},
+		redis:         redisConnections{connect: cfg.Connect},
+		status:        &statusWriter{client: redisClient, metrics: metrics, interval: minStatusInterval},
+		shutdownGrace: cfg.ShutdownGracePeriod,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: queueName, MetricsProvider: metrics.queue},
@@ -108,12 +130,22 @@ func New(kubeClient kubernetes.Interface, redisClient clientset.Interface, inf I
 		DeleteFunc: c.handleObject,
 	}
 	for name, inf := range map[string]cache.SharedIndexInformer{
-		"pods": inf.Pods.Informer(), "services": inf.Services.Informer(), "configmaps": inf.ConfigMaps.Informer(),
-		"persistentvolumeclaims": inf.Claims.Informer(),
+		"pods": inf.Pods.Informer(), "services": inf.Services.Informer(), "persistentvolumeclaims": inf.Claims.Informer(),
 	} {
 		if _, err := inf.AddEventHandler(owned); err != nil {
 			return nil, fmt.Errorf("watching %s: %w", name, err)
 		}
+	}
+	if _, err := inf.Secrets.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: c.handleSecret,
+		UpdateFunc: func(old, cur interface{}) {
+			if old.(metav1.Object).GetResourceVersion() != cur.(metav1.Object).GetResourceVersion() {
+				c.handleSecret(cur)
+			}
+		},
+		DeleteFunc: c.handleSecret,
+	}); err != nil {
+		return nil, fmt.Errorf("watching secrets: %w", err)
 	}
 	return c, nil
 }
@@ -158,6 +190,9 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	}
 	<-ctx.Done()
 	c.log.Info().Msg("shutting down workers")
+	if !c.migrations.wait(c.shutdownGrace) {
+		c.log.Warn().Dur("grace", c.shutdownGrace).Msg("migrations still running at shutdown; a later sync repairs their open slots")
+	}
 	return nil
 }
 
@@ -228,6 +263,30 @@ func (c *Controller) handleObject(obj interface{}) {
 		return // the owner is gone or was replaced; garbage collection takes care of the object
 	}
 	c.enqueue(rc)
+}
+
+// handleSecret enqueues the clusters whose password is in the Secret.
+func (c *Controller) handleSecret(obj interface{}) {
+	if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tombstone.Obj
+	}
+	secret, ok := obj.(metav1.Object)
+	if !ok {
+		return
+	}
+	clusters, err := c.clusters.RedisClusters(secret.GetNamespace()).List(labels.Everything())
+	if err != nil {
+		return
+	}
+	for _, rc := range clusters {
+		if ref := rc.Spec.PasswordSecret; ref != nil && ref.Name == secret.GetName() {
+			c.enqueue(rc)
+		}
+	}
+}
+
+func keyOf(rc *redisv1beta1.RedisCluster) cache.ObjectName {
+	return cache.ObjectName{Namespace: rc.Namespace, Name: rc.Name}
 }
 
 // clusterFor returns the RedisCluster named by key, or nil when it no longer exists.

@@ -2,14 +2,10 @@ package controller
 
 import (
 	"fmt"
-	"strconv"
 	"time"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 )
-
-// actFailover forces a replica to take over from a master that is gone.
-const actFailover actionKind = "failover"
 
 // forceFailoverAfter is how many node timeouts a lost master may stay unheard of before the
 // operator forces its replica to take over instead of waiting for Redis' own election.
@@ -49,7 +45,7 @@ func awaitingFailover(rc *redisv1beta1.RedisCluster, o *observed, present map[in
 		hold[m.Index] = fmt.Sprintf("pod of master node %d is re-created once its replica has taken over", m.Index)
 		best := replicas[0]
 		for _, r := range replicas[1:] {
-			if replOffset(r) > replOffset(best) {
+			if r.State.ReplOffset() > best.State.ReplOffset() {
 				best = r
 			}
 		}
@@ -58,14 +54,9 @@ func awaitingFailover(rc *redisv1beta1.RedisCluster, o *observed, present map[in
 		// A master whose address was reused shows noaddr and is never flagged fail by Redis.
 		gone := peer.Failed() || peer.Flags["noaddr"]
 		if known && gone && peer.PongRecv > 0 && silent > forceFailoverAfter*o.NodeTimeout {
-			force = append(force, action{Kind: actFailover, Addr: best.Addr(), NodeID: was.NodeID,
-				Reason: fmt.Sprintf("force node %d to take over from master node %d, silent for %s", best.Index, m.Index, silent.Round(time.Second))})
+			force = append(force, forceFailover{because(fmt.Sprintf("force node %d to take over from master node %d, silent for %s",
+				best.Index, m.Index, silent.Round(time.Second))), best.Addr(), was.NodeID})
 		}
 	}
 	return hold, force
-}
-
-func replOffset(n reachableMember) int64 {
-	off, _ := strconv.ParseInt(n.State.Replication["slave_repl_offset"], 10, 64)
-	return off
 }

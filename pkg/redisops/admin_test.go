@@ -18,7 +18,7 @@ func TestSetConfigEpochOnlyOnALoneNodeWithoutOne(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	epochOf := func(addr string) int64 {
-		self, ok := redisops.FetchView(ctx, admin, []string{addr}).Nodes[addr].Self()
+		self, ok := admin.View(ctx, []string{addr}).Nodes[addr].Self()
 		require.True(t, ok)
 		return self.Epoch
 	}
@@ -30,7 +30,7 @@ func TestSetConfigEpochOnlyOnALoneNodeWithoutOne(t *testing.T) {
 
 	require.NoError(t, admin.Meet(ctx, servers[1].Addr, "127.0.0.1", servers[0].Port, servers[0].Port+10000))
 	redistest.WaitFor(t, ctx, "the nodes to meet", func() bool {
-		return len(redisops.FetchView(ctx, admin, []string{servers[1].Addr}).Nodes[servers[1].Addr].Table) == 2
+		return len(admin.View(ctx, []string{servers[1].Addr}).Nodes[servers[1].Addr].Table) == 2
 	})
 	require.Error(t, admin.SetConfigEpoch(ctx, servers[1].Addr, 7), "a node that knows another takes no epoch")
 }

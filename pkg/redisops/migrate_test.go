@@ -13,9 +13,9 @@ import (
 	"redis-operator/test/redistest"
 )
 
-// TestClassicMigratorScalesOutWithoutLosingKeys adds a fourth master to a 3x0 cluster with keys
+// TestMoveSlotsScalesOutWithoutLosingKeys adds a fourth master to a 3x0 cluster with keys
 // and moves it its share as PlanRebalance plans it.
-func TestClassicMigratorScalesOutWithoutLosingKeys(t *testing.T) {
+func TestMoveSlotsScalesOutWithoutLosingKeys(t *testing.T) {
 	servers := redistest.StartServers(t, 4, redistest.Options{})
 	admin := redisops.NewAdmin("")
 	t.Cleanup(admin.Close)
@@ -34,7 +34,7 @@ func TestClassicMigratorScalesOutWithoutLosingKeys(t *testing.T) {
 	newcomer := servers[3]
 	require.NoError(t, admin.Meet(ctx, newcomer.Addr, "127.0.0.1", servers[0].Port, servers[0].Port+10000))
 	redistest.WaitFor(t, ctx, "the newcomer to join", func() bool {
-		view := redisops.FetchView(ctx, admin, redistest.Addrs(servers))
+		view := admin.View(ctx, redistest.Addrs(servers))
 		for _, s := range view.Nodes {
 			usable := 0
 			for _, n := range s.Table {
@@ -49,7 +49,7 @@ func TestClassicMigratorScalesOutWithoutLosingKeys(t *testing.T) {
 		return true
 	})
 
-	view := redisops.FetchView(ctx, admin, redistest.Addrs(servers))
+	view := admin.View(ctx, redistest.Addrs(servers))
 	owners, _ := view.SlotOwners()
 	byID := view.ByID()
 	var masters []string
@@ -60,7 +60,6 @@ func TestClassicMigratorScalesOutWithoutLosingKeys(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, moves, 4096)
 
-	migrator := &redisops.ClassicMigrator{Admin: admin, BatchSlots: 128}
 	for pair, ranges := range redisops.MoveRanges(moves) {
 		var slots []int
 		for _, r := range ranges {
@@ -69,9 +68,9 @@ func TestClassicMigratorScalesOutWithoutLosingKeys(t *testing.T) {
 			}
 		}
 		source, target := byID[pair[0]], byID[pair[1]]
-		done, err := migrator.MoveSlots(ctx,
+		done, err := admin.MoveSlots(ctx,
 			redisops.Endpoint{Addr: source.Addr, ID: pair[0]}, redisops.Endpoint{Addr: target.Addr, ID: pair[1]},
-			slots, redistest.Addrs(servers))
+			slots, redistest.Addrs(servers), nil)
 		require.NoError(t, err)
 		require.Equal(t, slots, done)
 	}
@@ -128,4 +127,36 @@ func TestMigrateSlotsKeysMovesFullSlotsAndBigKeys(t *testing.T) {
 	_, err = pipe.Exec(ctx)
 	require.NoError(t, err)
 	require.EqualValues(t, 9<<20, size.Val())
+}
+
+// TestMoveSlotsStopsBetweenBatches cancels a move after its first batch: the move stops there with
+// every slot either handed over or untouched, none left open.
+func TestMoveSlotsStopsBetweenBatches(t *testing.T) {
+	servers := redistest.StartServers(t, 2, redistest.Options{})
+	admin := redisops.NewAdmin("")
+	t.Cleanup(admin.Close)
+	redistest.BootstrapCluster(t, admin, servers, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	view := admin.View(ctx, redistest.Addrs(servers))
+	owners, _ := view.SlotOwners()
+	byID := view.ByID()
+	source, target := owners[0], owners[redisops.SlotCount-1]
+	var slots []int
+	for s := 0; s < 600; s++ {
+		slots = append(slots, s)
+	}
+
+	moveCtx, stop := context.WithCancel(ctx)
+	done, err := admin.MoveSlots(moveCtx, redisops.Endpoint{Addr: byID[source].Addr, ID: source},
+		redisops.Endpoint{Addr: byID[target].Addr, ID: target}, slots, redistest.Addrs(servers),
+		func(int) { stop() })
+	require.ErrorIs(t, err, context.Canceled)
+	require.Equal(t, slots[:256], done, "the first batch is handed over, nothing after it")
+
+	view = admin.View(ctx, redistest.Addrs(servers))
+	require.Empty(t, view.OpenSlots())
+	owners, _ = view.SlotOwners()
+	require.Equal(t, target, owners[255])
+	require.Equal(t, source, owners[256])
 }

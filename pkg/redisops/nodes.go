@@ -101,26 +101,22 @@ func parseNodeLine(line string) (NodeView, error) {
 
 // parseOpenSlot parses "93->-<id>" (migrating) or "93-<-<id>" (importing).
 func (n *NodeView) parseOpenSlot(s string) error {
-	if slot, id, ok := strings.Cut(s, "->-"); ok {
+	for _, open := range []struct {
+		sep   string
+		slots *map[int]string
+	}{{"->-", &n.Migrating}, {"-<-", &n.Importing}} {
+		slot, id, ok := strings.Cut(s, open.sep)
+		if !ok {
+			continue
+		}
 		num, err := strconv.Atoi(slot)
 		if err != nil {
 			return fmt.Errorf("open slot %q: %w", s, err)
 		}
-		if n.Migrating == nil {
-			n.Migrating = map[int]string{}
+		if *open.slots == nil {
+			*open.slots = map[int]string{}
 		}
-		n.Migrating[num] = id
-		return nil
-	}
-	if slot, id, ok := strings.Cut(s, "-<-"); ok {
-		num, err := strconv.Atoi(slot)
-		if err != nil {
-			return fmt.Errorf("open slot %q: %w", s, err)
-		}
-		if n.Importing == nil {
-			n.Importing = map[int]string{}
-		}
-		n.Importing[num] = id
+		(*open.slots)[num] = id
 		return nil
 	}
 	return fmt.Errorf("open slot %q is neither migrating nor importing", s)

@@ -25,7 +25,7 @@ func keysInSlot(slot, n int) []string {
 }
 
 func selfID(t *testing.T, ctx context.Context, admin *redisops.Admin, addr string) string {
-	view := redisops.FetchView(ctx, admin, []string{addr})
+	view := admin.View(ctx, []string{addr})
 	self, ok := view.Nodes[addr].Self()
 	require.True(t, ok)
 	return self.ID
@@ -74,8 +74,8 @@ func TestRepairFinishesAMigrationBothSidesKnow(t *testing.T) {
 	const slot = 100
 	keys := halfMigrated(t, ctx, admin, servers, slot)
 
-	view := redisops.FetchView(ctx, admin, redistest.Addrs(servers))
-	what, err := admin.RepairOpenSlot(ctx, view, slot, servers[0].Addr, redistest.Addrs(servers[:3]))
+	view := admin.View(ctx, redistest.Addrs(servers))
+	what, err := admin.RepairOpenSlot(ctx, view, slot, servers[0].Addr)
 	require.NoError(t, err)
 	require.Contains(t, what.String(), "finished moving slot 100")
 
@@ -95,8 +95,8 @@ func TestRepairRollsBackAnImportWithoutMigration(t *testing.T) {
 	// The source forgot its side (say it restarted): only the target still imports.
 	require.NoError(t, admin.SetSlot(ctx, servers[0].Addr, slot, "STABLE", ""))
 
-	view := redisops.FetchView(ctx, admin, redistest.Addrs(servers))
-	what, err := admin.RepairOpenSlot(ctx, view, slot, servers[0].Addr, redistest.Addrs(servers[:3]))
+	view := admin.View(ctx, redistest.Addrs(servers))
+	what, err := admin.RepairOpenSlot(ctx, view, slot, servers[0].Addr)
 	require.NoError(t, err)
 	require.Contains(t, what.String(), "rolled slot 200 back")
 
@@ -124,25 +124,25 @@ func TestRepairReturnsImportedKeysAfterTheSourceFailedOver(t *testing.T) {
 	servers[0].Kill()
 	alive := redistest.Addrs(servers[1:])
 	redistest.WaitFor(t, ctx, "a replica of the dead source to own its slots", func() bool {
-		_ = admin.Client(servers[3].Addr).Do(ctx, "CLUSTER", "FAILOVER", "FORCE").Err()
-		view := redisops.FetchView(ctx, admin, []string{servers[3].Addr})
+		_ = admin.Failover(ctx, servers[3].Addr, redisops.FailoverForce)
+		view := admin.View(ctx, []string{servers[3].Addr})
 		self, _ := view.Nodes[servers[3].Addr].Self()
 		return self.Master() && len(self.Slots) > 0
 	})
 	newOwner := selfID(t, ctx, admin, servers[3].Addr)
 	redistest.WaitFor(t, ctx, "every node to know the new master", func() bool {
-		for _, st := range redisops.FetchView(ctx, admin, alive).Nodes {
+		for _, st := range admin.View(ctx, alive).Nodes {
 			if peer, ok := st.Peer(newOwner); !ok || !peer.Master() {
 				return false
 			}
 		}
 		return true
 	})
-	view := redisops.FetchView(ctx, admin, alive)
-	require.Equal(t, deadID, redisops.TableOwner(view.Nodes[servers[1].Addr], slot),
+	view := admin.View(ctx, alive)
+	require.Equal(t, deadID, view.Nodes[servers[1].Addr].Owner(slot),
 		"the importing node ignores the new owner's claim")
 
-	what, err := admin.RepairOpenSlot(ctx, view, slot, servers[3].Addr, []string{servers[1].Addr, servers[2].Addr, servers[3].Addr})
+	what, err := admin.RepairOpenSlot(ctx, view, slot, servers[3].Addr)
 	require.NoError(t, err)
 	require.Contains(t, what.String(), "rolled slot 300 back")
 	require.Contains(t, what.String(), "(120 keys returned)")
@@ -155,7 +155,7 @@ func TestRepairReturnsImportedKeysAfterTheSourceFailedOver(t *testing.T) {
 	n, err := admin.CountKeysInSlot(ctx, servers[3].Addr, slot)
 	require.NoError(t, err)
 	require.EqualValues(t, len(keys), n, "every key is on the new owner")
-	require.Equal(t, newOwner, redisops.TableOwner(redisops.FetchView(ctx, admin, alive).Nodes[servers[1].Addr], slot))
+	require.Equal(t, newOwner, admin.View(ctx, alive).Nodes[servers[1].Addr].Owner(slot))
 	checkAllKeys(t, ctx, servers[1:], keys)
 }
 
@@ -167,15 +167,15 @@ func TestClaimSlotsOverridesAStaleOwner(t *testing.T) {
 	require.NoError(t, admin.Client(servers[0].Addr).Do(ctx, "CLUSTER", "DELSLOTSRANGE", lost.Start, lost.End).Err())
 	owner := selfID(t, ctx, admin, servers[0].Addr)
 	time.Sleep(time.Second) // a few gossip rounds
-	receiver := redisops.FetchView(ctx, admin, []string{servers[1].Addr}).Nodes[servers[1].Addr]
-	require.Equal(t, owner, redisops.TableOwner(receiver, 0), "the receiver's table is stale")
+	receiver := admin.View(ctx, []string{servers[1].Addr}).Nodes[servers[1].Addr]
+	require.Equal(t, owner, receiver.Owner(0), "the receiver's table is stale")
 
 	require.NoError(t, admin.ClaimSlots(ctx, receiver, []redisops.SlotRange{lost}))
 	claimer := selfID(t, ctx, admin, servers[1].Addr)
 	redistest.WaitFor(t, ctx, "every node to name the claimer", func() bool {
-		view := redisops.FetchView(ctx, admin, redistest.Addrs(servers))
+		view := admin.View(ctx, redistest.Addrs(servers))
 		for _, st := range view.Nodes {
-			if st.Err != nil || redisops.TableOwner(st, 0) != claimer || redisops.TableOwner(st, 99) != claimer {
+			if st.Err != nil || st.Owner(0) != claimer || st.Owner(99) != claimer {
 				return false
 			}
 		}

@@ -131,3 +131,24 @@ func crc16(s string) uint16 {
 	}
 	return crc
 }
+
+// SplitRanges divides the slots of ranges into n parts of near-equal size, in order.
+func SplitRanges(ranges []SlotRange, n int) [][]SlotRange {
+	total := CountSlots(ranges)
+	out := make([][]SlotRange, n)
+	part, taken := 0, 0
+	for _, r := range ranges {
+		for s := r.Start; s <= r.End; s++ {
+			for part < n-1 && taken >= (part+1)*total/n {
+				part++
+			}
+			if k := len(out[part]); k > 0 && out[part][k-1].End == s-1 {
+				out[part][k-1].End = s
+			} else {
+				out[part] = append(out[part], SlotRange{Start: s, End: s})
+			}
+			taken++
+		}
+	}
+	return out
+}

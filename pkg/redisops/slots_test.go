@@ -6,16 +6,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestKeySlot(t *testing.T) {
-	// Values as CLUSTER KEYSLOT answers them.
-	require.Equal(t, 12182, KeySlot("foo"))
-	require.Equal(t, 5061, KeySlot("bar"))
-	require.Equal(t, 11058, KeySlot("somekey"))
-	require.Equal(t, KeySlot("user1000"), KeySlot("{user1000}.following"))
-	require.Equal(t, KeySlot("{}x"), KeySlot("{}x"), "an empty hash tag hashes the whole key")
-	require.NotEqual(t, KeySlot("x"), KeySlot("{}x"))
-}
-
 func TestEvenSplit(t *testing.T) {
 	for n := 1; n <= 50; n++ {
 		ranges := EvenSplit(n)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -29,11 +30,64 @@ func (s *NodeState) Self() (NodeView, bool) {
 	return NodeView{}, false
 }
 
+// ClusterState is the node's cluster_state: ok or fail.
+func (s *NodeState) ClusterState() string { return s.Info["cluster_state"] }
+
 // StateOK reports whether the node says cluster_state:ok.
-func (s *NodeState) StateOK() bool { return s.Err == nil && s.Info["cluster_state"] == "ok" }
+func (s *NodeState) StateOK() bool { return s.Err == nil && s.ClusterState() == "ok" }
 
 // LinkUp reports whether a replica's link to its master is up.
 func (s *NodeState) LinkUp() bool { return s.Replication["master_link_status"] == "up" }
+
+// LinkDownSeconds is how long a replica's link to its master has been down, 0 while it is up.
+func (s *NodeState) LinkDownSeconds() int {
+	n, _ := strconv.Atoi(s.Replication["master_link_down_since_seconds"])
+	return n
+}
+
+// ReplOffset is how far a replica has read its master's replication stream.
+func (s *NodeState) ReplOffset() int64 {
+	n, _ := strconv.ParseInt(s.Replication["slave_repl_offset"], 10, 64)
+	return n
+}
+
+// Owner is the id of the master the node believes serves slot, empty if none.
+func (s *NodeState) Owner(slot int) string {
+	for _, peer := range s.Table {
+		if !peer.Master() {
+			continue
+		}
+		for _, r := range peer.Slots {
+			if slot >= r.Start && slot <= r.End {
+				return peer.ID
+			}
+		}
+	}
+	return ""
+}
+
+// Disagreements lists the slots whose owner in the node's table is not the one in owners (the
+// owner by its own word): gossip has not reached the node yet.
+func (s *NodeState) Disagreements(owners *[SlotCount]string) []int {
+	var believed [SlotCount]string
+	for _, peer := range s.Table {
+		if !peer.Master() {
+			continue
+		}
+		for _, r := range peer.Slots {
+			for slot := r.Start; slot <= r.End; slot++ {
+				believed[slot] = peer.ID
+			}
+		}
+	}
+	var out []int
+	for slot, id := range owners {
+		if id != "" && believed[slot] != id {
+			out = append(out, slot)
+		}
+	}
+	return out
+}
 
 // Peer returns the node's line about id.
 func (s *NodeState) Peer(id string) (NodeView, bool) {
@@ -45,7 +99,7 @@ func (s *NodeState) Peer(id string) (NodeView, bool) {
 	return NodeView{}, false
 }
 
-// ClusterView is the cluster as every node given to FetchView reports it, never one node's word.
+// ClusterView is the cluster as every node given to View reports it, never one node's word.
 type ClusterView struct {
 	Nodes map[string]*NodeState // by address
 }
@@ -53,8 +107,8 @@ type ClusterView struct {
 // fetchConcurrency bounds how many nodes are read at once.
 const fetchConcurrency = 16
 
-// FetchView reads every node at addrs, concurrently; unreachable nodes are recorded with Err.
-func FetchView(ctx context.Context, admin *Admin, addrs []string) *ClusterView {
+// View reads every node at addrs, concurrently; unreachable nodes are recorded with Err.
+func (a *Admin) View(ctx context.Context, addrs []string) *ClusterView {
 	view := &ClusterView{Nodes: make(map[string]*NodeState, len(addrs))}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -65,7 +119,7 @@ func FetchView(ctx context.Context, admin *Admin, addrs []string) *ClusterView {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			state := fetchNode(ctx, admin, addr)
+			state := a.fetchNode(ctx, addr)
 			mu.Lock()
 			view.Nodes[addr] = state
 			mu.Unlock()
@@ -75,11 +129,11 @@ func FetchView(ctx context.Context, admin *Admin, addrs []string) *ClusterView {
 	return view
 }
 
-func fetchNode(ctx context.Context, admin *Admin, addr string) *NodeState {
+func (a *Admin) fetchNode(ctx context.Context, addr string) *NodeState {
 	state := &NodeState{Addr: addr}
 	var nodes *redis.StringCmd
 	var info, repl *redis.StringCmd
-	_, err := admin.Client(addr).Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := a.Client(addr).Pipelined(ctx, func(p redis.Pipeliner) error {
 		nodes = p.ClusterNodes(ctx)
 		info = p.ClusterInfo(ctx)
 		repl = p.Info(ctx, "replication")
@@ -125,6 +179,17 @@ func (v *ClusterView) ByID() map[string]*NodeState {
 	for _, s := range v.Reachable() {
 		if self, ok := s.Self(); ok {
 			out[self.ID] = s
+		}
+	}
+	return out
+}
+
+// MasterAddrs are the addresses of the reachable masters, sorted.
+func (v *ClusterView) MasterAddrs() []string {
+	var out []string
+	for _, s := range v.Reachable() {
+		if self, _ := s.Self(); self.Master() {
+			out = append(out, s.Addr)
 		}
 	}
 	return out

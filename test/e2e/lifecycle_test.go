@@ -211,7 +211,7 @@ func leaveSlotOpen(t *testing.T, rc *redisv1beta1.RedisCluster, slot int) {
 	defer admin.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	view := redisops.FetchView(ctx, admin, framework.NodeAddrs(rc))
+	view := admin.View(ctx, framework.NodeAddrs(rc))
 	owners, _ := view.SlotOwners()
 	var owner, other *redisops.NodeState
 	for _, s := range view.Reachable() {

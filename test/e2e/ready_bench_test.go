@@ -75,7 +75,7 @@ func redisCLICreate(b *testing.B) time.Duration {
 	admin := redisops.NewAdmin("")
 	defer admin.Close()
 	framework.WaitFor(b, time.Minute, "the redis-cli cluster to be ok", func() (bool, error) {
-		view := redisops.FetchView(context.Background(), admin, redistest.Addrs(servers))
+		view := admin.View(context.Background(), redistest.Addrs(servers))
 		for _, s := range view.Nodes {
 			self, _ := s.Self()
 			if !s.StateOK() || (!self.Master() && !s.LinkUp()) {

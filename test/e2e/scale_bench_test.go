@@ -85,7 +85,7 @@ func redisCLIScaleOut(b *testing.B) (total, rebalance time.Duration) {
 		b.Fatalf("add-node: %v\n%s", err, out)
 	}
 	framework.WaitFor(b, time.Minute, "the new node to be ok", func() (bool, error) {
-		view := redisops.FetchView(ctx, admin, redistest.Addrs(servers))
+		view := admin.View(ctx, redistest.Addrs(servers))
 		for _, s := range view.Nodes {
 			if !s.StateOK() {
 				return false, nil

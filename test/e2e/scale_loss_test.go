@@ -25,7 +25,7 @@ func openMigration(t *testing.T, rc *redisv1beta1.RedisCluster, source bool) red
 		cur := f.Cluster(t, rc.Namespace, rc.Name)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		view := redisops.FetchView(ctx, admin, framework.NodeAddrs(cur))
+		view := admin.View(ctx, framework.NodeAddrs(cur))
 		for _, st := range view.Reachable() {
 			self, _ := st.Self()
 			if (source && len(self.Migrating) > 0) || (!source && len(self.Importing) > 0) {
@@ -70,7 +70,7 @@ func slotsUntilGone(t *testing.T, rc *redisv1beta1.RedisCluster, lost redisops.N
 	framework.WaitFor(t, time.Minute, "the deleted node to stop answering", func() (bool, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		view := redisops.FetchView(ctx, admin, framework.NodeAddrs(rc))
+		view := admin.View(ctx, framework.NodeAddrs(rc))
 		for _, st := range view.Reachable() {
 			if peer, ok := st.Peer(lost.ID); ok {
 				add(peer.Slots)

@@ -30,7 +30,7 @@ type Expect struct {
 //  5. no master holds keys of a slot it does not own;
 //  6. redis-cli --cluster check agrees.
 func Check(ctx context.Context, admin *redisops.Admin, addrs []string, want Expect) error {
-	view := redisops.FetchView(ctx, admin, addrs)
+	view := admin.View(ctx, addrs)
 	var problems []string
 	report := func(format string, args ...interface{}) { problems = append(problems, fmt.Sprintf(format, args...)) }
 
@@ -69,23 +69,7 @@ func checkSlots(view *redisops.ClusterView, report func(string, ...interface{}))
 		report("slots owned by no master: %s", slotList(unowned))
 	}
 	for _, s := range view.Reachable() {
-		var disagree []int
-		believed := [redisops.SlotCount]string{}
-		for _, n := range s.Table {
-			if !n.Master() {
-				continue
-			}
-			for _, r := range n.Slots {
-				for slot := r.Start; slot <= r.End; slot++ {
-					believed[slot] = n.ID
-				}
-			}
-		}
-		for slot := range owners {
-			if owners[slot] != "" && believed[slot] != owners[slot] {
-				disagree = append(disagree, slot)
-			}
-		}
+		disagree := s.Disagreements(&owners)
 		if len(disagree) > 0 {
 			report("node %s disagrees on the owner of slots %s", s.Addr, slotList(disagree))
 		}

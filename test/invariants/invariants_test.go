@@ -30,7 +30,7 @@ func testContext(t *testing.T) context.Context {
 
 func nodeID(t *testing.T, ctx context.Context, admin *redisops.Admin, addr string) string {
 	t.Helper()
-	view := redisops.FetchView(ctx, admin, []string{addr})
+	view := admin.View(ctx, []string{addr})
 	self, ok := view.Nodes[addr].Self()
 	require.True(t, ok)
 	return self.ID

@@ -156,7 +156,7 @@ func BootstrapCluster(t testing.TB, admin *redisops.Admin, servers []*Server, ma
 	}
 	ids := make([]string, len(servers))
 	for i, s := range servers {
-		view := redisops.FetchView(ctx, admin, []string{s.Addr})
+		view := admin.View(ctx, []string{s.Addr})
 		self, _ := view.Nodes[s.Addr].Self()
 		ids[i] = self.ID
 	}
@@ -166,7 +166,7 @@ func BootstrapCluster(t testing.TB, admin *redisops.Admin, servers []*Server, ma
 		}
 	}
 	WaitFor(t, ctx, "every node to know every other", func() bool {
-		view := redisops.FetchView(ctx, admin, Addrs(servers))
+		view := admin.View(ctx, Addrs(servers))
 		for _, s := range view.Nodes {
 			if s.Err != nil {
 				return false
@@ -189,7 +189,7 @@ func BootstrapCluster(t testing.TB, admin *redisops.Admin, servers []*Server, ma
 		}
 	}
 	WaitFor(t, ctx, "cluster_state:ok everywhere and replicas linked", func() bool {
-		view := redisops.FetchView(ctx, admin, Addrs(servers))
+		view := admin.View(ctx, Addrs(servers))
 		for i, s := range servers {
 			st := view.Nodes[s.Addr]
 			if !st.StateOK() || (i >= masters && !st.LinkUp()) {

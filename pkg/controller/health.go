@@ -13,19 +13,8 @@ import (
 	"redis-operator/pkg/redisops"
 )
 
-// Condition reasons.
-const (
-	ReasonHealthy      = "ClusterHealthy"
-	ReasonReconciling  = "Reconciling"
-	ReasonNodesDown    = "NodesDown"
-	ReasonMissingRepls = "ReplicasMissing"
-	ReasonFullyRedund  = "FullyRedundant"
-	ReasonNotScaling   = "NotScaling"
-	ReasonMigrating    = "MigratingSlots"
-	ReasonScaling      = "Scaling"
-	// slotsLostMemory is how long Degraded keeps naming slots whose data was lost.
-	slotsLostMemory = time.Hour
-)
+// slotsLostMemory is how long Degraded keeps naming slots whose data was lost.
+const slotsLostMemory = time.Hour
 
 // clusterHealth is what status says of the live cluster.
 type clusterHealth struct {
@@ -43,7 +32,7 @@ type clusterHealth struct {
 //
 // A node that does not answer keeps the identity previous recorded for its pod, so that the
 // operator still knows a lost pod held a master.
-func assessCluster(o *observed, p plan, previous []redisv1beta1.NodeStatus) clusterHealth {
+func assessCluster(o *observed, plan []action, previous []redisv1beta1.NodeStatus) clusterHealth {
 	var h clusterHealth
 	last := map[string]redisv1beta1.NodeStatus{}
 	for _, n := range previous {
@@ -80,7 +69,7 @@ func assessCluster(o *observed, p plan, previous []redisv1beta1.NodeStatus) clus
 				}
 			}
 			if !n.State.StateOK() {
-				h.notReady = append(h.notReady, fmt.Sprintf("node %d says cluster_state:%s", m.Index, n.State.Info["cluster_state"]))
+				h.notReady = append(h.notReady, fmt.Sprintf("node %d says cluster_state:%s", m.Index, n.State.ClusterState()))
 			}
 		} else {
 			missing++
@@ -114,19 +103,20 @@ func assessCluster(o *observed, p plan, previous []redisv1beta1.NodeStatus) clus
 		h.notReady = append(h.notReady, msg)
 		h.degraded = append(h.degraded, msg)
 	}
-	owners := agreedOwners(nodes)
+	owners, _ := o.View.SlotOwners()
 	for _, n := range nodes {
-		if d := disagreements(n, owners); d > 0 {
+		if d := len(n.State.Disagreements(&owners)); d > 0 {
 			h.notReady = append(h.notReady, fmt.Sprintf("node %d does not yet agree on the owner of %d slots", n.Index, d))
 		}
 	}
 	if open := o.View.OpenSlots(); len(open) > 0 {
 		h.notReady = append(h.notReady, fmt.Sprintf("%d slots are open (importing or migrating)", len(open)))
 	}
-	for _, a := range p.Actions {
-		h.notReady = append(h.notReady, a.Reason)
-		if a.Kind == actMigrate || a.Kind == actRemove {
-			h.scaling = append(h.scaling, a.Reason)
+	for _, a := range plan {
+		h.notReady = append(h.notReady, a.why())
+		switch a.(type) {
+		case migrateSlots, removeNode:
+			h.scaling = append(h.scaling, a.why())
 		}
 	}
 	extra := 0
@@ -147,7 +137,7 @@ func assessCluster(o *observed, p plan, previous []redisv1beta1.NodeStatus) clus
 }
 
 // applyHealth writes h into status with the Ready, Degraded and Scaling conditions.
-func applyHealth(status *redisv1beta1.RedisClusterStatus, generation int64, h clusterHealth, lostSlots []string, now time.Time) {
+func applyHealth(status *redisv1beta1.RedisClusterStatus, generation int64, h clusterHealth, now time.Time) {
 	status.Nodes = h.nodes
 	status.ReadyMasters, status.ReadyReplicas = h.readyMasters, h.readyReplicas
 	if len(h.notReady) == 0 {
@@ -162,7 +152,7 @@ func applyHealth(status *redisv1beta1.RedisClusterStatus, generation int64, h cl
 		setCondition(status, generation, redisv1beta1.ConditionReady, metav1.ConditionFalse, ReasonReconciling,
 			strings.Join(h.notReady, "; "))
 	}
-	setDegraded(status, generation, h.degraded, lostSlots, now)
+	setDegraded(status, generation, h.degraded, nil, now)
 	if len(h.scaling) > 0 {
 		setCondition(status, generation, redisv1beta1.ConditionScaling, metav1.ConditionTrue, ReasonScaling, strings.Join(h.scaling, "; "))
 	} else {
@@ -189,27 +179,4 @@ func setDegraded(status *redisv1beta1.RedisClusterStatus, generation int64, degr
 	default:
 		setCondition(status, generation, redisv1beta1.ConditionDegraded, metav1.ConditionFalse, ReasonFullyRedund, "every master has its replicas")
 	}
-}
-
-// disagreements counts the slots whose owner in n's table differs from the owner that claims
-// them itself: gossip has not reached n yet.
-func disagreements(n reachableMember, owners [redisops.SlotCount]string) int {
-	var believed [redisops.SlotCount]string
-	for _, peer := range n.State.Table {
-		if !peer.Master() {
-			continue
-		}
-		for _, r := range peer.Slots {
-			for s := r.Start; s <= r.End; s++ {
-				believed[s] = peer.ID
-			}
-		}
-	}
-	d := 0
-	for s, id := range owners {
-		if id != "" && believed[s] != id {
-			d++
-		}
-	}
-	return d
 }

@@ -111,6 +111,78 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// plan is a planner's output flattened for tests: one struct with every action kind's fields.
+type plan struct {
+	Actions []flatAction
+}
+
+type flatAction struct {
+	Kind   string
+	Addr   string
+	Target member
+	Ranges []redisops.SlotRange
+	NodeID string
+	Slot   int
+	Slots  []int
+	Owner  string
+	Moves  []redisops.SlotMove
+	Epoch  int64
+	Reason string
+}
+
+// Kinds of flatAction.
+const (
+	actWait         = "wait"
+	actMeet         = "meet"
+	actAddSlots     = "addSlots"
+	actAssignedLost = "assignLost"
+	actReplicate    = "replicate"
+	actForget       = "forget"
+	actFailover     = "failover"
+	actPointOwner   = "pointOwner"
+	actRepairSlot   = "repairSlot"
+	actMigrate      = "migrate"
+	actRemove       = "remove"
+)
+
+func flatten(actions []action) plan {
+	var p plan
+	for _, a := range actions {
+		f := flatAction{Reason: a.why()}
+		switch a := a.(type) {
+		case waitFor:
+			f.Kind = actWait
+		case meetNode:
+			f.Kind, f.Addr, f.Target = actMeet, a.Addr, a.Peer
+		case addSlots:
+			f.Kind, f.Addr, f.Ranges, f.Epoch = actAddSlots, a.Addr, a.Ranges, a.Epoch
+		case claimLostSlots:
+			f.Kind, f.Addr, f.Ranges = actAssignedLost, a.Addr, a.Ranges
+		case replicate:
+			f.Kind, f.Addr, f.NodeID = actReplicate, a.Addr, a.MasterID
+		case forgetNode:
+			f.Kind, f.NodeID = actForget, a.ID
+		case forceFailover:
+			f.Kind, f.Addr, f.NodeID = actFailover, a.Addr, a.MasterID
+		case pointOwner:
+			f.Kind, f.Addr, f.NodeID, f.Slots = actPointOwner, a.Addr, a.OwnerID, a.Slots
+		case repairSlot:
+			f.Kind, f.Slot, f.Owner = actRepairSlot, a.Slot, a.Owner
+		case migrateSlots:
+			f.Kind, f.Moves = actMigrate, a.Moves
+		case removeNode:
+			f.Kind, f.Addr, f.NodeID, f.Target = actRemove, a.Node.Addr(), a.ID, a.Node
+		default:
+			panic(fmt.Sprintf("no flattening for %T", a))
+		}
+		p.Actions = append(p.Actions, f)
+	}
+	return p
+}
+
+// planOf is the plan planCluster makes of o when no migration runs.
+func planOf(o *observed) plan { return flatten(planCluster(o, false)) }
+
 // requireWaiting checks that the plan only waits, for a reason containing why.
 func requireWaiting(t *testing.T, p plan, why string) {
 	t.Helper()
@@ -121,7 +193,7 @@ func requireWaiting(t *testing.T, p plan, why string) {
 func kinds(p plan) []string {
 	var out []string
 	for _, a := range p.Actions {
-		out = append(out, string(a.Kind))
+		out = append(out, a.Kind)
 	}
 	return out
 }
@@ -162,16 +234,16 @@ func TestPlanBootstrap(t *testing.T) {
 		for i := range nodes {
 			nodes[i].noPod = true
 		}
-		require.Equal(t, []string{"wait"}, kinds(planCluster(clusterFixture(3, 1, nodes...))))
+		require.Equal(t, []string{"wait"}, kinds(planOf(clusterFixture(3, 1, nodes...))))
 	})
 	t.Run("waits for every node before forming", func(t *testing.T) {
 		nodes := emptyNodes(6, false)
 		nodes[5].noPod = true
-		p := planCluster(clusterFixture(3, 1, nodes...))
+		p := planOf(clusterFixture(3, 1, nodes...))
 		requireWaiting(t, p, "5 of 6 Redis nodes are running")
 	})
 	t.Run("splits the slots over masters on distinct hosts before they meet", func(t *testing.T) {
-		p := planCluster(clusterFixture(3, 1, emptyNodes(6, false)...))
+		p := planOf(clusterFixture(3, 1, emptyNodes(6, false)...))
 		require.Equal(t, []string{"addSlots", "addSlots", "addSlots"}, kinds(p))
 		var got []string
 		for i, a := range p.Actions {
@@ -182,7 +254,7 @@ func TestPlanBootstrap(t *testing.T) {
 		require.Equal(t, []string{addrOf(0), addrOf(1), addrOf(2)}, got)
 	})
 	t.Run("no config epoch for a node that knows others already", func(t *testing.T) {
-		p := planCluster(clusterFixture(3, 1, emptyNodes(6, true)...))
+		p := planOf(clusterFixture(3, 1, emptyNodes(6, true)...))
 		require.Equal(t, []string{"addSlots", "addSlots", "addSlots"}, kinds(p))
 		for _, a := range p.Actions {
 			require.Zero(t, a.Epoch, "Redis refuses SET-CONFIG-EPOCH once a node knows another")
@@ -193,7 +265,7 @@ func TestPlanBootstrap(t *testing.T) {
 		for i, r := range redisops.EvenSplit(3) {
 			nodes[i].slots = []redisops.SlotRange{r}
 		}
-		p := planCluster(clusterFixture(3, 1, nodes...))
+		p := planOf(clusterFixture(3, 1, nodes...))
 		// Each node that knows no one meets every master but itself: 2 + 2 + 3 x 3.
 		met := map[string][]int{}
 		for _, a := range p.Actions {
@@ -209,7 +281,7 @@ func TestPlanBootstrap(t *testing.T) {
 		for i, r := range redisops.EvenSplit(masters) {
 			nodes[i].slots = []redisops.SlotRange{r}
 		}
-		p := planCluster(clusterFixture(masters, 0, nodes...))
+		p := planOf(clusterFixture(masters, 0, nodes...))
 		require.Len(t, p.Actions, masters)
 		for _, a := range p.Actions {
 			require.Equal(t, addrOf(0), a.Addr)
@@ -221,7 +293,7 @@ func TestPlanBootstrap(t *testing.T) {
 			nodes[i].slots = []redisops.SlotRange{r}
 		}
 		nodes[4].strangers = []string{"n1"}
-		p := planCluster(clusterFixture(3, 1, nodes...))
+		p := planOf(clusterFixture(3, 1, nodes...))
 		require.Equal(t, []string{"wait", "replicate", "replicate"}, kinds(p))
 		require.Equal(t, "node 4 is still joining the cluster", p.Actions[0].Reason)
 		for _, a := range p.Actions[1:] {
@@ -233,7 +305,7 @@ func TestPlanBootstrap(t *testing.T) {
 		for i := 3; i < 6; i++ {
 			nodes[i].master, nodes[i].masterID, nodes[i].linkUp = true, "", false
 		}
-		p := planCluster(clusterFixture(3, 1, nodes...))
+		p := planOf(clusterFixture(3, 1, nodes...))
 		require.Equal(t, []string{"replicate", "replicate", "replicate"}, kinds(p))
 		hostOf := map[string]string{"m0": "a", "m1": "b", "m2": "c"}
 		masters := map[string]bool{}
@@ -247,7 +319,7 @@ func TestPlanBootstrap(t *testing.T) {
 	t.Run("a crash after part of the slots were assigned finishes the split", func(t *testing.T) {
 		nodes := emptyNodes(6, true)
 		nodes[0].slots = redisops.EvenSplit(3)[0:1]
-		p := planCluster(clusterFixture(3, 1, nodes...))
+		p := planOf(clusterFixture(3, 1, nodes...))
 		require.Equal(t, []string{"assignLost", "assignLost"}, kinds(p))
 		require.Equal(t, 16384-redisops.EvenSplit(3)[0].Len(), redisops.CountSlots(p.Actions[0].Ranges)+redisops.CountSlots(p.Actions[1].Ranges))
 	})
@@ -255,7 +327,7 @@ func TestPlanBootstrap(t *testing.T) {
 
 func TestPlanHealing(t *testing.T) {
 	t.Run("a healthy cluster needs nothing", func(t *testing.T) {
-		require.Empty(t, planCluster(clusterFixture(3, 1, healthy()...)).Actions)
+		require.Empty(t, planOf(clusterFixture(3, 1, healthy()...)).Actions)
 	})
 	t.Run("a replacement is met, then attached to the master that lacks a replica", func(t *testing.T) {
 		nodes := healthy()
@@ -265,7 +337,7 @@ func TestPlanHealing(t *testing.T) {
 				nodes[i].strangers = []string{"fresh"}
 			}
 		}
-		p := planCluster(clusterFixture(3, 1, nodes...))
+		p := planOf(clusterFixture(3, 1, nodes...))
 		require.Equal(t, []string{"meet", "meet", "meet"}, kinds(p))
 		for i, a := range p.Actions {
 			require.Equal(t, addrOf(3), a.Addr, "the replacement meets every master itself")
@@ -275,19 +347,19 @@ func TestPlanHealing(t *testing.T) {
 		for i := range nodes {
 			nodes[i].strangers = nil
 		}
-		p = planCluster(clusterFixture(3, 1, nodes...))
+		p = planOf(clusterFixture(3, 1, nodes...))
 		require.Equal(t, []string{"replicate"}, kinds(p))
 		require.Equal(t, "m0", p.Actions[0].NodeID)
 	})
 	t.Run("a joining node is not attached before it knows the masters", func(t *testing.T) {
 		nodes := healthy()
 		nodes[3] = fakeNode{index: 3, host: "b", id: "fresh", master: true, strangers: []string{"m2"}}
-		require.Equal(t, []string{"wait"}, kinds(planCluster(clusterFixture(3, 1, nodes...))))
+		require.Equal(t, []string{"wait"}, kinds(planOf(clusterFixture(3, 1, nodes...))))
 	})
 	t.Run("a replaced node id is forgotten", func(t *testing.T) {
 		nodes := healthy()
 		nodes[0].ghosts = []redisops.NodeView{{ID: "old", Addr: addrOf(4), Flags: map[string]bool{"slave": true, "fail": true}, MasterID: "m1"}}
-		p := planCluster(clusterFixture(3, 1, nodes...))
+		p := planOf(clusterFixture(3, 1, nodes...))
 		require.Equal(t, []string{"forget"}, kinds(p))
 		require.Equal(t, "old", p.Actions[0].NodeID)
 	})
@@ -298,7 +370,7 @@ func TestPlanHealing(t *testing.T) {
 			nodes[i].ghosts = []redisops.NodeView{{ID: "m0", Addr: addrOf(0), Flags: map[string]bool{"master": true, "fail": true},
 				Slots: redisops.EvenSplit(3)[0:1]}}
 		}
-		p := planCluster(clusterFixture(3, 1, nodes...))
+		p := planOf(clusterFixture(3, 1, nodes...))
 		requireWaiting(t, p, "waiting for a replica of failed master m0")
 	})
 	t.Run("a master lost with no replica: forgotten, then its slots go to the replacement", func(t *testing.T) {
@@ -310,13 +382,13 @@ func TestPlanHealing(t *testing.T) {
 		for i := 1; i < 5; i++ {
 			nodes[i].ghosts = []redisops.NodeView{lost}
 		}
-		p := planCluster(clusterFixture(3, 1, nodes...))
+		p := planOf(clusterFixture(3, 1, nodes...))
 		require.Equal(t, []string{"forget"}, kinds(p))
 
 		for i := range nodes {
 			nodes[i].ghosts = nil
 		}
-		p = planCluster(clusterFixture(3, 1, nodes...))
+		p = planOf(clusterFixture(3, 1, nodes...))
 		require.Equal(t, []string{"assignLost"}, kinds(p))
 		require.Equal(t, addrOf(0), p.Actions[0].Addr)
 		require.Equal(t, redisops.EvenSplit(3)[0:1], p.Actions[0].Ranges)
@@ -328,7 +400,7 @@ func TestPlanHealing(t *testing.T) {
 		nodes = append(nodes, fakeNode{index: 6, host: "a", id: "m6", master: true, stateOK: true})
 		// The new master joined while m0 still served the slots and never heard otherwise.
 		nodes[6].ghosts = []redisops.NodeView{{ID: "m0", Addr: addrOf(0), Flags: map[string]bool{"master": true}, Slots: []redisops.SlotRange{lost}}}
-		p := planCluster(clusterFixture(4, 1, nodes...))
+		p := planOf(clusterFixture(4, 1, nodes...))
 		require.Equal(t, []string{"assignLost"}, kinds(p))
 		require.Equal(t, addrOf(6), p.Actions[0].Addr)
 		require.Equal(t, []redisops.SlotRange{lost}, p.Actions[0].Ranges)
@@ -337,7 +409,7 @@ func TestPlanHealing(t *testing.T) {
 		nodes := healthy()
 		nodes[0].migrating = map[int]string{7: "m1"}
 		nodes[1].importing = map[int]string{7: "m0"}
-		p := planCluster(clusterFixture(3, 1, nodes...))
+		p := planOf(clusterFixture(3, 1, nodes...))
 		require.Equal(t, []string{"repairSlot"}, kinds(p))
 		require.Equal(t, 7, p.Actions[0].Slot)
 		require.Equal(t, addrOf(0), p.Actions[0].Owner)
@@ -363,42 +435,42 @@ func TestPlanHealing(t *testing.T) {
 				target.Table[i].Slots = []redisops.SlotRange{{Start: 7, End: 7}}
 			}
 		}
-		p := planCluster(o)
+		p := planOf(o)
 		require.Equal(t, []string{"pointOwner"}, kinds(p))
 		require.Equal(t, addrOf(1), p.Actions[0].Addr)
 		require.Equal(t, "r3", p.Actions[0].NodeID)
 		require.Equal(t, []int{7}, p.Actions[0].Slots)
 
-		p = planCluster(clusterFixture(3, 1, nodes...))
+		p = planOf(clusterFixture(3, 1, nodes...))
 		require.Equal(t, []string{"repairSlot"}, kinds(p), "the dead source is not forgotten while a slot is open with it")
 		require.Equal(t, addrOf(3), p.Actions[0].Owner)
 
 		nodes[1].importing = nil
-		p = planCluster(clusterFixture(3, 1, nodes...))
+		p = planOf(clusterFixture(3, 1, nodes...))
 		require.Equal(t, []string{"forget"}, kinds(p))
 		require.Equal(t, "m0", p.Actions[0].NodeID)
 	})
 	t.Run("after a failover a master with no replica takes one from a master with two", func(t *testing.T) {
 		nodes := healthy()
 		nodes[5].masterID = "m1" // m2 lost its replica to m1
-		p := planCluster(clusterFixture(3, 1, nodes...))
+		p := planOf(clusterFixture(3, 1, nodes...))
 		require.Equal(t, []string{"replicate"}, kinds(p))
 		require.Equal(t, "m2", p.Actions[0].NodeID)
 	})
 	t.Run("a replica whose link stays down is re-pointed", func(t *testing.T) {
 		nodes := healthy()
 		nodes[4].linkUp, nodes[4].linkDown = false, 30
-		p := planCluster(clusterFixture(3, 1, nodes...))
+		p := planOf(clusterFixture(3, 1, nodes...))
 		require.Equal(t, []string{"replicate"}, kinds(p))
 		require.Equal(t, "m1", p.Actions[0].NodeID)
 
 		nodes[4].linkDown = 3 // a sync in progress is left alone
-		require.Empty(t, planCluster(clusterFixture(3, 1, nodes...)).Actions)
+		require.Empty(t, planOf(clusterFixture(3, 1, nodes...)).Actions)
 	})
 	t.Run("a replica whose master is gone is attached to a live master", func(t *testing.T) {
 		nodes := healthy()
 		nodes[4].masterID = "vanished"
-		p := planCluster(clusterFixture(3, 1, nodes...))
+		p := planOf(clusterFixture(3, 1, nodes...))
 		require.Equal(t, []string{"replicate"}, kinds(p))
 		require.Equal(t, "m1", p.Actions[0].NodeID)
 	})
@@ -420,8 +492,8 @@ func TestAwaitingFailover(t *testing.T) {
 	lost := redisops.NodeView{ID: "m0", Addr: addrOf(0), Flags: map[string]bool{"master": true, "fail": true}, PongRecv: o.Now.Add(-time.Minute).UnixMilli()}
 	o.View.Nodes[addrOf(3)].Table = append(o.View.Nodes[addrOf(3)].Table, lost)
 	_, force = awaitingFailover(rc, o, present)
-	require.Equal(t, []string{"failover"}, kinds(plan{Actions: force}))
-	require.Equal(t, addrOf(3), force[0].Addr)
+	require.Equal(t, []string{"failover"}, kinds(flatten(force)))
+	require.Equal(t, addrOf(3), flatten(force).Actions[0].Addr)
 
 	rc.Spec.Persistence = &redisv1beta1.PersistenceSpec{Enabled: true}
 	hold, _ = awaitingFailover(rc, o, present)
@@ -434,7 +506,7 @@ func TestAwaitingFailover(t *testing.T) {
 }
 
 func TestSplitRanges(t *testing.T) {
-	parts := splitRanges([]redisops.SlotRange{{Start: 0, End: 9}, {Start: 20, End: 29}}, 3)
+	parts := redisops.SplitRanges([]redisops.SlotRange{{Start: 0, End: 9}, {Start: 20, End: 29}}, 3)
 	require.Len(t, parts, 3)
 	total := 0
 	for _, p := range parts {
@@ -447,7 +519,7 @@ func TestSplitRanges(t *testing.T) {
 
 func TestAssessCluster(t *testing.T) {
 	o := clusterFixture(3, 1, healthy()...)
-	h := assessCluster(o, plan{}, nil)
+	h := assessCluster(o, nil, nil)
 	require.Empty(t, h.notReady)
 	require.Empty(t, h.degraded)
 	require.EqualValues(t, 3, h.readyMasters)
@@ -456,18 +528,19 @@ func TestAssessCluster(t *testing.T) {
 	nodes := healthy()
 	nodes[3].noPod = true
 	previous := []redisv1beta1.NodeStatus{{Pod: "rc-3", Role: redisv1beta1.RoleReplica, NodeID: "r3", MasterNodeID: "m0"}}
-	h = assessCluster(clusterFixture(3, 1, nodes...), plan{}, previous)
+	h = assessCluster(clusterFixture(3, 1, nodes...), nil, previous)
 	require.Contains(t, h.notReady, "1 of 6 Redis nodes are not reachable")
 	require.NotEmpty(t, h.degraded)
 	require.Equal(t, "r3", h.nodes[3].NodeID, "a lost node keeps its last known identity")
 	require.False(t, h.nodes[3].Ready)
 
 	status := &redisv1beta1.RedisClusterStatus{}
-	applyHealth(status, 1, h, []string{"0-5461"}, time.Now())
+	applyHealth(status, 1, h, time.Now())
+	setDegraded(status, 1, nil, []string{"0-5461"}, time.Now())
 	require.Equal(t, ReasonSlotsLost, findCondition(status, redisv1beta1.ConditionDegraded).Reason)
-	applyHealth(status, 1, assessCluster(o, plan{}, nil), nil, time.Now().Add(time.Minute))
+	applyHealth(status, 1, assessCluster(o, nil, nil), time.Now().Add(time.Minute))
 	require.Equal(t, ReasonSlotsLost, findCondition(status, redisv1beta1.ConditionDegraded).Reason, "lost slots stay named for a while")
-	applyHealth(status, 1, assessCluster(o, plan{}, nil), nil, time.Now().Add(2*time.Hour))
+	applyHealth(status, 1, assessCluster(o, nil, nil), time.Now().Add(2*time.Hour))
 	require.Equal(t, metav1.ConditionFalse, findCondition(status, redisv1beta1.ConditionDegraded).Status)
 }
 
@@ -483,7 +556,7 @@ func findCondition(s *redisv1beta1.RedisClusterStatus, typ string) metav1.Condit
 func TestPlanScale(t *testing.T) {
 	t.Run("a fourth master that joined gets an even share", func(t *testing.T) {
 		nodes := append(healthy(), fakeNode{index: 6, host: "a", id: "m6", master: true, stateOK: true})
-		p := planCluster(clusterFixture(4, 1, nodes...))
+		p := planOf(clusterFixture(4, 1, nodes...))
 		require.Equal(t, []string{"migrate"}, kinds(p))
 		require.Len(t, p.Actions[0].Moves, 4096)
 		for _, m := range p.Actions[0].Moves {
@@ -492,36 +565,36 @@ func TestPlanScale(t *testing.T) {
 	})
 	t.Run("a new master is not given slots before it says cluster_state:ok", func(t *testing.T) {
 		nodes := append(healthy(), fakeNode{index: 6, host: "a", id: "m6", master: true})
-		require.Equal(t, []string{"wait"}, kinds(planCluster(clusterFixture(4, 1, nodes...))))
+		require.Equal(t, []string{"wait"}, kinds(planOf(clusterFixture(4, 1, nodes...))))
 	})
 	t.Run("slots wait while a master counts the cluster down", func(t *testing.T) {
 		nodes := append(healthy(), fakeNode{index: 6, host: "a", id: "m6", master: true, stateOK: true})
 		nodes[1].stateOK = false
-		p := planCluster(clusterFixture(4, 1, nodes...))
+		p := planOf(clusterFixture(4, 1, nodes...))
 		requireWaiting(t, p, "node 1 to say cluster_state:ok")
 	})
 	t.Run("slots wait while two masters share a config epoch", func(t *testing.T) {
 		nodes := append(healthy(), fakeNode{index: 6, host: "a", id: "m6", master: true, stateOK: true})
 		nodes[0].epoch, nodes[2].epoch = 7, 7
-		p := planCluster(clusterFixture(4, 1, nodes...))
+		p := planOf(clusterFixture(4, 1, nodes...))
 		requireWaiting(t, p, "nodes 0 and 2 to settle their shared config epoch 7")
 	})
 	t.Run("slots wait while a slot owner shares epoch 0 with a new master", func(t *testing.T) {
 		nodes := append(healthy(), fakeNode{index: 6, host: "a", id: "m6", master: true, stateOK: true, epoch: -1})
 		nodes[1].epoch = -1
-		p := planCluster(clusterFixture(4, 1, nodes...))
+		p := planOf(clusterFixture(4, 1, nodes...))
 		requireWaiting(t, p, "nodes 1 and 6 to settle their shared config epoch 0")
 	})
 	t.Run("a slot owner alone at epoch 0 is settled", func(t *testing.T) {
 		nodes := append(healthy(), fakeNode{index: 6, host: "a", id: "m6", master: true, stateOK: true})
 		nodes[1].epoch = -1
-		require.Equal(t, []string{"migrate"}, kinds(planCluster(clusterFixture(4, 1, nodes...))))
+		require.Equal(t, []string{"migrate"}, kinds(planOf(clusterFixture(4, 1, nodes...))))
 	})
 	t.Run("new masters still without an epoch do not hold slots back", func(t *testing.T) {
 		nodes := append(healthy(),
 			fakeNode{index: 6, host: "a", id: "m6", master: true, stateOK: true, epoch: -1},
 			fakeNode{index: 7, host: "b", id: "m7", master: true, stateOK: true, epoch: -1})
-		require.Equal(t, []string{"migrate"}, kinds(planCluster(clusterFixture(5, 1, nodes...))))
+		require.Equal(t, []string{"migrate"}, kinds(planOf(clusterFixture(5, 1, nodes...))))
 	})
 	t.Run("scaling in drains the masters above the wanted count", func(t *testing.T) {
 		split := redisops.EvenSplit(4)
@@ -532,7 +605,7 @@ func TestPlanScale(t *testing.T) {
 		nodes = append(nodes, fakeNode{index: 6, host: "a", id: "m6", master: true, slots: split[3:4], stateOK: true})
 		o := clusterFixture(3, 1, nodes...)
 		o.Members[6].Extra = true
-		p := planCluster(o)
+		p := planOf(o)
 		require.Equal(t, []string{"migrate"}, kinds(p))
 		for _, m := range p.Actions[0].Moves {
 			require.Equal(t, "m6", m.Source)
@@ -544,7 +617,7 @@ func TestPlanScale(t *testing.T) {
 			fakeNode{index: 7, host: "b", id: "r7", masterID: "m6", stateOK: true, linkUp: true})
 		o := clusterFixture(3, 1, nodes...)
 		o.Members[6].Extra, o.Members[7].Extra = true, true
-		p := planCluster(o)
+		p := planOf(o)
 		require.Equal(t, []string{"remove", "remove"}, kinds(p))
 		require.Equal(t, "r7", p.Actions[0].NodeID)
 		require.Equal(t, "m6", p.Actions[1].NodeID)
@@ -561,7 +634,7 @@ func TestSlotsOfAnUnansweringMasterAreNotGivenAway(t *testing.T) {
 				Slots: redisops.EvenSplit(3)[1:2]}}
 		}
 	}
-	p := planCluster(clusterFixture(3, 1, nodes...))
+	p := planOf(clusterFixture(3, 1, nodes...))
 	for _, a := range p.Actions {
 		require.NotEqual(t, actAssignedLost, a.Kind, "slots of a master that may come back are not reassigned")
 	}
@@ -571,32 +644,27 @@ func TestSlotsOfAnUnansweringMasterAreNotGivenAway(t *testing.T) {
 func TestNotReadyUntilEveryNodeAgreesOnOwners(t *testing.T) {
 	nodes := healthy()
 	nodes[3].strangers = []string{"m1"} // gossip about m1's slots has not reached node 3
-	h := assessCluster(clusterFixture(3, 1, nodes...), plan{}, nil)
+	h := assessCluster(clusterFixture(3, 1, nodes...), nil, nil)
 	require.Contains(t, h.notReady, "node 3 does not yet agree on the owner of 5461 slots")
 }
 
 func TestMigrationRecordKeepsWhatInterruptedIt(t *testing.T) {
 	started := metav1.NewTime(time.Unix(100, 0))
-	stopped := executed{
-		migration: &redisv1beta1.MigrationStatus{SlotsPlanned: 4096, SlotsDone: 640, Step: "stopped: connection refused", StartTime: &started},
-		notes:     []string{"migrate slots failed: connection refused"},
-	}
-	m := recordMigration(nil, stopped)
-	require.EqualValues(t, 640, m.SlotsDone)
+	m := &redisv1beta1.MigrationStatus{SlotsPlanned: 4096, SlotsDone: 640, Step: "stopped: connection refused", StartTime: &started}
+	m.Interruptions = appendNotes(m.Interruptions, []string{"migrate slots failed: connection refused"})
 	require.Equal(t, []string{"migrate slots failed: connection refused"}, m.Interruptions)
 
-	m = recordMigration(m, executed{notes: []string{"rolled slot 7 back to its owner 10.0.0.1:10003 (120 keys returned)"}})
+	m.Interruptions = appendNotes(m.Interruptions, []string{"rolled slot 7 back to its owner 10.0.0.1:10003 (120 keys returned)"})
 	require.Len(t, m.Interruptions, 2)
-	require.Nil(t, recordMigration(nil, executed{notes: []string{"a repair outside any migration"}}), "only events tell of those")
 	for i := 0; i < 20; i++ {
-		m = recordMigration(m, executed{notes: []string{strings.Repeat("x", 1000)}})
+		m.Interruptions = appendNotes(m.Interruptions, []string{strings.Repeat("x", 1000)})
 	}
 	require.Len(t, m.Interruptions, maxInterruptions)
 	require.Equal(t, "migrate slots failed: connection refused", m.Interruptions[0], "what broke the migration stays first")
 	require.Len(t, m.Interruptions[maxInterruptions-1], noteLength+3)
 
 	status := &redisv1beta1.RedisClusterStatus{Migration: m}
-	applyHealth(status, 1, assessCluster(clusterFixture(3, 1, healthy()...), plan{}, nil), nil, time.Unix(200, 0))
+	applyHealth(status, 1, assessCluster(clusterFixture(3, 1, healthy()...), nil, nil), time.Unix(200, 0))
 	require.Nil(t, status.Migration)
 	require.Equal(t, m.Interruptions, status.LastMigration.Interruptions, "the finished migration keeps its story")
 	require.Equal(t, int64(200), status.LastMigration.CompletionTime.Unix())

@@ -7,18 +7,10 @@ import (
 	"redis-operator/pkg/redisops"
 )
 
-// Scaling actions.
-const (
-	// actMigrate moves slots between masters.
-	actMigrate actionKind = "migrate"
-	// actRemove forgets a node above the wanted count on every node and deletes its pod.
-	actRemove actionKind = "remove"
-)
-
 // planScale brings the number of slot-owning masters to the spec and spreads the slots evenly:
 // new masters are wanted nodes that joined empty and say cluster_state:ok; when there are too
 // many, the highest-index masters are drained (nodes above the wanted count first).
-func planScale(o *observed, nodes []reachableMember, owners [redisops.SlotCount]string) []action {
+func planScale(o *observed, nodes []reachableMember, owners *slotOwners) []action {
 	var masters, free []reachableMember
 	for _, n := range nodes {
 		switch {
@@ -53,7 +45,7 @@ func planScale(o *observed, nodes []reachableMember, owners [redisops.SlotCount]
 			}
 		}
 		if len(joined) < need {
-			return []action{{Kind: actWait, Reason: fmt.Sprintf("waiting for %d new masters to join (%d ready)", need, len(joined))}}
+			return []action{waitFor{because(fmt.Sprintf("waiting for %d new masters to join (%d ready)", need, len(joined)))}}
 		}
 		keep = append(append([]reachableMember(nil), masters...), chooseMasters(joined, need)...)
 	}
@@ -61,9 +53,9 @@ func planScale(o *observed, nodes []reachableMember, owners [redisops.SlotCount]
 	for i, m := range keep {
 		ids[i] = m.Self.ID
 	}
-	moves, err := redisops.PlanRebalance(owners, ids)
+	moves, err := redisops.PlanRebalance(*owners, ids)
 	if err != nil {
-		return []action{{Kind: actWait, Reason: "cannot plan the slot spread: " + err.Error()}}
+		return []action{waitFor{because("cannot plan the slot spread: " + err.Error())}}
 	}
 	if len(moves) == 0 {
 		return nil
@@ -71,14 +63,13 @@ func planScale(o *observed, nodes []reachableMember, owners [redisops.SlotCount]
 	for _, m := range keep {
 		if !m.State.StateOK() {
 			// MIGRATE to or from a node that counts the cluster down is refused (CLUSTERDOWN).
-			return []action{{Kind: actWait, Reason: fmt.Sprintf("waiting for node %d to say cluster_state:ok before moving slots", m.Index)}}
+			return []action{waitFor{because(fmt.Sprintf("waiting for node %d to say cluster_state:ok before moving slots", m.Index))}}
 		}
 	}
 	if reason := unsettledEpochs(nodes); reason != "" {
-		return []action{{Kind: actWait, Reason: reason}}
+		return []action{waitFor{because(reason)}}
 	}
-	return []action{{Kind: actMigrate, Moves: moves,
-		Reason: fmt.Sprintf("move %d slots to spread them over %d masters", len(moves), len(keep))}}
+	return []action{migrateSlots{because(fmt.Sprintf("move %d slots to spread them over %d masters", len(moves), len(keep))), moves}}
 }
 
 // unsettledEpochs says why slots may not move yet while a slot owner shares its config epoch
@@ -115,8 +106,7 @@ func planRemove(nodes []reachableMember) []action {
 		if !n.Extra || isSlotOwner(n) {
 			continue
 		}
-		a := action{Kind: actRemove, Addr: n.Addr(), NodeID: n.Self.ID, Target: n.member,
-			Reason: fmt.Sprintf("remove node %d, above the wanted count", n.Index)}
+		a := removeNode{because(fmt.Sprintf("remove node %d, above the wanted count", n.Index)), n.member, n.Self.ID}
 		if n.Self.Master() {
 			masters = append(masters, a)
 		} else {

@@ -1,0 +1,295 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	core "k8s.io/client-go/testing"
+
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/redisops"
+)
+
+// fakeRedis is the Redis seam of the fixture tests: View answers with a prepared view, and every
+// other call is recorded as one line of text.
+type fakeRedis struct {
+	mu    sync.Mutex
+	view  *redisops.ClusterView
+	calls []string
+}
+
+func (r *fakeRedis) record(format string, args ...interface{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, fmt.Sprintf(format, args...))
+}
+
+// writes returns the calls recorded so far and forgets them.
+func (r *fakeRedis) writes() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.calls
+	r.calls = nil
+	return out
+}
+
+func (r *fakeRedis) View(_ context.Context, addrs []string) *redisops.ClusterView {
+	view := &redisops.ClusterView{Nodes: map[string]*redisops.NodeState{}}
+	for _, addr := range addrs {
+		if state, ok := r.view.Nodes[addr]; ok {
+			view.Nodes[addr] = state
+		} else {
+			view.Nodes[addr] = &redisops.NodeState{Addr: addr, Err: fmt.Errorf("connection refused")}
+		}
+	}
+	return view
+}
+
+func (r *fakeRedis) Meet(_ context.Context, addr, ip string, port, busPort int) error {
+	r.record("meet %s -> %s:%d@%d", addr, ip, port, busPort)
+	return nil
+}
+
+func (r *fakeRedis) AddSlots(_ context.Context, addr string, ranges []redisops.SlotRange, epoch int64) error {
+	r.record("addslots %s %s epoch %d", addr, strings.Join(redisops.FormatRanges(ranges), ","), epoch)
+	return nil
+}
+
+func (r *fakeRedis) ClaimSlots(_ context.Context, node *redisops.NodeState, ranges []redisops.SlotRange) error {
+	r.record("claim %s %s", node.Addr, strings.Join(redisops.FormatRanges(ranges), ","))
+	return nil
+}
+
+func (r *fakeRedis) Replicate(_ context.Context, addr, masterID string) error {
+	r.record("replicate %s %s", addr, masterID)
+	return nil
+}
+
+func (r *fakeRedis) Failover(_ context.Context, addr string, mode redisops.FailoverMode) error {
+	r.record("failover %s %s", addr, mode)
+	return nil
+}
+
+func (r *fakeRedis) ForgetEverywhere(_ context.Context, _ *redisops.ClusterView, id string) error {
+	r.record("forget %s", id)
+	return nil
+}
+
+func (r *fakeRedis) PointOwner(_ context.Context, addr string, slots []int, ownerID string) error {
+	r.record("pointowner %s %s %s", addr, redisops.SlotList(slots), ownerID)
+	return nil
+}
+
+func (r *fakeRedis) MoveSlots(_ context.Context, source, target redisops.Endpoint, slots []int, _ []string,
+	progress func(int)) ([]int, error) {
+	r.record("move %s -> %s %s", source.ID, target.ID, redisops.SlotList(slots))
+	if progress != nil {
+		progress(len(slots))
+	}
+	return slots, nil
+}
+
+func (r *fakeRedis) RepairOpenSlot(_ context.Context, _ *redisops.ClusterView, slot int, owner string) (redisops.Repair, error) {
+	r.record("repair %d owner %s", slot, owner)
+	return redisops.Repair{Slot: slot, Owner: owner}, nil
+}
+
+func (r *fakeRedis) Drop(addr string) { r.record("drop %s", addr) }
+func (r *fakeRedis) Close()           {}
+
+// liveFixture is a fixture whose cluster runs: a ready pod for every fake node with a pod, at
+// the address the node answers on, and the exporter Service.
+func liveFixture(t *testing.T, rc *redisv1beta1.RedisCluster, nodes ...fakeNode) *fixture {
+	f := newFixture(t)
+	f.clusters = append(f.clusters, rc)
+	f.services = append(f.services, desiredExporterService(rc))
+	o := clusterFixture(int(rc.Spec.Masters), int(rc.Spec.Replicas), nodes...)
+	f.redis = &fakeRedis{view: o.View}
+	for _, n := range nodes {
+		if n.noPod {
+			continue
+		}
+		pod := desiredPod(rc, n.index)
+		pod.ResourceVersion = "1"
+		pod.Spec.NodeName = n.host
+		pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: strings.Split(addrOf(n.index), ":")[0],
+			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
+		f.pods = append(f.pods, pod)
+	}
+	return f
+}
+
+// apiWrites names the writes of a sync as verb resource/name, the status as "update status".
+func apiWrites(actions []core.Action) []string {
+	var out []string
+	for _, a := range actions {
+		switch a.GetVerb() {
+		case "create":
+			out = append(out, "create "+a.GetResource().Resource+"/"+a.(core.CreateAction).GetObject().(metav1.Object).GetName())
+		case "delete":
+			out = append(out, "delete "+a.GetResource().Resource+"/"+a.(core.DeleteAction).GetName())
+		case "update":
+			out = append(out, "update "+a.GetSubresource())
+		default:
+			out = append(out, a.GetVerb()+" "+a.GetResource().Resource)
+		}
+	}
+	return out
+}
+
+// statusOf returns the status the sync wrote last.
+func statusOf(t *testing.T, actions []core.Action) redisv1beta1.RedisClusterStatus {
+	t.Helper()
+	for i := len(actions) - 1; i >= 0; i-- {
+		if u, ok := actions[i].(core.UpdateAction); ok && u.GetSubresource() == "status" {
+			return u.GetObject().(*redisv1beta1.RedisCluster).Status
+		}
+	}
+	t.Fatal("no status written")
+	return redisv1beta1.RedisClusterStatus{}
+}
+
+func TestActBootstrapsANewCluster(t *testing.T) {
+	rc := newCluster("rc")
+	f := liveFixture(t, rc, emptyNodes(6, false)...)
+	actions := f.runSync(keyOf(rc))
+
+	require.Equal(t, []string{
+		"addslots " + addrOf(0) + " 0-5461 epoch 1",
+		"addslots " + addrOf(1) + " 5462-10922 epoch 2",
+		"addslots " + addrOf(2) + " 10923-16383 epoch 3",
+	}, f.redis.writes())
+	require.Equal(t, []string{"update status"}, apiWrites(actions))
+	ready := meta.FindStatusCondition(statusOf(t, actions).Conditions, redisv1beta1.ConditionReady)
+	require.Equal(t, metav1.ConditionFalse, ready.Status)
+}
+
+func TestActHealsALostMaster(t *testing.T) {
+	// Master 0's pod is gone; its replica, node 3, took over its slots. The dead id is
+	// forgotten and the pod comes back to join as a new node.
+	rc := newCluster("rc")
+	nodes := healthy()
+	nodes[0].noPod = true
+	nodes[3].master, nodes[3].masterID, nodes[3].slots = true, "", redisops.EvenSplit(3)[0:1]
+	dead := redisops.NodeView{ID: "m0", Addr: addrOf(0), Flags: map[string]bool{"master": true, "fail": true}}
+	for i := 1; i < len(nodes); i++ {
+		nodes[i].ghosts = []redisops.NodeView{dead}
+	}
+	rc.Status.Nodes = []redisv1beta1.NodeStatus{{Pod: "rc-0", Role: redisv1beta1.RoleMaster, NodeID: "m0", Slots: []string{"0-5461"}}}
+	f := liveFixture(t, rc, nodes...)
+	actions := f.runSync(keyOf(rc))
+
+	require.Equal(t, []string{"forget m0"}, f.redis.writes())
+	require.ElementsMatch(t, []string{"create pods/rc-0", "update status"}, apiWrites(actions))
+}
+
+func TestActHoldsALostMastersPodUntilItsReplicaTookOver(t *testing.T) {
+	rc := newCluster("rc")
+	nodes := healthy()
+	nodes[0].noPod = true
+	lost := redisops.NodeView{ID: "m0", Addr: addrOf(0), Flags: map[string]bool{"master": true, "fail?": true},
+		Slots: redisops.EvenSplit(3)[0:1]}
+	for i := 1; i < len(nodes); i++ {
+		nodes[i].ghosts = []redisops.NodeView{lost}
+	}
+	rc.Status.Nodes = []redisv1beta1.NodeStatus{{Pod: "rc-0", Role: redisv1beta1.RoleMaster, NodeID: "m0", Slots: []string{"0-5461"}}}
+	f := liveFixture(t, rc, nodes...)
+	actions := f.runSync(keyOf(rc))
+
+	require.Empty(t, f.redis.writes(), "Redis elects the replica itself")
+	require.Equal(t, []string{"update status"}, apiWrites(actions), "no empty pod at the lost master's address")
+}
+
+func TestActStartsAScaleOutAndReportsIt(t *testing.T) {
+	rc := newCluster("rc")
+	rc.Spec.Masters, rc.Spec.Replicas = 4, 0
+	nodes := healthy()[:3]
+	nodes = append(nodes, fakeNode{index: 3, host: "a", id: "n3", master: true, stateOK: true, epoch: -1})
+	f := liveFixture(t, rc, nodes...)
+	c, _, _ := f.newController()
+	require.NoError(t, c.syncHandler(context.Background(), keyOf(rc)))
+	first := writeActions(f.redisClient.Actions(), f.kubeClient.Actions())
+	status := statusOf(t, first)
+	require.NotNil(t, status.LastScaleTime)
+	require.True(t, meta.IsStatusConditionTrue(status.Conditions, redisv1beta1.ConditionScaling))
+
+	require.Eventually(t, func() bool {
+		r := c.migrations.report(keyOf(rc), rc.UID)
+		return r != nil && !r.Running
+	}, 5*time.Second, 5*time.Millisecond, "the migration runs off the worker and ends")
+	moves := f.redis.writes()
+	require.Len(t, moves, 3, "one move from each master to the new one: %v", moves)
+	for _, m := range moves {
+		require.Regexp(t, `^move m[012] -> n3 `, m)
+	}
+
+	// The next sync reports the end: the cluster is spread and Ready, the migration on record.
+	for i, r := range redisops.EvenSplit(4) {
+		state := f.redis.view.Nodes[addrOf(i)]
+		self := &state.Table[0]
+		self.Slots = []redisops.SlotRange{r}
+	}
+	for _, n := range f.redis.view.Nodes {
+		for i := range n.Table {
+			if i > 0 {
+				n.Table[i].Slots = f.redis.view.Nodes[n.Table[i].Addr].Table[0].Slots
+			}
+		}
+	}
+	f.redisClient.ClearActions()
+	require.NoError(t, c.syncHandler(context.Background(), keyOf(rc)))
+	require.Empty(t, writeActions(f.redisClient.Actions()), "within the status interval of the last write, nothing is written")
+	c.status.interval = 0
+	require.NoError(t, c.syncHandler(context.Background(), keyOf(rc)))
+	status = statusOf(t, writeActions(f.redisClient.Actions()))
+	require.Nil(t, status.Migration)
+	require.Equal(t, "moved 4096 slots", status.LastMigration.Step)
+	require.EqualValues(t, 4096, status.LastMigration.SlotsDone)
+	require.Empty(t, f.redis.writes())
+	require.Nil(t, c.migrations.report(keyOf(rc), rc.UID), "a reported migration is forgotten")
+}
+
+func TestActRemovesADrainedMaster(t *testing.T) {
+	rc := newCluster("rc")
+	rc.Spec.Replicas = 0
+	nodes := healthy()[:3]
+	nodes = append(nodes, fakeNode{index: 3, host: "a", id: "n3", master: true, stateOK: true})
+	f := liveFixture(t, rc, nodes...)
+	actions := f.runSync(keyOf(rc))
+
+	require.Equal(t, []string{"forget n3", "drop " + addrOf(3)}, f.redis.writes())
+	require.ElementsMatch(t, []string{"delete pods/rc-3", "update status"}, apiWrites(actions))
+}
+
+func TestActRepairsAnOpenSlot(t *testing.T) {
+	rc := newCluster("rc")
+	nodes := healthy()
+	nodes[0].migrating = map[int]string{5: "m1"}
+	nodes[1].importing = map[int]string{5: "m0"}
+	f := liveFixture(t, rc, nodes...)
+	actions := f.runSync(keyOf(rc))
+
+	require.Equal(t, []string{"repair 5 owner " + addrOf(0)}, f.redis.writes())
+	require.Equal(t, []string{"update status"}, apiWrites(actions))
+}
+
+func TestReadyClusterResyncMakesNoWrite(t *testing.T) {
+	rc := newCluster("rc")
+	f := liveFixture(t, rc, healthy()...)
+	first := f.runSync(keyOf(rc))
+	require.Empty(t, f.redis.writes(), "a healthy cluster needs no Redis command")
+	status := statusOf(t, first)
+	require.True(t, meta.IsStatusConditionTrue(status.Conditions, redisv1beta1.ConditionReady), "%+v", status.Conditions)
+
+	rc.Status = status
+	require.Empty(t, f.runSync(keyOf(rc)), "a resync of a Ready cluster writes nothing to the API server")
+	require.Empty(t, f.redis.writes(), "nor to Redis")
+}

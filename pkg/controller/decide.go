@@ -1,0 +1,134 @@
+package controller
+
+import (
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+)
+
+// Requeue delays while the cluster converges; Redis state changes raise no Kubernetes event.
+const (
+	settleDelay   = 300 * time.Millisecond
+	convergeDelay = time.Second
+	// portRecheckDelay: a refused cluster looks again whether the ports were freed.
+	portRecheckDelay = 10 * time.Second
+)
+
+// decision is the whole plan of one sync: the objects to create, the Redis actions in order
+// (waits included), the status to report and when to look again.
+type decision struct {
+	CreateService bool
+	CreateClaims  []int
+	CreatePods    []int
+	Actions       []action
+	Status        redisv1beta1.RedisClusterStatus
+	// Events are those not tied to an action.
+	Events  []event
+	Requeue time.Duration // 0 for none
+}
+
+type event struct {
+	Type, Reason, Message string
+}
+
+// decide turns an observation into a decision. It is pure: the same observation gives the same
+// decision, and it reads nothing else.
+func decide(o *observation) decision {
+	rc := o.Cluster
+	d := decision{Status: *rc.Status.DeepCopy()}
+	status := &d.Status
+	status.ObservedGeneration = rc.Generation
+	status.Selector = clusterSelector(rc).String()
+
+	if o.PortConflict != "" {
+		if old := meta.FindStatusCondition(rc.Status.Conditions, redisv1beta1.ConditionReady); old == nil || old.Reason != ReasonPortConflict {
+			d.Events = append(d.Events, event{corev1.EventTypeWarning, ReasonPortConflict, "Not created: " + o.PortConflict})
+		}
+		setCondition(status, rc.Generation, redisv1beta1.ConditionReady, metav1.ConditionFalse, ReasonPortConflict, o.PortConflict)
+		d.Requeue = portRecheckDelay // the other cluster may go away
+		return d
+	}
+	d.CreateService = !o.HasService
+
+	in := &observed{
+		Members:       members(rc, o.Pods),
+		View:          o.View,
+		Masters:       int(rc.Spec.Masters),
+		Replicas:      int(rc.Spec.Replicas),
+		LinkDownLimit: 2 * int(rc.Spec.NodeTimeoutMillis()/1000+1),
+		NodeTimeout:   time.Duration(rc.Spec.NodeTimeoutMillis()) * time.Millisecond,
+		Now:           o.Now,
+	}
+	// A lost master's pod waits for its replica to take over before it is created again.
+	hold, failovers := map[int]string{}, []action(nil)
+	if o.View != nil {
+		present := map[int]bool{}
+		for index := range o.Pods {
+			present[index] = true
+		}
+		hold, failovers = awaitingFailover(rc, in, present)
+	}
+	for _, index := range wantedIndexes(rc) {
+		if _, exists := o.Pods[index]; exists {
+			continue
+		}
+		if _, held := hold[index]; held {
+			continue
+		}
+		if rc.Spec.PersistenceEnabled() && !o.Claims[index] {
+			d.CreateClaims = append(d.CreateClaims, index)
+		}
+		d.CreatePods = append(d.CreatePods, index)
+	}
+
+	if o.View == nil {
+		setCondition(status, rc.Generation, redisv1beta1.ConditionReady, metav1.ConditionFalse, ReasonProvisioning,
+			fmt.Sprintf("0 of %d Redis pods are ready", len(in.Members)))
+		d.Requeue = convergeDelay
+		return d
+	}
+
+	migrating := o.Migration != nil && o.Migration.Running
+	d.Actions = append(failovers, planCluster(in, migrating)...)
+	for _, index := range wantedIndexes(rc) {
+		if reason, held := hold[index]; held {
+			d.Actions = append(d.Actions, waitFor{because(reason)})
+		}
+	}
+	for _, a := range d.Actions {
+		switch a.(type) {
+		case migrateSlots, removeNode:
+			now := metav1.NewTime(o.Now)
+			status.LastScaleTime = &now
+		}
+	}
+	h := assessCluster(in, d.Actions, rc.Status.Nodes)
+	if m := o.Migration; m != nil {
+		status.Migration = m.Migration
+		if migrating {
+			progress := fmt.Sprintf("%d of %d slots moved: %s", m.Migration.SlotsDone, m.Migration.SlotsPlanned, m.Migration.Step)
+			h.notReady = append(h.notReady, progress)
+			h.scaling = append(h.scaling, progress)
+		}
+	}
+	applyHealth(status, rc.Generation, h, o.Now)
+	if migrating {
+		setCondition(status, rc.Generation, redisv1beta1.ConditionScaling, metav1.ConditionTrue, ReasonMigrating,
+			fmt.Sprintf("%d of %d slots moved: %s", status.Migration.SlotsDone, status.Migration.SlotsPlanned, status.Migration.Step))
+	}
+
+	switch {
+	case len(d.Actions) > 0:
+		// Something will change, or Redis is converging on its own (a handshake, gossip, an
+		// election): look again soon rather than at the slower not-ready pace.
+		d.Requeue = settleDelay
+	case !meta.IsStatusConditionTrue(status.Conditions, redisv1beta1.ConditionReady):
+		d.Requeue = convergeDelay
+	}
+	return d
+}

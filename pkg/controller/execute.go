@@ -1,0 +1,209 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/redisops"
+)
+
+// executed is what acting on a decision did.
+type executed struct {
+	actions   int
+	lostSlots []string
+	// notes say what repairs were made and what failed, for the migration's record.
+	notes []string
+}
+
+// act carries out a decision: the Kubernetes objects first, then the Redis actions in order,
+// recording Events for what it did (one for all of a pass's meetings). It stops at the first
+// error: the next sync decides again from the live cluster.
+func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster,
+	view *redisops.ClusterView, d *decision) (executed, error) {
+	var done executed
+	for _, e := range d.Events {
+		c.recordEvent(rc, e.Type, e.Reason, "%s", e.Message)
+	}
+	if d.CreateService {
+		if err := c.createExporterService(ctx, rc); err != nil {
+			return done, err
+		}
+	}
+	for _, index := range d.CreateClaims {
+		if err := c.createClaim(ctx, rc, index); err != nil {
+			return done, err
+		}
+	}
+	for _, index := range d.CreatePods {
+		if err := c.createNodePod(ctx, rc, index); err != nil {
+			return done, err
+		}
+	}
+
+	var repairs []redisops.Repair
+	var met meetings
+	defer func() { met.report(c, rc) }()
+	for _, a := range d.Actions {
+		var err error
+		switch a := a.(type) {
+		case waitFor:
+			continue
+		case meetNode:
+			err = redis.Meet(ctx, a.Addr, a.Peer.IP, a.Peer.Port, a.Peer.Port+redisv1beta1.BusPortOffset)
+			if err == nil {
+				met.add(a.Addr, a.Peer.Addr())
+			}
+		case addSlots:
+			err = redis.AddSlots(ctx, a.Addr, a.Ranges, a.Epoch)
+			c.recordIf(err, rc, ReasonAssignedSlots, "Assigned slots %s to %s", strings.Join(redisops.FormatRanges(a.Ranges), ","), a.Addr)
+		case claimLostSlots:
+			err = redis.ClaimSlots(ctx, view.Nodes[a.Addr], a.Ranges)
+			if err == nil {
+				done.lostSlots = append(done.lostSlots, redisops.FormatRanges(a.Ranges)...)
+				what := fmt.Sprintf("slots %s had no live owner (a master died with no replica); assigned them empty to %s: their keys are lost",
+					strings.Join(redisops.FormatRanges(a.Ranges), ","), a.Addr)
+				c.recordEvent(rc, corev1.EventTypeWarning, ReasonSlotsLost, "%s", what)
+				done.notes = append(done.notes, what)
+			}
+		case replicate:
+			err = redis.Replicate(ctx, a.Addr, a.MasterID)
+			c.recordIf(err, rc, ReasonReplicaSet, "%s: %s replicates %s", a.why(), a.Addr, short(a.MasterID))
+		case forgetNode:
+			err = redis.ForgetEverywhere(ctx, view, a.ID)
+			c.recordIf(err, rc, ReasonForgotNode, "Forgot node %s on every node: %s", short(a.ID), a.why())
+		case forceFailover:
+			err = redis.Failover(ctx, a.Addr, redisops.FailoverForce)
+			c.recordIf(err, rc, ReasonFailover, "%s", a.why())
+			done.note(err, a.why())
+		case migrateSlots:
+			c.startMigration(ctx, rc, redis, view, a.Moves)
+		case removeNode:
+			err = c.removeNode(ctx, rc, redis, view, a)
+		case pointOwner:
+			err = redis.PointOwner(ctx, a.Addr, a.Slots, a.OwnerID)
+			c.recordIf(err, rc, ReasonRepairedSlot, "%s: %s", a.why(), redisops.SlotList(a.Slots))
+			done.note(err, a.why())
+		case repairSlot:
+			var r redisops.Repair
+			if r, err = redis.RepairOpenSlot(ctx, view, a.Slot, a.Owner); err == nil {
+				repairs = append(repairs, r)
+			}
+		default:
+			err = fmt.Errorf("no executor for %T", a)
+		}
+		if err != nil {
+			c.reportRepairs(rc, &done, repairs)
+			c.recordEvent(rc, corev1.EventTypeWarning, ReasonRedisError, "%s failed: %v", a.why(), err)
+			done.notes = append(done.notes, fmt.Sprintf("%s failed: %v", a.why(), err))
+			return done, err
+		}
+		done.actions++
+	}
+	c.reportRepairs(rc, &done, repairs)
+	return done, nil
+}
+
+// removeNode forgets a node above the wanted count on every other node and deletes its pod.
+func (c *Controller) removeNode(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster,
+	view *redisops.ClusterView, a removeNode) error {
+	if err := redis.ForgetEverywhere(ctx, view, a.ID); err != nil {
+		return err
+	}
+	err := c.kubeClient.CoreV1().Pods(rc.Namespace).Delete(ctx, a.Node.Pod, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting pod %s: %w", a.Node.Pod, err)
+	}
+	redis.Drop(a.Node.Addr())
+	c.recordEvent(rc, corev1.EventTypeNormal, ReasonRemovedNode, "Removed node %d (%s): forgot %s and deleted pod %s",
+		a.Node.Index, a.Node.Addr(), short(a.ID), a.Node.Pod)
+	return nil
+}
+
+// meetings are the CLUSTER MEETs of one pass, by the node that sent them, for one Event: a new
+// node meets every master, and an Event each would use up the burst of Events client-go lets
+// through per object, dropping later ones (an alert's scaling among them).
+type meetings struct {
+	from []string
+	to   map[string][]string
+}
+
+func (m *meetings) add(from, to string) {
+	if m.to == nil {
+		m.to = map[string][]string{}
+	}
+	if _, seen := m.to[from]; !seen {
+		m.from = append(m.from, from)
+	}
+	m.to[from] = append(m.to[from], to)
+}
+
+func (m *meetings) report(c *Controller, rc *redisv1beta1.RedisCluster) {
+	if len(m.from) == 0 {
+		return
+	}
+	parts := make([]string, len(m.from))
+	for i, from := range m.from {
+		parts[i] = from + " met " + strings.Join(m.to[from], ", ")
+	}
+	c.recordEvent(rc, corev1.EventTypeNormal, ReasonMetNode, "Introduced nodes: %s", strings.Join(parts, "; "))
+}
+
+// reportRepairs records one Event and one note per kind of repair made to open slots.
+func (c *Controller) reportRepairs(rc *redisv1beta1.RedisCluster, done *executed, repairs []redisops.Repair) {
+	for _, what := range summarizeRepairs(repairs) {
+		c.recordEvent(rc, corev1.EventTypeNormal, ReasonRepairedSlot, "Repaired open slots: %s", what)
+		done.notes = append(done.notes, what)
+	}
+}
+
+// summarizeRepairs groups repairs that ended alike, naming their slots as ranges.
+func summarizeRepairs(repairs []redisops.Repair) []string {
+	type outcome struct {
+		finished    bool
+		owner, lost string
+	}
+	var order []outcome
+	slots := map[outcome][]int{}
+	keys := map[outcome]int{}
+	for _, r := range repairs {
+		o := outcome{r.Finished, r.Owner, r.LostWith}
+		if _, seen := slots[o]; !seen {
+			order = append(order, o)
+		}
+		slots[o] = append(slots[o], r.Slot)
+		keys[o] += r.Keys
+	}
+	var out []string
+	for _, o := range order {
+		ranges := redisops.SlotList(slots[o])
+		if o.finished {
+			out = append(out, fmt.Sprintf("finished moving slots %s to %s (%d keys)", ranges, o.owner, keys[o]))
+			continue
+		}
+		what := fmt.Sprintf("rolled slots %s back to their owner %s (%d keys returned)", ranges, o.owner, keys[o])
+		if o.lost != "" {
+			what += fmt.Sprintf("; keys they had sent to node %s are lost with it", short(o.lost))
+		}
+		out = append(out, what)
+	}
+	return out
+}
+
+// note keeps what a successful repair did.
+func (e *executed) note(err error, what string) {
+	if err == nil {
+		e.notes = append(e.notes, what)
+	}
+}
+
+func (c *Controller) recordIf(err error, rc *redisv1beta1.RedisCluster, reason, format string, args ...interface{}) {
+	if err == nil {
+		c.recordEvent(rc, corev1.EventTypeNormal, reason, format, args...)
+	}
+}

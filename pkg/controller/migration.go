@@ -1,0 +1,254 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
+
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/redisops"
+)
+
+const (
+	// migrationPairs bounds how many source -> target pairs move slots at once.
+	migrationPairs = 4
+	// progressDelay is how soon after a migration's progress the cluster is synced, so that
+	// status follows a migration at most this often.
+	progressDelay = 500 * time.Millisecond
+)
+
+// migrations holds the migration task of each cluster. A migration runs off the workers: the
+// sync that plans it starts it and returns, later syncs read its progress into status (the
+// task never writes status itself) and keep healing the cluster meanwhile, and the sync after
+// it finished reports the end and forgets it.
+type migrations struct {
+	mu        sync.Mutex
+	byCluster map[cache.ObjectName]*migrationTask
+	running   sync.WaitGroup
+}
+
+// migrationTask is one running or finished migration.
+type migrationTask struct {
+	uid    types.UID
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	state   redisv1beta1.MigrationStatus
+	running bool
+}
+
+// migrationReport is a snapshot of a task for one sync.
+type migrationReport struct {
+	task      *migrationTask
+	Running   bool
+	Migration *redisv1beta1.MigrationStatus
+}
+
+func (t *migrationTask) update(change func(m *redisv1beta1.MigrationStatus)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	change(&t.state)
+}
+
+// report returns the task of the cluster key with uid, or nil. A task of an earlier cluster of
+// the same name is stopped and dropped.
+func (m *migrations) report(key cache.ObjectName, uid types.UID) *migrationReport {
+	m.mu.Lock()
+	t := m.byCluster[key]
+	if t != nil && t.uid != uid {
+		t.cancel()
+		delete(m.byCluster, key)
+		t = nil
+	}
+	m.mu.Unlock()
+	if t == nil {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return &migrationReport{task: t, Running: t.running, Migration: t.state.DeepCopy()}
+}
+
+// reported drops a finished task once its end is in the cluster's status.
+func (m *migrations) reported(key cache.ObjectName, r *migrationReport) {
+	if r == nil || r.Running {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.byCluster[key] == r.task {
+		delete(m.byCluster, key)
+	}
+}
+
+// stop cancels the cluster's task: it ends at the next slot batch boundary.
+func (m *migrations) stop(key cache.ObjectName) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t := m.byCluster[key]; t != nil {
+		t.cancel()
+		delete(m.byCluster, key)
+	}
+}
+
+// wait waits until every task has stopped, at most timeout; it reports whether they all did.
+func (m *migrations) wait(timeout time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		m.running.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(timeout):
+		return false
+	}
+}
+
+// startMigration starts moving slots as the cluster's task. ctx is the workers' context: when
+// leadership is lost the task stops at a slot batch boundary.
+func (c *Controller) startMigration(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster,
+	view *redisops.ClusterView, moves []redisops.SlotMove) {
+	key := keyOf(rc)
+	taskCtx, cancel := context.WithCancel(ctx)
+	t := &migrationTask{uid: rc.UID, cancel: cancel, running: true}
+	t.state = redisv1beta1.MigrationStatus{SlotsPlanned: int32(len(moves)), StartTime: &metav1.Time{Time: time.Now()}}
+	if old := rc.Status.Migration; old != nil {
+		// A migration interrupted by a restart or a repair goes on under the same record.
+		t.state.Interruptions = old.Interruptions
+		if old.StartTime != nil {
+			t.state.StartTime = old.StartTime.DeepCopy()
+		}
+	}
+	c.migrations.mu.Lock()
+	if c.migrations.byCluster == nil {
+		c.migrations.byCluster = map[cache.ObjectName]*migrationTask{}
+	}
+	if old := c.migrations.byCluster[key]; old != nil {
+		old.cancel()
+	}
+	c.migrations.byCluster[key] = t
+	c.migrations.running.Add(1)
+	c.migrations.mu.Unlock()
+
+	go func() {
+		defer c.migrations.running.Done()
+		defer cancel()
+		err := c.migrate(taskCtx, rc, redis, view, moves, t)
+		t.update(func(m *redisv1beta1.MigrationStatus) {
+			if err != nil {
+				m.Step = "stopped: " + err.Error()
+				m.Interruptions = appendNotes(m.Interruptions, []string{"moving slots failed: " + err.Error()})
+			} else {
+				m.Step = fmt.Sprintf("moved %d slots", m.SlotsPlanned)
+			}
+		})
+		if err != nil {
+			c.recordEvent(rc, corev1.EventTypeWarning, ReasonRedisError, "Moving slots failed: %v", err)
+		}
+		t.mu.Lock()
+		t.running = false
+		t.mu.Unlock()
+		c.queue.Add(key)
+	}()
+}
+
+// migrate carries out slot moves, independent source -> target pairs at once, and keeps the
+// task's progress.
+func (c *Controller) migrate(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster,
+	view *redisops.ClusterView, moves []redisops.SlotMove, t *migrationTask) error {
+	byID := view.ByID()
+	var masters []string
+	for _, st := range view.Reachable() {
+		if self, _ := st.Self(); self.Master() && len(self.Slots) > 0 {
+			masters = append(masters, st.Addr)
+		}
+	}
+	pairs := redisops.MoveRanges(moves)
+	keys := make([][2]string, 0, len(pairs))
+	for pair := range pairs {
+		keys = append(keys, pair)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i][0]+keys[i][1] < keys[j][0]+keys[j][1] })
+	t.update(func(m *redisv1beta1.MigrationStatus) {
+		m.Step = fmt.Sprintf("moving %d slots between %d pairs of masters", len(moves), len(keys))
+	})
+
+	sem := make(chan struct{}, migrationPairs)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for _, pair := range keys {
+		source, target := byID[pair[0]], byID[pair[1]]
+		if source == nil || target == nil {
+			wg.Wait()
+			return fmt.Errorf("master %s or %s is not reachable", short(pair[0]), short(pair[1]))
+		}
+		var slots []int
+		for _, r := range pairs[pair] {
+			for s := r.Start; s <= r.End; s++ {
+				slots = append(slots, s)
+			}
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			previous := 0
+			progress := func(n int) {
+				t.update(func(m *redisv1beta1.MigrationStatus) {
+					m.SlotsDone += int32(n - previous)
+					m.Step = fmt.Sprintf("moving slots from %s to %s", source.Addr, target.Addr)
+				})
+				previous = n
+				c.queue.AddAfter(keyOf(rc), progressDelay)
+			}
+			moved, err := redis.MoveSlots(ctx, redisops.Endpoint{Addr: source.Addr, ID: pair[0]},
+				redisops.Endpoint{Addr: target.Addr, ID: pair[1]}, slots, masters, progress)
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+				return
+			}
+			c.recordEvent(rc, corev1.EventTypeNormal, ReasonMigratedSlots, "Moved %d slots from %s to %s",
+				len(moved), source.Addr, target.Addr)
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// maxInterruptions bounds the record of what interrupted one migration (the first entry and the
+// latest are kept); noteLength bounds one entry.
+const (
+	maxInterruptions = 10
+	noteLength       = 300
+)
+
+// appendNotes adds notes to a migration's interruptions within the bounds.
+func appendNotes(interruptions, notes []string) []string {
+	out := append([]string(nil), interruptions...)
+	for _, n := range notes {
+		if len(n) > noteLength {
+			n = n[:noteLength] + "..."
+		}
+		out = append(out, n)
+	}
+	if extra := len(out) - maxInterruptions; extra > 0 {
+		// The first entry says what broke the migration; keep it and the latest.
+		out = append(out[:1], out[1+extra:]...)
+	}
+	return out
+}

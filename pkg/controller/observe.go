@@ -1,0 +1,136 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
+
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/redisops"
+)
+
+// observation is everything one sync knows of a cluster: its objects from the listers, every
+// node's own view of Redis and the state of the cluster's migration task. decide needs nothing
+// else.
+type observation struct {
+	Cluster    *redisv1beta1.RedisCluster
+	Pods       map[int]*corev1.Pod // by node index
+	Claims     map[int]bool        // node indexes whose data claim exists
+	HasService bool
+	// PortConflict says why the cluster may not run: another cluster holds its host ports.
+	PortConflict string
+	// View is nil while no pod is ready, or when the cluster may not run.
+	View *redisops.ClusterView
+	// Migration is the cluster's migration task, running or finished and not yet reported.
+	Migration *migrationReport
+	Now       time.Time
+}
+
+// observe reads what sync needs of rc. The task is read before Redis, so a finished migration
+// is seen with the cluster it left behind.
+func (c *Controller) observe(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster) (*observation, error) {
+	o := &observation{Cluster: rc, Now: time.Now(), Claims: map[int]bool{}}
+	var err error
+	if o.Pods, err = c.clusterPods(rc); err != nil {
+		return nil, err
+	}
+	if o.PortConflict, err = c.checkPorts(rc, maxIndex(o.Pods)+1); err != nil || o.PortConflict != "" {
+		return o, err
+	}
+	if _, err := c.services.Services(rc.Namespace).Get(ExporterServiceName(rc)); err == nil {
+		o.HasService = true
+	} else if !apierrors.IsNotFound(err) {
+		return nil, err
+	}
+	if rc.Spec.PersistenceEnabled() {
+		for index := range rc.Spec.NodeCount() {
+			if _, err := c.claims.PersistentVolumeClaims(rc.Namespace).Get(ClaimName(rc, index)); err == nil {
+				o.Claims[index] = true
+			} else if !apierrors.IsNotFound(err) {
+				return nil, err
+			}
+		}
+	}
+	o.Migration = c.migrations.report(keyOf(rc), rc.UID)
+	if addrs := memberAddrs(members(rc, o.Pods)); len(addrs) > 0 {
+		o.View = redis.View(ctx, addrs)
+	}
+	return o, nil
+}
+
+// wantedIndexes are the node indexes the spec asks for.
+func wantedIndexes(rc *redisv1beta1.RedisCluster) []int {
+	out := make([]int, rc.Spec.NodeCount())
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// members lists the wanted nodes, and any node above the wanted count that still has a pod, with
+// the address of each pod that is ready and not going away.
+func members(rc *redisv1beta1.RedisCluster, pods map[int]*corev1.Pod) []member {
+	var out []member
+	indexes := wantedIndexes(rc)
+	for index := range pods {
+		if index >= len(indexes) {
+			indexes = append(indexes, index)
+		}
+	}
+	for _, index := range indexes {
+		m := member{Index: index, Pod: PodName(rc, index), Port: int(rc.Spec.NodePort(index)), Extra: index >= rc.Spec.NodeCount()}
+		if pod, ok := pods[index]; ok {
+			m.Host = pod.Spec.NodeName
+			if pod.DeletionTimestamp == nil && podReady(pod) {
+				m.IP = pod.Status.PodIP
+			}
+		}
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
+	return out
+}
+
+func podReady(pod *corev1.Pod) bool {
+	if pod.Status.Phase != corev1.PodRunning || pod.Status.PodIP == "" {
+		return false
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func memberAddrs(ms []member) []string {
+	var out []string
+	for _, m := range ms {
+		if a := m.Addr(); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// checkPorts says which earlier cluster holds host ports rc would need, if any.
+func (c *Controller) checkPorts(rc *redisv1beta1.RedisCluster, runningNodes int) (string, error) {
+	others, err := c.clusters.List(labels.Everything())
+	if err != nil {
+		return "", fmt.Errorf("listing RedisClusters: %w", err)
+	}
+	ranges := func(other *redisv1beta1.RedisCluster) portRange {
+		pods, err := c.clusterPods(other)
+		if err != nil {
+			return hostPorts(other, 0)
+		}
+		return hostPorts(other, maxIndex(pods)+1)
+	}
+	msg, _ := portConflict(rc, hostPorts(rc, runningNodes), others, ranges)
+	return msg, nil
+}

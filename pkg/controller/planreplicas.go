@@ -1,0 +1,138 @@
+package controller
+
+import "fmt"
+
+// planReplicas attaches slot-less masters and orphaned replicas to the masters lacking replicas,
+// moves a replica from a master with too many to one with none, and re-points replicas whose link
+// stays down.
+func planReplicas(o *observed, nodes []reachableMember, byID map[string]reachableMember) []action {
+	replicasOf := map[string][]reachableMember{}
+	var masters, free []reachableMember
+	for _, n := range nodes {
+		switch {
+		case n.Self.Master() && len(n.Self.Slots) > 0:
+			masters = append(masters, n)
+		case n.Extra:
+			continue // about to be removed
+		case n.Self.Master():
+			free = append(free, n)
+		default:
+			if _, ok := byID[n.Self.MasterID]; ok && isSlotOwner(byID[n.Self.MasterID]) {
+				replicasOf[n.Self.MasterID] = append(replicasOf[n.Self.MasterID], n)
+			} else {
+				free = append(free, n) // its master is gone or owns nothing
+			}
+		}
+	}
+	if len(masters) == 0 {
+		return nil
+	}
+	var out []action
+	var joined []reachableMember
+	for _, n := range free {
+		knowsAll := true
+		for _, m := range masters {
+			knowsAll = knowsAll && n.knows(m.Self.ID)
+		}
+		if knowsAll {
+			joined = append(joined, n)
+		} else {
+			out = append(out, waitFor{because(fmt.Sprintf("node %d is still joining the cluster", n.Index))})
+		}
+	}
+	free = joined
+	for len(free) > 0 {
+		r, m := bestReplicaPair(free, masters, replicasOf)
+		out = append(out, replicate{because(fmt.Sprintf("make node %d a replica of node %d", free[r].Index, masters[m].Index)),
+			free[r].Addr(), masters[m].Self.ID})
+		replicasOf[masters[m].Self.ID] = append(replicasOf[masters[m].Self.ID], free[r])
+		free = append(free[:r], free[r+1:]...)
+	}
+	if len(out) > 0 {
+		return out
+	}
+	// Rebalance after failovers: a master with no replica takes one from a master with extra.
+	for _, m := range masters {
+		if len(replicasOf[m.Self.ID]) > 0 {
+			continue
+		}
+		for _, donor := range masters {
+			if reps := replicasOf[donor.Self.ID]; len(reps) > max(o.Replicas, 1) {
+				r := pickMovableReplica(reps, m.Host)
+				out = append(out, replicate{because(fmt.Sprintf("move replica node %d to node %d, which has none", r.Index, m.Index)),
+					r.Addr(), m.Self.ID})
+				return out
+			}
+		}
+	}
+	for _, reps := range replicasOf {
+		for _, r := range reps {
+			down := r.State.LinkDownSeconds()
+			if !r.State.LinkUp() && o.LinkDownLimit > 0 && down > o.LinkDownLimit {
+				out = append(out, replicate{because(fmt.Sprintf("re-point replica node %d, its link is down for %ds", r.Index, down)),
+					r.Addr(), r.Self.MasterID})
+			}
+		}
+	}
+	return out
+}
+
+// bestReplicaPair picks the next replica to attach and its master: masters with the fewest
+// replicas first, a master on another Kubernetes node than the replica where possible, and the
+// replica with the fewest such choices first, so that greedy choices do not strand the last
+// replica on its master's host.
+func bestReplicaPair(free, masters []reachableMember, replicasOf map[string][]reachableMember) (int, int) {
+	fewest := -1
+	for _, m := range masters {
+		if n := len(replicasOf[m.Self.ID]); fewest < 0 || n < fewest {
+			fewest = n
+		}
+	}
+	options := func(r reachableMember) int {
+		n := 0
+		for _, m := range masters {
+			if len(replicasOf[m.Self.ID]) == fewest && m.Host != r.Host {
+				n++
+			}
+		}
+		return n
+	}
+	bestR, bestM := -1, -1
+	var bestKey [4]int
+	for i, r := range free {
+		opts := options(r)
+		for j, m := range masters {
+			if len(replicasOf[m.Self.ID]) != fewest {
+				continue
+			}
+			sameHost := 0
+			if m.Host == r.Host {
+				sameHost = 1
+			}
+			key := [4]int{sameHost, opts, r.Index, m.Index}
+			if bestR < 0 || lessKey(key, bestKey) {
+				bestR, bestM, bestKey = i, j, key
+			}
+		}
+	}
+	return bestR, bestM
+}
+
+func lessKey(a, b [4]int) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return false
+}
+
+// pickMovableReplica prefers a replica not on host.
+func pickMovableReplica(reps []reachableMember, host string) reachableMember {
+	for _, r := range reps {
+		if r.Host != host {
+			return r
+		}
+	}
+	return reps[0]
+}

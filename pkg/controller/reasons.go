@@ -1,0 +1,38 @@
+package controller
+
+// Reasons of the Events the controller records and of the conditions it sets, in one place.
+
+// Event reasons for Kubernetes objects.
+const (
+	ReasonCreatedPod     = "CreatedPod"
+	ReasonCreatedClaim   = "CreatedClaim"
+	ReasonCreatedService = "CreatedService"
+	ReasonRemovedNode    = "RemovedNode"
+)
+
+// Event reasons for Redis actions.
+const (
+	ReasonMetNode       = "MetNode"
+	ReasonAssignedSlots = "AssignedSlots"
+	ReasonSlotsLost     = "SlotsLost"
+	ReasonReplicaSet    = "AttachedReplica"
+	ReasonForgotNode    = "ForgotNode"
+	ReasonRepairedSlot  = "RepairedSlot"
+	ReasonRedisError    = "RedisError"
+	ReasonFailover      = "ForcedFailover"
+	ReasonMigratedSlots = "MigratedSlots"
+)
+
+// Condition reasons; PortConflict and SlotsLost are also Event reasons.
+const (
+	ReasonProvisioning = "Provisioning"
+	ReasonPortConflict = "PortConflict"
+	ReasonHealthy      = "ClusterHealthy"
+	ReasonReconciling  = "Reconciling"
+	ReasonNodesDown    = "NodesDown"
+	ReasonMissingRepls = "ReplicasMissing"
+	ReasonFullyRedund  = "FullyRedundant"
+	ReasonNotScaling   = "NotScaling"
+	ReasonMigrating    = "MigratingSlots"
+	ReasonScaling      = "Scaling"
+)

@@ -1,0 +1,69 @@
+package controller
+
+import (
+	"fmt"
+	"sync"
+
+	"k8s.io/client-go/tools/cache"
+
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/redisops"
+)
+
+// redisConnections keeps one redisops.Cluster (its connection pools) per RedisCluster, opened
+// anew when the password changes and closed when the cluster goes away.
+type redisConnections struct {
+	connect func(password string) redisops.Cluster
+
+	mu        sync.Mutex
+	byCluster map[cache.ObjectName]*connection
+}
+
+type connection struct {
+	redis    redisops.Cluster
+	password string
+}
+
+func (r *redisConnections) get(key cache.ObjectName, password string) redisops.Cluster {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.byCluster == nil {
+		r.byCluster = map[cache.ObjectName]*connection{}
+	}
+	if c, ok := r.byCluster[key]; ok && c.password == password {
+		return c.redis
+	} else if ok {
+		c.redis.Close()
+	}
+	c := &connection{redis: r.connect(password), password: password}
+	r.byCluster[key] = c
+	return c.redis
+}
+
+// close drops a deleted cluster's connections.
+func (r *redisConnections) close(key cache.ObjectName) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c, ok := r.byCluster[key]; ok {
+		c.redis.Close()
+		delete(r.byCluster, key)
+	}
+}
+
+// redisFor returns the connections of rc, with the password from its Secret (read from the
+// informer's cache) when it has one.
+func (c *Controller) redisFor(rc *redisv1beta1.RedisCluster) (redisops.Cluster, error) {
+	password := ""
+	if ref := rc.Spec.PasswordSecret; ref != nil {
+		secret, err := c.secrets.Secrets(rc.Namespace).Get(ref.Name)
+		if err != nil {
+			return nil, fmt.Errorf("reading password secret %s: %w", ref.Name, err)
+		}
+		value, ok := secret.Data[ref.Key]
+		if !ok {
+			return nil, fmt.Errorf("password secret %s has no key %s", ref.Name, ref.Key)
+		}
+		password = string(value)
+	}
+	return c.redis.get(keyOf(rc), password), nil
+}

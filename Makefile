@@ -9,7 +9,7 @@ UNIT_PACKAGES := ./pkg/... ./cmd/...
 SYSTEM_PACKAGES = $(filter-out %/test/chart,$(shell $(GO) list ./test/...))
 
 .PHONY: all build run test test-unit test-system lint verify-codegen generate manifests \
-	sandbox-binaries sandbox-up sandbox-down clean chart-tools test-chart test-tools
+	sandbox-binaries sandbox-up sandbox-down clean chart-tools test-chart test-tools lint-tools
 
 all: build
 
@@ -42,10 +42,23 @@ test-tools: ## Build Alertmanager (for the autoscaling e2e test) into bin/tools 
 test-chart: chart-tools ## Helm charts: lint, rendering, RBAC, values schema, alert rules (promtool).
 	$(GO) test -count=1 -timeout 10m ./test/chart/...
 
-lint: ## gofmt and go vet.
+lint-tools: ## Build staticcheck into bin/tools when missing or its pin changed.
+	hack/lint-tools.sh
+
+# Generated code (pkg/generated, zz_generated.*) is left out of staticcheck's report: staticcheck
+# skips "Code generated ... DO NOT EDIT." files for most checks but not all (SA1019 deprecations).
+lint: lint-tools ## gofmt, go vet, tidy go.mod of every module, staticcheck.
 	@unformatted="$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go' | grep -v '^pkg/generated/'))"; \
 	if [[ -n "$$unformatted" ]]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	@untidy=0; for dir in . hack/tools/*/; do \
+		if ! diff="$$(cd "$$dir" && $(GO) mod tidy -diff 2>&1)"; then \
+			echo "go mod tidy needed in $${dir%/} ($$(cd "$$dir" && $(GO) list -m)):"; echo "$$diff"; untidy=1; \
+		fi; \
+	done; exit $$untidy
+	@out="$$(bin/tools/staticcheck ./... 2>&1)"; rc=$$?; \
+	out="$$(grep -vE '^(pkg/generated/|[^:]*zz_generated[^:]*\.go:|go: downloading )' <<<"$$out")"; \
+	if [[ -n "$$out" || $$rc -gt 1 ]]; then echo "staticcheck:"; echo "$$out"; exit 1; fi
 
 verify-codegen: ## Fail when generated code or the CRD is stale.
 	hack/verify-codegen.sh

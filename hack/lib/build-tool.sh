@@ -1,4 +1,4 @@
-# Sourced by the scripts that build pinned tools into bin/tools (hack/chart-tools.sh,
+# Sourced by the scripts that build pinned tools into bin/tools (hack/chart-tools.sh, hack/lint-tools.sh,
 # hack/test-tools.sh). Each tool is a module in hack/tools/<name> whose go.mod pins it.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Builds staticcheck into bin/tools from the Go module proxy, pinned in hack/tools/staticcheck/go.mod,
+# for make lint. Rebuilds only when the binary is missing or its pins changed, so a second run is a no-op.
+set -euo pipefail
+
+# shellcheck source=lib/build-tool.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/build-tool.sh"
+
+build staticcheck honnef.co/go/tools/cmd/staticcheck ""

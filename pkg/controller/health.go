@@ -23,6 +23,7 @@ type clusterHealth struct {
 	readyReplicas int32
 	notReady      []string // why the cluster does not match the spec yet
 	degraded      []string // lost redundancy
+	nodesDown     int      // wanted nodes that do not answer while some master serves
 	scaling       []string // what is being added, moved or removed
 }
 
@@ -85,6 +86,7 @@ func assessCluster(o *observed, plan []action, previous []redisv1beta1.NodeStatu
 	if missing > 0 {
 		h.notReady = append(h.notReady, fmt.Sprintf("%d of %d Redis nodes are not reachable", missing, len(o.Members)))
 		if h.readyMasters > 0 {
+			h.nodesDown = missing
 			h.degraded = append(h.degraded, fmt.Sprintf("%d Redis nodes are down", missing))
 		}
 	}
@@ -152,7 +154,11 @@ func applyHealth(status *redisv1beta1.RedisClusterStatus, generation int64, h cl
 		setCondition(status, generation, redisv1beta1.ConditionReady, metav1.ConditionFalse, ReasonReconciling,
 			strings.Join(h.notReady, "; "))
 	}
-	setDegraded(status, generation, h.degraded, nil, now)
+	reason := ReasonMissingRepls
+	if h.nodesDown > 0 {
+		reason = ReasonNodesDown
+	}
+	setDegraded(status, generation, reason, h.degraded, nil, now)
 	if len(h.scaling) > 0 {
 		setCondition(status, generation, redisv1beta1.ConditionScaling, metav1.ConditionTrue, ReasonScaling, strings.Join(h.scaling, "; "))
 	} else {
@@ -161,7 +167,8 @@ func applyHealth(status *redisv1beta1.RedisClusterStatus, generation int64, h cl
 }
 
 // setDegraded reports lost redundancy; slots whose data was lost stay named for slotsLostMemory.
-func setDegraded(status *redisv1beta1.RedisClusterStatus, generation int64, degraded, lostSlots []string, now time.Time) {
+// reason is the Degraded reason of degraded.
+func setDegraded(status *redisv1beta1.RedisClusterStatus, generation int64, reason string, degraded, lostSlots []string, now time.Time) {
 	if len(lostSlots) > 0 {
 		setCondition(status, generation, redisv1beta1.ConditionDegraded, metav1.ConditionTrue, ReasonSlotsLost,
 			fmt.Sprintf("slots %s lost their data: their master died with no replica", strings.Join(lostSlots, ",")))
@@ -172,10 +179,8 @@ func setDegraded(status *redisv1beta1.RedisClusterStatus, generation int64, degr
 		return
 	}
 	switch {
-	case len(degraded) > 0 && strings.Contains(degraded[0], "down"):
-		setCondition(status, generation, redisv1beta1.ConditionDegraded, metav1.ConditionTrue, ReasonNodesDown, strings.Join(degraded, "; "))
 	case len(degraded) > 0:
-		setCondition(status, generation, redisv1beta1.ConditionDegraded, metav1.ConditionTrue, ReasonMissingRepls, strings.Join(degraded, "; "))
+		setCondition(status, generation, redisv1beta1.ConditionDegraded, metav1.ConditionTrue, reason, strings.Join(degraded, "; "))
 	default:
 		setCondition(status, generation, redisv1beta1.ConditionDegraded, metav1.ConditionFalse, ReasonFullyRedund, "every master has its replicas")
 	}

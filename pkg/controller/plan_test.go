@@ -536,7 +536,7 @@ func TestAssessCluster(t *testing.T) {
 
 	status := &redisv1beta1.RedisClusterStatus{}
 	applyHealth(status, 1, h, time.Now())
-	setDegraded(status, 1, nil, []string{"0-5461"}, time.Now())
+	setDegraded(status, 1, ReasonSlotsLost, nil, []string{"0-5461"}, time.Now())
 	require.Equal(t, ReasonSlotsLost, findCondition(status, redisv1beta1.ConditionDegraded).Reason)
 	applyHealth(status, 1, assessCluster(o, nil, nil), time.Now().Add(time.Minute))
 	require.Equal(t, ReasonSlotsLost, findCondition(status, redisv1beta1.ConditionDegraded).Reason, "lost slots stay named for a while")

@@ -39,7 +39,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 
 	status := d.Status
 	if len(done.lostSlots) > 0 {
-		setDegraded(&status, rc.Generation, nil, done.lostSlots, o.Now)
+		setDegraded(&status, rc.Generation, ReasonSlotsLost, nil, done.lostSlots, o.Now)
 	}
 	if len(done.notes) > 0 && status.Migration != nil {
 		status.Migration = status.Migration.DeepCopy()

@@ -54,11 +54,13 @@ type forgetNode struct {
 	ID string
 }
 
-// forceFailover makes the replica at Addr take over from its master MasterID, which is gone.
-type forceFailover struct {
+// failover makes the replica at Addr take over from its master MasterID: gracefully while the
+// master answers, by force (or takeover without a vote) when it is gone.
+type failover struct {
 	because
 	Addr     string
 	MasterID string
+	Mode     redisops.FailoverMode
 }
 
 // pointOwner tells the node at Addr that OwnerID owns Slots, which it has open.

@@ -56,7 +56,7 @@ func decide(o *observation) decision {
 	d.CreateService = !o.HasService
 
 	in := &observed{
-		Members:       members(rc, o.Pods),
+		Members:       members(rc, o.Pods, o.Claims),
 		View:          o.View,
 		Masters:       int(rc.Spec.Masters),
 		Replicas:      int(rc.Spec.Replicas),

@@ -77,8 +77,8 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 		case forgetNode:
 			err = redis.ForgetEverywhere(ctx, view, a.ID)
 			c.recordIf(err, rc, ReasonForgotNode, "Forgot node %s on every node: %s", short(a.ID), a.why())
-		case forceFailover:
-			err = redis.Failover(ctx, a.Addr, redisops.FailoverForce)
+		case failover:
+			err = redis.Failover(ctx, a.Addr, a.Mode)
 			c.recordIf(err, rc, ReasonFailover, "%s", a.why())
 			done.note(err, a.why())
 		case migrateSlots:

@@ -5,11 +5,31 @@ import (
 	"time"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/redisops"
 )
 
 // forceFailoverAfter is how many node timeouts a lost master may stay unheard of before the
 // operator forces its replica to take over instead of waiting for Redis' own election.
 const forceFailoverAfter = 3
+
+// takeoverAfter is how many node timeouts of silence make a replica take over without a vote,
+// when forcing did not win one.
+const takeoverAfter = 2 * forceFailoverAfter
+
+// lostMajority reports whether, in r's table, at least half of the masters owning slots are
+// failed: too few are left to vote a replica in.
+func lostMajority(r reachableMember) bool {
+	owners, failed := 0, 0
+	for _, n := range r.State.Table {
+		if n.Master() && len(n.Slots) > 0 {
+			owners++
+			if n.Failed() || n.Flags["noaddr"] {
+				failed++
+			}
+		}
+	}
+	return owners > 0 && 2*failed >= owners
+}
 
 // awaitingFailover returns the node indexes whose pod must not be re-created yet: the pod of a
 // master that owned slots is gone while a replica of it lives. A replacement would come back
@@ -53,10 +73,19 @@ func awaitingFailover(rc *redisv1beta1.RedisCluster, o *observed, present map[in
 		silent := o.Now.Sub(time.UnixMilli(peer.PongRecv))
 		// A master whose address was reused shows noaddr and is never flagged fail by Redis.
 		gone := peer.Failed() || peer.Flags["noaddr"]
-		if known && gone && peer.PongRecv > 0 && silent > forceFailoverAfter*o.NodeTimeout {
-			force = append(force, forceFailover{because(fmt.Sprintf("force node %d to take over from master node %d, silent for %s",
-				best.Index, m.Index, silent.Round(time.Second))), best.Addr(), was.NodeID})
+		if !known || !gone || peer.PongRecv == 0 || silent <= forceFailoverAfter*o.NodeTimeout {
+			continue
 		}
+		// FORCE still needs the votes of a majority of masters. When most are gone (they had
+		// bunched on a host that died), or FORCE has had time to win and did not, the replica
+		// takes over without a vote. The text stays the same every pass so that the Events of
+		// one hold are counted as one.
+		mode, how := redisops.FailoverForce, "force"
+		if lostMajority(best) || silent > takeoverAfter*o.NodeTimeout {
+			mode, how = redisops.FailoverTakeover, "make"
+		}
+		force = append(force, failover{because(fmt.Sprintf("%s node %d to take over from master node %d, unheard of for over %d node timeouts",
+			how, best.Index, m.Index, forceFailoverAfter)), best.Addr(), was.NodeID, mode})
 	}
 	return hold, force
 }

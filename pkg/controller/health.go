@@ -13,6 +13,43 @@ import (
 	"redis-operator/pkg/redisops"
 )
 
+// maxConditionMessage bounds a condition's message, so that a large or badly split cluster's
+// status still fits what the API server takes.
+const maxConditionMessage = 1024
+
+// joinBounded joins parts with "; " into at most limit bytes, ending with how many parts did not
+// fit.
+func joinBounded(parts []string, limit int) string {
+	if all := strings.Join(parts, "; "); len(all) <= limit {
+		return all
+	}
+	more := func(n int) string {
+		if n == 0 {
+			return "..."
+		}
+		return fmt.Sprintf("; ... and %d more", n)
+	}
+	reserve := len(more(len(parts)))
+	var b strings.Builder
+	for i, p := range parts {
+		sep := "; "
+		if i == 0 {
+			sep = ""
+		}
+		if b.Len()+len(sep)+len(p)+reserve <= limit {
+			b.WriteString(sep + p)
+			continue
+		}
+		if i == 0 {
+			b.WriteString(p[:limit-reserve])
+			i++
+		}
+		b.WriteString(more(len(parts) - i))
+		break
+	}
+	return b.String()
+}
+
 // slotsLostMemory is how long Degraded keeps naming slots whose data was lost.
 const slotsLostMemory = time.Hour
 
@@ -90,6 +127,7 @@ func assessCluster(o *observed, plan []action, previous []redisv1beta1.NodeStatu
 			h.degraded = append(h.degraded, fmt.Sprintf("%d Redis nodes are down", missing))
 		}
 	}
+	h.degraded = append(h.degraded, awayOwners(o, nodes)...)
 	if int(h.readyMasters) != o.Masters {
 		h.notReady = append(h.notReady, fmt.Sprintf("%d of %d masters serve slots", h.readyMasters, o.Masters))
 	}
@@ -152,7 +190,7 @@ func applyHealth(status *redisv1beta1.RedisClusterStatus, generation int64, h cl
 		}
 	} else {
 		setCondition(status, generation, redisv1beta1.ConditionReady, metav1.ConditionFalse, ReasonReconciling,
-			strings.Join(h.notReady, "; "))
+			joinBounded(h.notReady, maxConditionMessage))
 	}
 	reason := ReasonMissingRepls
 	if h.nodesDown > 0 {
@@ -160,7 +198,7 @@ func applyHealth(status *redisv1beta1.RedisClusterStatus, generation int64, h cl
 	}
 	setDegraded(status, generation, reason, h.degraded, nil, now)
 	if len(h.scaling) > 0 {
-		setCondition(status, generation, redisv1beta1.ConditionScaling, metav1.ConditionTrue, ReasonScaling, strings.Join(h.scaling, "; "))
+		setCondition(status, generation, redisv1beta1.ConditionScaling, metav1.ConditionTrue, ReasonScaling, joinBounded(h.scaling, maxConditionMessage))
 	} else {
 		setCondition(status, generation, redisv1beta1.ConditionScaling, metav1.ConditionFalse, ReasonNotScaling, "no scaling in progress")
 	}
@@ -171,7 +209,7 @@ func applyHealth(status *redisv1beta1.RedisClusterStatus, generation int64, h cl
 func setDegraded(status *redisv1beta1.RedisClusterStatus, generation int64, reason string, degraded, lostSlots []string, now time.Time) {
 	if len(lostSlots) > 0 {
 		setCondition(status, generation, redisv1beta1.ConditionDegraded, metav1.ConditionTrue, ReasonSlotsLost,
-			fmt.Sprintf("slots %s lost their data: their master died with no replica", strings.Join(lostSlots, ",")))
+			"slots lost their data (their master died with no replica): "+joinBounded(lostSlots, maxConditionMessage-70))
 		return
 	}
 	if old := meta.FindStatusCondition(status.Conditions, redisv1beta1.ConditionDegraded); old != nil &&
@@ -180,8 +218,35 @@ func setDegraded(status *redisv1beta1.RedisClusterStatus, generation int64, reas
 	}
 	switch {
 	case len(degraded) > 0:
-		setCondition(status, generation, redisv1beta1.ConditionDegraded, metav1.ConditionTrue, reason, strings.Join(degraded, "; "))
+		setCondition(status, generation, redisv1beta1.ConditionDegraded, metav1.ConditionTrue, reason, joinBounded(degraded, maxConditionMessage))
 	default:
 		setCondition(status, generation, redisv1beta1.ConditionDegraded, metav1.ConditionFalse, ReasonFullyRedund, "every master has its replicas")
 	}
+}
+
+// awayOwners names the masters that own slots in some node's table but do not answer, with
+// their slots: those slots are not served until the master or its replica is back.
+func awayOwners(o *observed, nodes []reachableMember) []string {
+	live := map[string]bool{}
+	for _, n := range nodes {
+		live[n.Self.ID] = true
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, n := range nodes {
+		for _, peer := range n.State.Table {
+			if live[peer.ID] || seen[peer.ID] || !peer.Master() || len(peer.Slots) == 0 {
+				continue
+			}
+			seen[peer.ID] = true
+			pod := "no pod"
+			if m, ok := o.memberAt(peer.Addr); ok {
+				pod = "pod " + m.Pod
+			}
+			out = append(out, fmt.Sprintf("slots %s of master %s (%s, was at %s) are not served until it or a replica answers",
+				strings.Join(redisops.FormatRanges(peer.Slots), ","), short(peer.ID), pod, peer.Addr))
+		}
+	}
+	sort.Strings(out)
+	return out
 }

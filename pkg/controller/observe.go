@@ -57,7 +57,7 @@ func (c *Controller) observe(ctx context.Context, rc *redisv1beta1.RedisCluster,
 		}
 	}
 	o.Migration = c.migrations.report(keyOf(rc), rc.UID)
-	if addrs := memberAddrs(members(rc, o.Pods)); len(addrs) > 0 {
+	if addrs := memberAddrs(members(rc, o.Pods, o.Claims)); len(addrs) > 0 {
 		o.View = redis.View(ctx, addrs)
 	}
 	return o, nil
@@ -74,7 +74,7 @@ func wantedIndexes(rc *redisv1beta1.RedisCluster) []int {
 
 // members lists the wanted nodes, and any node above the wanted count that still has a pod, with
 // the address of each pod that is ready and not going away.
-func members(rc *redisv1beta1.RedisCluster, pods map[int]*corev1.Pod) []member {
+func members(rc *redisv1beta1.RedisCluster, pods map[int]*corev1.Pod, claims map[int]bool) []member {
 	var out []member
 	indexes := wantedIndexes(rc)
 	for index := range pods {
@@ -83,11 +83,15 @@ func members(rc *redisv1beta1.RedisCluster, pods map[int]*corev1.Pod) []member {
 		}
 	}
 	for _, index := range indexes {
-		m := member{Index: index, Pod: PodName(rc, index), Port: int(rc.Spec.NodePort(index)), Extra: index >= rc.Spec.NodeCount()}
+		m := member{Index: index, Pod: PodName(rc, index), Port: int(rc.Spec.NodePort(index)), Extra: index >= rc.Spec.NodeCount(),
+			ClaimKept: claims[index]}
 		if pod, ok := pods[index]; ok {
 			m.Host = pod.Spec.NodeName
-			if pod.DeletionTimestamp == nil && podReady(pod) {
-				m.IP = pod.Status.PodIP
+			if pod.DeletionTimestamp == nil {
+				m.PodIP = pod.Status.PodIP
+				if podReady(pod) {
+					m.IP = pod.Status.PodIP
+				}
 			}
 		}
 		out = append(out, m)

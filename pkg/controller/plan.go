@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"redis-operator/pkg/redisops"
@@ -18,6 +19,17 @@ type member struct {
 	Host  string // the Kubernetes node the pod runs on
 	IP    string
 	Port  int
+	// PodIP is the address of the member's pod, ready or not; ClaimKept says its data claim
+	// exists (with persistence).
+	PodIP     string
+	ClaimKept bool
+}
+
+// mayReturnAs reports whether the node once at addr may come back with its data: its claim
+// outlives pods, or, without persistence, the pod holding the data still stands at addr (a
+// new pod elsewhere starts empty).
+func (m member) mayReturnAs(addr string) bool {
+	return m.ClaimKept || (m.PodIP != "" && m.PodIP+":"+strconv.Itoa(m.Port) == addr)
 }
 
 // Addr is the member's ip:port, empty before the pod has an address.
@@ -38,6 +50,17 @@ type observed struct {
 	LinkDownLimit int
 	NodeTimeout   time.Duration
 	Now           time.Time
+}
+
+// memberAt returns the member whose port addr has: a node's port is fixed by its index.
+func (o *observed) memberAt(addr string) (member, bool) {
+	_, port, ok := strings.Cut(addr, ":")
+	for _, m := range o.Members {
+		if ok && strconv.Itoa(m.Port) == port {
+			return m, true
+		}
+	}
+	return member{}, false
 }
 
 // reachable returns the members whose node answered, with their own table line.
@@ -112,6 +135,7 @@ func planCluster(o *observed, busy bool) []action {
 		func() []action { return planMeet(nodes) },
 		func() []action { return planRepair(nodes, &owners, byID) },
 		func() []action { return planUnownedSlots(o, nodes, &owners, byID) },
+		func() []action { return planHandOver(nodes) },
 		func() []action { return planScale(o, nodes, &owners) },
 		func() []action { return planRemove(nodes) },
 		func() []action { return planReplicas(o, nodes, byID) },

@@ -32,6 +32,9 @@ type fakeNode struct {
 	migrating map[int]string
 	importing map[int]string
 	epoch     int64 // config epoch of a master; 0 gives index+1, as in a settled cluster, -1 none
+	// dataKept marks a member whose data claim exists (with persistence).
+	dataKept bool
+	syncing  bool // a replica in the middle of a full sync
 }
 
 func addrOf(index int) string {
@@ -68,9 +71,10 @@ func clusterFixture(masters, replicas int, nodes ...fakeNode) *observed {
 	o := &observed{Masters: masters, Replicas: replicas, View: &redisops.ClusterView{Nodes: map[string]*redisops.NodeState{}},
 		LinkDownLimit: 12, NodeTimeout: 5 * time.Second, Now: time.Unix(1000, 0)}
 	for _, n := range nodes {
-		m := member{Index: n.index, Pod: fmt.Sprintf("rc-%d", n.index), Host: n.host, Port: 10000 + n.index}
+		m := member{Index: n.index, Pod: fmt.Sprintf("rc-%d", n.index), Host: n.host, Port: 10000 + n.index, ClaimKept: n.dataKept}
 		if !n.noPod {
 			m.IP = "10.0.0." + strconv.Itoa(n.index%3+1)
+			m.PodIP = m.IP
 		}
 		o.Members = append(o.Members, m)
 		if n.noPod {
@@ -88,6 +92,9 @@ func clusterFixture(masters, replicas int, nodes ...fakeNode) *observed {
 		} else if !n.master {
 			state.Replication["master_link_status"] = "down"
 			state.Replication["master_link_down_since_seconds"] = strconv.Itoa(n.linkDown)
+		}
+		if n.syncing {
+			state.Replication["master_sync_in_progress"] = "1"
 		}
 		state.Table = append(state.Table, n.line(true))
 		for _, other := range nodes {
@@ -162,7 +169,7 @@ func flatten(actions []action) plan {
 			f.Kind, f.Addr, f.NodeID = actReplicate, a.Addr, a.MasterID
 		case forgetNode:
 			f.Kind, f.NodeID = actForget, a.ID
-		case forceFailover:
+		case failover:
 			f.Kind, f.Addr, f.NodeID = actFailover, a.Addr, a.MasterID
 		case pointOwner:
 			f.Kind, f.Addr, f.NodeID, f.Slots = actPointOwner, a.Addr, a.OwnerID, a.Slots

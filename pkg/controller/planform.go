@@ -56,8 +56,13 @@ func planForget(o *observed, nodes []reachableMember, byID map[string]reachableM
 			if !replaced && !gone {
 				continue
 			}
-			if peer.Master() && len(peer.Slots) > 0 && hasLiveReplica(nodes, peer.ID) {
-				continue // its replica will be promoted; forgetting now would orphan the slots
+			if hasLiveReplica(nodes, peer.ID) {
+				// A master's replica will be promoted; forgetting now would orphan the slots.
+				// A replica also refuses to forget its own master: it is attached elsewhere first.
+				continue
+			}
+			if m, ok := o.memberAt(peer.Addr); !replaced && ok && peer.Master() && len(peer.Slots) > 0 && m.mayReturnAs(peer.Addr) {
+				continue // its data may come back: its slots wait for it
 			}
 			if openWith[peer.ID] {
 				// Forgetting a node closes the slots open with it without moving a key: keys
@@ -111,6 +116,18 @@ func planMeet(nodes []reachableMember) []action {
 	}
 	anchor := slotOwners[0]
 	var out []action
+	// A node known by id at another address (its pod moved to another host with its data) is
+	// met at its new one by every node that has the old: the handshake updates the address.
+	for _, n := range nodes {
+		for _, other := range nodes {
+			if peer, ok := other.State.Peer(n.Self.ID); ok && other.Self.ID != n.Self.ID && peer.Addr != n.Addr() {
+				out = append(out, meetNode{because(fmt.Sprintf("meet node %d at its new address %s", n.Index, n.Addr())), other.Addr(), n.member})
+			}
+		}
+	}
+	if len(out) > 0 {
+		return out
+	}
 	for _, n := range nodes {
 		if n.Self.ID == anchor.Self.ID || inTable(anchor, n) || n.knows(anchor.Self.ID) {
 			continue

@@ -68,7 +68,9 @@ func planReplicas(o *observed, nodes []reachableMember, byID map[string]reachabl
 	for _, reps := range replicasOf {
 		for _, r := range reps {
 			down := r.State.LinkDownSeconds()
-			if !r.State.LinkUp() && o.LinkDownLimit > 0 && down > o.LinkDownLimit {
+			// A replica in a full sync shows its link down until the sync ends; re-pointing it
+			// would cancel the sync and make its master fork again.
+			if !r.State.LinkUp() && !r.State.Syncing() && o.LinkDownLimit > 0 && down > o.LinkDownLimit {
 				out = append(out, replicate{because(fmt.Sprintf("re-point replica node %d, its link is down for %ds", r.Index, down)),
 					r.Addr(), r.Self.MasterID})
 			}

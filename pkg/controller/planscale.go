@@ -115,3 +115,24 @@ func planRemove(nodes []reachableMember) []action {
 	}
 	return append(replicas, masters...)
 }
+
+// planHandOver moves the master role off nodes above the wanted count: after failovers a slot
+// owner may sit at an index being removed, which would keep the shrink from ever finishing. Its
+// replica at a kept index with a live link takes over gracefully (no write lost); with no such
+// replica, planScale drains its slots.
+func planHandOver(nodes []reachableMember) []action {
+	var out []action
+	for _, m := range nodes {
+		if !m.Extra || !isSlotOwner(m) {
+			continue
+		}
+		for _, r := range nodes {
+			if !r.Extra && !r.Self.Master() && r.Self.MasterID == m.Self.ID && r.State.LinkUp() {
+				out = append(out, failover{because(fmt.Sprintf("node %d takes over from master node %d, whose index is being removed", r.Index, m.Index)),
+					r.Addr(), m.Self.ID, redisops.FailoverGraceful})
+				break
+			}
+		}
+	}
+	return out
+}

@@ -39,6 +39,9 @@ func (s *NodeState) StateOK() bool { return s.Err == nil && s.ClusterState() == 
 // LinkUp reports whether a replica's link to its master is up.
 func (s *NodeState) LinkUp() bool { return s.Replication["master_link_status"] == "up" }
 
+// Syncing reports whether a replica is in the middle of a full sync from its master.
+func (s *NodeState) Syncing() bool { return s.Replication["master_sync_in_progress"] == "1" }
+
 // LinkDownSeconds is how long a replica's link to its master has been down, 0 while it is up.
 func (s *NodeState) LinkDownSeconds() int {
 	n, _ := strconv.Atoi(s.Replication["master_link_down_since_seconds"])

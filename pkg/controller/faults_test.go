@@ -1,0 +1,161 @@
+package controller
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/redisops"
+)
+
+// Planner tests for the faults of issue 13: each reproduces a way the plan lost keys or wedged.
+
+// awayMaster is a 3x0 cluster whose master m0 does not answer: its peers flag it failed and
+// still name it the owner of its slots.
+func awayMaster() []fakeNode {
+	split := redisops.EvenSplit(3)
+	away := redisops.NodeView{ID: "m0", Addr: addrOf(0), Flags: map[string]bool{"master": true, "fail": true}, Slots: split[0:1]}
+	return []fakeNode{
+		{index: 0, host: "a", id: "m0", master: true, slots: split[0:1], noPod: true},
+		{index: 1, host: "b", id: "m1", master: true, slots: split[1:2], stateOK: true, ghosts: []redisops.NodeView{away}},
+		{index: 2, host: "c", id: "m2", master: true, slots: split[2:3], stateOK: true, ghosts: []redisops.NodeView{away}},
+	}
+}
+
+// Item 1: a master away longer than the node timeout, with no replica, whose data may come
+// back, is neither forgotten nor robbed of its slots; the cluster waits and says so.
+func TestAwayMasterWhoseDataMayReturnKeepsItsSlots(t *testing.T) {
+	nodes := awayMaster()
+	nodes[0].dataKept = true // its pod is restarting, or its claim outlives the pod
+	o := clusterFixture(3, 0, nodes...)
+	p := planOf(o)
+	for _, a := range p.Actions {
+		require.NotEqual(t, actForget, a.Kind, "a node whose data may return is not forgotten")
+		require.NotEqual(t, actAssignedLost, a.Kind, "its slots are not given away")
+	}
+	requireWaiting(t, p, "m0")
+	h := assessCluster(o, planCluster(o, false), nil)
+	require.Contains(t, strings.Join(h.degraded, "; "), "0-5461", "Degraded names the slots")
+	require.Contains(t, strings.Join(h.degraded, "; "), "rc-0", "and the node")
+
+	t.Run("its data certainly gone: forgotten, then the slots go empty to a node", func(t *testing.T) {
+		nodes := awayMaster()
+		require.Equal(t, []string{"forget"}, kinds(planOf(clusterFixture(3, 0, nodes...))))
+	})
+}
+
+// Item 8: a node known by id at an old address (its pod moved to another host with its
+// data) is met at its new one by every node that has the old.
+func TestNodeAtANewAddressIsMetThere(t *testing.T) {
+	nodes := healthy()
+	moved := nodes[0].line(false)
+	moved.Addr = "10.0.0.9:10000"
+	for i := 1; i < len(nodes); i++ {
+		nodes[i].strangers = []string{"m0"}
+		nodes[i].ghosts = []redisops.NodeView{moved}
+	}
+	p := planOf(clusterFixture(3, 1, nodes...))
+	require.Equal(t, []string{"meet", "meet", "meet", "meet", "meet"}, kinds(p))
+	for _, a := range p.Actions {
+		require.Equal(t, 0, a.Target.Index)
+		require.Equal(t, addrOf(0), a.Target.Addr())
+	}
+}
+
+// Item 3: a shrink converges when a slot owner sits at an index being removed: its in-sync
+// replica at a kept index takes over gracefully.
+func TestMasterAtARemovedIndexHandsItsRoleOver(t *testing.T) {
+	split := redisops.EvenSplit(3)
+	nodes := healthy()
+	// A manual failover moved m0's role to index 6, now above the wanted count.
+	nodes[0].master, nodes[0].masterID, nodes[0].slots = false, "m6", nil
+	nodes[0].linkUp = true
+	nodes[3].masterID = "m6"
+	nodes = append(nodes, fakeNode{index: 6, host: "a", id: "m6", master: true, slots: split[0:1], stateOK: true})
+	o := clusterFixture(3, 1, nodes...)
+	o.Members[6].Extra = true
+	p := planOf(o)
+	require.Equal(t, []string{actFailover}, kinds(p), "%+v", p.Actions)
+	require.Equal(t, addrOf(0), p.Actions[0].Addr, "the replica at a kept index takes over")
+	require.Equal(t, "m6", p.Actions[0].NodeID)
+	require.Equal(t, redisops.FailoverGraceful, planCluster(o, false)[0].(failover).Mode)
+}
+
+// Item 4: a replica in the middle of a full sync from its master is not re-pointed, which
+// would cancel the sync.
+func TestSyncingReplicaIsNotRepointed(t *testing.T) {
+	nodes := healthy()
+	nodes[3].linkUp, nodes[3].linkDown, nodes[3].syncing = false, 60, true
+	require.Empty(t, planOf(clusterFixture(3, 1, nodes...)).Actions)
+
+	nodes[3].syncing = false
+	require.Equal(t, []string{"replicate"}, kinds(planOf(clusterFixture(3, 1, nodes...))), "a link down and not syncing is re-pointed")
+}
+
+// Item 5: when most masters are gone FORCE cannot win the vote: after a bounded wait the
+// replica takes over without one.
+func TestLostMajorityTakesOver(t *testing.T) {
+	rc := newCluster("rc")
+	split := redisops.EvenSplit(3)
+	nodes := healthy()
+	nodes[0].noPod, nodes[1].noPod = true, true
+	silent := func(id string, slots []redisops.SlotRange) redisops.NodeView {
+		return redisops.NodeView{ID: id, Flags: map[string]bool{"master": true, "fail?": true}, Slots: slots}
+	}
+	present := map[int]bool{2: true, 3: true, 4: true, 5: true}
+	rc.Status.Nodes = []redisv1beta1.NodeStatus{
+		{Pod: "rc-0", Role: redisv1beta1.RoleMaster, NodeID: "m0", Slots: []string{"0-5461"}},
+		{Pod: "rc-1", Role: redisv1beta1.RoleMaster, NodeID: "m1", Slots: []string{"5462-10922"}},
+	}
+	o := clusterFixture(3, 1, nodes...)
+	for _, n := range o.View.Nodes {
+		a, b := silent("m0", split[0:1]), silent("m1", split[1:2])
+		a.Addr, b.Addr = addrOf(0), addrOf(1)
+		a.PongRecv = o.Now.Add(-4 * o.NodeTimeout).UnixMilli()
+		b.PongRecv = a.PongRecv
+		n.Table = append(n.Table, a, b)
+	}
+	_, force := awaitingFailover(rc, o, present)
+	require.Len(t, force, 2)
+	for _, a := range force {
+		require.Equal(t, redisops.FailoverTakeover, a.(failover).Mode, "two of three masters gone: no majority to vote")
+	}
+	for _, a := range force {
+		require.NotContains(t, a.why(), "silent for", "the same hold gives the same Event text every pass")
+	}
+}
+
+// Item 7: a node whose replica still follows it is not forgotten (that replica refuses: "Can't
+// forget my master"); the replica is attached elsewhere first.
+func TestNodeWithAFollowingReplicaIsNotForgotten(t *testing.T) {
+	nodes := healthy()
+	// r5's master m9 was a drained master at an index no longer wanted; it is gone.
+	nodes[5].masterID = "m9"
+	gone := redisops.NodeView{ID: "m9", Addr: addrOf(9), Flags: map[string]bool{"master": true, "fail": true}}
+	for i := range nodes {
+		nodes[i].ghosts = []redisops.NodeView{gone}
+	}
+	p := planOf(clusterFixture(3, 1, nodes...))
+	require.Equal(t, []string{"replicate"}, kinds(p))
+	require.Equal(t, addrOf(5), p.Actions[0].Addr)
+	require.Equal(t, "m2", p.Actions[0].NodeID)
+}
+
+// Item 9: condition messages stay bounded on a large, badly split cluster.
+func TestConditionMessagesAreBounded(t *testing.T) {
+	var nodes []fakeNode
+	for i := 0; i < 400; i++ {
+		nodes = append(nodes, fakeNode{index: i, host: "a", id: "n" + string(rune('a'+i%26)) + strings.Repeat("x", i%7), master: true,
+			slots: []redisops.SlotRange{{Start: i * 40, End: i*40 + 10}}})
+	}
+	o := clusterFixture(200, 1, nodes...)
+	status := &redisv1beta1.RedisClusterStatus{}
+	applyHealth(status, 1, assessCluster(o, planCluster(o, false), nil), o.Now)
+	for _, c := range status.Conditions {
+		require.LessOrEqual(t, len(c.Message), maxConditionMessage, "%s: %d bytes", c.Type, len(c.Message))
+	}
+	ready := findCondition(status, redisv1beta1.ConditionReady)
+	require.Contains(t, ready.Message, "more")
+}

@@ -18,6 +18,10 @@ func (b because) why() string { return string(b) }
 // waitFor takes no step: Redis converges on its own, or something must happen first.
 type waitFor struct{ because }
 
+// waitForData waits for a node that does not answer but whose data may come back; the cluster
+// is Degraded meanwhile.
+type waitForData struct{ because }
+
 // meetNode makes the node at Addr handshake with Peer.
 type meetNode struct {
 	because

@@ -52,7 +52,7 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 	for _, a := range d.Actions {
 		var err error
 		switch a := a.(type) {
-		case waitFor:
+		case waitFor, waitForData:
 			continue
 		case meetNode:
 			err = redis.Meet(ctx, a.Addr, a.Peer.IP, a.Peer.Port, a.Peer.Port+redisv1beta1.BusPortOffset)
@@ -79,7 +79,11 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 			c.recordIf(err, rc, ReasonForgotNode, "Forgot node %s on every node: %s", short(a.ID), a.why())
 		case failover:
 			err = redis.Failover(ctx, a.Addr, a.Mode)
-			c.recordIf(err, rc, ReasonFailover, "%s", a.why())
+			reason := ReasonFailover
+			if a.Mode == redisops.FailoverGraceful {
+				reason = ReasonHandedOver
+			}
+			c.recordIf(err, rc, reason, "%s", a.why())
 			done.note(err, a.why())
 		case migrateSlots:
 			c.startMigration(ctx, rc, redis, view, a.Moves)

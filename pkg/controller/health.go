@@ -128,6 +128,11 @@ func assessCluster(o *observed, plan []action, previous []redisv1beta1.NodeStatu
 		}
 	}
 	h.degraded = append(h.degraded, awayOwners(o, nodes)...)
+	for _, a := range plan {
+		if w, ok := a.(waitForData); ok {
+			h.degraded = append(h.degraded, w.why())
+		}
+	}
 	if int(h.readyMasters) != o.Masters {
 		h.notReady = append(h.notReady, fmt.Sprintf("%d of %d masters serve slots", h.readyMasters, o.Masters))
 	}

@@ -133,7 +133,7 @@ func planCluster(o *observed, busy bool) []action {
 	steps := []func() []action{
 		func() []action { return planForget(o, nodes, byID, &owners) },
 		func() []action { return planMeet(nodes) },
-		func() []action { return planRepair(nodes, &owners, byID) },
+		func() []action { return planRepair(o, nodes, &owners, byID) },
 		func() []action { return planUnownedSlots(o, nodes, &owners, byID) },
 		func() []action { return planHandOver(nodes) },
 		func() []action { return planScale(o, nodes, &owners) },

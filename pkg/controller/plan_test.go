@@ -157,7 +157,7 @@ func flatten(actions []action) plan {
 	for _, a := range actions {
 		f := flatAction{Reason: a.why()}
 		switch a := a.(type) {
-		case waitFor:
+		case waitFor, waitForData:
 			f.Kind = actWait
 		case meetNode:
 			f.Kind, f.Addr, f.Target = actMeet, a.Addr, a.Peer

@@ -7,8 +7,10 @@ import (
 	"redis-operator/pkg/redisops"
 )
 
-// planRepair closes slots left importing or migrating.
-func planRepair(nodes []reachableMember, owners *slotOwners, byID map[string]reachableMember) []action {
+// planRepair closes slots left importing or migrating. A slot whose owner migrates it to a node
+// that does not answer but may come back waits for it: rolling back now would leave the keys
+// already moved on that node, hidden, to overwrite newer ones when it returns.
+func planRepair(o *observed, nodes []reachableMember, owners *slotOwners, byID map[string]reachableMember) []action {
 	open := map[int]bool{}
 	for _, n := range nodes {
 		for s := range n.Self.Migrating {
@@ -32,9 +34,28 @@ func planRepair(nodes []reachableMember, owners *slotOwners, byID map[string]rea
 		if !ok {
 			continue // no live owner: the unowned-slot step gives it one first
 		}
+		if away := awayTarget(o, owner, s, byID); away != "" {
+			out = append(out, waitForData{because(away)})
+			continue
+		}
 		out = append(out, repairSlot{because(fmt.Sprintf("repair open slot %d", s)), s, owner.Addr()})
 	}
 	return out
+}
+
+// awayTarget says why slot, which owner migrates, waits: its target does not answer and its
+// data may come back. Empty when the slot need not wait.
+func awayTarget(o *observed, owner reachableMember, slot int, byID map[string]reachableMember) string {
+	id, migrating := owner.Self.Migrating[slot]
+	if _, live := byID[id]; !migrating || live {
+		return ""
+	}
+	peer, known := owner.State.Peer(id)
+	if m, ok := o.memberAt(peer.Addr); known && ok && m.mayReturnAs(peer.Addr) {
+		return fmt.Sprintf("slot %d is migrating to node %s (pod %s), which does not answer; waiting for it to return with its keys",
+			slot, short(id), m.Pod)
+	}
+	return ""
 }
 
 // planPointOwners tells a node with open slots which live master owns them, where its table

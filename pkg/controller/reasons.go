@@ -20,6 +20,7 @@ const (
 	ReasonRepairedSlot  = "RepairedSlot"
 	ReasonRedisError    = "RedisError"
 	ReasonFailover      = "ForcedFailover"
+	ReasonHandedOver    = "HandedOverMaster"
 	ReasonMigratedSlots = "MigratedSlots"
 )
 

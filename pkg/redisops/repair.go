@@ -3,6 +3,8 @@ package redisops
 import (
 	"context"
 	"fmt"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Repair is what RepairOpenSlot did to one slot.
@@ -44,7 +46,7 @@ func (a *Admin) RepairOpenSlot(ctx context.Context, view *ClusterView, slot int,
 	if target, ok := ownerSelf.Migrating[slot]; ok {
 		if targetState := view.ByID()[target]; targetState != nil {
 			if tSelf, _ := targetState.Self(); tSelf.Importing[slot] == ownerSelf.ID {
-				// The owner's copy of a key is the newest while it migrates (see ClassicMigrator).
+				// The owner's copy of a key is the newest while it migrates (see MoveSlots).
 				moved, err := a.MigrateKeys(ctx, owner, targetState.Addr, slot, true)
 				if err != nil {
 					return Repair{}, err
@@ -72,8 +74,9 @@ func (a *Admin) RepairOpenSlot(ctx context.Context, view *ClusterView, slot int,
 		if err := a.prepareReturn(ctx, view.Nodes[m], slot, ownerSelf.ID); err != nil {
 			return Repair{}, err
 		}
-		// The owner must accept keys of its own slot: it does, as the owner.
-		k, err := a.MigrateKeys(ctx, m, owner, slot, true)
+		// The owner must accept keys of its own slot: it does, as the owner. Its own copy of
+		// a key wins: it was written after the move was given up.
+		k, err := a.returnKeys(ctx, m, owner, slot)
 		if err != nil {
 			return Repair{}, err
 		}
@@ -97,6 +100,58 @@ func (a *Admin) RepairOpenSlot(ctx context.Context, view *ClusterView, slot int,
 		r.LostWith = target
 	}
 	return r, nil
+}
+
+// returnKeys moves the keys of slot from the node at from back to its owner without REPLACE: a
+// key the owner also has is the owner's newer copy, and the one on from is dropped.
+func (a *Admin) returnKeys(ctx context.Context, from, owner string, slot int) (int, error) {
+	moved := 0
+	for range maxReturnRounds {
+		n, err := a.MigrateKeys(ctx, from, owner, slot, false)
+		moved += n
+		if !IsBusyKey(err) {
+			return moved, err
+		}
+		if err := a.dropKeysOwnerHas(ctx, from, owner, slot); err != nil {
+			return moved, err
+		}
+	}
+	return moved, fmt.Errorf("keys of slot %d on %s kept meeting copies on its owner %s", slot, from, owner)
+}
+
+// maxReturnRounds bounds how often a return meets keys the owner already has (a round drops a
+// thousand of them).
+const maxReturnRounds = 10_000
+
+// dropKeysOwnerHas deletes from the node at from (which imports slot, so each command is ASKING)
+// the keys of slot that the owner also has.
+func (a *Admin) dropKeysOwnerHas(ctx context.Context, from, owner string, slot int) error {
+	keys, err := a.Client(from).ClusterGetKeysInSlot(ctx, slot, migrateBatchKeys).Result()
+	if err != nil {
+		return fmt.Errorf("CLUSTER GETKEYSINSLOT %d on %s: %w", slot, from, err)
+	}
+	exists := make([]*redis.IntCmd, len(keys))
+	if _, err := a.Client(owner).Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			exists[i] = p.Exists(ctx, k)
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("EXISTS on %s: %w", owner, err)
+	}
+	_, err = a.Client(from).Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			if exists[i].Val() == 1 {
+				p.Do(ctx, "ASKING")
+				p.Del(ctx, k)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("dropping keys of slot %d its owner has from %s: %w", slot, from, err)
+	}
+	return nil
 }
 
 // prepareReturn readies a non-owner holding keys of slot to MIGRATE them to the owner: Redis

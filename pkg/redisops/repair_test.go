@@ -182,3 +182,39 @@ func TestClaimSlotsOverridesAStaleOwner(t *testing.T) {
 		return invariants.Check(ctx, admin, redistest.Addrs(servers), invariants.Expect{Masters: 3, ReplicasPerMaster: 1}) == nil
 	})
 }
+
+// A rollback never writes an older copy over a newer one (issue 13, item 2): keys moved to the
+// target, then written anew on the owner after it gave up the move, keep the owner's values when
+// the target's copies come back.
+func TestRollbackKeepsTheOwnersNewerCopies(t *testing.T) {
+	admin, servers, ctx := formedCluster(t)
+	const slot = 400
+	keys := halfMigrated(t, ctx, admin, servers, slot)
+	// The owner gave up the move while the target was away, and clients wrote the moved keys
+	// anew on it.
+	require.NoError(t, admin.SetSlot(ctx, servers[0].Addr, slot, "STABLE", ""))
+	for _, k := range keys[:120] {
+		require.NoError(t, admin.Client(servers[0].Addr).Set(ctx, k, "new-"+k, 0).Err())
+	}
+
+	view := admin.View(ctx, redistest.Addrs(servers))
+	what, err := admin.RepairOpenSlot(ctx, view, slot, servers[0].Addr)
+	require.NoError(t, err)
+	require.Contains(t, what.String(), "rolled slot 400 back")
+	redistest.WaitFor(t, ctx, "every node to agree", func() bool {
+		return invariants.Check(ctx, admin, redistest.Addrs(servers), invariants.Expect{Masters: 3, ReplicasPerMaster: 1}) == nil
+	})
+	client := redistest.ClusterClient(t, servers)
+	for i, k := range keys {
+		want := "v-" + k
+		if i < 120 {
+			want = "new-" + k
+		}
+		v, err := client.Get(ctx, k).Result()
+		require.NoError(t, err, k)
+		require.Equal(t, want, v, "key %s", k)
+	}
+	n, err := admin.CountKeysInSlot(ctx, servers[1].Addr, slot)
+	require.NoError(t, err)
+	require.Zero(t, n, "no stale copy is left on the former target")
+}

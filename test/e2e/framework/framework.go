@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,9 +33,21 @@ type Framework struct {
 	sandbox    *sandbox.Sandbox // nil when an already running sandbox is reused
 }
 
+// lockPath serializes e2e runs on one machine: sandboxes listen on fixed ports, and two
+// operators of two runs would both act on every cluster.
+var lockPath = filepath.Join(os.TempDir(), "redis-operator-e2e.lock")
+
 // Main runs a test package against a sandbox: it reuses one started by `make sandbox-up`, or
-// starts its own and stops it after the tests.
+// starts its own and stops it after the tests. A run waits for any other e2e run on the machine.
 func Main(m *testing.M, f **Framework) {
+	lock, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o666)
+	if err == nil {
+		err = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e setup: locking", lockPath+":", err)
+		os.Exit(1)
+	}
 	fw, err := setup()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e setup:", err)
@@ -45,6 +58,7 @@ func Main(m *testing.M, f **Framework) {
 	if fw.sandbox != nil {
 		fw.sandbox.Stop()
 	}
+	_ = lock.Close() // releases the lock
 	os.Exit(code)
 }
 

@@ -5,6 +5,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -298,13 +299,31 @@ func (c *Controller) clusterFor(key cache.ObjectName) (*redisv1beta1.RedisCluste
 	return rc, err
 }
 
+// maxEventMessage bounds an Event's message (the API's limit for events.k8s.io notes), so that
+// an Event about a large cluster is still recorded.
+const maxEventMessage = 1024
+
 // recordEvent records an Event on the cluster and logs the same action once.
 func (c *Controller) recordEvent(rc *redisv1beta1.RedisCluster, eventType, reason, format string, args ...interface{}) {
-	c.recorder.Eventf(rc, eventType, reason, format, args...)
+	c.recorder.Event(rc, eventType, reason, boundText(fmt.Sprintf(format, args...), maxEventMessage))
 	level := zerolog.InfoLevel
 	if eventType == corev1.EventTypeWarning {
 		level = zerolog.WarnLevel
 	}
 	c.log.WithLevel(level).Str("namespace", rc.Namespace).Str("cluster", rc.Name).Str("reason", reason).
 		Msgf(format, args...)
+}
+
+// boundText cuts text longer than limit bytes at the last separator (", ", "; " or ",") that
+// fits and says how much was left out.
+func boundText(text string, limit int) string {
+	if len(text) <= limit {
+		return text
+	}
+	suffix := fmt.Sprintf(" ... and %d more bytes", len(text))
+	cut := text[:limit-len(suffix)]
+	if i := strings.LastIndexAny(cut, ",;"); i > 0 {
+		cut = cut[:i]
+	}
+	return cut + fmt.Sprintf(" ... and %d more bytes", len(text)-len(cut))
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"k8s.io/client-go/tools/record"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 	"redis-operator/pkg/redisops"
@@ -179,4 +180,21 @@ func TestOpenSlotWaitsForATargetThatMayReturn(t *testing.T) {
 
 	gone := append(nodes, fakeNode{index: 6, host: "a", id: "t6", master: true, noPod: true})
 	require.Equal(t, []string{"repairSlot"}, kinds(planOf(clusterFixture(3, 1, gone...))))
+}
+
+// Issue 16, item 5: an Event about a large cluster stays bounded and says what it left out.
+func TestEventsAreBounded(t *testing.T) {
+	f := newFixture(t)
+	rc := newCluster("rc")
+	f.clusters = append(f.clusters, rc)
+	c, _, _ := f.newController()
+	var met meetings
+	for i := 0; i < 500; i++ {
+		met.add(addrOf(i), addrOf(i+1))
+	}
+	met.report(c, rc)
+	event := <-c.recorder.(*record.FakeRecorder).Events
+	require.LessOrEqual(t, len(event), maxEventMessage+len("Normal MetNode "), event)
+	require.Contains(t, event, "more")
+	require.True(t, strings.HasPrefix(event, "Normal MetNode Introduced nodes: "+addrOf(0)+" met "+addrOf(1)), event)
 }

@@ -293,3 +293,32 @@ func TestReadyClusterResyncMakesNoWrite(t *testing.T) {
 	require.Empty(t, f.runSync(keyOf(rc)), "a resync of a Ready cluster writes nothing to the API server")
 	require.Empty(t, f.redis.writes(), "nor to Redis")
 }
+
+func TestAClusterKeepsThePortsItsPodsHold(t *testing.T) {
+	older := newCluster("older")
+	older.Spec.Replicas = 0
+	older.CreationTimestamp = metav1.NewTime(time.Unix(100, 0))
+	f := liveFixture(t, older, healthy()[:3]...)
+	younger := newCluster("younger")
+	younger.Namespace, younger.UID = "other", "younger-uid"
+	younger.Spec.BasePort, younger.Spec.Replicas = 10004, 0
+	younger.CreationTimestamp = metav1.NewTime(time.Unix(200, 0))
+	f.clusters = append(f.clusters, younger)
+	for i := 0; i < 3; i++ {
+		pod := desiredPod(younger, i)
+		pod.ResourceVersion = "1"
+		f.pods = append(f.pods, pod)
+	}
+	// The older cluster grows into ports the younger's pods hold.
+	older.Spec.Replicas = 1
+	actions := f.runSync(keyOf(older))
+	require.ElementsMatch(t, []string{"create pods/older-3", "update status"}, apiWrites(actions),
+		"nodes 4 and 5 would listen on the younger cluster's ports 10004 and 10005")
+	ready := meta.FindStatusCondition(statusOf(t, actions).Conditions, redisv1beta1.ConditionReady)
+	require.Equal(t, ReasonPortConflict, ready.Reason)
+	require.Contains(t, ready.Message, "port 10004 of node 4 is held by RedisCluster other/younger")
+
+	actions = f.runSync(keyOf(younger))
+	ready = meta.FindStatusCondition(statusOf(t, actions).Conditions, redisv1beta1.ConditionReady)
+	require.NotEqual(t, ReasonPortConflict, ready.Reason, "the younger cluster keeps its ports")
+}

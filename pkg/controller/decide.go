@@ -32,6 +32,23 @@ type decision struct {
 	Requeue time.Duration // 0 for none
 }
 
+// refusePorts reports nodes that are not created because another cluster holds their ports:
+// the cluster serves with the nodes it has, and says why it is not Ready.
+func (d *decision) refusePorts(o *observation) {
+	if len(o.HeldElsewhere) == 0 {
+		return
+	}
+	rc := o.Cluster
+	msg := heldMessage(o.HeldElsewhere)
+	if old := meta.FindStatusCondition(rc.Status.Conditions, redisv1beta1.ConditionReady); old == nil || old.Reason != ReasonPortConflict {
+		d.Events = append(d.Events, event{corev1.EventTypeWarning, ReasonPortConflict, msg})
+	}
+	setCondition(&d.Status, rc.Generation, redisv1beta1.ConditionReady, metav1.ConditionFalse, ReasonPortConflict, msg)
+	if d.Requeue == 0 {
+		d.Requeue = portRecheckDelay
+	}
+}
+
 type event struct {
 	Type, Reason, Message string
 }
@@ -80,6 +97,9 @@ func decide(o *observation) decision {
 		if _, held := hold[index]; held {
 			continue
 		}
+		if _, taken := o.HeldElsewhere[index]; taken {
+			continue
+		}
 		if rc.Spec.PersistenceEnabled() && !o.Claims[index] {
 			d.CreateClaims = append(d.CreateClaims, index)
 		}
@@ -90,6 +110,7 @@ func decide(o *observation) decision {
 		setCondition(status, rc.Generation, redisv1beta1.ConditionReady, metav1.ConditionFalse, ReasonProvisioning,
 			fmt.Sprintf("0 of %d Redis pods are ready", len(in.Members)))
 		d.Requeue = convergeDelay
+		d.refusePorts(o)
 		return d
 	}
 
@@ -122,6 +143,7 @@ func decide(o *observation) decision {
 			fmt.Sprintf("%d of %d slots moved: %s", status.Migration.SlotsDone, status.Migration.SlotsPlanned, status.Migration.Step))
 	}
 
+	d.refusePorts(o)
 	switch {
 	case len(d.Actions) > 0:
 		// Something will change, or Redis is converging on its own (a handshake, gossip, an

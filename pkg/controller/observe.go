@@ -24,6 +24,9 @@ type observation struct {
 	HasService bool
 	// PortConflict says why the cluster may not run: another cluster holds its host ports.
 	PortConflict string
+	// HeldElsewhere names the nodes the spec asks for that have no pod and whose host ports
+	// another cluster's pods hold: they are not created, with the reason.
+	HeldElsewhere map[int]string
 	// View is nil while no pod is ready, or when the cluster may not run.
 	View *redisops.ClusterView
 	// Migration is the cluster's migration task, running or finished and not yet reported.
@@ -39,8 +42,13 @@ func (c *Controller) observe(ctx context.Context, rc *redisv1beta1.RedisCluster,
 	if o.Pods, err = c.clusterPods(rc); err != nil {
 		return nil, err
 	}
-	if o.PortConflict, err = c.checkPorts(rc, maxIndex(o.Pods)+1); err != nil || o.PortConflict != "" {
-		return o, err
+	if len(o.Pods) == 0 {
+		if o.PortConflict, err = c.checkPorts(rc, 0); err != nil || o.PortConflict != "" {
+			return o, err
+		}
+	}
+	if o.HeldElsewhere, err = c.portsHeldElsewhere(rc, o.Pods); err != nil {
+		return nil, err
 	}
 	if _, err := c.services.Services(rc.Namespace).Get(ExporterServiceName(rc)); err == nil {
 		o.HasService = true
@@ -122,11 +130,16 @@ func memberAddrs(ms []member) []string {
 	return out
 }
 
-// checkPorts says which earlier cluster holds host ports rc would need, if any.
+// checkPorts says which cluster holds, or which earlier cluster wants, host ports rc would
+// need, if any: a cluster is judged once, before its first pod.
 func (c *Controller) checkPorts(rc *redisv1beta1.RedisCluster, runningNodes int) (string, error) {
 	others, err := c.clusters.List(labels.Everything())
 	if err != nil {
 		return "", fmt.Errorf("listing RedisClusters: %w", err)
+	}
+	held, err := c.portsHeldElsewhere(rc, nil)
+	if err != nil || len(held) > 0 {
+		return heldMessage(held), err
 	}
 	ranges := func(other *redisv1beta1.RedisCluster) portRange {
 		pods, err := c.clusterPods(other)
@@ -137,4 +150,57 @@ func (c *Controller) checkPorts(rc *redisv1beta1.RedisCluster, runningNodes int)
 	}
 	msg, _ := portConflict(rc, hostPorts(rc, runningNodes), others, ranges)
 	return msg, nil
+}
+
+// portsHeldElsewhere maps each node rc wants and has no pod for to the other cluster whose pods
+// hold one of the node's host ports (client, bus or exporter). A cluster keeps the ports its
+// pods run on: a later change of another cluster never takes them.
+func (c *Controller) portsHeldElsewhere(rc *redisv1beta1.RedisCluster, pods map[int]*corev1.Pod) (map[int]string, error) {
+	others, err := c.clusters.List(labels.Everything())
+	if err != nil {
+		return nil, fmt.Errorf("listing RedisClusters: %w", err)
+	}
+	holder := map[int32]string{}
+	for _, other := range others {
+		if other.UID == rc.UID || other.DeletionTimestamp != nil {
+			continue
+		}
+		theirs, err := c.clusterPods(other)
+		if err != nil {
+			return nil, err
+		}
+		for index := range theirs {
+			for _, port := range nodePorts(other, index) {
+				holder[port] = other.Namespace + "/" + other.Name
+			}
+		}
+	}
+	out := map[int]string{}
+	for _, index := range wantedIndexes(rc) {
+		if _, exists := pods[index]; exists {
+			continue
+		}
+		for _, port := range nodePorts(rc, index) {
+			if name, held := holder[port]; held {
+				out[index] = fmt.Sprintf("port %d of node %d is held by RedisCluster %s", port, index, name)
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// heldMessage says which nodes cannot be created and why, in node order.
+func heldMessage(held map[int]string) string {
+	indexes := make([]int, 0, len(held))
+	for index := range held {
+		indexes = append(indexes, index)
+	}
+	sort.Ints(indexes)
+	parts := make([]string, len(indexes))
+	for i, index := range indexes {
+		parts[i] = held[index]
+	}
+	return "host ports taken: " + joinBounded(parts, maxConditionMessage/2) +
+		"; those nodes are not created: choose another basePort, or a size that fits"
 }

@@ -75,3 +75,9 @@ func comesBefore(a, b *redisv1beta1.RedisCluster) bool {
 	}
 	return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
 }
+
+// nodePorts are the host ports node index of rc listens on: client, bus and exporter.
+func nodePorts(rc *redisv1beta1.RedisCluster, index int) [3]int32 {
+	port := rc.Spec.NodePort(index)
+	return [3]int32{port, port + redisv1beta1.BusPortOffset, port + redisv1beta1.ExporterPortOffset}
+}

@@ -22,6 +22,10 @@ type waitFor struct{ because }
 // is Degraded meanwhile.
 type waitForData struct{ because }
 
+// notEnoughMemory refuses moving slots: the masters receiving them would not hold the keys within
+// their maxmemory. The cluster serves every key with the masters it has.
+type notEnoughMemory struct{ because }
+
 // meetNode makes the node at Addr handshake with Peer.
 type meetNode struct {
 	because

@@ -115,6 +115,9 @@ func decide(o *observation) decision {
 	}
 
 	migrating := o.Migration != nil && o.Migration.Running
+	if migrating {
+		in.Migrating = o.Migration.Nodes
+	}
 	d.Actions = append(failovers, planCluster(in, migrating)...)
 	for _, index := range wantedIndexes(rc) {
 		if reason, held := hold[index]; held {
@@ -144,6 +147,14 @@ func decide(o *observation) decision {
 	}
 
 	d.refusePorts(o)
+	for _, a := range d.Actions {
+		if refused, ok := a.(notEnoughMemory); ok {
+			if old := meta.FindStatusCondition(rc.Status.Conditions, redisv1beta1.ConditionScaling); old == nil || old.Reason != ReasonNotEnoughMemory {
+				d.Events = append(d.Events, event{corev1.EventTypeWarning, ReasonNotEnoughMemory, refused.why()})
+			}
+			setCondition(status, rc.Generation, redisv1beta1.ConditionScaling, metav1.ConditionFalse, ReasonNotEnoughMemory, refused.why())
+		}
+	}
 	switch {
 	case len(d.Actions) > 0:
 		// Something will change, or Redis is converging on its own (a handshake, gossip, an

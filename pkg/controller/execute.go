@@ -52,7 +52,7 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 	for _, a := range d.Actions {
 		var err error
 		switch a := a.(type) {
-		case waitFor, waitForData:
+		case waitFor, waitForData, notEnoughMemory:
 			continue
 		case meetNode:
 			err = redis.Meet(ctx, a.Addr, a.Peer.IP, a.Peer.Port, a.Peer.Port+redisv1beta1.BusPortOffset)

@@ -198,3 +198,43 @@ func TestEventsAreBounded(t *testing.T) {
 	require.Contains(t, event, "more")
 	require.True(t, strings.HasPrefix(event, "Normal MetNode Introduced nodes: "+addrOf(0)+" met "+addrOf(1)), event)
 }
+
+// Issue 16, item 1: a scale-in whose remaining masters would not hold the keys within the
+// maxmemory limit is refused with the figures; one that fits goes ahead.
+func TestScaleInThatDoesNotFitInMemoryIsRefused(t *testing.T) {
+	shape := func(dataMiB int) *observed {
+		split := redisops.EvenSplit(4)
+		nodes := healthy()[:3]
+		for i := range nodes {
+			nodes[i].slots, nodes[i].dataMiB = split[i:i+1], dataMiB
+		}
+		nodes = append(nodes, fakeNode{index: 3, host: "a", id: "m3", master: true, slots: split[3:4], stateOK: true, dataMiB: dataMiB})
+		o := clusterFixture(3, 0, nodes...)
+		o.Members[3].Extra = true
+		return o
+	}
+	p := planOf(shape(70))
+	requireWaiting(t, p, "does not fit in memory")
+	require.Contains(t, p.Actions[0].Reason, "95.3 MiB of 100.0 MiB", "the figures: 72 MiB + a third of 70 MiB")
+	require.IsType(t, notEnoughMemory{}, planCluster(shape(70), false)[0])
+	require.Equal(t, []string{"migrate"}, kinds(planOf(shape(50))))
+}
+
+// Found by the e2e suite: while a migration runs, the replica of a source master that died
+// was attached elsewhere, so it never took over and the master's slots went empty to a new
+// node; and the migration's empty target was made a replica. Neither may happen.
+func TestMigrationRunningKeepsReplicasOfDeadMastersAndTargets(t *testing.T) {
+	split := redisops.EvenSplit(3)
+	nodes := healthy()
+	nodes[1].noPod = true // the migration's source, gone
+	dead := redisops.NodeView{ID: "m1", Addr: addrOf(1), Flags: map[string]bool{"master": true, "fail": true}, Slots: split[1:2]}
+	for i := range nodes {
+		nodes[i].ghosts = []redisops.NodeView{dead}
+	}
+	nodes = append(nodes, fakeNode{index: 6, host: "a", id: "m6", master: true, stateOK: true}) // the target, no slots yet
+	o := clusterFixture(4, 1, nodes...)
+	o.Migrating = map[string]bool{"m1": true, "m6": true}
+	for _, a := range flatten(planCluster(o, true)).Actions {
+		require.NotEqual(t, actReplicate, a.Kind, "%+v", a)
+	}
+}

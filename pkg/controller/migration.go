@@ -38,6 +38,8 @@ type migrations struct {
 type migrationTask struct {
 	uid    types.UID
 	cancel context.CancelFunc
+	// nodes are the ids of the masters the migration moves slots between.
+	nodes map[string]bool
 
 	mu      sync.Mutex
 	state   redisv1beta1.MigrationStatus
@@ -49,6 +51,7 @@ type migrationReport struct {
 	task      *migrationTask
 	Running   bool
 	Migration *redisv1beta1.MigrationStatus
+	Nodes     map[string]bool
 }
 
 func (t *migrationTask) update(change func(m *redisv1beta1.MigrationStatus)) {
@@ -73,7 +76,7 @@ func (m *migrations) report(key cache.ObjectName, uid types.UID) *migrationRepor
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return &migrationReport{task: t, Running: t.running, Migration: t.state.DeepCopy()}
+	return &migrationReport{task: t, Running: t.running, Migration: t.state.DeepCopy(), Nodes: t.nodes}
 }
 
 // reported drops a finished task once its end is in the cluster's status.
@@ -119,7 +122,10 @@ func (c *Controller) startMigration(ctx context.Context, rc *redisv1beta1.RedisC
 	view *redisops.ClusterView, moves []redisops.SlotMove) {
 	key := keyOf(rc)
 	taskCtx, cancel := context.WithCancel(ctx)
-	t := &migrationTask{uid: rc.UID, cancel: cancel, running: true}
+	t := &migrationTask{uid: rc.UID, cancel: cancel, running: true, nodes: map[string]bool{}}
+	for _, m := range moves {
+		t.nodes[m.Source], t.nodes[m.Target] = true, true
+	}
 	t.state = redisv1beta1.MigrationStatus{SlotsPlanned: int32(len(moves)), StartTime: &metav1.Time{Time: time.Now()}}
 	if old := rc.Status.Migration; old != nil {
 		// A migration interrupted by a restart or a repair goes on under the same record.

@@ -50,6 +50,8 @@ type observed struct {
 	LinkDownLimit int
 	NodeTimeout   time.Duration
 	Now           time.Time
+	// Migrating are the node ids the running migration moves slots between.
+	Migrating map[string]bool
 }
 
 // memberAt returns the member whose port addr has: a node's port is fixed by its index.

@@ -35,6 +35,7 @@ type fakeNode struct {
 	// dataKept marks a member whose data claim exists (with persistence).
 	dataKept bool
 	syncing  bool // a replica in the middle of a full sync
+	dataMiB  int  // keys' memory; with it, 2 MiB of overhead and a maxmemory of 100 MiB
 }
 
 func addrOf(index int) string {
@@ -95,6 +96,10 @@ func clusterFixture(masters, replicas int, nodes ...fakeNode) *observed {
 		}
 		if n.syncing {
 			state.Replication["master_sync_in_progress"] = "1"
+		}
+		if n.dataMiB > 0 {
+			state.Memory = map[string]string{"used_memory_dataset": strconv.Itoa(n.dataMiB << 20),
+				"used_memory": strconv.Itoa((n.dataMiB + 2) << 20), "maxmemory": strconv.Itoa(100 << 20)}
 		}
 		state.Table = append(state.Table, n.line(true))
 		for _, other := range nodes {
@@ -157,7 +162,7 @@ func flatten(actions []action) plan {
 	for _, a := range actions {
 		f := flatAction{Reason: a.why()}
 		switch a := a.(type) {
-		case waitFor, waitForData:
+		case waitFor, waitForData, notEnoughMemory:
 			f.Kind = actWait
 		case meetNode:
 			f.Kind, f.Addr, f.Target = actMeet, a.Addr, a.Peer

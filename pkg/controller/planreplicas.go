@@ -15,13 +15,16 @@ func planReplicas(o *observed, nodes []reachableMember, byID map[string]reachabl
 		case n.Extra:
 			continue // about to be removed
 		case n.Self.Master():
-			free = append(free, n)
+			if !o.Migrating[n.Self.ID] { // a migration's new master owns nothing until handed slots
+				free = append(free, n)
+			}
 		default:
 			if _, ok := byID[n.Self.MasterID]; ok && isSlotOwner(byID[n.Self.MasterID]) {
 				replicasOf[n.Self.MasterID] = append(replicasOf[n.Self.MasterID], n)
-			} else {
-				free = append(free, n) // its master is gone or owns nothing
+			} else if !ownsSlots(n, n.Self.MasterID) {
+				free = append(free, n) // its master is gone for good or owns nothing
 			}
+			// else its master owns slots and does not answer: the replica is to take over.
 		}
 	}
 	if len(masters) == 0 {
@@ -137,4 +140,10 @@ func pickMovableReplica(reps []reachableMember, host string) reachableMember {
 		}
 	}
 	return reps[0]
+}
+
+// ownsSlots reports whether n's table names id a master that owns slots.
+func ownsSlots(n reachableMember, id string) bool {
+	peer, ok := n.State.Peer(id)
+	return ok && peer.Master() && len(peer.Slots) > 0
 }

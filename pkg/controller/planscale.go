@@ -69,7 +69,49 @@ func planScale(o *observed, nodes []reachableMember, owners *slotOwners) []actio
 	if reason := unsettledEpochs(nodes); reason != "" {
 		return []action{waitFor{because(reason)}}
 	}
+	if reason := overMemory(nodes, moves, len(keep)); reason != "" {
+		return []action{notEnoughMemory{because(reason)}}
+	}
 	return []action{migrateSlots{because(fmt.Sprintf("move %d slots to spread them over %d masters", len(moves), len(keep))), moves}}
+}
+
+// memoryLimit is the share of a master's maxmemory the keys it would hold after a move may take;
+// above it the move is refused. The rest is room for writes while slots move and for the
+// estimate's error.
+const memoryLimit = 0.9
+
+// overMemory says why moves do not fit, when a master receiving slots would then use more than
+// memoryLimit of its maxmemory: its used memory plus, for each slot it receives, its source's
+// keys' memory per slot. A master without maxmemory takes anything. A move that does not fit
+// would fail half-way with the target refusing keys (OOM) under noeviction, or evict keys.
+func overMemory(nodes []reachableMember, moves []redisops.SlotMove, masters int) string {
+	byID := map[string]reachableMember{}
+	for _, n := range nodes {
+		byID[n.Self.ID] = n
+	}
+	gain := map[string]float64{}
+	for _, m := range moves {
+		src := byID[m.Source]
+		if slots := redisops.CountSlots(src.Self.Slots); slots > 0 {
+			gain[m.Target] += float64(src.State.DatasetBytes()) / float64(slots)
+		}
+	}
+	ids := make([]string, 0, len(gain))
+	for id := range gain {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	const mib = 1 << 20
+	for _, id := range ids {
+		n := byID[id]
+		limit := float64(n.State.MaxMemoryBytes())
+		after := float64(n.State.UsedBytes()) + gain[id]
+		if limit > 0 && after > memoryLimit*limit {
+			return fmt.Sprintf("spreading the slots over %d masters does not fit in memory: node %d would use %.1f MiB of %.1f MiB maxmemory (limit %.0f%%)",
+				masters, n.Index, after/mib, limit/mib, memoryLimit*100)
+		}
+	}
+	return ""
 }
 
 // unsettledEpochs says why slots may not move yet while a slot owner shares its config epoch

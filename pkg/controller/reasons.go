@@ -36,4 +36,6 @@ const (
 	ReasonNotScaling   = "NotScaling"
 	ReasonMigrating    = "MigratingSlots"
 	ReasonScaling      = "Scaling"
+	// ReasonNotEnoughMemory: slots do not move, the masters receiving them would exceed maxmemory.
+	ReasonNotEnoughMemory = "NotEnoughMemory"
 )

@@ -41,3 +41,7 @@ func IsBusyKey(err error) bool { return replyHas(err, "BUSYKEY ") }
 
 // IsClusterDown reports a node refusing a command because it counts the cluster down.
 func IsClusterDown(err error) bool { return replyCode(err, "CLUSTERDOWN") }
+
+// IsOOM reports a write refused because the node is at its maxmemory (with a noeviction
+// policy), also when a MIGRATE's target refused it.
+func IsOOM(err error) bool { return replyHas(err, "OOM ") }

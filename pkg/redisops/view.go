@@ -18,6 +18,7 @@ type NodeState struct {
 	Table       []NodeView
 	Info        map[string]string
 	Replication map[string]string
+	Memory      map[string]string
 }
 
 // Self is the node's own line of its table.
@@ -38,6 +39,24 @@ func (s *NodeState) StateOK() bool { return s.Err == nil && s.ClusterState() == 
 
 // LinkUp reports whether a replica's link to its master is up.
 func (s *NodeState) LinkUp() bool { return s.Replication["master_link_status"] == "up" }
+
+// DatasetBytes is the memory the node's keys take (used_memory_dataset).
+func (s *NodeState) DatasetBytes() int64 {
+	n, _ := strconv.ParseInt(s.Memory["used_memory_dataset"], 10, 64)
+	return n
+}
+
+// UsedBytes is the node's used_memory, what maxmemory is compared with.
+func (s *NodeState) UsedBytes() int64 {
+	n, _ := strconv.ParseInt(s.Memory["used_memory"], 10, 64)
+	return n
+}
+
+// MaxMemoryBytes is the node's maxmemory; 0 means no limit.
+func (s *NodeState) MaxMemoryBytes() int64 {
+	n, _ := strconv.ParseInt(s.Memory["maxmemory"], 10, 64)
+	return n
+}
 
 // Syncing reports whether a replica is in the middle of a full sync from its master.
 func (s *NodeState) Syncing() bool { return s.Replication["master_sync_in_progress"] == "1" }
@@ -135,11 +154,12 @@ func (a *Admin) View(ctx context.Context, addrs []string) *ClusterView {
 func (a *Admin) fetchNode(ctx context.Context, addr string) *NodeState {
 	state := &NodeState{Addr: addr}
 	var nodes *redis.StringCmd
-	var info, repl *redis.StringCmd
+	var info, repl, memory *redis.StringCmd
 	_, err := a.Client(addr).Pipelined(ctx, func(p redis.Pipeliner) error {
 		nodes = p.ClusterNodes(ctx)
 		info = p.ClusterInfo(ctx)
 		repl = p.Info(ctx, "replication")
+		memory = p.Info(ctx, "memory")
 		return nil
 	})
 	if err != nil {
@@ -152,6 +172,7 @@ func (a *Admin) fetchNode(ctx context.Context, addr string) *NodeState {
 	}
 	state.Info = ParseInfo(info.Val())
 	state.Replication = ParseInfo(repl.Val())
+	state.Memory = ParseInfo(memory.Val())
 	return state
 }
 

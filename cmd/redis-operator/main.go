@@ -22,6 +22,7 @@ type options struct {
 	metricsAddr         string
 	httpAddr            string
 	webhookTokenFile    string
+	webhookAllowAnyone  bool
 	leaderElect         bool
 	leaderElectionNS    string
 	leaderElectionID    string
@@ -43,7 +44,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.resyncPeriod, "resync-period", 30*time.Second, "How often every cluster is checked even when nothing changed.")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", ":8080", "Address of /metrics, /healthz and /readyz.")
 	fs.StringVar(&o.httpAddr, "http-addr", ":9090", "Address of the HTTP API (node discovery, webhooks, health).")
-	fs.StringVar(&o.webhookTokenFile, "webhook-token-file", "", "File holding the bearer token the Alertmanager webhook requires; without it the webhook accepts anyone.")
+	fs.StringVar(&o.webhookTokenFile, "webhook-token-file", "", "File holding the bearer token the Alertmanager webhook requires; without it the webhook answers 403.")
+	fs.BoolVar(&o.webhookAllowAnyone, "webhook-allow-unauthenticated", false, "Accept Alertmanager webhook calls without a token (no --webhook-token-file): anyone who reaches the HTTP API can scale clusters.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Reconcile only while holding the leader Lease, so several replicas can run.")
 	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader Lease; the pod's own namespace when empty.")
 	fs.StringVar(&o.leaderElectionID, "leader-election-id", "redis-operator-leader", "Name of the leader Lease.")
@@ -59,6 +61,9 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.workers < 1 {
 		return nil, fmt.Errorf("--workers must be at least 1")
+	}
+	if o.webhookAllowAnyone && o.webhookTokenFile != "" {
+		return nil, fmt.Errorf("--webhook-allow-unauthenticated and --webhook-token-file exclude each other")
 	}
 	return o, nil
 }

@@ -120,8 +120,11 @@ func run(ctx context.Context, opts *options, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if token == "" {
-		log.Warn().Msg("no --webhook-token-file: anyone who reaches the HTTP API can scale clusters through the webhook")
+	switch {
+	case opts.webhookAllowAnyone:
+		log.Warn().Msg("--webhook-allow-unauthenticated: anyone who reaches the HTTP API can scale clusters through the webhook")
+	case token == "":
+		log.Warn().Msg("no --webhook-token-file: the Alertmanager webhook is off and answers 403")
 	}
 	apiMux := http.NewServeMux()
 	httpapi.HandleHealth(apiMux, healthy, ready)
@@ -132,16 +135,17 @@ func run(ctx context.Context, opts *options, log zerolog.Logger) error {
 	}
 	metricsMux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{Registry: registry}))
 	httpapi.New(httpapi.Options{
-		Clusters:     redisInformers.Redis().V1beta1().RedisClusters().Lister(),
-		Scaler:       &httpapi.ClientScaler{Client: redisClient, Recorder: recorder, Now: time.Now},
-		WebhookToken: token,
-		Registerer:   registry,
-		Log:          log,
+		Clusters:                    redisInformers.Redis().V1beta1().RedisClusters().Lister(),
+		Scaler:                      &httpapi.ClientScaler{Client: redisClient, Recorder: recorder, Now: time.Now},
+		WebhookToken:                token,
+		WebhookAllowUnauthenticated: opts.webhookAllowAnyone,
+		Registerer:                  registry,
+		Log:                         log,
 	}).Register(apiMux)
 
-	servers := []*http.Server{{Addr: opts.httpAddr, Handler: apiMux, ReadHeaderTimeout: 5 * time.Second}}
+	servers := []*http.Server{httpapi.NewHTTPServer(opts.httpAddr, apiMux, httpapi.DefaultServerTimeouts)}
 	if metricsMux != apiMux {
-		servers = append(servers, &http.Server{Addr: opts.metricsAddr, Handler: metricsMux, ReadHeaderTimeout: 5 * time.Second})
+		servers = append(servers, httpapi.NewHTTPServer(opts.metricsAddr, metricsMux, httpapi.DefaultServerTimeouts))
 	}
 	serverErrs := make(chan error, len(servers))
 	for _, s := range servers {

@@ -42,3 +42,18 @@ func TestEventsPastClientGosDefaultBurstReachTheAPIServer(t *testing.T) {
 		return false
 	}, 10*time.Second, 50*time.Millisecond, "the 41st Event was dropped")
 }
+
+// Without a token the webhook is off; accepting anyone takes a flag of its own, and asking for
+// both is a mistake.
+func TestWebhookAllowUnauthenticatedFlag(t *testing.T) {
+	opts, err := parseFlags(nil)
+	require.NoError(t, err)
+	require.False(t, opts.webhookAllowAnyone)
+
+	opts, err = parseFlags([]string{"--webhook-allow-unauthenticated"})
+	require.NoError(t, err)
+	require.True(t, opts.webhookAllowAnyone)
+
+	_, err = parseFlags([]string{"--webhook-allow-unauthenticated", "--webhook-token-file=/etc/token"})
+	require.ErrorContains(t, err, "--webhook-token-file")
+}

@@ -119,6 +119,17 @@ func scaleDirection(alertName string) int {
 	return 0
 }
 
+// otherAlerts is the metrics' alert label of every name that is not an autoscaling alert.
+const otherAlerts = "other"
+
+// metricAlertName keeps the metrics' alert label to a few values: callers choose alert names.
+func metricAlertName(alertName string) string {
+	if scaleDirection(alertName) == 0 {
+		return otherAlerts
+	}
+	return alertName
+}
+
 // alertCluster returns the cluster an alert names.
 func alertCluster(a Alert) (name, namespace string) {
 	for _, label := range []string{"redis_cluster", "rediscluster", "cluster"} {
@@ -143,7 +154,6 @@ const (
 	SkipBound         = "bound"
 	SkipScaling       = "scaling in progress"
 	SkipUnknown       = "unknown cluster"
-	SkipAmbiguous     = "ambiguous cluster"
 	SkipNoClusterName = "no cluster label"
 )
 
@@ -200,6 +210,11 @@ func lastScaleTime(rc *redisv1beta1.RedisCluster) time.Time {
 
 // handleAlertmanager serves POST /webhooks/alertmanager.
 func (s *Server) handleAlertmanager(w http.ResponseWriter, r *http.Request) {
+	if s.token == "" && !s.anyone {
+		writeError(w, http.StatusForbidden, "the webhook is off: start the operator with --webhook-token-file "+
+			"(and send its token as a bearer token), or with --webhook-allow-unauthenticated to accept calls without one")
+		return
+	}
 	if !s.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="redis-operator"`)
 		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
@@ -215,10 +230,24 @@ func (s *Server) handleAlertmanager(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	resp := WebhookResponse{Alerts: make([]AlertResult, 0, len(payload.Alerts))}
+	// Every cluster is found before any is scaled, so an ambiguous alert changes nothing.
+	plans := make([]alertPlan, 0, len(payload.Alerts))
 	for _, alert := range payload.Alerts {
-		result := s.handleAlert(r.Context(), alert)
-		s.metrics.webhookActions.WithLabelValues(result.Alert, result.Outcome).Inc()
+		plan, err := s.planAlert(alert)
+		if err != nil {
+			s.log.Warn().Err(err).Msg("webhook call refused")
+			writeError(w, http.StatusConflict, err.Error())
+			return
+		}
+		plans = append(plans, plan)
+	}
+	resp := WebhookResponse{Alerts: make([]AlertResult, 0, len(payload.Alerts))}
+	for _, plan := range plans {
+		result := plan.result
+		if result.Outcome == "" {
+			result = s.scale(r.Context(), plan)
+		}
+		s.metrics.webhookActions.WithLabelValues(metricAlertName(result.Alert), result.Outcome).Inc()
 		s.log.Info().Str("alert", result.Alert).Str("namespace", result.Namespace).Str("cluster", result.Cluster).
 			Str("outcome", result.Outcome).Str("reason", result.Reason).Int32("from", result.From).Int32("to", result.To).
 			Msg("alert handled")
@@ -235,39 +264,59 @@ func (s *Server) authorized(r *http.Request) bool {
 	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) == 1
 }
 
-func (s *Server) handleAlert(ctx context.Context, alert Alert) AlertResult {
+// alertPlan is one alert, what it asks for and its cluster, found before anything changes.
+type alertPlan struct {
+	alert     Alert
+	direction int
+	cluster   *redisv1beta1.RedisCluster
+	// result is final when its Outcome is set.
+	result AlertResult
+}
+
+// planAlert finds the cluster an alert would scale. Its error is an alert without a namespace
+// naming a cluster that exists in several: the webhook must not guess.
+func (s *Server) planAlert(alert Alert) (alertPlan, error) {
 	name, namespace := alertCluster(alert)
-	result := AlertResult{
+	plan := alertPlan{alert: alert, result: AlertResult{
 		Alert: alert.Labels["alertname"], Fingerprint: alert.Fingerprint, Status: alert.Status,
 		Namespace: namespace, Cluster: name,
-	}
-	direction := scaleDirection(result.Alert)
+	}}
+	result := &plan.result
+	plan.direction = scaleDirection(result.Alert)
 	switch {
-	case direction == 0:
+	case plan.direction == 0:
 		result.Outcome, result.Reason = OutcomeIgnored, "not an autoscaling alert"
-		return result
+		return plan, nil
 	case alert.Status != "firing":
 		result.Outcome, result.Reason = OutcomeIgnored, "resolved"
-		return result
+		return plan, nil
 	case name == "":
 		result.Outcome, result.Reason = OutcomeSkipped, SkipNoClusterName+" (redis_cluster, rediscluster or cluster)"
-		return result
+		return plan, nil
 	}
 	rc, err := s.findCluster(name, namespace)
-	if err != nil {
-		var lookup *lookupError
-		result.Outcome, result.Reason = OutcomeSkipped, SkipUnknown+": "+err.Error()
-		if errors.As(err, &lookup) && lookup.code == http.StatusConflict {
-			result.Reason = SkipAmbiguous + ": " + err.Error()
-		}
-		return result
+	var lookup *lookupError
+	if errors.As(err, &lookup) && lookup.code == http.StatusConflict {
+		return plan, fmt.Errorf("alert %s (fingerprint %s) has no label namespace and RedisCluster %s exists in namespaces %s; "+
+			"add label namespace to the alert; nothing was changed", result.Alert, alert.Fingerprint, name, strings.Join(lookup.namespaces, ", "))
 	}
+	if err != nil {
+		result.Outcome, result.Reason = OutcomeSkipped, SkipUnknown+": "+err.Error()
+		return plan, nil
+	}
+	plan.cluster = rc
 	result.Namespace = rc.Namespace
+	return plan, nil
+}
+
+// scale applies a planned alert to its cluster.
+func (s *Server) scale(ctx context.Context, plan alertPlan) AlertResult {
+	result, alert, rc, direction := plan.result, plan.alert, plan.cluster, plan.direction
 	step := scaleStep(alert)
 	now := s.now()
 	var from, to int32
 	var skip string
-	err = s.scaler.ScaleMasters(ctx, rc, func(latest *redisv1beta1.RedisCluster) (int32, bool) {
+	err := s.scaler.ScaleMasters(ctx, rc, func(latest *redisv1beta1.RedisCluster) (int32, bool) {
 		from = latest.Spec.Masters
 		to, skip = decideScale(latest, direction, step, now)
 		return to, skip == ""

@@ -15,7 +15,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"route", "code"}),
 		webhookActions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "redis_operator_webhook_actions_total",
-			Help: "Alerts received on the Alertmanager webhook, by alert name and outcome.",
+			Help: "Alerts received on the Alertmanager webhook, by alert name (\"other\" for any but the autoscaling alerts) and outcome.",
 		}, []string{"alert", "outcome"}),
 	}
 	if reg != nil {

@@ -23,6 +23,7 @@ type Server struct {
 	clusters redislisters.RedisClusterLister
 	scaler   Scaler
 	token    string
+	anyone   bool
 	metrics  *metrics
 	log      zerolog.Logger
 	now      func() time.Time
@@ -32,10 +33,13 @@ type Server struct {
 type Options struct {
 	Clusters redislisters.RedisClusterLister
 	Scaler   Scaler
-	// WebhookToken is the bearer token the webhook requires; empty accepts any caller.
-	WebhookToken string
-	Registerer   prometheus.Registerer
-	Log          zerolog.Logger
+	// WebhookToken is the bearer token the webhook requires. Without it the webhook answers 403,
+	// unless WebhookAllowUnauthenticated: scaling is too much to grant whoever reaches the port.
+	WebhookToken                string
+	WebhookAllowUnauthenticated bool
+
+	Registerer prometheus.Registerer
+	Log        zerolog.Logger
 }
 
 // New creates a Server.
@@ -44,6 +48,7 @@ func New(opts Options) *Server {
 		clusters: opts.Clusters,
 		scaler:   opts.Scaler,
 		token:    opts.WebhookToken,
+		anyone:   opts.WebhookAllowUnauthenticated,
 		metrics:  newMetrics(opts.Registerer),
 		log:      opts.Log,
 		now:      time.Now,
@@ -91,10 +96,12 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, errorBody{Error: msg})
 }
 
-// lookupError is a failed cluster lookup with the HTTP status it maps to.
+// lookupError is a failed cluster lookup with the HTTP status it maps to; namespaces are where
+// an ambiguous name exists.
 type lookupError struct {
-	code int
-	msg  string
+	code       int
+	msg        string
+	namespaces []string
 }
 
 func (e *lookupError) Error() string { return e.msg }
@@ -105,7 +112,7 @@ func (s *Server) findCluster(name, namespace string) (*redisv1beta1.RedisCluster
 	if namespace != "" {
 		rc, err := s.clusters.RedisClusters(namespace).Get(name)
 		if errors.IsNotFound(err) {
-			return nil, &lookupError{http.StatusNotFound, fmt.Sprintf("no RedisCluster %s in namespace %s", name, namespace)}
+			return nil, &lookupError{code: http.StatusNotFound, msg: fmt.Sprintf("no RedisCluster %s in namespace %s", name, namespace)}
 		}
 		return rc, err
 	}
@@ -121,7 +128,7 @@ func (s *Server) findCluster(name, namespace string) (*redisv1beta1.RedisCluster
 	}
 	switch len(found) {
 	case 0:
-		return nil, &lookupError{http.StatusNotFound, fmt.Sprintf("no RedisCluster named %s in any watched namespace", name)}
+		return nil, &lookupError{code: http.StatusNotFound, msg: fmt.Sprintf("no RedisCluster named %s in any watched namespace", name)}
 	case 1:
 		return found[0], nil
 	}
@@ -130,6 +137,33 @@ func (s *Server) findCluster(name, namespace string) (*redisv1beta1.RedisCluster
 		namespaces = append(namespaces, rc.Namespace)
 	}
 	sort.Strings(namespaces)
-	return nil, &lookupError{http.StatusConflict, fmt.Sprintf(
+	return nil, &lookupError{code: http.StatusConflict, namespaces: namespaces, msg: fmt.Sprintf(
 		"RedisCluster %s exists in namespaces %s; add &namespace=<one of them>", name, strings.Join(namespaces, ", "))}
+}
+
+// ServerTimeouts bound each connection of an HTTP server, so that a slow or idle client cannot
+// hold one, and its goroutine, forever.
+type ServerTimeouts struct {
+	// ReadHeader bounds reading the request line and headers.
+	ReadHeader time.Duration
+	// Read bounds reading the whole request, body included.
+	Read time.Duration
+	// Write bounds the time from the end of the headers to the end of the answer.
+	Write time.Duration
+	// Idle bounds the wait for the next request on a keep-alive connection.
+	Idle time.Duration
+}
+
+// DefaultServerTimeouts are the operator's: far above what its answers from the cache and a
+// 1 MiB webhook body take, and Idle above a 30 s scrape interval so scrapes keep their connection.
+var DefaultServerTimeouts = ServerTimeouts{
+	ReadHeader: 5 * time.Second, Read: 30 * time.Second, Write: 60 * time.Second, Idle: 120 * time.Second,
+}
+
+// NewHTTPServer returns a server of handler on addr with the timeouts.
+func NewHTTPServer(addr string, handler http.Handler, t ServerTimeouts) *http.Server {
+	return &http.Server{
+		Addr: addr, Handler: handler,
+		ReadHeaderTimeout: t.ReadHeader, ReadTimeout: t.Read, WriteTimeout: t.Write, IdleTimeout: t.Idle,
+	}
 }

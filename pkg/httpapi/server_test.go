@@ -3,9 +3,13 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -37,15 +41,23 @@ func itoa(n int32) string { b, _ := json.Marshal(n); return string(b) }
 
 func testServer(t *testing.T, token string, clusters ...*redisv1beta1.RedisCluster) (*httptest.Server, *recordingScaler) {
 	t.Helper()
+	return testServerWith(t, Options{WebhookToken: token}, clusters...)
+}
+
+// testServerWith serves opts with the clusters, a recordingScaler and, unless opts has one, a
+// registry of its own.
+func testServerWith(t *testing.T, opts Options, clusters ...*redisv1beta1.RedisCluster) (*httptest.Server, *recordingScaler) {
+	t.Helper()
 	indexer := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
 	for _, rc := range clusters {
 		require.NoError(t, indexer.Add(rc))
 	}
 	scaler := &recordingScaler{}
-	s := New(Options{
-		Clusters: redislisters.NewRedisClusterLister(indexer), Scaler: scaler, WebhookToken: token,
-		Registerer: prometheus.NewRegistry(), Log: zerolog.Nop(),
-	})
+	opts.Clusters, opts.Scaler, opts.Log = redislisters.NewRedisClusterLister(indexer), scaler, zerolog.Nop()
+	if opts.Registerer == nil {
+		opts.Registerer = prometheus.NewRegistry()
+	}
+	s := New(opts)
 	s.now = func() time.Time { return time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC) }
 	mux := http.NewServeMux()
 	s.Register(mux)
@@ -155,28 +167,27 @@ func alert(name, status, labels string) string {
 }
 
 func TestWebhookScalesAndReports(t *testing.T) {
-	srv, scaler := testServer(t, "s3cret", readyCluster("cache", "rediscluster1"), readyCluster("a", "dup"), readyCluster("b", "dup"))
+	srv, scaler := testServer(t, "s3cret", readyCluster("cache", "rediscluster1"))
 	auth := map[string]string{"Authorization": "Bearer s3cret"}
 	body := alertBody(
 		alert("HighMemoryUsage", "firing", `,"redis_cluster":"rediscluster1","namespace":"cache"`),
 		alert("LowThroughput", "resolved", `,"redis_cluster":"rediscluster1","namespace":"cache"`),
 		alert("DiskFull", "firing", `,"redis_cluster":"rediscluster1"`),
 		alert("HighThroughput", "firing", `,"redis_cluster":"nope"`),
-		alert("HighThroughput", "firing", `,"redis_cluster":"dup"`),
 		alert("HighThroughput", "firing", ``),
 	)
 	code, raw := do(t, http.MethodPost, srv.URL+"/webhooks/alertmanager", body, auth)
 	require.Equal(t, http.StatusOK, code)
 	var resp WebhookResponse
 	require.NoError(t, json.Unmarshal([]byte(raw), &resp))
-	require.Len(t, resp.Alerts, 6)
+	require.Len(t, resp.Alerts, 5)
 	outcomes := []string{}
 	for _, r := range resp.Alerts {
 		outcomes = append(outcomes, r.Outcome+":"+strings.SplitN(r.Reason, ":", 2)[0])
 	}
 	require.Equal(t, []string{
 		"scaled:", "ignored:resolved", "ignored:not an autoscaling alert",
-		"skipped:" + SkipUnknown, "skipped:" + SkipAmbiguous, "skipped:" + SkipNoClusterName + " (redis_cluster, rediscluster or cluster)",
+		"skipped:" + SkipUnknown, "skipped:" + SkipNoClusterName + " (redis_cluster, rediscluster or cluster)",
 	}, outcomes)
 	require.EqualValues(t, 3, resp.Alerts[0].From)
 	require.EqualValues(t, 4, resp.Alerts[0].To)
@@ -206,4 +217,157 @@ func TestWebhookRejectsBadRequestsWithoutChanges(t *testing.T) {
 		})
 	}
 	require.Empty(t, scaler.calls, "no bad request changed anything")
+}
+
+// Without a token the webhook is off unless the operator was told to accept anyone.
+func TestWebhookOffWithoutToken(t *testing.T) {
+	srv, scaler := testServer(t, "", readyCluster("cache", "rediscluster1"))
+	body := alertBody(alert("HighMemoryUsage", "firing", `,"redis_cluster":"rediscluster1","namespace":"cache"`))
+	code, raw := do(t, http.MethodPost, srv.URL+"/webhooks/alertmanager", body, nil)
+	require.Equal(t, http.StatusForbidden, code, raw)
+	require.Contains(t, raw, "--webhook-token-file")
+	require.Contains(t, raw, "--webhook-allow-unauthenticated")
+	require.Empty(t, scaler.calls)
+}
+
+func TestWebhookAllowUnauthenticated(t *testing.T) {
+	srv, scaler := testServerWith(t, Options{WebhookAllowUnauthenticated: true}, readyCluster("cache", "rediscluster1"))
+	body := alertBody(alert("HighMemoryUsage", "firing", `,"redis_cluster":"rediscluster1","namespace":"cache"`))
+	code, raw := do(t, http.MethodPost, srv.URL+"/webhooks/alertmanager", body, nil)
+	require.Equal(t, http.StatusOK, code, raw)
+	require.Len(t, scaler.calls, 1)
+
+	// A token still wins over the flag.
+	srv, scaler = testServerWith(t, Options{WebhookToken: "s3cret", WebhookAllowUnauthenticated: true}, readyCluster("cache", "rediscluster1"))
+	code, _ = do(t, http.MethodPost, srv.URL+"/webhooks/alertmanager", body, nil)
+	require.Equal(t, http.StatusUnauthorized, code)
+	require.Empty(t, scaler.calls)
+}
+
+// Alert names are the callers' to choose: the metrics count the autoscaling ones by name and
+// every other under one label value, so no caller can grow the series without bound.
+func TestWebhookMetricsBoundAlertNames(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	srv, _ := testServerWith(t, Options{WebhookToken: "s3cret", Registerer: reg}, readyCluster("cache", "rediscluster1"))
+	labels := `,"redis_cluster":"rediscluster1","namespace":"cache"`
+	alerts := []string{alert("HighMemoryUsage", "firing", labels), alert("RedisLowThroughput", "resolved", labels)}
+	for i := range 20 {
+		alerts = append(alerts, alert(fmt.Sprintf("Made-Up-%d", i), "firing", labels))
+	}
+	code, raw := do(t, http.MethodPost, srv.URL+"/webhooks/alertmanager", alertBody(alerts...), map[string]string{"Authorization": "Bearer s3cret"})
+	require.Equal(t, http.StatusOK, code, raw)
+
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	counts := map[string]float64{}
+	for _, mf := range families {
+		if mf.GetName() != "redis_operator_webhook_actions_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			counts[labels["alert"]+"/"+labels["outcome"]] += m.GetCounter().GetValue()
+		}
+	}
+	require.Equal(t, map[string]float64{
+		"HighMemoryUsage/" + OutcomeScaled:     1,
+		"RedisLowThroughput/" + OutcomeIgnored: 1,
+		"other/" + OutcomeIgnored:              20,
+	}, counts)
+}
+
+// An alert without a namespace label names a cluster only when the name is unique; otherwise
+// the webhook refuses the whole payload and scales nothing.
+func TestWebhookAmbiguousClusterConflicts(t *testing.T) {
+	srv, scaler := testServer(t, "s3cret", readyCluster("cache", "rediscluster1"), readyCluster("a", "dup"), readyCluster("b", "dup"))
+	auth := map[string]string{"Authorization": "Bearer s3cret"}
+	hook := srv.URL + "/webhooks/alertmanager"
+
+	code, raw := do(t, http.MethodPost, hook, alertBody(
+		alert("HighMemoryUsage", "firing", `,"redis_cluster":"rediscluster1","namespace":"cache"`),
+		alert("HighThroughput", "firing", `,"redis_cluster":"dup"`),
+	), auth)
+	require.Equal(t, http.StatusConflict, code, raw)
+	require.Contains(t, raw, "namespaces a, b")
+	require.Empty(t, scaler.calls, "nothing changes, not even the unambiguous alert's cluster")
+
+	// Unique without namespace, or disambiguated by it, acts; a resolved alert never needs the cluster.
+	code, raw = do(t, http.MethodPost, hook, alertBody(
+		alert("HighMemoryUsage", "firing", `,"redis_cluster":"rediscluster1"`),
+		alert("HighThroughput", "firing", `,"redis_cluster":"dup","namespace":"b"`),
+		alert("LowThroughput", "resolved", `,"redis_cluster":"dup"`),
+	), auth)
+	require.Equal(t, http.StatusOK, code, raw)
+	require.Equal(t, []string{
+		"cache/rediscluster1 -> 4 by alert HighMemoryUsage (fingerprint f-HighMemoryUsage)",
+		"b/dup -> 4 by alert HighThroughput (fingerprint f-HighThroughput)",
+	}, scaler.calls)
+}
+
+func TestNewHTTPServerSetsEveryTimeout(t *testing.T) {
+	s := NewHTTPServer(":0", http.NewServeMux(), DefaultServerTimeouts)
+	for name, d := range map[string]time.Duration{
+		"ReadHeaderTimeout": s.ReadHeaderTimeout, "ReadTimeout": s.ReadTimeout,
+		"WriteTimeout": s.WriteTimeout, "IdleTimeout": s.IdleTimeout,
+	} {
+		require.Positive(t, d, name)
+	}
+}
+
+// A client that sends one byte a second, or nothing after its answer, loses its connection once
+// a timeout runs out. The timeouts are small here; DefaultServerTimeouts are the operator's.
+func TestHTTPServerClosesSlowClients(t *testing.T) {
+	timeouts := ServerTimeouts{ReadHeader: time.Second, Read: 2 * time.Second, Write: 3 * time.Second, Idle: time.Second}
+	api := New(Options{
+		Clusters:     redislisters.NewRedisClusterLister(cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})),
+		WebhookToken: "s3cret", Registerer: prometheus.NewRegistry(), Log: zerolog.Nop(),
+	})
+	mux := http.NewServeMux()
+	api.Register(mux)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := NewHTTPServer(ln.Addr().String(), mux, timeouts)
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	cases := []struct {
+		name, sent, dripped string
+		within              time.Duration
+	}{
+		{"headers one byte a second", "", "GET /clusters HTTP/1.1\r\nHost: operator\r\nX-Slow: " + strings.Repeat("x", 60), timeouts.ReadHeader},
+		{"body one byte a second", "POST /webhooks/alertmanager HTTP/1.1\r\nHost: operator\r\nAuthorization: Bearer s3cret\r\n" +
+			"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n", `{"alerts":[` + strings.Repeat(" ", 89), timeouts.Read},
+		{"idle after an answer", "GET /clusters HTTP/1.1\r\nHost: operator\r\n\r\n", "", timeouts.Idle},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			conn, err := net.Dial("tcp", ln.Addr().String())
+			require.NoError(t, err)
+			defer conn.Close()
+			start := time.Now()
+			_, err = io.WriteString(conn, tc.sent)
+			require.NoError(t, err)
+			go func() {
+				for i := range len(tc.dripped) {
+					if _, err := io.WriteString(conn, tc.dripped[i:i+1]); err != nil {
+						return
+					}
+					time.Sleep(time.Second)
+				}
+			}()
+			// The server's answer, if any, then its close; the deadline only bounds the test.
+			limit := tc.within + 1500*time.Millisecond
+			require.NoError(t, conn.SetReadDeadline(start.Add(limit+2*time.Second)))
+			_, err = io.Copy(io.Discard, conn)
+			elapsed := time.Since(start)
+			if err != nil {
+				require.False(t, errors.Is(err, os.ErrDeadlineExceeded), "the server still held the connection after %s", elapsed.Round(time.Millisecond))
+			}
+			require.Less(t, elapsed, limit, "the server closed the connection only after %s", elapsed)
+		})
+	}
 }

@@ -171,12 +171,13 @@ func summarizeRepairs(repairs []redisops.Repair) []string {
 	type outcome struct {
 		finished    bool
 		owner, lost string
+		oom         bool
 	}
 	var order []outcome
 	slots := map[outcome][]int{}
 	keys := map[outcome]int{}
 	for _, r := range repairs {
-		o := outcome{r.Finished, r.Owner, r.LostWith}
+		o := outcome{r.Finished, r.Owner, r.LostWith, r.OutOfMemory}
 		if _, seen := slots[o]; !seen {
 			order = append(order, o)
 		}
@@ -193,6 +194,9 @@ func summarizeRepairs(repairs []redisops.Repair) []string {
 		what := fmt.Sprintf("rolled slots %s back to their owner %s (%d keys returned)", ranges, o.owner, keys[o])
 		if o.lost != "" {
 			what += fmt.Sprintf("; keys they had sent to node %s are lost with it", short(o.lost))
+		}
+		if o.oom {
+			what += ": the target was out of memory"
 		}
 		out = append(out, what)
 	}

@@ -19,6 +19,8 @@ type Repair struct {
 	// LostWith names the unreachable node the slot was migrating to: keys it had received
 	// are gone with it.
 	LostWith string
+	// OutOfMemory says the move was rolled back because its target refused keys at maxmemory.
+	OutOfMemory bool
 }
 
 func (r Repair) String() string {
@@ -28,6 +30,9 @@ func (r Repair) String() string {
 	s := fmt.Sprintf("rolled slot %d back to its owner %s (%d keys returned)", r.Slot, r.Owner, r.Keys)
 	if r.LostWith != "" {
 		s += fmt.Sprintf("; keys already sent to node %s are lost with it", r.LostWith)
+	}
+	if r.OutOfMemory {
+		s += ": its target was out of memory"
 	}
 	return s
 }
@@ -48,6 +53,12 @@ func (a *Admin) RepairOpenSlot(ctx context.Context, view *ClusterView, slot int,
 			if tSelf, _ := targetState.Self(); tSelf.Importing[slot] == ownerSelf.ID {
 				// The owner's copy of a key is the newest while it migrates (see MoveSlots).
 				moved, err := a.MigrateKeys(ctx, owner, targetState.Addr, slot, true)
+				if IsOOM(err) {
+					// Finishing would fail the same way every time: roll back instead.
+					r, err := a.rollBack(ctx, view, slot, owner, ownerSelf.ID, masters)
+					r.OutOfMemory = true
+					return r, err
+				}
 				if err != nil {
 					return Repair{}, err
 				}
@@ -55,6 +66,26 @@ func (a *Admin) RepairOpenSlot(ctx context.Context, view *ClusterView, slot int,
 					return Repair{}, err
 				}
 				return Repair{Slot: slot, Finished: true, Owner: targetState.Addr, Keys: moved}, nil
+			}
+		}
+	}
+	r, err := a.rollBack(ctx, view, slot, owner, ownerSelf.ID, masters)
+	if target, ok := ownerSelf.Migrating[slot]; ok && view.ByID()[target] == nil {
+		r.LostWith = target
+	}
+	return r, err
+}
+
+// rollBack returns the keys of slot that reached other masters to its owner and marks the slot
+// stable everywhere it is open.
+func (a *Admin) rollBack(ctx context.Context, view *ClusterView, slot int, owner, ownerID string, masters []string) (Repair, error) {
+	// A migrating owner redirects the returning keys back to the target (ASK): it stops
+	// migrating first. Until they are back a client misses them there; a key it writes
+	// meanwhile is newer than the returning copy and is kept.
+	if self, ok := view.Nodes[owner].Self(); ok {
+		if _, migrating := self.Migrating[slot]; migrating {
+			if err := a.SetSlot(ctx, owner, slot, "STABLE", ""); err != nil {
+				return Repair{}, err
 			}
 		}
 	}
@@ -71,7 +102,7 @@ func (a *Admin) RepairOpenSlot(ctx context.Context, view *ClusterView, slot int,
 		if n == 0 {
 			continue
 		}
-		if err := a.prepareReturn(ctx, view.Nodes[m], slot, ownerSelf.ID); err != nil {
+		if err := a.prepareReturn(ctx, view.Nodes[m], slot, ownerID); err != nil {
 			return Repair{}, err
 		}
 		// The owner must accept keys of its own slot: it does, as the owner. Its own copy of
@@ -95,11 +126,7 @@ func (a *Admin) RepairOpenSlot(ctx context.Context, view *ClusterView, slot int,
 			}
 		}
 	}
-	r := Repair{Slot: slot, Owner: owner, Keys: moved}
-	if target, ok := ownerSelf.Migrating[slot]; ok && view.ByID()[target] == nil {
-		r.LostWith = target
-	}
-	return r, nil
+	return Repair{Slot: slot, Owner: owner, Keys: moved}, nil
 }
 
 // returnKeys moves the keys of slot from the node at from back to its owner without REPLACE: a

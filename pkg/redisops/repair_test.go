@@ -3,9 +3,11 @@ package redisops_test
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"redis-operator/pkg/redisops"
@@ -217,4 +219,50 @@ func TestRollbackKeepsTheOwnersNewerCopies(t *testing.T) {
 	n, err := admin.CountKeysInSlot(ctx, servers[1].Addr, slot)
 	require.NoError(t, err)
 	require.Zero(t, n, "no stale copy is left on the former target")
+}
+
+// A move its target has no room for (noeviction at maxmemory refuses the keys) is rolled back
+// whole by the repair, instead of being finished again and again (issue 16, item 1).
+func TestRepairRollsBackAMoveTheTargetHasNoRoomFor(t *testing.T) {
+	servers := redistest.StartServers(t, 2, redistest.Options{})
+	admin := redisops.NewAdmin("")
+	t.Cleanup(admin.Close)
+	redistest.BootstrapCluster(t, admin, servers, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	source, target := servers[0], servers[1]
+	const slot = 100
+	value := strings.Repeat("x", 4096)
+	keys := keysInSlot(slot, 2000)
+	_, err := admin.Client(source.Addr).Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range keys {
+			p.Set(ctx, k, value, 0)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	used := admin.View(ctx, []string{target.Addr}).Nodes[target.Addr].UsedBytes()
+	require.NoError(t, admin.Client(target.Addr).ConfigSet(ctx, "maxmemory", strconv.FormatInt(used+(2<<20), 10)).Err())
+
+	view := admin.View(ctx, redistest.Addrs(servers))
+	_, err = admin.MoveSlots(ctx, redisops.Endpoint{Addr: source.Addr, ID: selfID(t, ctx, admin, source.Addr)},
+		redisops.Endpoint{Addr: target.Addr, ID: selfID(t, ctx, admin, target.Addr)}, []int{slot}, view.MasterAddrs(), nil)
+	require.True(t, redisops.IsOOM(err), "the target refuses the keys: %v", err)
+
+	what, err := admin.RepairOpenSlot(ctx, admin.View(ctx, redistest.Addrs(servers)), slot, source.Addr)
+	require.NoError(t, err)
+	require.Contains(t, what.String(), "rolled slot 100 back")
+	require.Contains(t, what.String(), "out of memory")
+	view = admin.View(ctx, redistest.Addrs(servers))
+	require.Empty(t, view.OpenSlots())
+	owners, _ := view.SlotOwners()
+	require.Equal(t, selfID(t, ctx, admin, source.Addr), owners[slot])
+	n, err := admin.CountKeysInSlot(ctx, target.Addr, slot)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	for _, k := range keys {
+		v, err := admin.Client(source.Addr).Get(ctx, k).Result()
+		require.NoError(t, err, k)
+		require.Equal(t, value, v)
+	}
 }

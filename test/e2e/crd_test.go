@@ -76,3 +76,30 @@ func TestCRDAcceptsTheSeedManifestAndRefusesBadOnes(t *testing.T) {
 	out, err = f.Kubectl(ctx, "-n", ns, "delete", "rdc/rediscluster1", "--wait=true")
 	require.NoError(t, err, out)
 }
+
+// TestCRDRefusesANameTooLongForTheExporterService: the exporter Service <name>-exporter must be
+// a DNS label of at most 63 characters, so the API server refuses a name of more than 54
+// characters, saying the field and the limit, rather than storing a cluster that creates nothing.
+func TestCRDRefusesANameTooLongForTheExporterService(t *testing.T) {
+	f.InstallCRD(t)
+	ns := f.Namespace(t, "crd-name")
+	seed := seedCluster(t, ns)
+	longest := "r" + strings.Repeat("x", 53)
+
+	tooLong := longest + "x"
+	out, err := kubectlApply(t, strings.Replace(seed, "name: rediscluster1", "name: "+tooLong, 1))
+	require.Error(t, err, "the API server must refuse a name of %d characters: %s", len(tooLong), out)
+	require.Contains(t, out, "metadata.name", "the message names the field")
+	require.Contains(t, out, "at most 54 characters", "the message says the limit")
+	t.Logf("refused: %s", out)
+	_, getErr := f.Redis.RedisV1beta1().RedisClusters(ns).Get(context.Background(), tooLong, metav1.GetOptions{})
+	require.Error(t, getErr, "nothing was stored")
+
+	out, err = kubectlApply(t, strings.Replace(seed, "name: rediscluster1", "name: 1cache", 1))
+	require.Error(t, err, "a name that is no DNS-1035 label is refused: %s", out)
+	require.Contains(t, out, "DNS-1035")
+
+	out, err = kubectlApply(t, strings.Replace(seed, "name: rediscluster1", "name: "+longest, 1))
+	require.NoError(t, err, "a name of %d characters is accepted: %s", len(longest), out)
+	require.NoError(t, f.Redis.RedisV1beta1().RedisClusters(ns).Delete(context.Background(), longest, metav1.DeleteOptions{}))
+}

@@ -162,3 +162,41 @@ func TestMemorySizesRedisAccepts(t *testing.T) {
 		require.Empty(t, s.validate(t, manifest), size)
 	}
 }
+
+// TestNameLongerThanDerivedObjectsAllowIsRefused: the longest name is the one whose exporter
+// Service, <name>-exporter, is still a DNS-1035 label of at most 63 characters; a longer name
+// would be stored and then create no Service, so the API server refuses it and says the limit.
+func TestNameLongerThanDerivedObjectsAllowIsRefused(t *testing.T) {
+	s := loadCRDSchema(t)
+	withName := func(name string) string {
+		manifest := strings.Replace(seedManifest, "name: rediscluster1", "name: "+name, 1)
+		require.NotEqual(t, seedManifest, manifest, "the manifest must carry the name")
+		return manifest
+	}
+
+	longest := "r" + strings.Repeat("x", 53)
+	require.Empty(t, s.validate(t, withName(longest)), "a name of %d characters is accepted", len(longest))
+
+	msgs := s.validate(t, withName(longest+"x"))
+	require.NotEmpty(t, msgs, "a name of %d characters is refused", len(longest)+1)
+	msg := strings.Join(msgs, "\n")
+	require.Contains(t, msg, "metadata.name")
+	require.Contains(t, msg, "at most 54 characters")
+}
+
+// TestNameThatIsNoDNSLabelIsRefused: the exporter Service is named after the cluster, and a
+// Service name is a DNS-1035 label, which the API server's own name check for custom resources
+// does not demand.
+func TestNameThatIsNoDNSLabelIsRefused(t *testing.T) {
+	s := loadCRDSchema(t)
+	for _, name := range []string{"1cache", "cache.eu", "-cache", "cache-"} {
+		manifest := strings.Replace(seedManifest, "name: rediscluster1", "name: "+name, 1)
+		msg := strings.Join(s.validate(t, manifest), "\n")
+		require.Contains(t, msg, "metadata.name", name)
+		require.Contains(t, msg, "DNS-1035", name)
+	}
+	for _, name := range []string{"cache", "c", "cache-1", "a1-b2"} {
+		manifest := strings.Replace(seedManifest, "name: rediscluster1", "name: "+name, 1)
+		require.Empty(t, s.validate(t, manifest), name)
+	}
+}

@@ -25,11 +25,19 @@ const (
 // RedisCluster is a Redis Cluster of sharded masters, each with the same number of replicas,
 // whose nodes run as host-network pods listening on consecutive ports from basePort.
 //
+// Its name is at most 54 characters: the name is carried by the exporter Service <name>-exporter,
+// which must be a DNS-1035 label of at most 63 characters, and is the tightest of the derived
+// names (label values carry the name, at most 63; pods <name>-<index> and claims
+// data-<name>-<index>, index below 3000, are DNS subdomains of at most 253). It is a DNS-1035
+// label for the same Service.
+//
 // +genclient
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:scope=Namespaced,shortName=rdc,categories=redis
 // +kubebuilder:subresource:status
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 54",message="metadata.name: must be at most 54 characters, so that the exporter Service <name>-exporter is a valid DNS label of at most 63 characters"
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name: must be a DNS-1035 label (lower-case letters, digits and '-', starting with a letter and ending with a letter or digit), as the exporter Service <name>-exporter is"
 // +kubebuilder:subresource:scale:specpath=.spec.masters,statuspath=.status.readyMasters,selectorpath=.status.selector
 // +kubebuilder:printcolumn:name="Masters",type=integer,JSONPath=`.spec.masters`
 // +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.spec.replicas`

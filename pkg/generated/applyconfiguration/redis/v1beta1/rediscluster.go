@@ -29,6 +29,12 @@ import (
 //
 // RedisCluster is a Redis Cluster of sharded masters, each with the same number of replicas,
 // whose nodes run as host-network pods listening on consecutive ports from basePort.
+//
+// Its name is at most 54 characters: the name is carried by the exporter Service <name>-exporter,
+// which must be a DNS-1035 label of at most 63 characters, and is the tightest of the derived
+// names (label values carry the name, at most 63; pods <name>-<index> and claims
+// data-<name>-<index>, index below 3000, are DNS subdomains of at most 253). It is a DNS-1035
+// label for the same Service.
 type RedisClusterApplyConfiguration struct {
 	v1.TypeMetaApplyConfiguration    `json:""`
 	*v1.ObjectMetaApplyConfiguration `json:"metadata,omitempty"`

@@ -139,6 +139,7 @@ func run(ctx context.Context, opts *options, log zerolog.Logger) error {
 		Scaler:                      &httpapi.ClientScaler{Client: redisClient, Recorder: recorder, Now: time.Now},
 		WebhookToken:                token,
 		WebhookAllowUnauthenticated: opts.webhookAllowAnyone,
+		CheckMasters:                ctrl.CheckMasters,
 		Registerer:                  registry,
 		Log:                         log,
 	}).Register(apiMux)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -46,6 +47,8 @@ type Controller struct {
 
 	redis      redisConnections
 	migrations migrations
+	// lastSeen is each cluster's latest observation (*observation), for CheckMasters.
+	lastSeen sync.Map
 	status     *statusWriter
 	queue      workqueue.TypedRateLimitingInterface[cache.ObjectName]
 	recorder   record.EventRecorder

@@ -53,6 +53,19 @@ type event struct {
 	Type, Reason, Message string
 }
 
+// plannerInput is what the planners know of rc as o saw it.
+func plannerInput(rc *redisv1beta1.RedisCluster, o *observation) *observed {
+	return &observed{
+		Members:       members(rc, o.Pods, o.Claims),
+		View:          o.View,
+		Masters:       int(rc.Spec.Masters),
+		Replicas:      int(rc.Spec.Replicas),
+		LinkDownLimit: 2 * int(rc.Spec.NodeTimeoutMillis()/1000+1),
+		NodeTimeout:   time.Duration(rc.Spec.NodeTimeoutMillis()) * time.Millisecond,
+		Now:           o.Now,
+	}
+}
+
 // decide turns an observation into a decision. It is pure: the same observation gives the same
 // decision, and it reads nothing else.
 func decide(o *observation) decision {
@@ -72,15 +85,7 @@ func decide(o *observation) decision {
 	}
 	d.CreateService = !o.HasService
 
-	in := &observed{
-		Members:       members(rc, o.Pods, o.Claims),
-		View:          o.View,
-		Masters:       int(rc.Spec.Masters),
-		Replicas:      int(rc.Spec.Replicas),
-		LinkDownLimit: 2 * int(rc.Spec.NodeTimeoutMillis()/1000+1),
-		NodeTimeout:   time.Duration(rc.Spec.NodeTimeoutMillis()) * time.Millisecond,
-		Now:           o.Now,
-	}
+	in := plannerInput(rc, o)
 	// A lost master's pod waits for its replica to take over before it is created again.
 	hold, failovers := map[int]string{}, []action(nil)
 	if o.View != nil {

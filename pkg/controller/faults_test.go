@@ -1,10 +1,12 @@
 package controller
 
 import (
+	"context"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
@@ -237,4 +239,31 @@ func TestMigrationRunningKeepsReplicasOfDeadMastersAndTargets(t *testing.T) {
 	for _, a := range flatten(planCluster(o, true)).Actions {
 		require.NotEqual(t, actReplicate, a.Kind, "%+v", a)
 	}
+}
+
+// The webhook asks before a scale-in: CheckMasters answers from the cluster as last seen.
+func TestCheckMastersRefusesAScaleInThatDoesNotFit(t *testing.T) {
+	shape := func(dataMiB int) *fixture {
+		rc := newCluster("rc")
+		rc.Spec.Masters, rc.Spec.Replicas = 4, 0
+		split := redisops.EvenSplit(4)
+		var nodes []fakeNode
+		for i := 0; i < 4; i++ {
+			nodes = append(nodes, fakeNode{index: i, host: string(rune('a' + i%3)), id: "m" + string(rune('0'+i)), master: true,
+				slots: split[i : i+1], stateOK: true, dataMiB: dataMiB})
+		}
+		return liveFixture(t, rc, nodes...)
+	}
+	full := shape(70)
+	c, _, _ := full.newController()
+	require.NoError(t, c.CheckMasters("cache", "rc", 3), "a cluster not seen yet is not refused")
+	require.NoError(t, c.syncHandler(context.Background(), cache.ObjectName{Namespace: "cache", Name: "rc"}))
+	err := c.CheckMasters("cache", "rc", 3)
+	require.ErrorContains(t, err, "does not fit in memory")
+	require.NoError(t, c.CheckMasters("cache", "rc", 5), "growing always fits")
+
+	roomy := shape(50)
+	c, _, _ = roomy.newController()
+	require.NoError(t, c.syncHandler(context.Background(), cache.ObjectName{Namespace: "cache", Name: "rc"}))
+	require.NoError(t, c.CheckMasters("cache", "rc", 3))
 }

@@ -20,6 +20,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	if rc == nil || rc.DeletionTimestamp != nil {
 		c.migrations.stop(key)
 		if rc == nil {
+			c.lastSeen.Delete(key)
 			c.redis.close(key)
 			c.status.forget(key)
 			c.metrics.forgetCluster(key.Namespace, key.Name)
@@ -34,6 +35,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	if err != nil {
 		return err
 	}
+	c.lastSeen.Store(key, o)
 	d := decide(o)
 	done, actErr := c.act(ctx, rc, redis, o.View, &d)
 

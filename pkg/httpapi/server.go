@@ -24,9 +24,11 @@ type Server struct {
 	scaler   Scaler
 	token    string
 	anyone   bool
-	metrics  *metrics
-	log      zerolog.Logger
-	now      func() time.Time
+	// checkMasters, when set, says why a cluster cannot run with fewer masters.
+	checkMasters func(namespace, name string, masters int32) error
+	metrics      *metrics
+	log          zerolog.Logger
+	now          func() time.Time
 }
 
 // Options configure a Server.
@@ -37,6 +39,9 @@ type Options struct {
 	// unless WebhookAllowUnauthenticated: scaling is too much to grant whoever reaches the port.
 	WebhookToken                string
 	WebhookAllowUnauthenticated bool
+	// CheckMasters says why a cluster cannot run with a smaller masters count (a scale-in that
+	// does not fit in memory); the webhook then answers 409 and changes nothing.
+	CheckMasters func(namespace, name string, masters int32) error
 
 	Registerer prometheus.Registerer
 	Log        zerolog.Logger
@@ -45,13 +50,14 @@ type Options struct {
 // New creates a Server.
 func New(opts Options) *Server {
 	return &Server{
-		clusters: opts.Clusters,
-		scaler:   opts.Scaler,
-		token:    opts.WebhookToken,
-		anyone:   opts.WebhookAllowUnauthenticated,
-		metrics:  newMetrics(opts.Registerer),
-		log:      opts.Log,
-		now:      time.Now,
+		clusters:     opts.Clusters,
+		scaler:       opts.Scaler,
+		token:        opts.WebhookToken,
+		anyone:       opts.WebhookAllowUnauthenticated,
+		checkMasters: opts.CheckMasters,
+		metrics:      newMetrics(opts.Registerer),
+		log:          opts.Log,
+		now:          time.Now,
 	}
 }
 

@@ -371,3 +371,32 @@ func TestHTTPServerClosesSlowClients(t *testing.T) {
 		})
 	}
 }
+
+// A scale-in the operator says does not fit (in memory) is answered 409 with the reason, and
+// nothing changes; growing is not asked about.
+func TestWebhookRefusesAScaleInThatDoesNotFit(t *testing.T) {
+	var asked []int32
+	srv, scaler := testServerWith(t, Options{WebhookToken: "s3cret", CheckMasters: func(namespace, name string, masters int32) error {
+		asked = append(asked, masters)
+		return errors.New("node 1 would use 95.3 MiB of 100.0 MiB maxmemory")
+	}}, readyCluster("cache", "rediscluster1"))
+	auth := map[string]string{"Authorization": "Bearer s3cret"}
+	hook := srv.URL + "/webhooks/alertmanager"
+	low := readyCluster("cache", "rediscluster1")
+	low.Spec.Masters = 4
+
+	code, raw := do(t, http.MethodPost, hook, alertBody(alert("HighMemoryUsage", "firing", `,"redis_cluster":"rediscluster1","namespace":"cache"`)), auth)
+	require.Equal(t, http.StatusOK, code, raw)
+	require.Empty(t, asked, "a scale-out is not checked")
+
+	srv, scaler = testServerWith(t, Options{WebhookToken: "s3cret", CheckMasters: func(namespace, name string, masters int32) error {
+		asked = append(asked, masters)
+		return errors.New("node 1 would use 95.3 MiB of 100.0 MiB maxmemory")
+	}}, low)
+	code, raw = do(t, http.MethodPost, srv.URL+"/webhooks/alertmanager",
+		alertBody(alert("LowMemoryUsage", "firing", `,"redis_cluster":"rediscluster1","namespace":"cache"`)), auth)
+	require.Equal(t, http.StatusConflict, code, raw)
+	require.Contains(t, raw, "95.3 MiB of 100.0 MiB")
+	require.Equal(t, []int32{3}, asked)
+	require.Empty(t, scaler.calls, "nothing changes")
+}

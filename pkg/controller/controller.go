@@ -49,11 +49,11 @@ type Controller struct {
 	migrations migrations
 	// lastSeen is each cluster's latest observation (*observation), for CheckMasters.
 	lastSeen sync.Map
-	status     *statusWriter
-	queue      workqueue.TypedRateLimitingInterface[cache.ObjectName]
-	recorder   record.EventRecorder
-	metrics    *Metrics
-	log        zerolog.Logger
+	status   *statusWriter
+	queue    workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	recorder record.EventRecorder
+	metrics  *Metrics
+	log      zerolog.Logger
 	// shutdownGrace bounds how long Run waits for migrations to stop at a slot boundary.
 	shutdownGrace time.Duration
 

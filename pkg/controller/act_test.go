@@ -322,3 +322,19 @@ func TestAClusterKeepsThePortsItsPodsHold(t *testing.T) {
 	ready = meta.FindStatusCondition(statusOf(t, actions).Conditions, redisv1beta1.ConditionReady)
 	require.NotEqual(t, ReasonPortConflict, ready.Reason, "the younger cluster keeps its ports")
 }
+
+func TestCheckMastersRefusesPortsAnotherClusterHolds(t *testing.T) {
+	rc := newCluster("rc")
+	rc.Spec.Replicas = 0
+	f := liveFixture(t, rc, healthy()[:3]...)
+	other := newCluster("other")
+	other.Namespace, other.UID, other.Spec.BasePort = "elsewhere", "other-uid", 10004
+	f.clusters = append(f.clusters, other)
+	pod := desiredPod(other, 0)
+	pod.ResourceVersion = "1"
+	f.pods = append(f.pods, pod)
+	c, _, _ := f.newController()
+	require.NoError(t, c.syncHandler(context.Background(), keyOf(rc)))
+	require.NoError(t, c.CheckMasters("cache", "rc", 4), "node 3 listens on 10003: free")
+	require.ErrorContains(t, c.CheckMasters("cache", "rc", 5), "port 10004 of node 4 is held by RedisCluster elsewhere/other")
+}

@@ -7,20 +7,28 @@ import (
 )
 
 // CheckMasters says why the cluster namespace/name, as the operator last saw it, cannot run with
-// masters: a scale-in whose remaining masters would not hold the keys within their maxmemory.
-// It returns nil when the change fits, or when the operator has not seen the cluster's nodes.
-// The Alertmanager webhook asks before it changes spec.masters.
+// masters: a scale-out onto host ports another cluster's pods hold, or a scale-in whose
+// remaining masters would not hold the keys within their maxmemory. It returns nil when the
+// change fits, or when the operator has not seen the cluster. The Alertmanager webhook asks
+// before it changes spec.masters.
 func (c *Controller) CheckMasters(namespace, name string, masters int32) error {
 	seen, ok := c.lastSeen.Load(cache.ObjectName{Namespace: namespace, Name: name})
 	if !ok {
 		return nil
 	}
 	o := seen.(*observation)
-	if o.View == nil || masters >= o.Cluster.Spec.Masters {
-		return nil
-	}
 	rc := o.Cluster.DeepCopy()
 	rc.Spec.Masters = masters
+	if masters > o.Cluster.Spec.Masters {
+		held, err := c.portsHeldElsewhere(rc, o.Pods)
+		if err != nil || len(held) == 0 {
+			return err
+		}
+		return errors.New(heldMessage(held))
+	}
+	if o.View == nil || masters == o.Cluster.Spec.Masters {
+		return nil
+	}
 	in := plannerInput(rc, o)
 	owners, _ := o.View.SlotOwners()
 	for _, a := range planScale(in, in.reachable(), &owners) {

@@ -306,9 +306,9 @@ func (s *Server) planAlert(alert Alert) (alertPlan, error) {
 	}
 	plan.cluster = rc
 	result.Namespace = rc.Namespace
-	if to, skip := decideScale(rc, plan.direction, scaleStep(alert), s.now()); skip == "" && to < rc.Spec.Masters && s.checkMasters != nil {
+	if to, skip := decideScale(rc, plan.direction, scaleStep(alert), s.now()); skip == "" && s.checkMasters != nil {
 		if err := s.checkMasters(rc.Namespace, rc.Name, to); err != nil {
-			return plan, fmt.Errorf("alert %s (fingerprint %s) would scale RedisCluster %s/%s in to %d masters, which does not fit: %v; nothing was changed",
+			return plan, fmt.Errorf("alert %s (fingerprint %s) would scale RedisCluster %s/%s to %d masters, which does not fit: %v; nothing was changed",
 				result.Alert, alert.Fingerprint, rc.Namespace, rc.Name, to, err)
 		}
 	}

@@ -24,7 +24,7 @@ type Server struct {
 	scaler   Scaler
 	token    string
 	anyone   bool
-	// checkMasters, when set, says why a cluster cannot run with fewer masters.
+	// checkMasters, when set, says why a cluster cannot run with a masters count.
 	checkMasters func(namespace, name string, masters int32) error
 	metrics      *metrics
 	log          zerolog.Logger
@@ -39,8 +39,9 @@ type Options struct {
 	// unless WebhookAllowUnauthenticated: scaling is too much to grant whoever reaches the port.
 	WebhookToken                string
 	WebhookAllowUnauthenticated bool
-	// CheckMasters says why a cluster cannot run with a smaller masters count (a scale-in that
-	// does not fit in memory); the webhook then answers 409 and changes nothing.
+	// CheckMasters says why a cluster cannot run with a masters count (ports another cluster
+	// holds, a scale-in that does not fit in memory); the webhook then answers 409 and changes
+	// nothing.
 	CheckMasters func(namespace, name string, masters int32) error
 
 	Registerer prometheus.Registerer

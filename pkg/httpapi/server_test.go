@@ -372,8 +372,8 @@ func TestHTTPServerClosesSlowClients(t *testing.T) {
 	}
 }
 
-// A scale-in the operator says does not fit (in memory) is answered 409 with the reason, and
-// nothing changes; growing is not asked about.
+// A change the operator says does not fit (host ports, memory) is answered 409 with the reason,
+// and nothing changes.
 func TestWebhookRefusesAScaleInThatDoesNotFit(t *testing.T) {
 	var asked []int32
 	srv, scaler := testServerWith(t, Options{WebhookToken: "s3cret", CheckMasters: func(namespace, name string, masters int32) error {
@@ -386,8 +386,10 @@ func TestWebhookRefusesAScaleInThatDoesNotFit(t *testing.T) {
 	low.Spec.Masters = 4
 
 	code, raw := do(t, http.MethodPost, hook, alertBody(alert("HighMemoryUsage", "firing", `,"redis_cluster":"rediscluster1","namespace":"cache"`)), auth)
-	require.Equal(t, http.StatusOK, code, raw)
-	require.Empty(t, asked, "a scale-out is not checked")
+	require.Equal(t, http.StatusConflict, code, raw)
+	require.Equal(t, []int32{4}, asked, "a scale-out is checked too (host ports)")
+	require.Empty(t, scaler.calls)
+	asked = nil
 
 	srv, scaler = testServerWith(t, Options{WebhookToken: "s3cret", CheckMasters: func(namespace, name string, masters int32) error {
 		asked = append(asked, masters)

@@ -304,11 +304,13 @@ func TestAClusterKeepsThePortsItsPodsHold(t *testing.T) {
 	younger.Spec.BasePort, younger.Spec.Replicas = 10004, 0
 	younger.CreationTimestamp = metav1.NewTime(time.Unix(200, 0))
 	f.clusters = append(f.clusters, younger)
-	for i := 0; i < 3; i++ {
+	for i := 1; i < 3; i++ {
 		pod := desiredPod(younger, i)
 		pod.ResourceVersion = "1"
 		f.pods = append(f.pods, pod)
 	}
+	// Its node 0's pod is being replaced: the node, known by id, still holds its ports.
+	younger.Status.Nodes = []redisv1beta1.NodeStatus{{Pod: "younger-0", Port: 10004, NodeID: "y0", Role: redisv1beta1.RoleMaster}}
 	// The older cluster grows into ports the younger's pods hold.
 	older.Spec.Replicas = 1
 	actions := f.runSync(keyOf(older))

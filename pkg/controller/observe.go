@@ -152,9 +152,10 @@ func (c *Controller) checkPorts(rc *redisv1beta1.RedisCluster, runningNodes int)
 	return msg, nil
 }
 
-// portsHeldElsewhere maps each node rc wants and has no pod for to the other cluster whose pods
-// hold one of the node's host ports (client, bus or exporter). A cluster keeps the ports its
-// pods run on: a later change of another cluster never takes them.
+// portsHeldElsewhere maps each node rc wants and has no pod for to the other cluster that holds
+// one of the node's host ports (client, bus or exporter): it has a pod there, or had a node
+// there (its status keeps the node's id while the pod is replaced). A cluster keeps the ports
+// its nodes run on: a later change of another cluster never takes them.
 func (c *Controller) portsHeldElsewhere(rc *redisv1beta1.RedisCluster, pods map[int]*corev1.Pod) (map[int]string, error) {
 	others, err := c.clusters.List(labels.Everything())
 	if err != nil {
@@ -169,7 +170,16 @@ func (c *Controller) portsHeldElsewhere(rc *redisv1beta1.RedisCluster, pods map[
 		if err != nil {
 			return nil, err
 		}
+		held := map[int]bool{}
 		for index := range theirs {
+			held[index] = true
+		}
+		for _, n := range other.Status.Nodes {
+			if index := int(n.Port - other.Spec.BasePort); n.NodeID != "" && index >= 0 {
+				held[index] = true
+			}
+		}
+		for index := range held {
 			for _, port := range nodePorts(other, index) {
 				holder[port] = other.Namespace + "/" + other.Name
 			}

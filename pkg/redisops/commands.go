@@ -181,6 +181,11 @@ func (a *Admin) SetSlot(ctx context.Context, addr string, slot int, state, id st
 // SetSlots sends CLUSTER SETSLOT <slot> <state> <id> for every slot in one pipeline. A node that
 // turned replica (an emptied master can be) answers that SETSLOT is only for masters; that is fine.
 func (a *Admin) SetSlots(ctx context.Context, addr string, slots []int, state, id string) error {
+	return a.setSlots(ctx, addr, slots, state, id, true)
+}
+
+// setSlots is SetSlots; replicaOK false makes a replica's refusal an error.
+func (a *Admin) setSlots(ctx context.Context, addr string, slots []int, state, id string, replicaOK bool) error {
 	cmds, err := a.Client(addr).Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, slot := range slots {
 			p.Do(ctx, "CLUSTER", "SETSLOT", slot, state, id)
@@ -191,7 +196,7 @@ func (a *Admin) SetSlots(ctx context.Context, addr string, slots []int, state, i
 		return nil
 	}
 	for i, c := range cmds {
-		if e := c.Err(); e != nil && !IsNotMaster(e) {
+		if e := c.Err(); e != nil && !(replicaOK && IsNotMaster(e)) {
 			return fmt.Errorf("CLUSTER SETSLOT %d %s %s on %s: %w", slots[i], state, id, addr, e)
 		}
 	}
@@ -208,12 +213,22 @@ func (a *Admin) PointOwner(ctx context.Context, addr string, slots []int, ownerI
 // leaves a slot without an owner, then on the source (when not empty), then on every other
 // master. The others would learn it from gossip anyway; telling them saves a redirect, and one
 // that has not met the target yet refuses, which is harmless.
+//
+// It first confirms on the source that it still owns the slots as a master and holds none of
+// their keys (see confirmSource): the target's claim wins with a bumped epoch, so a wrong one
+// takes the slots from their real owner.
 func (a *Admin) handOver(ctx context.Context, slots []int, target Endpoint, source string, masters []string) error {
+	if source != "" {
+		if err := a.confirmSource(ctx, source, slots); err != nil {
+			return err
+		}
+	}
 	if err := a.SetSlots(ctx, target.Addr, slots, "NODE", target.ID); err != nil {
 		return err
 	}
 	if source != "" {
-		if err := a.SetSlots(ctx, source, slots, "NODE", target.ID); err != nil {
+		// Confirmed a master above: a refusal now means it lost the slots since.
+		if err := a.setSlots(ctx, source, slots, "NODE", target.ID, false); err != nil {
 			return err
 		}
 	}

@@ -22,9 +22,9 @@ const moveBatchSlots = 256
 // time, calling progress (when set) with the slots done after each batch. It returns the slots
 // fully moved, in order, even on error.
 //
-// A slot is handed over only once the source holds no key of it; a failed MIGRATE stops the move
-// with the slot still open, which RepairOpenSlot finishes or rolls back later without losing a
-// key. A cancelled ctx stops the move between two batches, never inside one, so that no slot is
+// A slot is handed over only once the source, still its owner as a master, holds no key of it; a
+// failed MIGRATE or a source that failed over stops the move with the slot still open, which
+// RepairOpenSlot finishes or rolls back later without losing a key. A cancelled ctx stops the move between two batches, never inside one, so that no slot is
 // left open by a stop.
 func (a *Admin) MoveSlots(ctx context.Context, source, target Endpoint, slots []int, masters []string,
 	progress func(done int)) ([]int, error) {
@@ -50,6 +50,10 @@ func (a *Admin) moveSlots(ctx context.Context, source, target Endpoint, slots []
 	return done, nil
 }
 
+// beforeHandOver, set only by tests, runs between a batch's keys moving and its hand-over: where a
+// source can fail over mid-move.
+var beforeHandOver func()
+
 func (a *Admin) moveBatch(ctx context.Context, source, target Endpoint, slots []int, masters []string) error {
 	// Importing on the target first: a source that migrates to a target that does not import
 	// would send clients to a node that refuses them.
@@ -65,27 +69,48 @@ func (a *Admin) moveBatch(ctx context.Context, source, target Endpoint, slots []
 	if _, err := a.MigrateSlotsKeys(ctx, source.Addr, target.Addr, slots, true); err != nil {
 		return fmt.Errorf("moving keys of slots %s: %w", SlotList(slots), err)
 	}
-	if err := a.requireEmpty(ctx, source.Addr, slots); err != nil {
-		return err
+	if beforeHandOver != nil {
+		beforeHandOver()
 	}
+	// handOver first confirms that the source still owns the slots, as a master, with no key left.
 	return a.handOver(ctx, slots, target, source.Addr, masters)
 }
 
-// requireEmpty fails when the node at addr still holds a key of any of slots.
-func (a *Admin) requireEmpty(ctx context.Context, addr string, slots []int) error {
+// confirmSource fails unless the node at addr is a master that owns every slot of slots and holds
+// none of their keys, all read in one pipeline. A source that failed over mid-move and lags as a
+// replica counts 0 keys of slots its new master serves: handing those over would drop them.
+func (a *Admin) confirmSource(ctx context.Context, addr string, slots []int) error {
+	var nodes *redis.StringCmd
 	counts := make([]*redis.IntCmd, len(slots))
 	_, err := a.Client(addr).Pipelined(ctx, func(p redis.Pipeliner) error {
+		nodes = p.ClusterNodes(ctx)
 		for i, slot := range slots {
 			counts[i] = p.ClusterCountKeysInSlot(ctx, slot)
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("counting keys left on %s: %w", addr, err)
+		return fmt.Errorf("reading slots and keys of %s: %w", addr, err)
 	}
-	for i, c := range counts {
-		if c.Val() != 0 {
-			return fmt.Errorf("slot %d still has %d keys on %s; not handing it over", slots[i], c.Val(), addr)
+	state := &NodeState{Addr: addr}
+	if state.Table, err = ParseClusterNodes(nodes.Val()); err != nil {
+		return err
+	}
+	self, ok := state.Self()
+	if !ok {
+		return fmt.Errorf("node %s has no line of its own", addr)
+	}
+	if !self.Master() {
+		return fmt.Errorf("source %s is no longer a master (it replicates %s); not handing slots %s over",
+			addr, self.MasterID, SlotList(slots))
+	}
+	for i, slot := range slots {
+		if owner := state.Owner(slot); owner != self.ID {
+			return fmt.Errorf("source %s no longer owns slot %d (its table names %q); not handing it over",
+				addr, slot, owner)
+		}
+		if n := counts[i].Val(); n != 0 {
+			return fmt.Errorf("slot %d still has %d keys on %s; not handing it over", slot, n, addr)
 		}
 	}
 	return nil

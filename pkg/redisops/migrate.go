@@ -24,8 +24,8 @@ const moveBatchSlots = 256
 //
 // A slot is handed over only once the source, still its owner as a master, holds no key of it; a
 // failed MIGRATE or a source that failed over stops the move with the slot still open, which
-// RepairOpenSlot finishes or rolls back later without losing a key. A cancelled ctx stops the move between two batches, never inside one, so that no slot is
-// left open by a stop.
+// RepairOpenSlot finishes or rolls back later without losing a key. A cancelled ctx stops the
+// move between two batches, never inside one, so that no slot is left open by a stop.
 func (a *Admin) MoveSlots(ctx context.Context, source, target Endpoint, slots []int, masters []string,
 	progress func(done int)) ([]int, error) {
 	return a.moveSlots(ctx, source, target, slots, masters, moveBatchSlots, progress)

@@ -223,3 +223,28 @@ func MissingKeys(t testing.TB, c *redis.ClusterClient, prefix string, n int) []i
 	}
 	return missing
 }
+
+// PromoteReplica makes the replica at addr master with a graceful CLUSTER FAILOVER, as an
+// operator of the cluster would by hand. A manual failover gives up after 5 s when the replica
+// cannot catch up in time (a busy machine), so it is asked again until the roles have switched.
+func PromoteReplica(t testing.TB, addr string) {
+	t.Helper()
+	node := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, DisableIdentity: true})
+	defer node.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var asked time.Time
+	WaitFor(t, time.Minute, addr+" to be master", func() (bool, error) {
+		role, err := node.Do(ctx, "ROLE").Slice()
+		if err == nil && len(role) > 0 && role[0] == "master" {
+			return true, nil
+		}
+		if time.Since(asked) > 6*time.Second {
+			asked = time.Now()
+			if err := node.Do(ctx, "CLUSTER", "FAILOVER").Err(); err != nil {
+				return false, err
+			}
+		}
+		return false, nil
+	})
+}

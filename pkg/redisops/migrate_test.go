@@ -87,12 +87,7 @@ func TestMoveSlotsScalesOutWithoutLosingKeys(t *testing.T) {
 // TestMigrateSlotsKeysMovesFullSlotsAndBigKeys moves slots with more keys than one listing
 // returns, a key over the byte cap of a batch and slots with a few keys, all in one call.
 func TestMigrateSlotsKeysMovesFullSlotsAndBigKeys(t *testing.T) {
-	servers := redistest.StartServers(t, 2, redistest.Options{})
-	admin := redisops.NewAdmin("")
-	t.Cleanup(admin.Close)
-	redistest.BootstrapCluster(t, admin, servers, 2)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	admin, servers, ctx := newCluster(t, 2, 2)
 	source, target := servers[0], servers[1]
 	slots := []int{10, 11, 12, 13, 14, 15, 16, 17, 18, 19}
 	var keys []string
@@ -132,12 +127,7 @@ func TestMigrateSlotsKeysMovesFullSlotsAndBigKeys(t *testing.T) {
 // TestMoveSlotsStopsBetweenBatches cancels a move after its first batch: the move stops there with
 // every slot either handed over or untouched, none left open.
 func TestMoveSlotsStopsBetweenBatches(t *testing.T) {
-	servers := redistest.StartServers(t, 2, redistest.Options{})
-	admin := redisops.NewAdmin("")
-	t.Cleanup(admin.Close)
-	redistest.BootstrapCluster(t, admin, servers, 2)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	admin, servers, ctx := newCluster(t, 2, 2)
 	view := admin.View(ctx, redistest.Addrs(servers))
 	owners, _ := view.SlotOwners()
 	byID := view.ByID()

@@ -53,10 +53,15 @@ func halfMigrated(t *testing.T, ctx context.Context, admin *redisops.Admin, serv
 
 // formedCluster starts 3 masters with a replica each and a context bounding the test.
 func formedCluster(t *testing.T) (*redisops.Admin, []*redistest.Server, context.Context) {
-	servers := redistest.StartServers(t, 6, redistest.Options{})
+	return newCluster(t, 6, 3)
+}
+
+// newCluster starts n servers formed into a cluster of masters, with a context bounding the test.
+func newCluster(t *testing.T, n, masters int) (*redisops.Admin, []*redistest.Server, context.Context) {
+	servers := redistest.StartServers(t, n, redistest.Options{})
 	admin := redisops.NewAdmin("")
 	t.Cleanup(admin.Close)
-	redistest.BootstrapCluster(t, admin, servers, 3)
+	redistest.BootstrapCluster(t, admin, servers, masters)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 	return admin, servers, ctx
@@ -224,12 +229,7 @@ func TestRollbackKeepsTheOwnersNewerCopies(t *testing.T) {
 // A move its target has no room for (noeviction at maxmemory refuses the keys) is rolled back
 // whole by the repair, instead of being finished again and again (issue 16, item 1).
 func TestRepairRollsBackAMoveTheTargetHasNoRoomFor(t *testing.T) {
-	servers := redistest.StartServers(t, 2, redistest.Options{})
-	admin := redisops.NewAdmin("")
-	t.Cleanup(admin.Close)
-	redistest.BootstrapCluster(t, admin, servers, 2)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	admin, servers, ctx := newCluster(t, 2, 2)
 	source, target := servers[0], servers[1]
 	const slot = 100
 	value := strings.Repeat("x", 4096)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -102,4 +103,27 @@ func TestCRDRefusesANameTooLongForTheExporterService(t *testing.T) {
 	out, err = kubectlApply(t, strings.Replace(seed, "name: rediscluster1", "name: "+longest, 1))
 	require.NoError(t, err, "a name of %d characters is accepted: %s", len(longest), out)
 	require.NoError(t, f.Redis.RedisV1beta1().RedisClusters(ns).Delete(context.Background(), longest, metav1.DeleteOptions{}))
+}
+
+// TestCRDRefusesABasePortChangeAndBadConfig: basePort cannot change on a stored cluster, and
+// config refuses directives the operator relies on, in any letter case, and multi-line values.
+func TestCRDRefusesABasePortChangeAndBadConfig(t *testing.T) {
+	f.InstallCRD(t)
+	ns := f.Namespace(t, "crd-change")
+	seed := seedCluster(t, ns)
+	out, err := kubectlApply(t, seed)
+	require.NoError(t, err, out)
+
+	port := regexp.MustCompile(`basePort: [0-9]+`)
+	out, err = kubectlApply(t, port.ReplaceAllString(seed, "basePort: 20000"))
+	require.Error(t, err, out)
+	require.Contains(t, out, "spec.basePort")
+	require.Contains(t, out, "immutable")
+
+	maxMemory := regexp.MustCompile(`maxMemory: \S+`)
+	for _, config := range []string{`{Port: "1"}`, `{save: ""}`, `{cluster-require-full-coverage: "no"}`, `{hz: "10\nport 1"}`} {
+		out, err = kubectlApply(t, maxMemory.ReplaceAllStringFunc(seed, func(m string) string { return m + "\n  config: " + config }))
+		require.Error(t, err, "%s: %s", config, out)
+		require.Contains(t, out, "spec.config", config)
+	}
 }

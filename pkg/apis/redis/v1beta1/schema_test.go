@@ -200,3 +200,47 @@ func TestNameThatIsNoDNSLabelIsRefused(t *testing.T) {
 		require.Empty(t, s.validate(t, manifest), name)
 	}
 }
+
+// validateUpdate validates manifest as an update of old, transition rules included.
+func (s *crdSchema) validateUpdate(t *testing.T, old, manifest string) []string {
+	t.Helper()
+	oldObj, obj := decodeManifest(t, old), decodeManifest(t, manifest)
+	structuraldefaulting.Default(oldObj, s.structural)
+	structuraldefaulting.Default(obj, s.structural)
+	errs, _ := s.cel.Validate(context.Background(), nil, s.structural, obj, oldObj, celconfig.RuntimeCELCostBudget)
+	var msgs []string
+	for _, e := range errs {
+		msgs = append(msgs, e.Error())
+	}
+	return msgs
+}
+
+// TestBasePortIsImmutable: every node listens on basePort+N; changed on a running cluster it
+// would make every node look unreachable.
+func TestBasePortIsImmutable(t *testing.T) {
+	s := loadCRDSchema(t)
+	moved := strings.Replace(seedManifest, "basePort: 10000", "basePort: 12000", 1)
+	msg := strings.Join(s.validateUpdate(t, seedManifest, moved), "\n")
+	require.Contains(t, msg, "spec.basePort")
+	require.Contains(t, msg, "immutable")
+	require.Empty(t, s.validateUpdate(t, seedManifest, strings.Replace(seedManifest, "masters: 3", "masters: 4", 1)))
+}
+
+// TestConfigRefusesDirectivesThatBreakTheOperator: directives the operator manages or relies on,
+// in any letter case, names that are no plain directive, and values with a newline.
+func TestConfigRefusesDirectivesThatBreakTheOperator(t *testing.T) {
+	s := loadCRDSchema(t)
+	withConfig := func(config string) string {
+		return strings.Replace(seedManifest, "maxMemory: 512mb", "maxMemory: 512mb\n  config: "+config, 1)
+	}
+	for _, bad := range []string{
+		`{port: "1"}`, `{PORT: "1"}`, `{Bind: "0.0.0.0"}`, `{dir: /tmp}`, `{save: ""}`, `{appendonly: "no"}`,
+		`{include: /etc/x.conf}`, `{rename-command: "CONFIG x"}`, `{cluster-enabled: "no"}`, `{cluster-require-full-coverage: "no"}`,
+		`{tls-port: "1"}`, `{daemonize: "yes"}`, `{requirepass: x}`, `{masterauth: x}`, `{replicaof: "a 1"}`,
+		`{"maxmemory policy": x}`, `{"x\ny": "1"}`, `{maxmemory-policy: "allkeys-lru\nport 1"}`,
+	} {
+		msg := strings.Join(s.validate(t, withConfig(bad)), "\n")
+		require.Contains(t, msg, "spec.config", bad)
+	}
+	require.Empty(t, s.validate(t, withConfig(`{maxmemory-policy: allkeys-lru, lazyfree-lazy-eviction: "yes", hz: "20"}`)))
+}

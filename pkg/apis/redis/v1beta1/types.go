@@ -94,9 +94,11 @@ type RedisClusterSpec struct {
 	// +kubebuilder:validation:Maximum=5
 	Replicas int32 `json:"replicas"`
 
-	// BasePort is the client port of node 0; node N listens on basePort+N.
+	// BasePort is the client port of node 0; node N listens on basePort+N. It cannot change once
+	// set: every node listens on it.
 	// +kubebuilder:validation:Minimum=1024
 	// +kubebuilder:validation:Maximum=45535
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.basePort is immutable: every node listens on it; create a new cluster to change it"
 	BasePort int32 `json:"basePort"`
 
 	// MaxMemory is each node's maxmemory, in Redis notation: 100000, 512mb, 1gb, 2g.
@@ -130,7 +132,9 @@ type RedisClusterSpec struct {
 	// manages itself are refused.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=64
-	// +kubebuilder:validation:XValidation:rule="self.all(k, !(k in ['port', 'bind', 'cluster-enabled', 'cluster-port', 'cluster-config-file', 'cluster-announce-ip', 'cluster-announce-port', 'cluster-announce-bus-port', 'cluster-node-timeout', 'maxmemory', 'dir', 'daemonize', 'requirepass', 'masterauth', 'appendonly']))",message="config must not set a directive the operator manages (port, bind, cluster-*, maxmemory, dir, daemonize, requirepass, masterauth, appendonly)"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[a-z0-9-]+$'))",message="config keys must be plain directive names: lower-case letters, digits and '-'"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !(k in ['port', 'bind', 'dir', 'daemonize', 'requirepass', 'masterauth', 'masteruser', 'include', 'rename-command', 'appendonly', 'appendfilename', 'appenddirname', 'save', 'maxmemory', 'replicaof', 'slaveof', 'protected-mode', 'logfile', 'pidfile', 'unixsocket', 'aclfile', 'user']) && !k.startsWith('cluster-') && !k.startsWith('tls-'))",message="config must not set a directive the operator manages or relies on (port, bind, dir, daemonize, requirepass, masterauth, masteruser, include, rename-command, appendonly, append*, save, maxmemory, replicaof, protected-mode, logfile, pidfile, unixsocket, aclfile, user, cluster-*, tls-*)"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !self[k].contains('\\n') && !self[k].contains('\\r'))",message="config values must be one line"
 	Config map[string]string `json:"config,omitempty"`
 
 	// ClusterNodeTimeout is cluster-node-timeout in milliseconds: how long a node may be

@@ -43,7 +43,8 @@ type RedisClusterSpecApplyConfiguration struct {
 	Masters *int32 `json:"masters,omitempty"`
 	// Replicas is the number of replicas of each master.
 	Replicas *int32 `json:"replicas,omitempty"`
-	// BasePort is the client port of node 0; node N listens on basePort+N.
+	// BasePort is the client port of node 0; node N listens on basePort+N. It cannot change once
+	// set: every node listens on it.
 	BasePort *int32 `json:"basePort,omitempty"`
 	// MaxMemory is each node's maxmemory, in Redis notation: 100000, 512mb, 1gb, 2g.
 	MaxMemory *string `json:"maxMemory,omitempty"`

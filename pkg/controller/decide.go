@@ -15,7 +15,7 @@ import (
 const (
 	settleDelay   = 300 * time.Millisecond
 	convergeDelay = time.Second
-	// portRecheckDelay: a refused cluster looks again whether the ports were freed.
+	// portRecheckDelay: a refused change looks again whether the ports or the memory were freed.
 	portRecheckDelay = 10 * time.Second
 )
 
@@ -152,15 +152,20 @@ func decide(o *observation) decision {
 	}
 
 	d.refusePorts(o)
+	refused := false
 	for _, a := range d.Actions {
-		if refused, ok := a.(notEnoughMemory); ok {
+		if r, ok := a.(notEnoughMemory); ok {
+			refused = true
 			if old := meta.FindStatusCondition(rc.Status.Conditions, redisv1beta1.ConditionScaling); old == nil || old.Reason != ReasonNotEnoughMemory {
-				d.Events = append(d.Events, event{corev1.EventTypeWarning, ReasonNotEnoughMemory, refused.why()})
+				d.Events = append(d.Events, event{corev1.EventTypeWarning, ReasonNotEnoughMemory, r.why()})
 			}
-			setCondition(status, rc.Generation, redisv1beta1.ConditionScaling, metav1.ConditionFalse, ReasonNotEnoughMemory, refused.why())
+			setCondition(status, rc.Generation, redisv1beta1.ConditionScaling, metav1.ConditionFalse, ReasonNotEnoughMemory, r.why())
 		}
 	}
 	switch {
+	case refused:
+		// Nothing changes until the spec or the keys do; a spec change is an event of its own.
+		d.Requeue = portRecheckDelay
 	case len(d.Actions) > 0:
 		// Something will change, or Redis is converging on its own (a handshake, gossip, an
 		// election): look again soon rather than at the slower not-ready pace.

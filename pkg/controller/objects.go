@@ -140,7 +140,7 @@ func redisContainerSpec(rc *redisv1beta1.RedisCluster, port int32) corev1.Contai
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		args = append(args, "--"+k, spec.Config[k])
+		args = append(args, "--"+k, string(spec.Config[k]))
 	}
 
 	container := corev1.Container{

@@ -82,7 +82,7 @@ func TestDesiredPodHonoursOptionalFields(t *testing.T) {
 	rc.Spec.Tag = "7.0.15"
 	rc.Spec.ClusterNodeTimeout = ptr.To[int32](2000)
 	rc.Spec.PasswordSecret = &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "auth"}, Key: "pw"}
-	rc.Spec.Config = map[string]string{"maxmemory-policy": "allkeys-lru", "hz": "20"}
+	rc.Spec.Config = map[string]redisv1beta1.ConfigValue{"maxmemory-policy": "allkeys-lru", "hz": "20"}
 	rc.Spec.Persistence = &redisv1beta1.PersistenceSpec{Enabled: true}
 	rc.Spec.Exporter = &redisv1beta1.ExporterSpec{
 		Image: "quay.io/opstree/redis-exporter", Tag: "v1.44.0",

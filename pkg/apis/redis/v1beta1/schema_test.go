@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	crdvalidation "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/validation"
 	structuralschema "k8s.io/apiextensions-apiserver/pkg/apiserver/schema"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/cel"
 	structuraldefaulting "k8s.io/apiextensions-apiserver/pkg/apiserver/schema/defaulting"
@@ -243,4 +244,19 @@ func TestConfigRefusesDirectivesThatBreakTheOperator(t *testing.T) {
 		require.Contains(t, msg, "spec.config", bad)
 	}
 	require.Empty(t, s.validate(t, withConfig(`{maxmemory-policy: allkeys-lru, lazyfree-lazy-eviction: "yes", hz: "20"}`)))
+}
+
+// TestCRDPassesTheAPIServersDefinitionChecks runs the shipped CRD through the checks the API
+// server makes when the CRD is created, the CEL rules' estimated cost among them.
+func TestCRDPassesTheAPIServersDefinitionChecks(t *testing.T) {
+	_, here, _, _ := runtime.Caller(0)
+	raw, err := os.ReadFile(filepath.Join(filepath.Dir(here), "../../../../charts/redis-operator/crds/redis.redis_redisclusters.yaml"))
+	require.NoError(t, err)
+	var crd apiextensionsv1.CustomResourceDefinition
+	require.NoError(t, yaml.Unmarshal(raw, &crd))
+	apiextensionsv1.SetObjectDefaults_CustomResourceDefinition(&crd)
+	var internal apiextensions.CustomResourceDefinition
+	require.NoError(t, apiextensionsv1.Convert_v1_CustomResourceDefinition_To_apiextensions_CustomResourceDefinition(&crd, &internal, nil))
+	errs := crdvalidation.ValidateCustomResourceDefinition(context.Background(), &internal)
+	require.Empty(t, errs.ToAggregate())
 }

@@ -134,8 +134,7 @@ type RedisClusterSpec struct {
 	// +kubebuilder:validation:MaxProperties=64
 	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[a-z0-9-]+$'))",message="config keys must be plain directive names: lower-case letters, digits and '-'"
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !(k in ['port', 'bind', 'dir', 'daemonize', 'requirepass', 'masterauth', 'masteruser', 'include', 'rename-command', 'appendonly', 'appendfilename', 'appenddirname', 'save', 'maxmemory', 'replicaof', 'slaveof', 'protected-mode', 'logfile', 'pidfile', 'unixsocket', 'aclfile', 'user']) && !k.startsWith('cluster-') && !k.startsWith('tls-'))",message="config must not set a directive the operator manages or relies on (port, bind, dir, daemonize, requirepass, masterauth, masteruser, include, rename-command, appendonly, append*, save, maxmemory, replicaof, protected-mode, logfile, pidfile, unixsocket, aclfile, user, cluster-*, tls-*)"
-	// +kubebuilder:validation:XValidation:rule="self.all(k, !self[k].contains('\\n') && !self[k].contains('\\r'))",message="config values must be one line"
-	Config map[string]string `json:"config,omitempty"`
+	Config map[string]ConfigValue `json:"config,omitempty"`
 
 	// ClusterNodeTimeout is cluster-node-timeout in milliseconds: how long a node may be
 	// unreachable before it is considered failed.
@@ -317,3 +316,8 @@ type RedisClusterList struct {
 
 	Items []RedisCluster `json:"items"`
 }
+
+// ConfigValue is the value of one redis.conf directive: one line, as redis.conf reads it.
+// +kubebuilder:validation:MaxLength=1024
+// +kubebuilder:validation:Pattern=`^[^\r\n]*$`
+type ConfigValue string

@@ -19,6 +19,8 @@ limitations under the License.
 package v1beta1
 
 import (
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -62,7 +64,7 @@ type RedisClusterSpecApplyConfiguration struct {
 	PasswordSecret *v1.SecretKeySelector `json:"passwordSecret,omitempty"`
 	// Config holds extra redis.conf directives passed to every node. Directives the operator
 	// manages itself are refused.
-	Config map[string]string `json:"config,omitempty"`
+	Config map[string]redisv1beta1.ConfigValue `json:"config,omitempty"`
 	// ClusterNodeTimeout is cluster-node-timeout in milliseconds: how long a node may be
 	// unreachable before it is considered failed.
 	ClusterNodeTimeout *int32 `json:"clusterNodeTimeout,omitempty"`
@@ -200,9 +202,9 @@ func (b *RedisClusterSpecApplyConfiguration) WithPasswordSecret(value v1.SecretK
 // and returns the receiver, so that objects can be build by chaining "With" function invocations.
 // If called multiple times, the entries provided by each call will be put on the Config field,
 // overwriting an existing map entries in Config field with the same key.
-func (b *RedisClusterSpecApplyConfiguration) WithConfig(entries map[string]string) *RedisClusterSpecApplyConfiguration {
+func (b *RedisClusterSpecApplyConfiguration) WithConfig(entries map[string]redisv1beta1.ConfigValue) *RedisClusterSpecApplyConfiguration {
 	if b.Config == nil && len(entries) > 0 {
-		b.Config = make(map[string]string, len(entries))
+		b.Config = make(map[string]redisv1beta1.ConfigValue, len(entries))
 	}
 	for k, v := range entries {
 		b.Config[k] = v

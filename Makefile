@@ -13,8 +13,11 @@ SYSTEM_PACKAGES = $(filter-out %/test/chart,$(shell $(GO) list ./test/...))
 
 all: build
 
-build: ## Build bin/redis-operator.
-	$(GO) build -o bin/redis-operator ./cmd/redis-operator
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+
+build: ## Build bin/redis-operator, stamped with VERSION and REVISION (redis-operator --version).
+	$(GO) build -ldflags "-X main.version=$(VERSION) -X main.revision=$(REVISION)" -o bin/redis-operator ./cmd/redis-operator
 
 bin/sandbox: FORCE
 	$(GO) build -o bin/sandbox ./cmd/sandbox

@@ -33,6 +33,7 @@ type options struct {
 	leaderElectionRetry time.Duration
 	kubeAPIQPS          int
 	kubeAPIBurst        int
+	version             bool
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -56,6 +57,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.shutdownGracePeriod, "shutdown-grace-period", 20*time.Second, "Longest wait at shutdown for running slot migrations to stop between two batches of slots.")
 	fs.IntVar(&o.kubeAPIQPS, "kube-api-qps", 50, "Requests per second to the API server.")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of requests to the API server.")
+	fs.BoolVar(&o.version, "version", false, "Print the version and exit.")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -85,6 +87,10 @@ func main() {
 	opts, err := parseFlags(os.Args[1:])
 	if err != nil {
 		os.Exit(2)
+	}
+	if opts.version {
+		fmt.Println(readBuildInfo())
+		return
 	}
 	log, err := newLogger(opts.logLevel)
 	if err != nil {

@@ -89,6 +89,9 @@ func run(ctx context.Context, opts *options, log zerolog.Logger) error {
 
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	build := readBuildInfo()
+	build.register(registry)
+	log.Info().Str("version", build.Version).Str("revision", build.Revision).Msg("starting")
 	ctrl, err := controller.New(kubeClient, redisClient, controller.Informers{
 		Clusters: redisInformers.Redis().V1beta1().RedisClusters(),
 		Pods:     kubeInformers.Core().V1().Pods(),

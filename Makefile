@@ -9,7 +9,7 @@ UNIT_PACKAGES := ./pkg/... ./cmd/...
 SYSTEM_PACKAGES = $(filter-out %/test/chart,$(shell $(GO) list ./test/...))
 
 .PHONY: all build run test test-unit test-system lint verify-codegen generate manifests \
-	sandbox-binaries sandbox-up sandbox-down clean chart-tools test-chart test-tools lint-tools
+	sandbox-binaries sandbox-up sandbox-down clean chart-tools test-chart test-tools lint-tools image
 
 all: build
 
@@ -19,6 +19,17 @@ REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 build: ## Build bin/redis-operator, stamped with VERSION and REVISION (redis-operator --version).
 	$(GO) build -ldflags "-X main.version=$(VERSION) -X main.revision=$(REVISION)" -o bin/redis-operator ./cmd/redis-operator
 
+IMAGE_ARCHS := amd64 arm64
+
+image: ## Build bin/redis-operator.oci.tar: the operator's OCI image (linux/amd64 and linux/arm64), no container runtime needed.
+	@for arch in $(IMAGE_ARCHS); do \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath \
+			-ldflags "-s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)" \
+			-o bin/image/redis-operator-linux-$$arch ./cmd/redis-operator || exit 1; \
+	done
+	$(GO) run ./cmd/imagebuild -version $(VERSION) -revision $(REVISION) -out bin/redis-operator.oci.tar \
+		$(foreach arch,$(IMAGE_ARCHS),$(arch)=bin/image/redis-operator-linux-$(arch))
+
 bin/sandbox: FORCE
 	$(GO) build -o bin/sandbox ./cmd/sandbox
 
@@ -27,6 +38,7 @@ run: ## Run the operator: against KUBECONFIG, or a local sandbox with the exampl
 
 test: lint verify-codegen sandbox-binaries ## Every test: unit, chart, then integration and e2e.
 	$(MAKE) test-unit
+	$(MAKE) image
 	$(MAKE) test-chart
 	$(MAKE) test-system
 

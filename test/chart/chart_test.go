@@ -331,6 +331,29 @@ func TestWebhookToken(t *testing.T) {
 			t.Errorf("AlertmanagerConfig does not send the token of am-token/bearer: %s", got)
 		}
 	})
+	t.Run("unauthenticated only when asked", func(t *testing.T) {
+		if args := deployment(t, render(t, renderOptions{})).Spec.Template.Spec.Containers[0].Args; slices.Contains(args, "--webhook-allow-unauthenticated") {
+			t.Errorf("the default passes --webhook-allow-unauthenticated: %v", args)
+		}
+		objs := render(t, renderOptions{
+			set:         []string{"redisOperator.webhook.allowUnauthenticated=true"},
+			apiVersions: []string{monitoringV1, monitoringV1alpha1},
+		})
+		if n := len(objs.ofKind("Secret")); n != 0 {
+			t.Errorf("%d token Secrets rendered for a webhook without a token", n)
+		}
+		spec := deployment(t, objs).Spec.Template.Spec
+		args := spec.Containers[0].Args
+		if _, ok := flagValue(args, "webhook-token-file"); ok || !slices.Contains(args, "--webhook-allow-unauthenticated") {
+			t.Errorf("args %v: want --webhook-allow-unauthenticated and no --webhook-token-file (the operator refuses both)", args)
+		}
+		if len(spec.Volumes) != 0 {
+			t.Errorf("volumes %v mounted for a webhook without a token", spec.Volumes)
+		}
+		if got := fmt.Sprint(objs.one(t, "AlertmanagerConfig").field(t, "spec", "receivers")); strings.Contains(got, "credentials") {
+			t.Errorf("AlertmanagerConfig sends credentials that no Secret holds: %s", got)
+		}
+	})
 }
 
 func TestBadValuesFail(t *testing.T) {

@@ -82,7 +82,7 @@ func TestPersistentMasterWithoutReplicaMovesToAnotherHost(t *testing.T) {
 	require.NotEqual(t, master.IP, moved.Status.PodIP, "the replacement has a new IP")
 	t.Logf("the replacement runs on %s at %s, %s after the delete", moved.Spec.NodeName, moved.Status.PodIP, time.Since(start).Round(time.Millisecond))
 
-	rc = waitReadyWithIPs(t, ns, "moved", map[string]string{master.Pod: moved.Status.PodIP}, start.Add(2*time.Minute), keys)
+	rc = waitReadyWithIPs(t, ns, "moved", map[string]string{master.Pod: moved.Status.PodIP}, start.Add(2*time.Minute))
 	t.Logf("Ready again %s after the delete", time.Since(start).Round(time.Millisecond))
 
 	back, ok := nodeStatus(rc, master.Pod)
@@ -185,7 +185,7 @@ func TestEveryPersistentPodMovesHosts(t *testing.T) {
 	}
 	t.Logf("all %d pods moved hosts, %s after the delete", len(wantIPs), time.Since(start).Round(time.Millisecond))
 
-	rc = waitReadyWithIPs(t, ns, "movedall", wantIPs, start.Add(3*time.Minute), keys)
+	rc = waitReadyWithIPs(t, ns, "movedall", wantIPs, start.Add(3*time.Minute))
 	t.Logf("Ready again %s after the delete", time.Since(start).Round(time.Millisecond))
 
 	for name, was := range before {
@@ -348,7 +348,7 @@ func waitReplaced(t *testing.T, ns, name string, oldUID types.UID, timeout time.
 // waitReadyWithIPs waits until deadline for the cluster to be Ready for its latest generation
 // with the status listing each pod of wantIPs at its new IP, so a Ready left from before the
 // move does not count. On a timeout it logs what the operator and the nodes say, then fails.
-func waitReadyWithIPs(t *testing.T, ns, name string, wantIPs map[string]string, deadline time.Time, keys int) *redisv1beta1.RedisCluster {
+func waitReadyWithIPs(t *testing.T, ns, name string, wantIPs map[string]string, deadline time.Time) *redisv1beta1.RedisCluster {
 	t.Helper()
 	var rc *redisv1beta1.RedisCluster
 	err := framework.Poll(time.Until(deadline), fmt.Sprintf("RedisCluster %s/%s Ready with the moved pods", ns, name), func() (bool, error) {
@@ -370,16 +370,15 @@ func waitReadyWithIPs(t *testing.T, ns, name string, wantIPs map[string]string, 
 			fmt.Errorf("Ready=%s %s: %s", ready.Status, ready.Reason, ready.Message)
 	})
 	if err != nil {
-		describeCluster(t, ns, name, keys)
+		describeCluster(t, ns, name)
 		t.Fatal(err)
 	}
 	return rc
 }
 
-// describeCluster logs the cluster's conditions and nodes, its Warning Events, what every node
-// says in CLUSTER NODES and how many of keys keys (prefix name) read back, to see why it is not
-// Ready.
-func describeCluster(t *testing.T, ns, name string, keys int) {
+// describeCluster logs the cluster's conditions and nodes, its Warning Events and what every node
+// says in CLUSTER NODES, to see why it is not Ready.
+func describeCluster(t *testing.T, ns, name string) {
 	t.Helper()
 	rc := f.Cluster(t, ns, name)
 	for _, c := range rc.Status.Conditions {
@@ -399,8 +398,6 @@ func describeCluster(t *testing.T, ns, name string, keys int) {
 		_ = c.Close()
 		t.Logf("CLUSTER NODES on %s (err %v):\n%s", addr, err, strings.TrimSpace(out))
 	}
-	missing, failed, firstErr := countMissing(rc, name, keys)
-	t.Logf("%d of %d keys are missing or wrong now (%d reads failed, the first with %v)", missing, keys, failed, firstErr)
 }
 
 func clusterEvents(t *testing.T, ns, name string) []corev1.Event {
@@ -426,41 +423,4 @@ func slotsLostEvents(t *testing.T, ns, name string) []string {
 		}
 	}
 	return out
-}
-
-// countMissing counts, best effort, the keys prefix:0 .. prefix:n-1 that do not read back as
-// their index, and how many of those reads failed with an error rather than a wrong value.
-func countMissing(rc *redisv1beta1.RedisCluster, prefix string, n int) (missing, failed int, firstErr error) {
-	c := redis.NewClusterClient(&redis.ClusterOptions{
-		Addrs: framework.NodeAddrs(rc), Protocol: 2, DisableIdentity: true,
-		MaxRedirects: 16, DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second,
-	})
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	for start := 0; start < n; start += 1000 {
-		cmds, _ := c.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i := start; i < min(start+1000, n); i++ {
-				p.Get(ctx, prefix+":"+strconv.Itoa(i))
-			}
-			return nil
-		})
-		for j := range min(1000, n-start) {
-			if j >= len(cmds) {
-				missing, failed = missing+1, failed+1
-				continue
-			}
-			v, err := cmds[j].(*redis.StringCmd).Result()
-			if err != nil && err != redis.Nil {
-				failed++
-				if firstErr == nil {
-					firstErr = err
-				}
-			}
-			if err != nil || v != strconv.Itoa(start+j) {
-				missing++
-			}
-		}
-	}
-	return missing, failed, firstErr
 }

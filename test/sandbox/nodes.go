@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 )
 
@@ -24,6 +26,8 @@ const (
 	StorageClassName = "sandbox-hostpath"
 	provisionerName  = "sandbox.local/hostpath"
 	heartbeatPeriod  = 10 * time.Second
+	// storageResync retries provisioning and resizing that failed on a transient error.
+	storageResync = 30 * time.Second
 )
 
 // startNodes registers the nodes, keeps them alive, runs their agents and the volume provisioner.
@@ -123,9 +127,10 @@ func (s *Sandbox) ensureStorageClass(ctx context.Context) error {
 			Name:        StorageClassName,
 			Annotations: map[string]string{"storageclass.kubernetes.io/is-default-class": "true"},
 		},
-		Provisioner:       provisionerName,
-		ReclaimPolicy:     ptr.To(corev1.PersistentVolumeReclaimDelete),
-		VolumeBindingMode: ptr.To(storagev1.VolumeBindingImmediate),
+		Provisioner:          provisionerName,
+		ReclaimPolicy:        ptr.To(corev1.PersistentVolumeReclaimDelete),
+		VolumeBindingMode:    ptr.To(storagev1.VolumeBindingImmediate),
+		AllowVolumeExpansion: ptr.To(true),
 	}
 	_, err := s.client.StorageV1().StorageClasses().Create(ctx, sc, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
@@ -134,15 +139,19 @@ func (s *Sandbox) ensureStorageClass(ctx context.Context) error {
 	return err
 }
 
-// provision binds every pending claim of the sandbox class to a new host-folder volume, and
-// removes a released volume's folder (reclaim policy Delete).
+// provision binds every pending claim of the sandbox class to a new host-folder volume, grows
+// the volume of a bound claim whose request grew, and removes a released volume's folder
+// (reclaim policy Delete).
 func (s *Sandbox) provision(ctx context.Context) {
-	factory := informers.NewSharedInformerFactory(s.client, 0)
+	factory := informers.NewSharedInformerFactory(s.client, storageResync)
 	claims := factory.Core().V1().PersistentVolumeClaims().Informer()
 	volumes := factory.Core().V1().PersistentVolumes().Informer()
 	onClaim := func(obj interface{}) {
 		if pvc, ok := obj.(*corev1.PersistentVolumeClaim); ok {
 			s.provisionClaim(ctx, pvc)
+			if err := s.resizeClaim(ctx, pvc); err != nil {
+				fmt.Fprintf(os.Stderr, "sandbox: resizing claim %s/%s: %v\n", pvc.Namespace, pvc.Name, err)
+			}
 		}
 	}
 	onVolume := func(obj interface{}) {
@@ -190,4 +199,98 @@ func (s *Sandbox) reclaimVolume(ctx context.Context, pv *corev1.PersistentVolume
 	}
 	_ = os.RemoveAll(pv.Spec.HostPath.Path)
 	_ = s.client.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{})
+}
+
+// resizeClaim plays the external resizer and the kubelet for a bound claim of the sandbox class
+// whose request exceeds its capacity: a host folder has no size, so it sets the volume's capacity
+// and then the claim's status to the request, leaving no resize in progress.
+func (s *Sandbox) resizeClaim(ctx context.Context, pvc *corev1.PersistentVolumeClaim) error {
+	if !needsResize(pvc) {
+		return nil
+	}
+	want := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		pv, err := s.client.CoreV1().PersistentVolumes().Get(ctx, pvc.Spec.VolumeName, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if pv.Annotations["pv.kubernetes.io/provisioned-by"] != provisionerName ||
+			pv.Spec.ClaimRef == nil || pv.Spec.ClaimRef.UID != pvc.UID {
+			return errNotOurs
+		}
+		if have := pv.Spec.Capacity[corev1.ResourceStorage]; have.Cmp(want) >= 0 {
+			return nil
+		}
+		pv.Spec.Capacity = corev1.ResourceList{corev1.ResourceStorage: want}
+		_, err = s.client.CoreV1().PersistentVolumes().Update(ctx, pv, metav1.UpdateOptions{})
+		return err
+	})
+	if errors.Is(err, errNotOurs) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		fresh, err := s.client.CoreV1().PersistentVolumeClaims(pvc.Namespace).Get(ctx, pvc.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if fresh.UID != pvc.UID || !needsResize(fresh) {
+			return nil
+		}
+		// The request may have grown again; the next event resizes the volume to it.
+		if now := fresh.Spec.Resources.Requests[corev1.ResourceStorage]; now.Cmp(want) != 0 {
+			return nil
+		}
+		fresh.Status = resizedClaimStatus(fresh.Status, want)
+		_, err = s.client.CoreV1().PersistentVolumeClaims(pvc.Namespace).UpdateStatus(ctx, fresh, metav1.UpdateOptions{})
+		return err
+	})
+}
+
+// errNotOurs marks a volume the sandbox's provisioner did not make for the claim.
+var errNotOurs = errors.New("volume not provisioned by the sandbox for this claim")
+
+// needsResize reports whether a bound claim of the sandbox class requests more than it has.
+func needsResize(pvc *corev1.PersistentVolumeClaim) bool {
+	if pvc.Status.Phase != corev1.ClaimBound || pvc.Spec.VolumeName == "" ||
+		ptr.Deref(pvc.Spec.StorageClassName, "") != StorageClassName {
+		return false
+	}
+	want, ok := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
+	have := pvc.Status.Capacity[corev1.ResourceStorage]
+	return ok && want.Cmp(have) > 0
+}
+
+// resizedClaimStatus is a claim's status once both the controller and the node finished growing
+// it to size: the capacity and allocation are the size, and no resize is in progress or failed.
+func resizedClaimStatus(status corev1.PersistentVolumeClaimStatus, size resource.Quantity) corev1.PersistentVolumeClaimStatus {
+	out := *status.DeepCopy()
+	if out.Capacity == nil {
+		out.Capacity = corev1.ResourceList{}
+	}
+	out.Capacity[corev1.ResourceStorage] = size
+	if out.AllocatedResources == nil {
+		out.AllocatedResources = corev1.ResourceList{}
+	}
+	out.AllocatedResources[corev1.ResourceStorage] = size
+	delete(out.AllocatedResourceStatuses, corev1.ResourceStorage)
+	if len(out.AllocatedResourceStatuses) == 0 {
+		out.AllocatedResourceStatuses = nil
+	}
+	conditions := out.Conditions[:0]
+	for _, c := range out.Conditions {
+		switch c.Type {
+		case corev1.PersistentVolumeClaimResizing, corev1.PersistentVolumeClaimFileSystemResizePending,
+			corev1.PersistentVolumeClaimControllerResizeError, corev1.PersistentVolumeClaimNodeResizeError:
+			continue
+		}
+		conditions = append(conditions, c)
+	}
+	out.Conditions = conditions
+	if len(out.Conditions) == 0 {
+		out.Conditions = nil
+	}
+	return out
 }

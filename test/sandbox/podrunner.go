@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 )
 
 // Probe and restart timing. Probe periods are capped at probePeriodCap so tests need not wait
@@ -25,6 +26,7 @@ const (
 	probePeriodCap  = time.Second
 	maxGracePeriod  = 5 * time.Second
 	maxRestartDelay = 10 * time.Second
+	setUpRetry      = time.Second
 )
 
 // podRunner runs one pod's containers.
@@ -46,15 +48,16 @@ type containerRun struct {
 	cwd         string
 	proc        *process
 	notExecuted bool
-	configErr   string
-	restarts    int32
-	lastExit    *corev1.ContainerStateTerminated
-	startedAt   metav1.Time
-	nextStart   time.Time
-	ready       bool
-	nextProbe   time.Time
-	failures    int32
-	successes   int32
+	// waiting says why the last start could not set the container up (volumes, environment).
+	waiting   *corev1.ContainerStateWaiting
+	restarts  int32
+	lastExit  *corev1.ContainerStateTerminated
+	startedAt metav1.Time
+	nextStart time.Time
+	ready     bool
+	nextProbe time.Time
+	failures  int32
+	successes int32
 }
 
 func newPodRunner(a *agent, pod *corev1.Pod) *podRunner {
@@ -89,8 +92,13 @@ func (r *podRunner) run(ctx context.Context, latest <-chan *corev1.Pod) {
 	}
 }
 
-// prepare makes the pod's folders and resolves its volumes to local folders.
+// prepare makes the pod's folders and resolves its volumes to local folders. Secret and
+// ConfigMap volumes are filled when a container mounting them starts.
 func (r *podRunner) prepare(ctx context.Context) error {
+	// A pod without volumes still needs its folder for logs and pid files.
+	if err := os.MkdirAll(r.dir, 0o777); err != nil {
+		return err
+	}
 	r.volumes = map[string]string{}
 	for _, v := range r.pod.Spec.Volumes {
 		path := filepath.Join(r.dir, "volumes", v.Name)
@@ -110,7 +118,7 @@ func (r *podRunner) prepare(ctx context.Context) error {
 		r.volumes[v.Name] = path
 	}
 	for _, c := range r.pod.Spec.Containers {
-		r.containers = append(r.containers, r.newContainer(ctx, c))
+		r.containers = append(r.containers, &containerRun{spec: c, cwd: r.workDir(c)})
 	}
 	return nil
 }
@@ -135,40 +143,64 @@ func (r *podRunner) claimFolder(ctx context.Context, claim string) (string, erro
 	return "", fmt.Errorf("claim %s is not bound to a host-path volume", claim)
 }
 
-func (r *podRunner) newContainer(ctx context.Context, c corev1.Container) *containerRun {
-	run := &containerRun{spec: c, cwd: r.dir}
-	vars, err := r.containerEnv(ctx, c)
+// workDir is where the container's process runs: its workingDir when that is on a volume, else
+// its first writable volume (redis-server writes relative paths there), else the pod's folder.
+func (r *podRunner) workDir(c corev1.Container) string {
+	if c.WorkingDir != "" {
+		if local := r.localPath(c, c.WorkingDir); local != c.WorkingDir {
+			return local
+		}
+	}
+	keyVolumes := map[string]bool{}
+	for _, v := range r.pod.Spec.Volumes {
+		keyVolumes[v.Name] = isKeyVolume(v)
+	}
+	for _, m := range c.VolumeMounts {
+		if local, ok := r.volumes[m.Name]; ok && !m.ReadOnly && !keyVolumes[m.Name] {
+			return local
+		}
+	}
+	return r.dir
+}
+
+// setUp does what a kubelet does before each start of a container: it refreshes the Secret and
+// ConfigMap volumes the container mounts and resolves its environment and command line, so a
+// restarted container sees current values. It returns why the container cannot start.
+func (r *podRunner) setUp(ctx context.Context, c *containerRun) *corev1.ContainerStateWaiting {
+	for _, m := range c.spec.VolumeMounts {
+		if err := r.fillKeyVolume(ctx, m.Name); err != nil {
+			return &corev1.ContainerStateWaiting{Reason: "ContainerCreating", Message: err.Error()}
+		}
+	}
+	vars, err := r.containerEnv(ctx, c.spec)
 	if err != nil {
-		run.configErr = err.Error()
-		return run
+		return &corev1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: err.Error()}
 	}
+	c.env = c.env[:0]
 	for k, v := range vars {
-		run.env = append(run.env, k+"="+v)
+		c.env = append(c.env, k+"="+v)
 	}
-	run.env = append(run.env, "PATH="+os.Getenv("PATH"), "HOME="+r.dir, "SANDBOX_BIND_ADDRESS="+r.a.node.address)
-	if len(c.Command) == 0 {
-		run.notExecuted = true
-		return run
+	c.env = append(c.env, "PATH="+os.Getenv("PATH"), "HOME="+r.dir, "SANDBOX_BIND_ADDRESS="+r.a.node.address)
+	if len(c.spec.Command) == 0 {
+		c.notExecuted = true
+		return nil
 	}
-	argv := append(append([]string{}, c.Command...), c.Args...)
+	argv := append(append([]string{}, c.spec.Command...), c.spec.Args...)
 	for i := range argv {
-		argv[i] = r.localPath(c, expand(argv[i], vars))
+		argv[i] = r.localPath(c.spec, expand(argv[i], vars))
 	}
 	if _, err := exec.LookPath(argv[0]); err != nil {
-		run.notExecuted = true
+		c.notExecuted = true
 		r.a.warn(ctx, r.pod, "NotExecuted", fmt.Sprintf(
-			"container %s: command %q is not on this sandbox host's PATH; it was not executed and is reported running", c.Name, argv[0]))
-		return run
+			"container %s: command %q is not on this sandbox host's PATH; it was not executed and is reported running", c.spec.Name, argv[0]))
+		return nil
 	}
 	// Host-network processes share one machine: redis-server listens only on its node's address.
 	if filepath.Base(argv[0]) == "redis-server" {
 		argv = append(argv, "--bind", r.a.node.address)
 	}
-	run.argv = argv
-	if len(c.VolumeMounts) > 0 {
-		run.cwd = r.volumes[c.VolumeMounts[0].Name]
-	}
-	return run
+	c.argv = argv
+	return nil
 }
 
 // localPath maps an argument naming a mount path to the volume's local folder.
@@ -189,7 +221,8 @@ func (r *podRunner) localPath(c corev1.Container, arg string) string {
 }
 
 // containerEnv resolves a container's environment, downward API fields and secret and config
-// map keys included, expanding $(VAR) references to earlier variables.
+// map keys included, expanding $(VAR) references to earlier variables. An optional key whose
+// object or key is missing leaves its variable unset.
 func (r *podRunner) containerEnv(ctx context.Context, c corev1.Container) (map[string]string, error) {
 	vars := map[string]string{}
 	for _, e := range c.Env {
@@ -200,18 +233,38 @@ func (r *podRunner) containerEnv(ctx context.Context, c corev1.Container) (map[s
 			vars[e.Name] = r.field(e.ValueFrom.FieldRef.FieldPath)
 		case e.ValueFrom.SecretKeyRef != nil:
 			ref := e.ValueFrom.SecretKeyRef
+			optional := ptr.Deref(ref.Optional, false)
 			secret, err := r.a.client.CoreV1().Secrets(r.pod.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) && optional {
+				continue
+			}
 			if err != nil {
 				return nil, fmt.Errorf("env %s: secret %s: %w", e.Name, ref.Name, err)
 			}
-			vars[e.Name] = string(secret.Data[ref.Key])
+			value, ok := secret.Data[ref.Key]
+			if !ok && !optional {
+				return nil, fmt.Errorf("env %s: key %s not found in secret %s", e.Name, ref.Key, ref.Name)
+			}
+			if ok {
+				vars[e.Name] = string(value)
+			}
 		case e.ValueFrom.ConfigMapKeyRef != nil:
 			ref := e.ValueFrom.ConfigMapKeyRef
+			optional := ptr.Deref(ref.Optional, false)
 			cm, err := r.a.client.CoreV1().ConfigMaps(r.pod.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) && optional {
+				continue
+			}
 			if err != nil {
 				return nil, fmt.Errorf("env %s: config map %s: %w", e.Name, ref.Name, err)
 			}
-			vars[e.Name] = cm.Data[ref.Key]
+			value, ok := cm.Data[ref.Key]
+			if !ok && !optional {
+				return nil, fmt.Errorf("env %s: key %s not found in config map %s", e.Name, ref.Key, ref.Name)
+			}
+			if ok {
+				vars[e.Name] = value
+			}
 		}
 	}
 	return vars, nil
@@ -268,7 +321,7 @@ func expand(s string, vars map[string]string) string {
 func (r *podRunner) step(ctx context.Context) {
 	now := time.Now()
 	for _, c := range r.containers {
-		if c.notExecuted || c.configErr != "" {
+		if c.notExecuted {
 			continue
 		}
 		if c.proc != nil && c.proc.exited() {
@@ -313,6 +366,21 @@ func (r *podRunner) shouldRestart(exitCode int32) bool {
 }
 
 func (r *podRunner) start(ctx context.Context, c *containerRun) {
+	if waiting := r.setUp(ctx, c); waiting != nil {
+		if c.waiting == nil || c.waiting.Message != waiting.Message {
+			reason := "Failed"
+			if waiting.Reason == "ContainerCreating" {
+				reason = "FailedMount"
+			}
+			r.a.warn(ctx, r.pod, reason, waiting.Message)
+		}
+		c.waiting, c.nextStart = waiting, time.Now().Add(setUpRetry)
+		return
+	}
+	c.waiting = nil
+	if c.notExecuted {
+		return
+	}
 	proc, err := startProcess(c.spec.Name, c.argv, c.env, c.cwd,
 		filepath.Join(r.dir, c.spec.Name+".log"), filepath.Join(r.dir, c.spec.Name+".pid"))
 	if err != nil {
@@ -422,8 +490,8 @@ func (r *podRunner) status() corev1.PodStatus {
 			LastTerminationState: corev1.ContainerState{Terminated: c.lastExit},
 		}
 		switch {
-		case c.configErr != "":
-			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: c.configErr}
+		case c.waiting != nil:
+			cs.State.Waiting = c.waiting
 		case c.notExecuted:
 			// Shown running so the pod can be Ready on its real containers' probes; the agent's
 			// NotExecuted event says nothing ran.

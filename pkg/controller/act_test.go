@@ -111,6 +111,7 @@ func liveFixture(t *testing.T, rc *redisv1beta1.RedisCluster, nodes ...fakeNode)
 	f := newFixture(t)
 	f.clusters = append(f.clusters, rc)
 	f.services = append(f.services, desiredExporterService(rc))
+	f.secrets = append(f.secrets, desiredConfigSecret(rc, ""))
 	o := clusterFixture(int(rc.Spec.Masters), int(rc.Spec.Replicas), nodes...)
 	f.redis = &fakeRedis{view: o.View}
 	for _, n := range nodes {

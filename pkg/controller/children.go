@@ -25,6 +25,28 @@ func (c *Controller) createExporterService(ctx context.Context, rc *redisv1beta1
 	return nil
 }
 
+// writeConfigSecret creates the cluster's config Secret or brings its data up to date. A Secret
+// of that name the cluster does not own is left alone: the pods cannot start without theirs.
+func (c *Controller) writeConfigSecret(ctx context.Context, rc *redisv1beta1.RedisCluster, want *corev1.Secret, existing *corev1.Secret) error {
+	secrets := c.kubeClient.CoreV1().Secrets(rc.Namespace)
+	if existing == nil {
+		_, err := secrets.Create(ctx, want, metav1.CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating secret %s: %w", want.Name, err)
+		}
+		return nil
+	}
+	if owner := metav1.GetControllerOf(existing); owner == nil || owner.UID != rc.UID {
+		return fmt.Errorf("secret %s exists and is not this cluster's: rename or delete it", existing.Name)
+	}
+	update := existing.DeepCopy()
+	update.Data = want.Data
+	if _, err := secrets.Update(ctx, update, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("updating secret %s: %w", want.Name, err)
+	}
+	return nil
+}
+
 // createNodePod creates the pod of node index. Names are fixed per index, so a create racing
 // the informer only meets AlreadyExists.
 func (c *Controller) createNodePod(ctx context.Context, rc *redisv1beta1.RedisCluster, index int) error {

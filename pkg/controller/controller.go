@@ -283,7 +283,7 @@ func (c *Controller) handleSecret(obj interface{}) {
 		return
 	}
 	for _, rc := range clusters {
-		if ref := rc.Spec.PasswordSecret; ref != nil && ref.Name == secret.GetName() {
+		if ref := rc.Spec.PasswordSecret; (ref != nil && ref.Name == secret.GetName()) || ConfigSecretName(rc) == secret.GetName() {
 			c.enqueue(rc)
 		}
 	}

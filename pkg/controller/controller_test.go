@@ -38,6 +38,7 @@ type fixture struct {
 	clusters []*redisv1beta1.RedisCluster
 	pods     []*corev1.Pod
 	services []*corev1.Service
+	secrets  []*corev1.Secret
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -54,6 +55,9 @@ func (f *fixture) newController() (*Controller, informers.SharedInformerFactory,
 	}
 	for _, svc := range f.services {
 		kubeObjects = append(kubeObjects, svc)
+	}
+	for _, secret := range f.secrets {
+		kubeObjects = append(kubeObjects, secret)
 	}
 	// NewClientset's field tracker needs OpenAPI models the generated CRD client does not ship.
 	f.redisClient = fake.NewSimpleClientset(redisObjects...) //nolint:staticcheck
@@ -82,6 +86,9 @@ func (f *fixture) newController() (*Controller, informers.SharedInformerFactory,
 	}
 	for _, svc := range f.services {
 		require.NoError(f.t, kubeInformers.Core().V1().Services().Informer().GetIndexer().Add(svc))
+	}
+	for _, secret := range f.secrets {
+		require.NoError(f.t, kubeInformers.Core().V1().Secrets().Informer().GetIndexer().Add(secret))
 	}
 	return c, redisInformers, kubeInformers
 }
@@ -218,7 +225,7 @@ func TestSyncCreatesTheObjectsOfANewCluster(t *testing.T) {
 		}
 	}
 	require.Equal(t, []string{
-		"services/rediscluster1-exporter",
+		"secrets/rediscluster1-config", "services/rediscluster1-exporter",
 		"pods/rediscluster1-0", "pods/rediscluster1-1", "pods/rediscluster1-2",
 		"pods/rediscluster1-3", "pods/rediscluster1-4", "pods/rediscluster1-5",
 	}, created)

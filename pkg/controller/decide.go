@@ -5,6 +5,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -23,10 +24,12 @@ const (
 // (waits included), the status to report and when to look again.
 type decision struct {
 	CreateService bool
-	CreateClaims  []int
-	CreatePods    []int
-	Actions       []action
-	Status        redisv1beta1.RedisClusterStatus
+	// ConfigSecret is the config Secret to create or update, nil when it is current.
+	ConfigSecret *corev1.Secret
+	CreateClaims []int
+	CreatePods   []int
+	Actions      []action
+	Status       redisv1beta1.RedisClusterStatus
 	// Events are those not tied to an action.
 	Events  []event
 	Requeue time.Duration // 0 for none
@@ -56,13 +59,15 @@ type event struct {
 // plannerInput is what the planners know of rc as o saw it.
 func plannerInput(rc *redisv1beta1.RedisCluster, o *observation) *observed {
 	return &observed{
-		Members:       members(rc, o.Pods, o.Claims),
-		View:          o.View,
-		Masters:       int(rc.Spec.Masters),
-		Replicas:      int(rc.Spec.Replicas),
-		LinkDownLimit: 2 * int(rc.Spec.NodeTimeoutMillis()/1000+1),
-		NodeTimeout:   time.Duration(rc.Spec.NodeTimeoutMillis()) * time.Millisecond,
-		Now:           o.Now,
+		Members:        members(rc, o.Pods, o.Claims),
+		View:           o.View,
+		Masters:        int(rc.Spec.Masters),
+		Replicas:       int(rc.Spec.Replicas),
+		LinkDownLimit:  2 * int(rc.Spec.NodeTimeoutMillis()/1000+1),
+		NodeTimeout:    time.Duration(rc.Spec.NodeTimeoutMillis()) * time.Millisecond,
+		Now:            o.Now,
+		TemporaryIndex: rc.Spec.NodeCount(),
+		NoTemporary:    o.NoTemporary,
 	}
 }
 
@@ -84,6 +89,9 @@ func decide(o *observation) decision {
 		return d
 	}
 	d.CreateService = !o.HasService
+	if want := desiredConfigSecret(rc, o.Password); o.ConfigSecret == nil || !equality.Semantic.DeepEqual(o.ConfigSecret.Data, want.Data) {
+		d.ConfigSecret = want
+	}
 
 	in := plannerInput(rc, o)
 	// A lost master's pod waits for its replica to take over before it is created again.
@@ -124,6 +132,17 @@ func decide(o *observation) decision {
 		in.Migrating = o.Migration.Nodes
 	}
 	d.Actions = append(failovers, planCluster(in, migrating)...)
+	if len(d.Actions) == 0 && !migrating {
+		d.Actions = planRoll(in)
+	}
+	for _, a := range d.Actions {
+		if t, ok := a.(addTemporaryNode); ok {
+			if rc.Spec.PersistenceEnabled() && !o.Claims[t.Index] {
+				d.CreateClaims = append(d.CreateClaims, t.Index)
+			}
+			d.CreatePods = append(d.CreatePods, t.Index)
+		}
+	}
 	for _, index := range wantedIndexes(rc) {
 		if reason, held := hold[index]; held {
 			d.Actions = append(d.Actions, waitFor{because(reason)})
@@ -146,6 +165,7 @@ func decide(o *observation) decision {
 		}
 	}
 	applyHealth(status, rc.Generation, h, o.Now)
+	applyRoll(status, rc.Generation, in, d.Actions)
 	if migrating {
 		setCondition(status, rc.Generation, redisv1beta1.ConditionScaling, metav1.ConditionTrue, ReasonMigrating,
 			fmt.Sprintf("%d of %d slots moved: %s", status.Migration.SlotsDone, status.Migration.SlotsPlanned, status.Migration.Step))

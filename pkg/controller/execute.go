@@ -25,10 +25,17 @@ type executed struct {
 // recording Events for what it did (one for all of a pass's meetings). It stops at the first
 // error: the next sync decides again from the live cluster.
 func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster,
-	view *redisops.ClusterView, d *decision) (executed, error) {
+	o *observation, d *decision) (executed, error) {
 	var done executed
+	view := o.View
 	for _, e := range d.Events {
 		c.recordEvent(rc, e.Type, e.Reason, "%s", e.Message)
+	}
+	if d.ConfigSecret != nil {
+		if err := c.writeConfigSecret(ctx, rc, d.ConfigSecret, o.ConfigSecret); err != nil {
+			c.recordEvent(rc, corev1.EventTypeWarning, ReasonConfigSecret, "%v", err)
+			return done, err
+		}
 	}
 	if d.CreateService {
 		if err := c.createExporterService(ctx, rc); err != nil {
@@ -52,8 +59,10 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 	for _, a := range d.Actions {
 		var err error
 		switch a := a.(type) {
-		case waitFor, waitForData, notEnoughMemory:
-			continue
+		case waitFor, waitForData, notEnoughMemory, addTemporaryNode:
+			continue // a temporary node's pod is among the decision's pods
+		case replacePod:
+			err = c.replacePod(ctx, rc, a)
 		case meetNode:
 			err = redis.Meet(ctx, a.Addr, a.Peer.IP, a.Peer.Port, a.Peer.Port+redisv1beta1.BusPortOffset)
 			if err == nil {
@@ -126,6 +135,21 @@ func (c *Controller) removeNode(ctx context.Context, rc *redisv1beta1.RedisClust
 	redis.Drop(a.Node.Addr())
 	c.recordEvent(rc, corev1.EventTypeNormal, ReasonRemovedNode, "Removed node %d (%s): forgot %s and deleted pod %s",
 		a.Node.Index, a.Node.Addr(), short(a.ID), a.Node.Pod)
+	return nil
+}
+
+// replacePod deletes the pod of a node built from an older spec; the next sync creates it from
+// the current one. The delete names the pod's UID, so a pod already replaced is left alone.
+func (c *Controller) replacePod(ctx context.Context, rc *redisv1beta1.RedisCluster, a replacePod) error {
+	pod, err := c.pods.Pods(rc.Namespace).Get(a.Node.Pod)
+	if err != nil {
+		return fmt.Errorf("reading pod %s: %w", a.Node.Pod, err)
+	}
+	err = c.kubeClient.CoreV1().Pods(rc.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{Preconditions: metav1.NewUIDPreconditions(string(pod.UID))})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("deleting pod %s: %w", pod.Name, err)
+	}
+	c.recordEvent(rc, corev1.EventTypeNormal, ReasonReplacedPod, "%s", a.why())
 	return nil
 }
 

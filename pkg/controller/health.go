@@ -166,7 +166,7 @@ func assessCluster(o *observed, plan []action, previous []redisv1beta1.NodeStatu
 	}
 	extra := 0
 	for _, m := range o.Members {
-		if m.Extra {
+		if m.Extra && !o.isTemporary(m) {
 			extra++
 		}
 	}

@@ -2,12 +2,12 @@ package controller
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 )
@@ -23,6 +23,8 @@ const (
 	exporterContainer = "redis-exporter"
 	dataVolume        = "data"
 	dataDir           = "/data"
+	configVolume      = "config"
+	configDir         = "/etc/redis-operator"
 	exporterPortName  = "metrics"
 )
 
@@ -73,7 +75,7 @@ func desiredPod(rc *redisv1beta1.RedisCluster, index int) *corev1.Pod {
 			DNSPolicy:        corev1.DNSClusterFirstWithHostNet,
 			RestartPolicy:    corev1.RestartPolicyAlways,
 			Containers:       []corev1.Container{redisContainerSpec(rc, port)},
-			Volumes:          []corev1.Volume{dataVolumeSpec(rc, index)},
+			Volumes:          []corev1.Volume{dataVolumeSpec(rc, index), configVolumeSpec(rc)},
 			ImagePullSecrets: spec.ImagePullSecrets,
 			SecurityContext:  spec.SecurityContext,
 			NodeSelector:     spec.NodeSelector,
@@ -81,13 +83,13 @@ func desiredPod(rc *redisv1beta1.RedisCluster, index int) *corev1.Pod {
 			Affinity:         podAffinity(rc),
 		},
 	}
+	pod.Annotations = map[string]string{}
 	if spec.ExporterEnabled() {
 		pod.Spec.Containers = append(pod.Spec.Containers, exporterContainerSpec(rc, port))
-		pod.Annotations = map[string]string{
-			"prometheus.io/scrape": "true",
-			"prometheus.io/port":   strconv.Itoa(int(port + redisv1beta1.ExporterPortOffset)),
-		}
+		pod.Annotations["prometheus.io/scrape"] = "true"
+		pod.Annotations["prometheus.io/port"] = strconv.Itoa(int(port + redisv1beta1.ExporterPortOffset))
 	}
+	pod.Annotations[AnnotationSpecHash] = podSpecHash(&pod.Spec)
 	return pod
 }
 
@@ -98,27 +100,30 @@ var podIPEnv = corev1.EnvVar{
 	ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}},
 }
 
-func passwordEnv(rc *redisv1beta1.RedisCluster) []corev1.EnvVar {
-	if rc.Spec.PasswordSecret == nil {
-		return nil
+// exporterPasswordEnv gives the exporter the password nodes take, from the cluster's config
+// Secret: absent when there is none. The env is read when the container starts.
+func exporterPasswordEnv(rc *redisv1beta1.RedisCluster) corev1.EnvVar {
+	return corev1.EnvVar{
+		Name: "REDIS_PASSWORD",
+		ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: ConfigSecretName(rc)},
+			Key:                  passwordKey,
+			Optional:             ptr.To(true),
+		}},
 	}
-	return []corev1.EnvVar{{
-		Name:      "REDIS_PASSWORD",
-		ValueFrom: &corev1.EnvVarSource{SecretKeyRef: rc.Spec.PasswordSecret},
-	}}
 }
 
 func redisContainerSpec(rc *redisv1beta1.RedisCluster, port int32) corev1.Container {
 	spec := &rc.Spec
 	args := []string{
+		// First, so that the operator's own directives below win over anything in it.
+		"--include", configDir + "/" + configFileKey,
 		"--port", strconv.Itoa(int(port)),
 		"--bind", "$(POD_IP)",
 		"--cluster-enabled", "yes",
 		"--cluster-port", strconv.Itoa(int(port + redisv1beta1.BusPortOffset)),
 		"--cluster-config-file", fmt.Sprintf("nodes-%d.conf", port),
-		"--cluster-node-timeout", strconv.Itoa(int(spec.NodeTimeoutMillis())),
 		"--cluster-announce-ip", "$(POD_IP)",
-		"--maxmemory", spec.MaxMemory,
 		"--dir", dataDir,
 		// Replicas sync over the socket at once instead of waiting 5 s for more replicas.
 		"--repl-diskless-sync-delay", "0",
@@ -128,19 +133,8 @@ func redisContainerSpec(rc *redisv1beta1.RedisCluster, port int32) corev1.Contai
 		// from an empty master and lose them too.
 		"--appendonly", "yes",
 		"--save", "",
-	}
-	if spec.PasswordSecret != nil {
-		args = append(args, "--requirepass", "$(REDIS_PASSWORD)", "--masterauth", "$(REDIS_PASSWORD)")
-	} else {
-		args = append(args, "--protected-mode", "no")
-	}
-	keys := make([]string, 0, len(spec.Config))
-	for k := range spec.Config {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		args = append(args, "--"+k, string(spec.Config[k]))
+		// Clients are held off by the password when there is one; nodes bind to their address.
+		"--protected-mode", "no",
 	}
 
 	container := corev1.Container{
@@ -149,12 +143,15 @@ func redisContainerSpec(rc *redisv1beta1.RedisCluster, port int32) corev1.Contai
 		ImagePullPolicy: spec.ImagePullPolicy,
 		Command:         []string{"redis-server"},
 		Args:            args,
-		Env:             append([]corev1.EnvVar{podIPEnv}, passwordEnv(rc)...),
+		Env:             []corev1.EnvVar{podIPEnv},
 		Ports: []corev1.ContainerPort{
 			{Name: "redis", ContainerPort: port, Protocol: corev1.ProtocolTCP},
 			{Name: "cluster-bus", ContainerPort: port + redisv1beta1.BusPortOffset, Protocol: corev1.ProtocolTCP},
 		},
-		VolumeMounts: []corev1.VolumeMount{{Name: dataVolume, MountPath: dataDir}},
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: dataVolume, MountPath: dataDir},
+			{Name: configVolume, MountPath: configDir, ReadOnly: true},
+		},
 		ReadinessProbe: &corev1.Probe{
 			ProbeHandler:     corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(port)}},
 			PeriodSeconds:    2,
@@ -185,10 +182,16 @@ func exporterContainerSpec(rc *redisv1beta1.RedisCluster, port int32) corev1.Con
 			fmt.Sprintf("--redis.addr=redis://$(POD_IP):%d", port),
 			fmt.Sprintf("--web.listen-address=$(POD_IP):%d", metricsPort),
 		},
-		Env:       append([]corev1.EnvVar{podIPEnv}, passwordEnv(rc)...),
+		Env:       []corev1.EnvVar{podIPEnv, exporterPasswordEnv(rc)},
 		Ports:     []corev1.ContainerPort{{Name: exporterPortName, ContainerPort: metricsPort, Protocol: corev1.ProtocolTCP}},
 		Resources: rc.Spec.ExporterResourceRequirements(),
 	}
+}
+
+func configVolumeSpec(rc *redisv1beta1.RedisCluster) corev1.Volume {
+	return corev1.Volume{Name: configVolume, VolumeSource: corev1.VolumeSource{
+		Secret: &corev1.SecretVolumeSource{SecretName: ConfigSecretName(rc)},
+	}}
 }
 
 func dataVolumeSpec(rc *redisv1beta1.RedisCluster, index int) corev1.Volume {

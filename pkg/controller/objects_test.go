@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -56,8 +55,9 @@ func TestDesiredPodOfSeedCluster(t *testing.T) {
 	require.Equal(t, "10004", argValue(t, redis.Args, "--port"))
 	require.Equal(t, "20004", argValue(t, redis.Args, "--cluster-port"))
 	require.Equal(t, "$(POD_IP)", argValue(t, redis.Args, "--cluster-announce-ip"))
-	require.Equal(t, "512mb", argValue(t, redis.Args, "--maxmemory"))
-	require.Equal(t, "5000", argValue(t, redis.Args, "--cluster-node-timeout"))
+	require.Equal(t, "/etc/redis-operator/redis.conf", redis.Args[1], "live settings come from the config Secret")
+	require.Equal(t, "--include", redis.Args[0], "first, so the operator's own directives win")
+	require.NotContains(t, redis.Args, "--maxmemory", "applied live, not fixed in the pod")
 	require.Equal(t, "0", argValue(t, redis.Args, "--repl-diskless-sync-delay"))
 	require.Equal(t, "yes", argValue(t, redis.Args, "--appendonly"), "data outlives a container restart")
 	require.Equal(t, "redis", redis.Ports[0].Name)
@@ -94,15 +94,17 @@ func TestDesiredPodHonoursOptionalFields(t *testing.T) {
 
 	redis := containerNamed(t, pod, redisContainer)
 	require.Equal(t, "awbrg789/redis:7.0.15", redis.Image)
-	require.Equal(t, "2000", argValue(t, redis.Args, "--cluster-node-timeout"))
-	require.Equal(t, "$(REDIS_PASSWORD)", argValue(t, redis.Args, "--requirepass"))
-	require.Equal(t, "$(REDIS_PASSWORD)", argValue(t, redis.Args, "--masterauth"))
-	require.NotContains(t, redis.Args, "--protected-mode")
+	require.NotContains(t, redis.Args, "--requirepass", "the password lives in the config Secret")
 	require.Equal(t, "yes", argValue(t, redis.Args, "--appendonly"))
-	require.Equal(t, "allkeys-lru", argValue(t, redis.Args, "--maxmemory-policy"))
-	require.Less(t, strings.Index(strings.Join(redis.Args, " "), "--hz"),
-		strings.Index(strings.Join(redis.Args, " "), "--maxmemory-policy"), "extra config is ordered")
 	require.Equal(t, "data-rediscluster1-0", pod.Spec.Volumes[0].PersistentVolumeClaim.ClaimName)
+	require.Equal(t, "rediscluster1-config", pod.Spec.Volumes[1].Secret.SecretName)
+
+	conf := string(desiredConfigSecret(rc, `s3"cr\et`).Data[configFileKey])
+	require.Equal(t, "cluster-node-timeout \"2000\"\nhz \"20\"\nmaxmemory \"512mb\"\nmaxmemory-policy \"allkeys-lru\"\n"+
+		"requirepass \"s3\\\"cr\\\\et\"\nmasterauth \"s3\\\"cr\\\\et\"\n", conf, "sorted, quoted as redis.conf reads them")
+	withPassword := podSpecHash(&pod.Spec)
+	rc.Spec.PasswordSecret, rc.Spec.Config, rc.Spec.MaxMemory = nil, nil, "1gb"
+	require.Equal(t, withPassword, podSpecHash(&desiredPod(rc, 0).Spec), "password and live settings change no pod")
 
 	exporter := containerNamed(t, pod, exporterContainer)
 	require.Equal(t, "quay.io/opstree/redis-exporter:v1.44.0", exporter.Image)
@@ -115,7 +117,7 @@ func TestDesiredPodWithoutExporter(t *testing.T) {
 	rc.Spec.Exporter = &redisv1beta1.ExporterSpec{Enabled: ptr.To(false)}
 	pod := desiredPod(rc, 0)
 	require.Len(t, pod.Spec.Containers, 1)
-	require.Empty(t, pod.Annotations)
+	require.NotContains(t, pod.Annotations, "prometheus.io/scrape")
 }
 
 func TestDesiredClaimAndService(t *testing.T) {

@@ -22,11 +22,17 @@ type observation struct {
 	Pods       map[int]*corev1.Pod // by node index
 	Claims     map[int]bool        // node indexes whose data claim exists
 	HasService bool
+	// ConfigSecret is the cluster's config Secret, nil before it is created.
+	ConfigSecret *corev1.Secret
+	// Password is the one the cluster's passwordSecret holds, "" without one.
+	Password string
 	// PortConflict says why the cluster may not run: another cluster holds its host ports.
 	PortConflict string
 	// HeldElsewhere names the nodes the spec asks for that have no pod and whose host ports
 	// another cluster's pods hold: they are not created, with the reason.
 	HeldElsewhere map[int]string
+	// NoTemporary says why a rolling update cannot add its temporary node, if so.
+	NoTemporary string
 	// View is nil while no pod is ready, or when the cluster may not run.
 	View *redisops.ClusterView
 	// Migration is the cluster's migration task, running or finished and not yet reported.
@@ -36,8 +42,9 @@ type observation struct {
 
 // observe reads what sync needs of rc. The task is read before Redis, so a finished migration
 // is seen with the cluster it left behind.
-func (c *Controller) observe(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster) (*observation, error) {
-	o := &observation{Cluster: rc, Now: time.Now(), Claims: map[int]bool{}}
+func (c *Controller) observe(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster,
+	password string) (*observation, error) {
+	o := &observation{Cluster: rc, Now: time.Now(), Claims: map[int]bool{}, Password: password}
 	var err error
 	if o.Pods, err = c.clusterPods(rc); err != nil {
 		return nil, err
@@ -50,8 +57,16 @@ func (c *Controller) observe(ctx context.Context, rc *redisv1beta1.RedisCluster,
 	if o.HeldElsewhere, err = c.portsHeldElsewhere(rc, o.Pods); err != nil {
 		return nil, err
 	}
+	if o.NoTemporary, err = c.noTemporary(rc, o.Pods); err != nil {
+		return nil, err
+	}
 	if _, err := c.services.Services(rc.Namespace).Get(ExporterServiceName(rc)); err == nil {
 		o.HasService = true
+	} else if !apierrors.IsNotFound(err) {
+		return nil, err
+	}
+	if secret, err := c.secrets.Secrets(rc.Namespace).Get(ConfigSecretName(rc)); err == nil {
+		o.ConfigSecret = secret
 	} else if !apierrors.IsNotFound(err) {
 		return nil, err
 	}
@@ -96,6 +111,8 @@ func members(rc *redisv1beta1.RedisCluster, pods map[int]*corev1.Pod, claims map
 		if pod, ok := pods[index]; ok {
 			m.Host = pod.Spec.NodeName
 			if pod.DeletionTimestamp == nil {
+				m.Outdated = pod.Annotations[AnnotationSpecHash] != desiredPod(rc, index).Annotations[AnnotationSpecHash]
+				m.Current = !m.Outdated
 				m.PodIP = pod.Status.PodIP
 				if podReady(pod) {
 					m.IP = pod.Status.PodIP
@@ -157,6 +174,22 @@ func (c *Controller) checkPorts(rc *redisv1beta1.RedisCluster, runningNodes int)
 // there (its status keeps the node's id while the pod is replaced). A cluster keeps the ports
 // its nodes run on: a later change of another cluster never takes them.
 func (c *Controller) portsHeldElsewhere(rc *redisv1beta1.RedisCluster, pods map[int]*corev1.Pod) (map[int]string, error) {
+	return c.portsHeldAt(rc, pods, wantedIndexes(rc))
+}
+
+// noTemporary says why the temporary node of a rolling update (the index after the wanted
+// nodes) cannot run: its ports are above 65535 or another cluster holds them.
+func (c *Controller) noTemporary(rc *redisv1beta1.RedisCluster, pods map[int]*corev1.Pod) (string, error) {
+	index := rc.Spec.NodeCount()
+	if port := rc.Spec.NodePort(index) + redisv1beta1.ExporterPortOffset; port > 65535 {
+		return fmt.Sprintf("its exporter port %d would be above 65535", port), nil
+	}
+	held, err := c.portsHeldAt(rc, pods, []int{index})
+	return held[index], err
+}
+
+// portsHeldAt is portsHeldElsewhere for the given node indexes.
+func (c *Controller) portsHeldAt(rc *redisv1beta1.RedisCluster, pods map[int]*corev1.Pod, indexes []int) (map[int]string, error) {
 	others, err := c.clusters.List(labels.Everything())
 	if err != nil {
 		return nil, fmt.Errorf("listing RedisClusters: %w", err)
@@ -186,7 +219,7 @@ func (c *Controller) portsHeldElsewhere(rc *redisv1beta1.RedisCluster, pods map[
 		}
 	}
 	out := map[int]string{}
-	for _, index := range wantedIndexes(rc) {
+	for _, index := range indexes {
 		if _, exists := pods[index]; exists {
 			continue
 		}

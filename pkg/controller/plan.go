@@ -23,6 +23,9 @@ type member struct {
 	// exists (with persistence).
 	PodIP     string
 	ClaimKept bool
+	// Outdated says the member's pod was built from an older spec, Current from this one; a
+	// member without a pod, or whose pod is going away, is neither.
+	Outdated, Current bool
 }
 
 // mayReturnAs reports whether the node once at addr may come back with its data: its claim
@@ -52,6 +55,10 @@ type observed struct {
 	Now           time.Time
 	// Migrating are the node ids the running migration moves slots between.
 	Migrating map[string]bool
+	// TemporaryIndex is the index of the node a rolling update adds as a shard's replica while
+	// its master's pod is replaced; NoTemporary says why it cannot be added, if so.
+	TemporaryIndex int
+	NoTemporary    string
 }
 
 // memberAt returns the member whose port addr has: a node's port is fixed by its index.
@@ -139,7 +146,7 @@ func planCluster(o *observed, busy bool) []action {
 		func() []action { return planUnownedSlots(o, nodes, &owners, byID) },
 		func() []action { return planHandOver(nodes) },
 		func() []action { return planScale(o, nodes, &owners) },
-		func() []action { return planRemove(nodes) },
+		func() []action { return planRemove(o, nodes) },
 		func() []action { return planReplicas(o, nodes, byID) },
 	}
 	if busy {

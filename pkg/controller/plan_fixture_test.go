@@ -152,6 +152,8 @@ const (
 	actRepairSlot   = "repairSlot"
 	actMigrate      = "migrate"
 	actRemove       = "remove"
+	actReplace      = "replace"
+	actTemporary    = "addTemporary"
 )
 
 func flatten(actions []action) plan {
@@ -181,6 +183,10 @@ func flatten(actions []action) plan {
 			f.Kind, f.Moves = actMigrate, a.Moves
 		case removeNode:
 			f.Kind, f.Addr, f.NodeID, f.Target = actRemove, a.Node.Addr(), a.ID, a.Node
+		case replacePod:
+			f.Kind, f.Addr, f.Target = actReplace, a.Node.Addr(), a.Node
+		case addTemporaryNode:
+			f.Kind, f.Slot = actTemporary, a.Index
 		default:
 			panic(fmt.Sprintf("no flattening for %T", a))
 		}

@@ -142,10 +142,10 @@ func unsettledEpochs(nodes []reachableMember) string {
 }
 
 // planRemove removes nodes above the wanted count that own no slots, replicas first.
-func planRemove(nodes []reachableMember) []action {
+func planRemove(o *observed, nodes []reachableMember) []action {
 	var replicas, masters []action
 	for _, n := range nodes {
-		if !n.Extra || isSlotOwner(n) {
+		if !n.Extra || isSlotOwner(n) || o.isTemporary(n.member) {
 			continue
 		}
 		a := removeNode{because(fmt.Sprintf("remove node %d, above the wanted count", n.Index)), n.member, n.Self.ID}
@@ -169,7 +169,7 @@ func planHandOver(nodes []reachableMember) []action {
 			continue
 		}
 		for _, r := range nodes {
-			if !r.Extra && !r.Self.Master() && r.Self.MasterID == m.Self.ID && r.State.LinkUp() {
+			if !r.Extra && !r.Outdated && !r.Self.Master() && r.Self.MasterID == m.Self.ID && r.State.LinkUp() {
 				out = append(out, failover{because(fmt.Sprintf("node %d takes over from master node %d, whose index is being removed", r.Index, m.Index)),
 					r.Addr(), m.Self.ID, redisops.FailoverGraceful})
 				break

@@ -8,6 +8,8 @@ const (
 	ReasonCreatedClaim   = "CreatedClaim"
 	ReasonCreatedService = "CreatedService"
 	ReasonRemovedNode    = "RemovedNode"
+	ReasonReplacedPod    = "ReplacedPod"
+	ReasonConfigSecret   = "ConfigSecret"
 )
 
 // Event reasons for Redis actions.
@@ -38,4 +40,7 @@ const (
 	ReasonScaling      = "Scaling"
 	// ReasonNotEnoughMemory: slots do not move, the masters receiving them would exceed maxmemory.
 	ReasonNotEnoughMemory = "NotEnoughMemory"
+	// Updating: ReasonRolling while pods built from an older spec are replaced.
+	ReasonRolling  = "RollingUpdate"
+	ReasonUpToDate = "UpToDate"
 )

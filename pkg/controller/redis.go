@@ -50,20 +50,20 @@ func (r *redisConnections) close(key cache.ObjectName) {
 	}
 }
 
-// redisFor returns the connections of rc, with the password from its Secret (read from the
-// informer's cache) when it has one.
-func (c *Controller) redisFor(rc *redisv1beta1.RedisCluster) (redisops.Cluster, error) {
-	password := ""
-	if ref := rc.Spec.PasswordSecret; ref != nil {
-		secret, err := c.secrets.Secrets(rc.Namespace).Get(ref.Name)
-		if err != nil {
-			return nil, fmt.Errorf("reading password secret %s: %w", ref.Name, err)
-		}
-		value, ok := secret.Data[ref.Key]
-		if !ok {
-			return nil, fmt.Errorf("password secret %s has no key %s", ref.Name, ref.Key)
-		}
-		password = string(value)
+// passwordOf returns the password rc's Secret holds (read from the informer's cache), or "" when
+// the cluster has none.
+func (c *Controller) passwordOf(rc *redisv1beta1.RedisCluster) (string, error) {
+	ref := rc.Spec.PasswordSecret
+	if ref == nil {
+		return "", nil
 	}
-	return c.redis.get(keyOf(rc), password), nil
+	secret, err := c.secrets.Secrets(rc.Namespace).Get(ref.Name)
+	if err != nil {
+		return "", fmt.Errorf("reading password secret %s: %w", ref.Name, err)
+	}
+	value, ok := secret.Data[ref.Key]
+	if !ok {
+		return "", fmt.Errorf("password secret %s has no key %s", ref.Name, ref.Key)
+	}
+	return string(value), nil
 }

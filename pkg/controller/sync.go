@@ -27,17 +27,18 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 		}
 		return nil
 	}
-	redis, err := c.redisFor(rc)
+	password, err := c.passwordOf(rc)
 	if err != nil {
 		return err
 	}
-	o, err := c.observe(ctx, rc, redis)
+	redis := c.redis.get(key, password)
+	o, err := c.observe(ctx, rc, redis, password)
 	if err != nil {
 		return err
 	}
 	c.lastSeen.Store(key, o)
 	d := decide(o)
-	done, actErr := c.act(ctx, rc, redis, o.View, &d)
+	done, actErr := c.act(ctx, rc, redis, o, &d)
 
 	status := d.Status
 	if len(done.lostSlots) > 0 {

@@ -73,6 +73,13 @@ func (s *NodeState) ReplOffset() int64 {
 	return n
 }
 
+// StreamOffset is how far the node's own replication stream goes: on a master, what its
+// replicas must reach to have every write.
+func (s *NodeState) StreamOffset() int64 {
+	n, _ := strconv.ParseInt(s.Replication["master_repl_offset"], 10, 64)
+	return n
+}
+
 // Owner is the id of the master the node believes serves slot, empty if none.
 func (s *NodeState) Owner(slot int) string {
 	for _, peer := range s.Table {

@@ -3,11 +3,9 @@ package e2e
 import (
 	"context"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -15,50 +13,6 @@ import (
 	"redis-operator/pkg/redisops"
 	"redis-operator/test/e2e/framework"
 )
-
-// writers keeps n goroutines writing new keys until stopped, and remembers every write Redis
-// acknowledged. Writes are bounded by maxWrites and by the stop call.
-type writers struct {
-	stop  chan struct{}
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	acked []string
-	fails int
-}
-
-func startWriters(c *redis.ClusterClient, n, maxWrites int) *writers {
-	w := &writers{stop: make(chan struct{})}
-	for g := 0; g < n; g++ {
-		w.wg.Add(1)
-		go func() {
-			defer w.wg.Done()
-			for i := 0; i < maxWrites; i++ {
-				select {
-				case <-w.stop:
-					return
-				default:
-				}
-				key := "live:" + strconv.Itoa(g) + ":" + strconv.Itoa(i)
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				err := c.Set(ctx, key, key, 0).Err()
-				cancel()
-				w.mu.Lock()
-				if err == nil {
-					w.acked = append(w.acked, key)
-				} else {
-					w.fails++
-				}
-				w.mu.Unlock()
-			}
-		}()
-	}
-	return w
-}
-
-func (w *writers) halt() {
-	close(w.stop)
-	w.wg.Wait()
-}
 
 func TestScaleOutUnderLoadWithABigHashAndAnOperatorCrash(t *testing.T) {
 	f.InstallCRD(t)
@@ -86,7 +40,7 @@ func TestScaleOutUnderLoadWithABigHashAndAnOperatorCrash(t *testing.T) {
 		require.NoError(t, client.HSet(ctx, bigKey, fields...).Err())
 	}
 
-	w := startWriters(client, 8, 200000)
+	w := framework.StartWriters(client, 8, 200000)
 	_, err := f.Redis.RedisV1beta1().RedisClusters(ns).Patch(ctx, "busy", types.MergePatchType,
 		[]byte(`{"spec":{"masters":4}}`), metav1.PatchOptions{})
 	require.NoError(t, err)
@@ -99,7 +53,7 @@ func TestScaleOutUnderLoadWithABigHashAndAnOperatorCrash(t *testing.T) {
 	op.Kill()
 	f.StartOperator(t)
 	rc = f.WaitReady(t, ns, "busy", 5*time.Minute)
-	w.halt()
+	w.Halt()
 
 	require.EqualValues(t, 4, rc.Status.ReadyMasters)
 	f.CheckInvariants(t, rc)
@@ -108,23 +62,8 @@ func TestScaleOutUnderLoadWithABigHashAndAnOperatorCrash(t *testing.T) {
 	n, err := client.HLen(ctx, bigKey).Result()
 	require.NoError(t, err)
 	require.EqualValues(t, 1000000, n, "the big hash moved whole")
-	require.NotEmpty(t, w.acked)
-	missing := 0
-	for start := 0; start < len(w.acked); start += 1000 {
-		cmds, _ := client.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, k := range w.acked[start:min(start+1000, len(w.acked))] {
-				p.Get(ctx, k)
-			}
-			return nil
-		})
-		for _, c := range cmds {
-			if v, err := c.(*redis.StringCmd).Result(); err != nil || v == "" {
-				missing++
-			}
-		}
-	}
-	require.Zero(t, missing, "%d of %d acknowledged writes are missing", missing, len(w.acked))
-	t.Logf("%d writes acknowledged during the scale-out, %d refused", len(w.acked), w.fails)
+	w.CheckAcked(t, client)
+	t.Logf("%d writes acknowledged during the scale-out, %d refused", w.Acked(), w.Fails())
 	for _, n := range rc.Status.Nodes {
 		require.NotEqual(t, "", n.NodeID)
 	}

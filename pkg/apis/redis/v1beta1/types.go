@@ -14,6 +14,8 @@ const (
 	ConditionScaling = "Scaling"
 	// ConditionDegraded is True while the cluster serves with less redundancy or lost data.
 	ConditionDegraded = "Degraded"
+	// ConditionUpdating is True while pods built from an older spec are replaced one by one.
+	ConditionUpdating = "Updating"
 )
 
 // Node roles reported in NodeStatus.Role.
@@ -43,6 +45,7 @@ const (
 // +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.spec.replicas`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Updated",type=integer,JSONPath=`.status.updatedNodes`
 // +kubebuilder:printcolumn:name="Ready Masters",type=integer,JSONPath=`.status.readyMasters`,priority=1
 // +kubebuilder:printcolumn:name="Ready Replicas",type=integer,JSONPath=`.status.readyReplicas`,priority=1
 // +kubebuilder:printcolumn:name="Base Port",type=integer,JSONPath=`.spec.basePort`,priority=1
@@ -220,7 +223,7 @@ type RedisClusterStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// Conditions are Ready, Scaling and Degraded.
+	// Conditions are Ready, Scaling, Updating and Degraded.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -233,6 +236,10 @@ type RedisClusterStatus struct {
 	// ReadyReplicas counts replicas whose link to their master is up.
 	// +optional
 	ReadyReplicas int32 `json:"readyReplicas"`
+
+	// UpdatedNodes counts the nodes whose pod was built from the current spec.
+	// +optional
+	UpdatedNodes int32 `json:"updatedNodes"`
 
 	// Selector is the label selector of the cluster's pods, for the scale subresource.
 	// +optional

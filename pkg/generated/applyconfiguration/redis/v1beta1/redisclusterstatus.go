@@ -30,12 +30,14 @@ import (
 type RedisClusterStatusApplyConfiguration struct {
 	// ObservedGeneration is the metadata.generation this status describes.
 	ObservedGeneration *int64 `json:"observedGeneration,omitempty"`
-	// Conditions are Ready, Scaling and Degraded.
+	// Conditions are Ready, Scaling, Updating and Degraded.
 	Conditions []v1.ConditionApplyConfiguration `json:"conditions,omitempty"`
 	// ReadyMasters counts masters that serve their slots.
 	ReadyMasters *int32 `json:"readyMasters,omitempty"`
 	// ReadyReplicas counts replicas whose link to their master is up.
 	ReadyReplicas *int32 `json:"readyReplicas,omitempty"`
+	// UpdatedNodes counts the nodes whose pod was built from the current spec.
+	UpdatedNodes *int32 `json:"updatedNodes,omitempty"`
 	// Selector is the label selector of the cluster's pods, for the scale subresource.
 	Selector *string `json:"selector,omitempty"`
 	// Nodes lists every Redis node of the cluster.
@@ -88,6 +90,14 @@ func (b *RedisClusterStatusApplyConfiguration) WithReadyMasters(value int32) *Re
 // If called multiple times, the ReadyReplicas field is set to the value of the last call.
 func (b *RedisClusterStatusApplyConfiguration) WithReadyReplicas(value int32) *RedisClusterStatusApplyConfiguration {
 	b.ReadyReplicas = &value
+	return b
+}
+
+// WithUpdatedNodes sets the UpdatedNodes field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the UpdatedNodes field is set to the value of the last call.
+func (b *RedisClusterStatusApplyConfiguration) WithUpdatedNodes(value int32) *RedisClusterStatusApplyConfiguration {
+	b.UpdatedNodes = &value
 	return b
 }
 

@@ -1,0 +1,190 @@
+package controller
+
+import (
+	"fmt"
+	"sort"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/redisops"
+)
+
+// caughtUpBytes is how far a replica's offset may trail its master's and still count as caught
+// up: the two are read a moment apart while writes go on.
+const caughtUpBytes = 4 << 20
+
+// replacePod deletes a node's pod built from an older spec; it is created again from the
+// current one. Only replicas and slot-less nodes are replaced.
+type replacePod struct {
+	because
+	Node member
+}
+
+// addTemporaryNode creates the pod of the temporary node at Index: a replica for a shard that
+// has none, so that its master can hand its role over before its pod is replaced.
+type addTemporaryNode struct {
+	because
+	Index int
+}
+
+// rolling reports whether pods of wanted nodes were built from an older spec.
+func (o *observed) rolling() bool {
+	for _, m := range o.Members {
+		if m.Outdated && !m.Extra {
+			return true
+		}
+	}
+	return false
+}
+
+// isTemporary reports whether m is the temporary node the roll keeps.
+func (o *observed) isTemporary(m member) bool {
+	return m.Extra && m.Index == o.TemporaryIndex && o.rolling()
+}
+
+// planRoll replaces the pods built from an older spec one at a time, once the cluster is in
+// shape (the planner has nothing else to do and no migration runs): shard by shard, replicas
+// first; a master hands its role to its most up-to-date current replica with a graceful
+// failover, and is then replaced as a replica. A shard without a replica first gets the
+// temporary node as one. Each step waits until every node answers and every replica is linked
+// and caught up, the previous replacement's included.
+func planRoll(o *observed) []action {
+	if !o.rolling() {
+		return nil
+	}
+	nodes := o.reachable()
+	byIndex := map[int]reachableMember{}
+	for _, n := range nodes {
+		byIndex[n.Index] = n
+	}
+	for _, m := range o.Members {
+		if _, ok := byIndex[m.Index]; !ok && !m.Extra {
+			return []action{waitFor{because(fmt.Sprintf("rolling update waits for node %d to answer", m.Index))}}
+		}
+	}
+	byID := map[string]reachableMember{}
+	for _, n := range nodes {
+		byID[n.Self.ID] = n
+	}
+	for _, n := range nodes {
+		if n.Self.Master() {
+			continue
+		}
+		master, ok := byID[n.Self.MasterID]
+		if !ok || !n.State.StateOK() || !n.State.LinkUp() || n.State.Syncing() || master.State.StreamOffset()-n.State.ReplOffset() > caughtUpBytes {
+			return []action{waitFor{because(fmt.Sprintf("rolling update waits for replica node %d to catch up with its master", n.Index))}}
+		}
+	}
+
+	var masters []reachableMember
+	for _, n := range nodes {
+		if isSlotOwner(n) {
+			masters = append(masters, n)
+		}
+	}
+	// The shard the temporary node holds is finished first: it is needed for the next one.
+	sort.Slice(masters, func(i, j int) bool {
+		if masters[i].Extra != masters[j].Extra {
+			return masters[i].Extra
+		}
+		return masters[i].Index < masters[j].Index
+	})
+	for _, m := range masters {
+		var replicas []reachableMember
+		for _, n := range nodes {
+			if !n.Self.Master() && n.Self.MasterID == m.Self.ID {
+				replicas = append(replicas, n)
+			}
+		}
+		sort.Slice(replicas, func(i, j int) bool { return replicas[i].Index < replicas[j].Index })
+		for _, r := range replicas {
+			if r.Outdated {
+				return []action{replacePod{because(fmt.Sprintf("replace pod %s of replica node %d, built from an older spec", r.Pod, r.Index)), r.member}}
+			}
+		}
+		if !m.Outdated || m.Extra {
+			continue
+		}
+		if r, ok := bestReplica(replicas); ok {
+			return []action{failover{because(fmt.Sprintf("node %d takes over from master node %d, whose pod is to be replaced", r.Index, m.Index)),
+				r.Addr(), m.Self.ID, redisops.FailoverGraceful}}
+		}
+		return temporaryReplica(o, m, byIndex)
+	}
+	// What is left owns no slot and replicates no master that does.
+	for _, n := range nodes {
+		if n.Outdated && !n.Extra && !isSlotOwner(n) {
+			return []action{replacePod{because(fmt.Sprintf("replace pod %s of node %d, built from an older spec", n.Pod, n.Index)), n.member}}
+		}
+	}
+	return nil
+}
+
+// bestReplica is the replica with the furthest offset among those whose pod is current.
+func bestReplica(replicas []reachableMember) (reachableMember, bool) {
+	var best reachableMember
+	found := false
+	for _, r := range replicas {
+		if r.Outdated || !r.State.LinkUp() {
+			continue
+		}
+		if !found || r.State.ReplOffset() > best.State.ReplOffset() {
+			best, found = r, true
+		}
+	}
+	return best, found
+}
+
+// temporaryReplica brings the temporary node up and makes it a replica of master m.
+func temporaryReplica(o *observed, m reachableMember, byIndex map[int]reachableMember) []action {
+	if o.NoTemporary != "" {
+		return []action{waitFor{because(fmt.Sprintf("master node %d has no replica to hand over to and no temporary one can be added: %s",
+			m.Index, o.NoTemporary))}}
+	}
+	for _, t := range o.Members {
+		if t.Index != o.TemporaryIndex {
+			continue
+		}
+		n, ok := byIndex[t.Index]
+		if !ok {
+			return []action{waitFor{because(fmt.Sprintf("rolling update waits for temporary node %d to answer", t.Index))}}
+		}
+		if isSlotOwner(n) {
+			return []action{waitFor{because(fmt.Sprintf("temporary node %d hands its slots back before it serves another shard", t.Index))}}
+		}
+		if !n.knows(m.Self.ID) || !n.State.StateOK() {
+			return []action{waitFor{because(fmt.Sprintf("temporary node %d is still joining the cluster", t.Index))}}
+		}
+		return []action{replicate{because(fmt.Sprintf("make temporary node %d a replica of master node %d, which has none, before its pod is replaced",
+			t.Index, m.Index)), n.Addr(), m.Self.ID}}
+	}
+	return []action{addTemporaryNode{because(fmt.Sprintf("add temporary node %d: master node %d has no replica to hand over to",
+		o.TemporaryIndex, m.Index)), o.TemporaryIndex}}
+}
+
+// applyRoll reports the rolling update: how many wanted nodes run a current pod, and the
+// Updating condition with the roll's next step.
+func applyRoll(status *redisv1beta1.RedisClusterStatus, generation int64, o *observed, plan []action) {
+	updated, wanted := 0, 0
+	for _, m := range o.Members {
+		if m.Extra {
+			continue
+		}
+		wanted++
+		if m.Current {
+			updated++
+		}
+	}
+	status.UpdatedNodes = int32(updated)
+	if !o.rolling() {
+		setCondition(status, generation, redisv1beta1.ConditionUpdating, metav1.ConditionFalse, ReasonUpToDate,
+			"no pod runs an older spec")
+		return
+	}
+	msg := fmt.Sprintf("%d of %d nodes updated", updated, wanted)
+	if len(plan) > 0 {
+		msg += "; " + plan[0].why()
+	}
+	setCondition(status, generation, redisv1beta1.ConditionUpdating, metav1.ConditionTrue, ReasonRolling, boundText(msg, maxConditionMessage))
+}

@@ -341,3 +341,31 @@ func TestCheckMastersRefusesPortsAnotherClusterHolds(t *testing.T) {
 	require.NoError(t, c.CheckMasters("cache", "rc", 4), "node 3 listens on 10003: free")
 	require.ErrorContains(t, c.CheckMasters("cache", "rc", 5), "port 10004 of node 4 is held by RedisCluster elsewhere/other")
 }
+
+func (r *fakeRedis) SetConfig(_ context.Context, addr string, settings map[string]string) (redisops.ConfigResult, error) {
+	r.record("setconfig %s %v", addr, settings) // fmt prints a map in key order
+	applied := make([]string, 0, len(settings))
+	for d := range settings {
+		i := len(applied)
+		for i > 0 && applied[i-1] > d {
+			i--
+		}
+		applied = append(applied[:i], append([]string{d}, applied[i:]...)...)
+	}
+	return redisops.ConfigResult{Applied: applied, Refused: map[string]string{}, Mismatch: map[string]string{}}, nil
+}
+
+func (r *fakeRedis) AddPassword(_ context.Context, addr, password string) error {
+	r.record("addpassword %s %s", addr, password)
+	return nil
+}
+
+func (r *fakeRedis) SetPassword(_ context.Context, addr, password string) error {
+	r.record("setpassword %s %s", addr, password)
+	return nil
+}
+
+func (r *fakeRedis) SetMasterAuth(_ context.Context, addr, password string) error {
+	r.record("setmasterauth %s %s", addr, password)
+	return nil
+}

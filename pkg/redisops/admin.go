@@ -10,14 +10,22 @@ import (
 // Admin sends administrative commands to cluster nodes by address, keeping one small
 // connection pool per node.
 type Admin struct {
-	password string
-	mu       sync.Mutex
-	clients  map[string]*redis.Client
+	passwords []string
+	mu        sync.Mutex
+	clients   map[string]*redis.Client
+	// accepted is the password each node last accepted from this Admin, for MIGRATE's AUTH2.
+	accepted map[string]string
 }
 
-// NewAdmin returns an Admin authenticating with password when it is not empty.
-func NewAdmin(password string) *Admin {
-	return &Admin{password: password, clients: map[string]*redis.Client{}}
+// NewAdmin returns an Admin whose new connections authenticate with the first of passwords the
+// node accepts, in order; "" stands for no password, as does an empty list. Several passwords
+// let it reach every node while a password is being rotated.
+func NewAdmin(passwords ...string) *Admin {
+	return &Admin{
+		passwords: append([]string(nil), passwords...),
+		clients:   map[string]*redis.Client{},
+		accepted:  map[string]string{},
+	}
 }
 
 // Client returns the pooled client of the node at addr (ip:port).
@@ -45,7 +53,7 @@ func (a *Admin) client(addr string, slow bool) *redis.Client {
 	}
 	opts := &redis.Options{
 		Addr:            addr,
-		Password:        a.password,
+		OnConnect:       a.authenticate(addr),
 		Protocol:        2,
 		DisableIdentity: true,
 		DialTimeout:     2 * time.Second,

@@ -19,6 +19,14 @@ type Cluster interface {
 	MoveSlots(ctx context.Context, source, target Endpoint, slots []int, masters []string, progress func(done int)) ([]int, error)
 	RepairOpenSlot(ctx context.Context, view *ClusterView, slot int, owner string) (Repair, error)
 
+	// SetConfig sets live settings on a node; Redis's refusals are in the result, not the error.
+	SetConfig(ctx context.Context, addr string, settings map[string]string) (ConfigResult, error)
+	// A password rotation: AddPassword the new one everywhere, SetMasterAuth it everywhere, then
+	// SetPassword it everywhere, which drops the old one.
+	AddPassword(ctx context.Context, addr, password string) error
+	SetPassword(ctx context.Context, addr, password string) error
+	SetMasterAuth(ctx context.Context, addr, password string) error
+
 	// Drop closes the connections to a node that went away; Close all of them.
 	Drop(addr string)
 	Close()

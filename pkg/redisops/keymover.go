@@ -173,10 +173,11 @@ func (a *Admin) migrateBatches(ctx context.Context, from, host string, port int,
 		}
 		group := batches[:n]
 		batches = batches[n:]
+		password := a.passwordFor(ctx, net.JoinHostPort(host, strconv.Itoa(port)))
 		cmdCtx, cancel := context.WithTimeout(ctx, migrateTimeout+5*time.Second)
 		cmds, _ := a.slowClient(from).Pipelined(cmdCtx, func(p redis.Pipeliner) error {
 			for _, b := range group {
-				p.Do(cmdCtx, migrateArgs(host, port, b.keys, migrateTimeout, replace, a.password)...)
+				p.Do(cmdCtx, migrateArgs(host, port, b.keys, migrateTimeout, replace, password)...)
 			}
 			return nil
 		})
@@ -194,7 +195,8 @@ func (a *Admin) migrateBatches(ctx context.Context, from, host string, port int,
 func (a *Admin) migrate(ctx context.Context, from, host string, port int, keys []string, timeout time.Duration, replace bool) error {
 	cmdCtx, cancel := context.WithTimeout(ctx, timeout+5*time.Second)
 	defer cancel()
-	if err := a.slowClient(from).Do(cmdCtx, migrateArgs(host, port, keys, timeout, replace, a.password)...).Err(); err != nil {
+	password := a.passwordFor(ctx, net.JoinHostPort(host, strconv.Itoa(port)))
+	if err := a.slowClient(from).Do(cmdCtx, migrateArgs(host, port, keys, timeout, replace, password)...).Err(); err != nil {
 		return fmt.Errorf("MIGRATE %d keys from %s to %s:%d: %w", len(keys), from, host, port, err)
 	}
 	return nil
@@ -206,7 +208,8 @@ func migrateArgs(host string, port int, keys []string, timeout time.Duration, re
 		args = append(args, "REPLACE")
 	}
 	if password != "" {
-		args = append(args, "AUTH", password)
+		// AUTH2 as the default user: a target without a password accepts it, legacy AUTH errs.
+		args = append(args, "AUTH2", "default", password)
 	}
 	args = append(args, "KEYS")
 	for _, k := range keys {

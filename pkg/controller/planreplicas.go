@@ -45,9 +45,9 @@ func planReplicas(o *observed, nodes []reachableMember, byID map[string]reachabl
 	}
 	free = joined
 	// The temporary node of a rolling update serves a shard whose own node is being replaced:
-	// that node, back empty, is its replica.
+	// that node, back empty, is its replica, and takes the shard back from it.
 	for _, m := range masters {
-		if len(free) > 0 && o.isTemporary(m.member) && len(replicasOf[m.Self.ID]) == 0 {
+		if len(free) > 0 && m.Extra && m.Index == o.TemporaryIndex && len(replicasOf[m.Self.ID]) == 0 {
 			out = append(out, replicate{because(fmt.Sprintf("make node %d a replica of temporary node %d, which holds its shard", free[0].Index, m.Index)),
 				free[0].Addr(), m.Self.ID})
 			replicasOf[m.Self.ID] = append(replicasOf[m.Self.ID], free[0])

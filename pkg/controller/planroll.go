@@ -77,12 +77,7 @@ func planRoll(o *observed) []action {
 		}
 	}
 
-	var masters []reachableMember
-	for _, n := range nodes {
-		if isSlotOwner(n) {
-			masters = append(masters, n)
-		}
-	}
+	masters := ownerNodes(nodes)
 	// The shard the temporary node holds is finished first: it is needed for the next one.
 	sort.Slice(masters, func(i, j int) bool {
 		if masters[i].Extra != masters[j].Extra {
@@ -106,9 +101,14 @@ func planRoll(o *observed) []action {
 		if !m.Outdated || m.Extra {
 			continue
 		}
-		if r, ok := bestReplica(replicas); ok {
+		if r, ok := bestReplica(replicas, masters); ok {
 			return []action{failover{because(fmt.Sprintf("node %d takes over from master node %d, whose pod is to be replaced", r.Index, m.Index)),
 				r.Addr(), m.Self.ID, redisops.FailoverGraceful}}
+		}
+		for _, r := range replicas {
+			if !r.Outdated {
+				return []action{waitFor{because(fmt.Sprintf("rolling update waits for every master to know node %d as the replica of node %d", r.Index, m.Index))}}
+			}
 		}
 		return temporaryReplica(o, m, byIndex)
 	}
@@ -121,12 +121,13 @@ func planRoll(o *observed) []action {
 	return nil
 }
 
-// bestReplica is the replica with the furthest offset among those whose pod is current.
-func bestReplica(replicas []reachableMember) (reachableMember, bool) {
+// bestReplica is the replica with the furthest offset among those whose pod is current and
+// that every master knows as a replica: the masters vote in its election.
+func bestReplica(replicas, masters []reachableMember) (reachableMember, bool) {
 	var best reachableMember
 	found := false
 	for _, r := range replicas {
-		if r.Outdated || !r.State.LinkUp() {
+		if r.Outdated || !r.State.LinkUp() || !knownAsReplica(r, masters) {
 			continue
 		}
 		if !found || r.State.ReplOffset() > best.State.ReplOffset() {
@@ -187,4 +188,20 @@ func applyRoll(status *redisv1beta1.RedisClusterStatus, generation int64, o *obs
 		msg += "; " + plan[0].why()
 	}
 	setCondition(status, generation, redisv1beta1.ConditionUpdating, metav1.ConditionTrue, ReasonRolling, boundText(msg, maxConditionMessage))
+}
+
+// knownAsReplica reports whether every master's table has r as a replica of r's master. A
+// master that does not yet know r as one refuses it its vote, and a graceful failover then
+// stalls until Redis gives it up, with the old master's clients paused all along.
+func knownAsReplica(r reachableMember, masters []reachableMember) bool {
+	for _, m := range masters {
+		if m.Self.ID == r.Self.MasterID {
+			continue
+		}
+		peer, ok := m.State.Peer(r.Self.ID)
+		if !ok || peer.Master() || peer.MasterID != r.Self.MasterID {
+			return false
+		}
+	}
+	return true
 }

@@ -76,6 +76,11 @@ func TestRollReplacesReplicasFirstThenHandsMastersOver(t *testing.T) {
 		require.NotContains(t, kinds(rollOf(o)), actReplace)
 		require.NotContains(t, kinds(flatten(planRoll(o))), actFailover)
 	})
+	t.Run("a replica some master does not yet know as one is not handed the role", func(t *testing.T) {
+		nodes := healthy()
+		nodes[1].strangers = []string{"r3"}
+		requireWaiting(t, rollOf(rolling(clusterFixture(3, 1, nodes...), 6, 0)), "every master to know node 3 as the replica of node 0")
+	})
 	t.Run("nothing outdated, nothing to roll", func(t *testing.T) {
 		require.Empty(t, rollOf(rolling(clusterFixture(3, 1, healthy()...), 6)).Actions)
 	})
@@ -130,6 +135,16 @@ func TestRollOfAShardWithoutReplicaGoesThroughATemporaryNode(t *testing.T) {
 		p := rollOf(rolling(clusterFixture(3, 0, append(nodes, t3)...), 3, 1, 2))
 		require.Equal(t, []string{actReplicate}, kinds(p))
 		require.Equal(t, addrOf(0), p.Actions[0].Addr)
+		require.Equal(t, "t3", p.Actions[0].NodeID)
+	})
+	t.Run("the last shard's new pod too, once no pod is outdated", func(t *testing.T) {
+		nodes := withoutReplicas()
+		nodes[2].id, nodes[2].slots, nodes[2].epoch = "n2", nil, -1
+		t3 := temporary
+		t3.slots = split[2:3]
+		p := rollOf(rolling(clusterFixture(3, 0, append(nodes, t3)...), 3))
+		require.Equal(t, []string{actReplicate}, kinds(p))
+		require.Equal(t, addrOf(2), p.Actions[0].Addr)
 		require.Equal(t, "t3", p.Actions[0].NodeID)
 	})
 	t.Run("and takes its shard back gracefully", func(t *testing.T) {

@@ -158,6 +158,17 @@ func planRemove(o *observed, nodes []reachableMember) []action {
 	return append(replicas, masters...)
 }
 
+// ownerNodes are the nodes that own slots.
+func ownerNodes(nodes []reachableMember) []reachableMember {
+	var out []reachableMember
+	for _, n := range nodes {
+		if isSlotOwner(n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // planHandOver moves the master role off nodes above the wanted count: after failovers a slot
 // owner may sit at an index being removed, which would keep the shrink from ever finishing. Its
 // replica at a kept index with a live link takes over gracefully (no write lost); with no such
@@ -169,7 +180,8 @@ func planHandOver(nodes []reachableMember) []action {
 			continue
 		}
 		for _, r := range nodes {
-			if !r.Extra && !r.Outdated && !r.Self.Master() && r.Self.MasterID == m.Self.ID && r.State.LinkUp() {
+			if !r.Extra && !r.Outdated && !r.Self.Master() && r.Self.MasterID == m.Self.ID && r.State.LinkUp() &&
+				knownAsReplica(r, ownerNodes(nodes)) {
 				out = append(out, failover{because(fmt.Sprintf("node %d takes over from master node %d, whose index is being removed", r.Index, m.Index)),
 					r.Addr(), m.Self.ID, redisops.FailoverGraceful})
 				break

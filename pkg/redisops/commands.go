@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -120,7 +121,33 @@ func (a *Admin) Failover(ctx context.Context, addr string, mode FailoverMode) er
 	if err := a.Client(addr).Do(ctx, args...).Err(); err != nil {
 		return fmt.Errorf("CLUSTER FAILOVER %s on %s: %w", mode, addr, err)
 	}
-	return nil
+	if mode != FailoverGraceful {
+		return nil
+	}
+	return a.awaitMaster(ctx, addr)
+}
+
+// manualFailoverTimeout is how long Redis lets a graceful failover run before giving it up.
+const manualFailoverTimeout = 5 * time.Second
+
+// awaitMaster waits until the node at addr says it is a master: a graceful failover is over
+// once the replica took the role, and asking again meanwhile would start it anew.
+func (a *Admin) awaitMaster(ctx context.Context, addr string) error {
+	deadline := time.Now().Add(manualFailoverTimeout + time.Second)
+	for {
+		role, err := a.Client(addr).Do(ctx, "ROLE").Slice()
+		if err == nil && len(role) > 0 && role[0] == "master" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the replica at %s did not take over within %v", addr, manualFailoverTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // Forget removes node id from the node at addr's table (for 60 seconds of gossip).

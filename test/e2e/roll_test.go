@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"sort"
 	"testing"
 	"time"
 
@@ -67,8 +68,12 @@ func rollUnderLoad(t *testing.T, ns, name string, keys int) {
 	events, err := f.Kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + name})
 	require.NoError(t, err)
 	counts := map[string]int32{}
+	sort.Slice(events.Items, func(i, j int) bool { return events.Items[i].FirstTimestamp.Before(&events.Items[j].FirstTimestamp) })
 	for _, e := range events.Items {
 		counts[e.Reason] += e.Count
+		if e.FirstTimestamp.After(start) {
+			t.Logf("%s +%.1fs %s: %s", e.Type, e.FirstTimestamp.Sub(start).Seconds(), e.Reason, e.Message)
+		}
 	}
 	require.GreaterOrEqual(t, counts["ReplacedPod"], int32(len(before)), "an Event per replaced pod: %v", counts)
 	require.GreaterOrEqual(t, counts["HandedOverMaster"], int32(len(masters)), "each master handed over before its pod went: %v", counts)

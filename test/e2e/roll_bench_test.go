@@ -70,11 +70,15 @@ func measureRoll(b *testing.B, name string, basePort int32, roll func(b *testing
 	rc := f.WaitReady(b, ns, name, 2*time.Minute)
 	framework.WriteKeys(b, framework.ClusterClient(b, rc), "before", rollBenchKeys)
 
-	w := framework.StartWriters(framework.ClusterClient(b, rc), 8, 1000000)
+	const writers, maxWrites = 8, 1000000
+	w := framework.StartWriters(framework.ClusterClient(b, rc), writers, maxWrites)
 	started := time.Now()
 	pods := roll(b, ns, name)
 	took := time.Since(started)
 	w.Halt()
+	if w.Acked()+w.Fails() >= writers*maxWrites {
+		b.Fatal("the writers stopped at their bound before the roll ended; the longest gap would be understated")
+	}
 
 	rc = f.WaitReady(b, ns, name, time.Minute)
 	f.CheckInvariants(b, rc)

@@ -111,7 +111,8 @@ func liveFixture(t *testing.T, rc *redisv1beta1.RedisCluster, nodes ...fakeNode)
 	f := newFixture(t)
 	f.clusters = append(f.clusters, rc)
 	f.services = append(f.services, desiredExporterService(rc))
-	f.secrets = append(f.secrets, desiredConfigSecret(rc, ""))
+	secret := desiredConfigSecret(rc, "", nil, false)
+	f.secrets = append(f.secrets, secret)
 	o := clusterFixture(int(rc.Spec.Masters), int(rc.Spec.Replicas), nodes...)
 	f.redis = &fakeRedis{view: o.View}
 	for _, n := range nodes {
@@ -119,6 +120,9 @@ func liveFixture(t *testing.T, rc *redisv1beta1.RedisCluster, nodes ...fakeNode)
 			continue
 		}
 		pod := desiredPod(rc, n.index)
+		for k, v := range liveAnnotations(rc, secret) {
+			pod.Annotations[k] = v
+		}
 		pod.ResourceVersion = "1"
 		pod.Spec.NodeName = n.host
 		pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: strings.Split(addrOf(n.index), ":")[0],

@@ -49,8 +49,12 @@ func (c *Controller) writeConfigSecret(ctx context.Context, rc *redisv1beta1.Red
 
 // createNodePod creates the pod of node index. Names are fixed per index, so a create racing
 // the informer only meets AlreadyExists.
-func (c *Controller) createNodePod(ctx context.Context, rc *redisv1beta1.RedisCluster, index int) error {
-	pod, err := c.kubeClient.CoreV1().Pods(rc.Namespace).Create(ctx, desiredPod(rc, index), metav1.CreateOptions{})
+func (c *Controller) createNodePod(ctx context.Context, rc *redisv1beta1.RedisCluster, index int, annotations map[string]string) error {
+	want := desiredPod(rc, index)
+	for k, v := range annotations {
+		want.Annotations[k] = v
+	}
+	pod, err := c.kubeClient.CoreV1().Pods(rc.Namespace).Create(ctx, want, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		return nil
 	}

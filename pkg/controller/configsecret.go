@@ -23,8 +23,27 @@ const (
 	// configFileKey holds the directives the operator applies live, which every node includes
 	// at start so that a restart keeps them.
 	configFileKey = "redis.conf"
-	// passwordKey holds the password nodes take, for the exporter; absent without one.
+	// passwordKey holds the password nodes take (the exporter reads it); absent without one.
 	passwordKey = "password"
+	// settingsKey holds the live settings as JSON, to tell which of them change.
+	settingsKey = "settings"
+	// previousPasswordKey holds, while a password change runs, the password nodes took before
+	// ("" for none); the operator authenticates with either until every node dropped it.
+	previousPasswordKey = "previous-password"
+	// authVersionKey counts password changes; each node's pod records the one it has taken.
+	authVersionKey = "auth-version"
+)
+
+// Pod annotations recording what a node took live.
+const (
+	// AnnotationSettings is the hash of the live settings the node runs with, prefixed with
+	// restartPrefix when Redis takes one of them only at start.
+	AnnotationSettings = "redis.redis/settings-hash"
+	// AnnotationAuth is the auth version the node took, suffixed with addedSuffix while it
+	// still accepts the previous password too.
+	AnnotationAuth = "redis.redis/auth-version"
+	restartPrefix  = "restart:"
+	addedSuffix    = ":added"
 )
 
 // ConfigSecretName is the Secret every node of rc mounts: its live settings and password.
@@ -69,12 +88,30 @@ func quoteConfig(v string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v) + `"`
 }
 
-// desiredConfigSecret is the config Secret of rc for nodes taking password ("" for none).
-func desiredConfigSecret(rc *redisv1beta1.RedisCluster, password string) *corev1.Secret {
-	data := map[string][]byte{configFileKey: []byte(renderConfig(liveSettings(rc), password))}
+// desiredConfigSecret is the config Secret of rc for nodes taking password ("" for none),
+// following existing: a password that differs from existing's starts a change (the version
+// goes up, the former password is kept as the previous one) and rotated says every node took
+// the change, which drops the previous password.
+func desiredConfigSecret(rc *redisv1beta1.RedisCluster, password string, existing *corev1.Secret, rotated bool) *corev1.Secret {
+	settings := liveSettings(rc)
+	encoded, _ := json.Marshal(settings) // a map of strings always encodes
+	data := map[string][]byte{configFileKey: []byte(renderConfig(settings, password)), settingsKey: encoded}
 	if password != "" {
 		data[passwordKey] = []byte(password)
 	}
+	version := 0
+	if existing != nil {
+		version, _ = strconv.Atoi(string(existing.Data[authVersionKey]))
+		previous, rotating := existing.Data[previousPasswordKey]
+		if now := string(existing.Data[passwordKey]); now != password {
+			version++
+			previous, rotating = []byte(now), true
+		}
+		if rotating && !rotated {
+			data[previousPasswordKey] = previous
+		}
+	}
+	data[authVersionKey] = []byte(strconv.Itoa(version))
 	return &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            ConfigSecretName(rc),
@@ -87,13 +124,22 @@ func desiredConfigSecret(rc *redisv1beta1.RedisCluster, password string) *corev1
 	}
 }
 
+// settingsHash is a short hash of rc's live settings.
+func settingsHash(rc *redisv1beta1.RedisCluster) string {
+	return shortHash([]byte(renderConfig(liveSettings(rc), "")))
+}
+
 // podSpecHash is a short hash of a pod spec as the operator builds it.
 func podSpecHash(spec *corev1.PodSpec) string {
 	raw, err := json.Marshal(spec)
 	if err != nil {
 		panic(err) // a PodSpec always marshals
 	}
+	return shortHash(raw)
+}
+
+func shortHash(b []byte) string {
 	h := fnv.New64a()
-	h.Write(raw)
+	h.Write(b)
 	return hex.EncodeToString(h.Sum(nil))
 }

@@ -75,7 +75,7 @@ type Informers struct {
 // Config holds the controller's settings.
 type Config struct {
 	// Connect opens the connections to one cluster's Redis nodes; redisops.NewAdmin when nil.
-	Connect func(password string) redisops.Cluster
+	Connect func(passwords ...string) redisops.Cluster
 	// ShutdownGracePeriod bounds how long Run waits, once its context ends, for running
 	// migrations to stop at a slot boundary.
 	ShutdownGracePeriod time.Duration
@@ -85,7 +85,7 @@ type Config struct {
 func New(kubeClient kubernetes.Interface, redisClient clientset.Interface, inf Informers,
 	recorder record.EventRecorder, metrics *Metrics, log zerolog.Logger, cfg Config) (*Controller, error) {
 	if cfg.Connect == nil {
-		cfg.Connect = func(password string) redisops.Cluster { return redisops.NewAdmin(password) }
+		cfg.Connect = func(passwords ...string) redisops.Cluster { return redisops.NewAdmin(passwords...) }
 	}
 	c := &Controller{
 		kubeClient:  kubeClient,

@@ -75,7 +75,7 @@ func (f *fixture) newController() (*Controller, informers.SharedInformerFactory,
 		Claims:   kubeInformers.Core().V1().PersistentVolumeClaims(),
 		Secrets:  kubeInformers.Core().V1().Secrets(),
 	}, record.NewFakeRecorder(1000), NewMetrics(prometheus.NewRegistry()), zerolog.Nop(),
-		Config{Connect: func(string) redisops.Cluster { return f.redis }})
+		Config{Connect: func(...string) redisops.Cluster { return f.redis }})
 	require.NoError(f.t, err)
 
 	for _, rc := range f.clusters {

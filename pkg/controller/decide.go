@@ -26,10 +26,12 @@ type decision struct {
 	CreateService bool
 	// ConfigSecret is the config Secret to create or update, nil when it is current.
 	ConfigSecret *corev1.Secret
-	CreateClaims []int
-	CreatePods   []int
-	Actions      []action
-	Status       redisv1beta1.RedisClusterStatus
+	// PodAnnotations are what the pods created now record of the live settings they start with.
+	PodAnnotations map[string]string
+	CreateClaims   []int
+	CreatePods     []int
+	Actions        []action
+	Status         redisv1beta1.RedisClusterStatus
 	// Events are those not tied to an action.
 	Events  []event
 	Requeue time.Duration // 0 for none
@@ -89,8 +91,11 @@ func decide(o *observation) decision {
 		return d
 	}
 	d.CreateService = !o.HasService
-	if want := desiredConfigSecret(rc, o.Password); o.ConfigSecret == nil || !equality.Semantic.DeepEqual(o.ConfigSecret.Data, want.Data) {
+	if want := desiredConfigSecret(rc, o.Password, o.ConfigSecret, rotated(o)); o.ConfigSecret == nil || !equality.Semantic.DeepEqual(o.ConfigSecret.Data, want.Data) {
 		d.ConfigSecret = want
+		d.PodAnnotations = liveAnnotations(rc, want)
+	} else {
+		d.PodAnnotations = liveAnnotations(rc, o.ConfigSecret)
 	}
 
 	in := plannerInput(rc, o)
@@ -134,6 +139,9 @@ func decide(o *observation) decision {
 	d.Actions = append(failovers, planCluster(in, migrating)...)
 	if len(d.Actions) == 0 && !migrating {
 		d.Actions = planRoll(in)
+	}
+	if d.ConfigSecret == nil {
+		d.Actions = append(d.Actions, planLive(o, in)...)
 	}
 	for _, a := range d.Actions {
 		if t, ok := a.(addTemporaryNode); ok {

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -19,6 +20,8 @@ type executed struct {
 	lostSlots []string
 	// notes say what repairs were made and what failed, for the migration's record.
 	notes []string
+	// configRefused says which settings Redis refused, so the config Secret kept the former.
+	configRefused string
 }
 
 // act carries out a decision: the Kubernetes objects first, then the Redis actions in order,
@@ -32,9 +35,19 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 		c.recordEvent(rc, e.Type, e.Reason, "%s", e.Message)
 	}
 	if d.ConfigSecret != nil {
-		if err := c.writeConfigSecret(ctx, rc, d.ConfigSecret, o.ConfigSecret); err != nil {
-			c.recordEvent(rc, corev1.EventTypeWarning, ReasonConfigSecret, "%v", err)
+		err := c.probeSettings(ctx, rc, redis, o, d.ConfigSecret)
+		var refused *refusedSettings
+		switch {
+		case errors.As(err, &refused):
+			done.configRefused = refused.Error()
+			c.recordEvent(rc, corev1.EventTypeWarning, ReasonConfigRefused, "%s", refused.Error())
+		case err != nil:
 			return done, err
+		default:
+			if err := c.writeConfigSecret(ctx, rc, d.ConfigSecret, o.ConfigSecret); err != nil {
+				c.recordEvent(rc, corev1.EventTypeWarning, ReasonConfigSecret, "%v", err)
+				return done, err
+			}
 		}
 	}
 	if d.CreateService {
@@ -48,7 +61,7 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 		}
 	}
 	for _, index := range d.CreatePods {
-		if err := c.createNodePod(ctx, rc, index); err != nil {
+		if err := c.createNodePod(ctx, rc, index, d.PodAnnotations); err != nil {
 			return done, err
 		}
 	}
@@ -63,6 +76,10 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 			continue // a temporary node's pod is among the decision's pods
 		case replacePod:
 			err = c.replacePod(ctx, rc, a)
+		case applySettings:
+			err = c.applySettings(ctx, rc, redis, a)
+		case applyPassword:
+			err = c.applyPassword(ctx, rc, redis, a)
 		case meetNode:
 			err = redis.Meet(ctx, a.Addr, a.Peer.IP, a.Peer.Port, a.Peer.Port+redisv1beta1.BusPortOffset)
 			if err == nil {

@@ -99,7 +99,7 @@ func TestDesiredPodHonoursOptionalFields(t *testing.T) {
 	require.Equal(t, "data-rediscluster1-0", pod.Spec.Volumes[0].PersistentVolumeClaim.ClaimName)
 	require.Equal(t, "rediscluster1-config", pod.Spec.Volumes[1].Secret.SecretName)
 
-	conf := string(desiredConfigSecret(rc, `s3"cr\et`).Data[configFileKey])
+	conf := string(desiredConfigSecret(rc, `s3"cr\et`, nil, false).Data[configFileKey])
 	require.Equal(t, "cluster-node-timeout \"2000\"\nhz \"20\"\nmaxmemory \"512mb\"\nmaxmemory-policy \"allkeys-lru\"\n"+
 		"requirepass \"s3\\\"cr\\\\et\"\nmasterauth \"s3\\\"cr\\\\et\"\n", conf, "sorted, quoted as redis.conf reads them")
 	withPassword := podSpecHash(&pod.Spec)

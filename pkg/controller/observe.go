@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -111,7 +112,9 @@ func members(rc *redisv1beta1.RedisCluster, pods map[int]*corev1.Pod, claims map
 		if pod, ok := pods[index]; ok {
 			m.Host = pod.Spec.NodeName
 			if pod.DeletionTimestamp == nil {
-				m.Outdated = pod.Annotations[AnnotationSpecHash] != desiredPod(rc, index).Annotations[AnnotationSpecHash]
+				// A setting Redis takes only at start needs a new pod too.
+				m.Outdated = pod.Annotations[AnnotationSpecHash] != desiredPod(rc, index).Annotations[AnnotationSpecHash] ||
+					strings.HasPrefix(pod.Annotations[AnnotationSettings], restartPrefix)
 				m.Current = !m.Outdated
 				m.PodIP = pod.Status.PodIP
 				if podReady(pod) {

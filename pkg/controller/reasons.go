@@ -12,6 +12,12 @@ const (
 	ReasonConfigSecret   = "ConfigSecret"
 )
 
+// Event reasons for live settings; ConfigRefused is also a Ready reason.
+const (
+	ReasonSettingsApplied = "SettingsApplied"
+	ReasonConfigRefused   = "ConfigRefused"
+)
+
 // Event reasons for Redis actions.
 const (
 	ReasonMetNode       = "MetNode"

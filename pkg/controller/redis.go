@@ -2,8 +2,10 @@ package controller
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/cache"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
@@ -13,29 +15,32 @@ import (
 // redisConnections keeps one redisops.Cluster (its connection pools) per RedisCluster, opened
 // anew when the password changes and closed when the cluster goes away.
 type redisConnections struct {
-	connect func(password string) redisops.Cluster
+	connect func(passwords ...string) redisops.Cluster
 
 	mu        sync.Mutex
 	byCluster map[cache.ObjectName]*connection
 }
 
 type connection struct {
-	redis    redisops.Cluster
-	password string
+	redis     redisops.Cluster
+	passwords string
 }
 
-func (r *redisConnections) get(key cache.ObjectName, password string) redisops.Cluster {
+// get returns the connections of the cluster key, authenticating with the first of passwords a
+// node takes.
+func (r *redisConnections) get(key cache.ObjectName, passwords []string) redisops.Cluster {
+	joined := strings.Join(passwords, "\x00")
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.byCluster == nil {
 		r.byCluster = map[cache.ObjectName]*connection{}
 	}
-	if c, ok := r.byCluster[key]; ok && c.password == password {
+	if c, ok := r.byCluster[key]; ok && c.passwords == joined {
 		return c.redis
 	} else if ok {
 		c.redis.Close()
 	}
-	c := &connection{redis: r.connect(password), password: password}
+	c := &connection{redis: r.connect(passwords...), passwords: joined}
 	r.byCluster[key] = c
 	return c.redis
 }
@@ -48,6 +53,15 @@ func (r *redisConnections) close(key cache.ObjectName) {
 		c.redis.Close()
 		delete(r.byCluster, key)
 	}
+}
+
+// configSecret is rc's config Secret from the informer's cache, nil before it exists.
+func (c *Controller) configSecret(rc *redisv1beta1.RedisCluster) *corev1.Secret {
+	secret, err := c.secrets.Secrets(rc.Namespace).Get(ConfigSecretName(rc))
+	if err != nil {
+		return nil
+	}
+	return secret
 }
 
 // passwordOf returns the password rc's Secret holds (read from the informer's cache), or "" when

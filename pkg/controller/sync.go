@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
@@ -31,7 +32,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	if err != nil {
 		return err
 	}
-	redis := c.redis.get(key, password)
+	redis := c.redis.get(key, passwordsFor(c.configSecret(rc), password))
 	o, err := c.observe(ctx, rc, redis, password)
 	if err != nil {
 		return err
@@ -41,6 +42,9 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	done, actErr := c.act(ctx, rc, redis, o, &d)
 
 	status := d.Status
+	if done.configRefused != "" {
+		setCondition(&status, rc.Generation, redisv1beta1.ConditionReady, metav1.ConditionFalse, ReasonConfigRefused, done.configRefused)
+	}
 	if len(done.lostSlots) > 0 {
 		setDegraded(&status, rc.Generation, ReasonSlotsLost, nil, done.lostSlots, o.Now)
 	}

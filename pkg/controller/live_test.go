@@ -1,0 +1,86 @@
+package controller
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+)
+
+// liveObservation is a Ready 3x1 cluster whose pods recorded auth version and settings hash.
+func liveObservation(secret *corev1.Secret, settings string, auth ...string) *observation {
+	rc := newCluster("rc")
+	in := clusterFixture(3, 1, healthy()...)
+	o := &observation{Cluster: rc, View: in.View, ConfigSecret: secret, Pods: map[int]*corev1.Pod{}}
+	for i := range 6 {
+		pod := desiredPod(rc, i)
+		pod.Annotations[AnnotationSettings], pod.Annotations[AnnotationAuth] = settings, auth[i%len(auth)]
+		pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: in.Members[i].IP,
+			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
+		o.Pods[i] = pod
+	}
+	return o
+}
+
+func liveKinds(o *observation) []string {
+	var out []string
+	for _, a := range planLive(o, plannerInput(o.Cluster, o)) {
+		switch a := a.(type) {
+		case applySettings:
+			out = append(out, "settings")
+		case applyPassword:
+			if a.Drop {
+				out = append(out, "drop "+a.Password)
+			} else {
+				out = append(out, "add "+a.Password)
+			}
+		default:
+			out = append(out, a.why())
+		}
+	}
+	return out
+}
+
+func TestLiveSettingsGoToNodesThatDidNotTakeThem(t *testing.T) {
+	rc := newCluster("rc")
+	secret := desiredConfigSecret(rc, "", nil, false)
+	require.Empty(t, liveKinds(liveObservation(secret, settingsHash(rc), "0")))
+	require.Len(t, liveKinds(liveObservation(secret, "older", "0")), 6)
+	require.Empty(t, liveKinds(liveObservation(secret, restartPrefix+settingsHash(rc), "0")), "left to the rolling update")
+
+	rc.Spec.MaxMemory = "1gb"
+	require.NotEqual(t, settingsHash(newCluster("rc")), settingsHash(rc))
+}
+
+func TestPasswordChangeAddsEverywhereBeforeDroppingTheOld(t *testing.T) {
+	rc := newCluster("rc")
+	rc.Spec.PasswordSecret = &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "auth"}, Key: "pw"}
+	first := desiredConfigSecret(rc, "old", nil, false)
+	require.Equal(t, "0", authVersion(first))
+	require.False(t, rotating(first))
+	require.Equal(t, []string{"old"}, passwordsFor(first, "ignored"))
+
+	changing := desiredConfigSecret(rc, "new", first, false)
+	require.Equal(t, "1", authVersion(changing))
+	require.Equal(t, []string{"new", "old"}, passwordsFor(changing, "new"), "either works while nodes change")
+	require.Contains(t, string(changing.Data[configFileKey]), `requirepass "new"`, "a node restarting now starts with the new one")
+
+	hash := settingsHash(rc)
+	require.Equal(t, []string{"add new", "add new", "add new", "add new", "add new", "add new"}, liveKinds(liveObservation(changing, hash, "0")))
+	require.Equal(t, []string{"add new", "add new", "add new"}, liveKinds(liveObservation(changing, hash, "0", "1:added")),
+		"no node drops the old one while another does not take the new one")
+	require.Equal(t, []string{"drop new", "drop new", "drop new", "drop new", "drop new", "drop new"}, liveKinds(liveObservation(changing, hash, "1:added")))
+
+	o := liveObservation(changing, hash, "1")
+	require.Empty(t, liveKinds(o))
+	require.True(t, rotated(o))
+	done := desiredConfigSecret(rc, "new", changing, true)
+	require.False(t, rotating(done), "the previous password is forgotten")
+	require.Equal(t, "1", authVersion(done))
+
+	removed := desiredConfigSecret(&redisv1beta1.RedisCluster{ObjectMeta: rc.ObjectMeta, Spec: newCluster("rc").Spec}, "", done, false)
+	require.Equal(t, []string{"", "new"}, passwordsFor(removed, ""))
+	require.NotContains(t, string(removed.Data[configFileKey]), "requirepass")
+}

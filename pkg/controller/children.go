@@ -3,10 +3,12 @@ package controller
 import (
 	"context"
 	"fmt"
+	"sort"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 )
@@ -104,4 +106,25 @@ func maxIndex(pods map[int]*corev1.Pod) int {
 		highest = max(highest, index)
 	}
 	return highest
+}
+
+// expandClaims grows the claims to the spec's size. The API server refuses it where the storage
+// class does not allow expansion; the refusal is the error, named in an Event.
+func (c *Controller) expandClaims(ctx context.Context, rc *redisv1beta1.RedisCluster, claims map[int]string) error {
+	indexes := make([]int, 0, len(claims))
+	for index := range claims {
+		indexes = append(indexes, index)
+	}
+	sort.Ints(indexes)
+	size := rc.Spec.PersistenceSize()
+	patch := fmt.Sprintf(`{"spec":{"resources":{"requests":{"storage":%q}}}}`, size.String())
+	for _, index := range indexes {
+		_, err := c.kubeClient.CoreV1().PersistentVolumeClaims(rc.Namespace).Patch(ctx, claims[index], types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+		if err != nil {
+			c.recordEvent(rc, corev1.EventTypeWarning, ReasonClaimNotExpanded, "Claim %s cannot grow to %s: %v", claims[index], size.String(), err)
+			return fmt.Errorf("expanding claim %s: %w", claims[index], err)
+		}
+		c.recordEvent(rc, corev1.EventTypeNormal, ReasonExpandedClaim, "Claim %s of node %d grows to %s", claims[index], index, size.String())
+	}
+	return nil
 }

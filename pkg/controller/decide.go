@@ -29,9 +29,11 @@ type decision struct {
 	// PodAnnotations are what the pods created now record of the live settings they start with.
 	PodAnnotations map[string]string
 	CreateClaims   []int
-	CreatePods     []int
-	Actions        []action
-	Status         redisv1beta1.RedisClusterStatus
+	// ExpandClaims are claims to grow to the spec's size, by node index.
+	ExpandClaims map[int]string
+	CreatePods   []int
+	Actions      []action
+	Status       redisv1beta1.RedisClusterStatus
 	// Events are those not tied to an action.
 	Events  []event
 	Requeue time.Duration // 0 for none
@@ -91,6 +93,7 @@ func decide(o *observation) decision {
 		return d
 	}
 	d.CreateService = !o.HasService
+	d.ExpandClaims = o.SmallClaims
 	if want := desiredConfigSecret(rc, o.Password, o.ConfigSecret, rotated(o)); o.ConfigSecret == nil || !equality.Semantic.DeepEqual(o.ConfigSecret.Data, want.Data) {
 		d.ConfigSecret = want
 		d.PodAnnotations = liveAnnotations(rc, want)

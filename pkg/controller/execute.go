@@ -55,6 +55,9 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 			return done, err
 		}
 	}
+	if err := c.expandClaims(ctx, rc, d.ExpandClaims); err != nil {
+		return done, err
+	}
 	for _, index := range d.CreateClaims {
 		if err := c.createClaim(ctx, rc, index); err != nil {
 			return done, err

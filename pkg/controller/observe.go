@@ -22,6 +22,8 @@ type observation struct {
 	Cluster    *redisv1beta1.RedisCluster
 	Pods       map[int]*corev1.Pod // by node index
 	Claims     map[int]bool        // node indexes whose data claim exists
+	// SmallClaims are the claims whose requested size is below the spec's, by node index.
+	SmallClaims map[int]string
 	HasService bool
 	// ConfigSecret is the cluster's config Secret, nil before it is created.
 	ConfigSecret *corev1.Secret
@@ -73,8 +75,15 @@ func (c *Controller) observe(ctx context.Context, rc *redisv1beta1.RedisCluster,
 	}
 	if rc.Spec.PersistenceEnabled() {
 		for index := range rc.Spec.NodeCount() {
-			if _, err := c.claims.PersistentVolumeClaims(rc.Namespace).Get(ClaimName(rc, index)); err == nil {
+			if claim, err := c.claims.PersistentVolumeClaims(rc.Namespace).Get(ClaimName(rc, index)); err == nil {
 				o.Claims[index] = true
+				want := rc.Spec.PersistenceSize()
+				if got := claim.Spec.Resources.Requests[corev1.ResourceStorage]; got.Cmp(want) < 0 {
+					if o.SmallClaims == nil {
+						o.SmallClaims = map[int]string{}
+					}
+					o.SmallClaims[index] = claim.Name
+				}
 			} else if !apierrors.IsNotFound(err) {
 				return nil, err
 			}

@@ -10,6 +10,9 @@ const (
 	ReasonRemovedNode    = "RemovedNode"
 	ReasonReplacedPod    = "ReplacedPod"
 	ReasonConfigSecret   = "ConfigSecret"
+	ReasonExpandedClaim  = "ExpandedClaim"
+	// ReasonClaimNotExpanded: the API server refused a larger claim (its class does not expand).
+	ReasonClaimNotExpanded = "ClaimNotExpanded"
 )
 
 // Event reasons for live settings; ConfigRefused is also a Ready reason.

@@ -105,7 +105,7 @@ func (k *keepGoing) Fatalf(format string, args ...any) { k.failure = fmt.Sprintf
 
 // operatorRoll patches spec.resources and waits until the operator reports every pod updated.
 func operatorRoll(b *testing.B, ns, name string) int {
-	before := livePodUIDs(b, ns, name)
+	before := podUIDs(b, ns, name)
 	if _, err := f.Redis.RedisV1beta1().RedisClusters(ns).Patch(context.Background(), name, types.MergePatchType,
 		[]byte(resourcesPatch), metav1.PatchOptions{}); err != nil {
 		b.Fatal(err)
@@ -116,7 +116,7 @@ func operatorRoll(b *testing.B, ns, name string) int {
 			meta.IsStatusConditionFalse(cur.Status.Conditions, redisv1beta1.ConditionUpdating) &&
 			meta.IsStatusConditionTrue(cur.Status.Conditions, redisv1beta1.ConditionReady), nil
 	})
-	after := livePodUIDs(b, ns, name)
+	after := podUIDs(b, ns, name)
 	var kept []string
 	for pod, uid := range before {
 		if after[pod] == uid {
@@ -127,21 +127,6 @@ func operatorRoll(b *testing.B, ns, name string) int {
 		b.Fatalf("the roll left pods %v unreplaced, or the pods went from %d to %d", kept, len(before), len(after))
 	}
 	return len(before)
-}
-
-// livePodUIDs is roll_test.go's podUIDs for a benchmark.
-func livePodUIDs(b *testing.B, ns, name string) map[string]types.UID {
-	pods, err := f.Kube.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + name})
-	if err != nil {
-		b.Fatal(err)
-	}
-	out := map[string]types.UID{}
-	for _, p := range pods.Items {
-		if p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodFailed {
-			out[p.Name] = p.UID
-		}
-	}
-	return out
 }
 
 // naiveRoll deletes the pods in index order, each after the previous one's replacement has

@@ -81,7 +81,7 @@ func rollUnderLoad(t *testing.T, ns, name string, keys int) {
 		len(before), took.Seconds(), w.Acked(), w.Fails(), w.LongestGap().Round(time.Millisecond))
 }
 
-func podUIDs(t *testing.T, ns, name string) map[string]types.UID {
+func podUIDs(t testing.TB, ns, name string) map[string]types.UID {
 	t.Helper()
 	pods, err := f.Kube.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + name})
 	require.NoError(t, err)

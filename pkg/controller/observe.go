@@ -19,12 +19,12 @@ import (
 // node's own view of Redis and the state of the cluster's migration task. decide needs nothing
 // else.
 type observation struct {
-	Cluster    *redisv1beta1.RedisCluster
-	Pods       map[int]*corev1.Pod // by node index
-	Claims     map[int]bool        // node indexes whose data claim exists
+	Cluster *redisv1beta1.RedisCluster
+	Pods    map[int]*corev1.Pod // by node index
+	Claims  map[int]bool        // node indexes whose data claim exists
 	// SmallClaims are the claims whose requested size is below the spec's, by node index.
 	SmallClaims map[int]string
-	HasService bool
+	HasService  bool
 	// ConfigSecret is the cluster's config Secret, nil before it is created.
 	ConfigSecret *corev1.Secret
 	// Password is the one the cluster's passwordSecret holds, "" without one.

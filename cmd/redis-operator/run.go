@@ -83,6 +83,10 @@ func run(ctx context.Context, opts *options, log zerolog.Logger) error {
 			o.FieldSelector = "type!=helm.sh/release.v1,type!=" + string(corev1.SecretTypeServiceAccountToken)
 		}))
 
+	// Nodes are cluster-wide and nobody's: a cordoned one starts a drain.
+	nodeInformers := kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, 0,
+		kubeinformers.WithTransform(controller.StripManagedFields))
+
 	broadcaster := newEventBroadcaster(ctx, kubeClient)
 	defer broadcaster.Shutdown()
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "redis-operator"})
@@ -98,6 +102,8 @@ func run(ctx context.Context, opts *options, log zerolog.Logger) error {
 		Services: kubeInformers.Core().V1().Services(),
 		Claims:   kubeInformers.Core().V1().PersistentVolumeClaims(),
 		Secrets:  secretInformers.Core().V1().Secrets(),
+		Nodes:    nodeInformers.Core().V1().Nodes(),
+		Budgets:  kubeInformers.Policy().V1().PodDisruptionBudgets(),
 	}, recorder, controller.NewMetrics(registry), log, controller.Config{ShutdownGracePeriod: opts.shutdownGracePeriod})
 	if err != nil {
 		return err
@@ -107,9 +113,11 @@ func run(ctx context.Context, opts *options, log zerolog.Logger) error {
 	redisInformers.Start(ctx.Done())
 	kubeInformers.Start(ctx.Done())
 	secretInformers.Start(ctx.Done())
+	nodeInformers.Start(ctx.Done())
 	defer redisInformers.Shutdown()
 	defer kubeInformers.Shutdown()
 	defer secretInformers.Shutdown()
+	defer nodeInformers.Shutdown()
 
 	leaderHealth := leaderelection.NewLeaderHealthzAdaptor(20 * time.Second)
 	healthy := func(r *http.Request) error { return leaderHealth.Check(r) }

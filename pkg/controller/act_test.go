@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -113,8 +114,10 @@ func liveFixture(t *testing.T, rc *redisv1beta1.RedisCluster, nodes ...fakeNode)
 	f.services = append(f.services, desiredExporterService(rc))
 	secret := desiredConfigSecret(rc, "", nil, false)
 	f.secrets = append(f.secrets, secret)
+	f.budgets = desiredBudgets(rc)
 	o := clusterFixture(int(rc.Spec.Masters), int(rc.Spec.Replicas), nodes...)
 	f.redis = &fakeRedis{view: o.View}
+	shards := shardOf(o.reachable())
 	for _, n := range nodes {
 		if n.noPod {
 			continue
@@ -122,6 +125,11 @@ func liveFixture(t *testing.T, rc *redisv1beta1.RedisCluster, nodes ...fakeNode)
 		pod := desiredPod(rc, n.index)
 		for k, v := range liveAnnotations(rc, secret) {
 			pod.Annotations[k] = v
+		}
+		if s, ok := shards[n.id]; ok {
+			pod.Labels[LabelRole], pod.Labels[LabelShard] = "master", strconv.Itoa(s)
+		} else if s, ok := shards[n.masterID]; ok && !n.master {
+			pod.Labels[LabelRole], pod.Labels[LabelShard] = "replica", strconv.Itoa(s)
 		}
 		pod.ResourceVersion = "1"
 		pod.Spec.NodeName = n.host

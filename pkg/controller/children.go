@@ -2,10 +2,12 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -125,6 +127,45 @@ func (c *Controller) expandClaims(ctx context.Context, rc *redisv1beta1.RedisClu
 			return fmt.Errorf("expanding claim %s: %w", claims[index], err)
 		}
 		c.recordEvent(rc, corev1.EventTypeNormal, ReasonExpandedClaim, "Claim %s of node %d grows to %s", claims[index], index, size.String())
+	}
+	return nil
+}
+
+// writeBudgets creates or updates the cluster's disruption budgets and deletes those of shards
+// that are gone.
+func (c *Controller) writeBudgets(ctx context.Context, rc *redisv1beta1.RedisCluster, write []*policyv1.PodDisruptionBudget, remove []string) error {
+	budgets := c.kubeClient.PolicyV1().PodDisruptionBudgets(rc.Namespace)
+	for _, b := range write {
+		_, err := budgets.Create(ctx, b, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			patch, _ := json.Marshal(map[string]interface{}{"spec": map[string]interface{}{"minAvailable": b.Spec.MinAvailable.IntVal}})
+			_, err = budgets.Patch(ctx, b.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+		}
+		if err != nil {
+			return fmt.Errorf("writing disruption budget %s: %w", b.Name, err)
+		}
+	}
+	for _, name := range remove {
+		if err := budgets.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting disruption budget %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// labelPod sets a node pod's role and shard labels; an empty value removes the label.
+func (c *Controller) labelPod(ctx context.Context, rc *redisv1beta1.RedisCluster, a labelPod) error {
+	labels := map[string]interface{}{}
+	for k, v := range a.Labels {
+		if v == "" {
+			labels[k] = nil
+		} else {
+			labels[k] = v
+		}
+	}
+	patch, _ := json.Marshal(map[string]interface{}{"metadata": map[string]interface{}{"labels": labels}})
+	if _, err := c.kubeClient.CoreV1().Pods(rc.Namespace).Patch(ctx, a.Pod, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("labelling pod %s: %w", a.Pod, err)
 	}
 	return nil
 }

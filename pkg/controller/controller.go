@@ -17,8 +17,10 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	coreinformers "k8s.io/client-go/informers/core/v1"
+	policyinformers "k8s.io/client-go/informers/policy/v1"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	policylisters "k8s.io/client-go/listers/policy/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
@@ -43,6 +45,8 @@ type Controller struct {
 	services        corelisters.ServiceLister
 	claims          corelisters.PersistentVolumeClaimLister
 	secrets         corelisters.SecretLister
+	nodes           corelisters.NodeLister
+	budgets         policylisters.PodDisruptionBudgetLister
 	informersSynced []cache.InformerSynced
 
 	redis      redisConnections
@@ -70,6 +74,10 @@ type Informers struct {
 	Services coreinformers.ServiceInformer
 	Claims   coreinformers.PersistentVolumeClaimInformer
 	Secrets  coreinformers.SecretInformer
+	// Nodes tell which Kubernetes nodes are cordoned; Budgets are the clusters' disruption
+	// budgets (filtered like Pods).
+	Nodes   coreinformers.NodeInformer
+	Budgets policyinformers.PodDisruptionBudgetInformer
 }
 
 // Config holds the controller's settings.
@@ -95,9 +103,12 @@ func New(kubeClient kubernetes.Interface, redisClient clientset.Interface, inf I
 		services:    inf.Services.Lister(),
 		claims:      inf.Claims.Lister(),
 		secrets:     inf.Secrets.Lister(),
+		nodes:       inf.Nodes.Lister(),
+		budgets:     inf.Budgets.Lister(),
 		informersSynced: []cache.InformerSynced{
 			inf.Clusters.Informer().HasSynced, inf.Pods.Informer().HasSynced, inf.Services.Informer().HasSynced,
 			inf.Claims.Informer().HasSynced, inf.Secrets.Informer().HasSynced,
+			inf.Nodes.Informer().HasSynced, inf.Budgets.Informer().HasSynced,
 		},
 		redis:         redisConnections{connect: cfg.Connect},
 		status:        &statusWriter{client: redisClient, metrics: metrics, interval: minStatusInterval},
@@ -135,6 +146,7 @@ func New(kubeClient kubernetes.Interface, redisClient clientset.Interface, inf I
 	}
 	for name, inf := range map[string]cache.SharedIndexInformer{
 		"pods": inf.Pods.Informer(), "services": inf.Services.Informer(), "persistentvolumeclaims": inf.Claims.Informer(),
+		"poddisruptionbudgets": inf.Budgets.Informer(),
 	} {
 		if _, err := inf.AddEventHandler(owned); err != nil {
 			return nil, fmt.Errorf("watching %s: %w", name, err)
@@ -151,7 +163,28 @@ func New(kubeClient kubernetes.Interface, redisClient clientset.Interface, inf I
 	}); err != nil {
 		return nil, fmt.Errorf("watching secrets: %w", err)
 	}
+	// A cordoned node starts a drain: every cluster looks whether a master must move off it.
+	if _, err := inf.Nodes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		UpdateFunc: func(old, cur interface{}) {
+			if old.(*corev1.Node).Spec.Unschedulable != cur.(*corev1.Node).Spec.Unschedulable {
+				c.enqueueAll()
+			}
+		},
+	}); err != nil {
+		return nil, fmt.Errorf("watching nodes: %w", err)
+	}
 	return c, nil
+}
+
+// enqueueAll syncs every cluster.
+func (c *Controller) enqueueAll() {
+	clusters, err := c.clusters.List(labels.Everything())
+	if err != nil {
+		return
+	}
+	for _, rc := range clusters {
+		c.enqueue(rc)
+	}
 }
 
 // clusterNeedsSync ignores updates that only changed status (our own writes), while letting the

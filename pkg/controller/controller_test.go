@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -39,6 +40,7 @@ type fixture struct {
 	pods     []*corev1.Pod
 	services []*corev1.Service
 	secrets  []*corev1.Secret
+	budgets  []*policyv1.PodDisruptionBudget
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -59,6 +61,9 @@ func (f *fixture) newController() (*Controller, informers.SharedInformerFactory,
 	for _, secret := range f.secrets {
 		kubeObjects = append(kubeObjects, secret)
 	}
+	for _, b := range f.budgets {
+		kubeObjects = append(kubeObjects, b)
+	}
 	// NewClientset's field tracker needs OpenAPI models the generated CRD client does not ship.
 	f.redisClient = fake.NewSimpleClientset(redisObjects...) //nolint:staticcheck
 	f.kubeClient = kubefake.NewClientset(kubeObjects...)
@@ -74,6 +79,8 @@ func (f *fixture) newController() (*Controller, informers.SharedInformerFactory,
 		Services: kubeInformers.Core().V1().Services(),
 		Claims:   kubeInformers.Core().V1().PersistentVolumeClaims(),
 		Secrets:  kubeInformers.Core().V1().Secrets(),
+		Nodes:    kubeInformers.Core().V1().Nodes(),
+		Budgets:  kubeInformers.Policy().V1().PodDisruptionBudgets(),
 	}, record.NewFakeRecorder(1000), NewMetrics(prometheus.NewRegistry()), zerolog.Nop(),
 		Config{Connect: func(...string) redisops.Cluster { return f.redis }})
 	require.NoError(f.t, err)
@@ -89,6 +96,9 @@ func (f *fixture) newController() (*Controller, informers.SharedInformerFactory,
 	}
 	for _, secret := range f.secrets {
 		require.NoError(f.t, kubeInformers.Core().V1().Secrets().Informer().GetIndexer().Add(secret))
+	}
+	for _, b := range f.budgets {
+		require.NoError(f.t, kubeInformers.Policy().V1().PodDisruptionBudgets().Informer().GetIndexer().Add(b))
 	}
 	return c, redisInformers, kubeInformers
 }
@@ -226,6 +236,8 @@ func TestSyncCreatesTheObjectsOfANewCluster(t *testing.T) {
 	}
 	require.Equal(t, []string{
 		"secrets/rediscluster1-config", "services/rediscluster1-exporter",
+		"poddisruptionbudgets/rediscluster1-masters", "poddisruptionbudgets/rediscluster1-shard-0",
+		"poddisruptionbudgets/rediscluster1-shard-1", "poddisruptionbudgets/rediscluster1-shard-2",
 		"pods/rediscluster1-0", "pods/rediscluster1-1", "pods/rediscluster1-2",
 		"pods/rediscluster1-3", "pods/rediscluster1-4", "pods/rediscluster1-5",
 	}, created)

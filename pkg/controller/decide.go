@@ -5,6 +5,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -29,6 +30,9 @@ type decision struct {
 	// PodAnnotations are what the pods created now record of the live settings they start with.
 	PodAnnotations map[string]string
 	CreateClaims   []int
+	// WriteBudgets and DeleteBudgets follow the shards.
+	WriteBudgets  []*policyv1.PodDisruptionBudget
+	DeleteBudgets []string
 	// ExpandClaims are claims to grow to the spec's size, by node index.
 	ExpandClaims map[int]string
 	CreatePods   []int
@@ -71,6 +75,7 @@ func plannerInput(rc *redisv1beta1.RedisCluster, o *observation) *observed {
 		NodeTimeout:    time.Duration(rc.Spec.NodeTimeoutMillis()) * time.Millisecond,
 		Now:            o.Now,
 		TemporaryIndex: rc.Spec.NodeCount(),
+		Cordoned:       o.Cordoned,
 		NoTemporary:    o.NoTemporary,
 	}
 }
@@ -94,6 +99,7 @@ func decide(o *observation) decision {
 	}
 	d.CreateService = !o.HasService
 	d.ExpandClaims = o.SmallClaims
+	d.WriteBudgets, d.DeleteBudgets = planBudgets(rc, o.Budgets)
 	if want := desiredConfigSecret(rc, o.Password, o.ConfigSecret, rotated(o)); o.ConfigSecret == nil || !equality.Semantic.DeepEqual(o.ConfigSecret.Data, want.Data) {
 		d.ConfigSecret = want
 		d.PodAnnotations = liveAnnotations(rc, want)
@@ -139,13 +145,21 @@ func decide(o *observation) decision {
 	if migrating {
 		in.Migrating = o.Migration.Nodes
 	}
+	if !migrating {
+		failovers = append(failovers, planDrain(in)...)
+	}
 	d.Actions = append(failovers, planCluster(in, migrating)...)
 	if len(d.Actions) == 0 && !migrating {
 		d.Actions = planRoll(in)
 	}
+	layoutRisk := ""
+	if len(d.Actions) == 0 && !migrating {
+		d.Actions, layoutRisk = planSpread(in)
+	}
 	if d.ConfigSecret == nil {
 		d.Actions = append(d.Actions, planLive(o, in)...)
 	}
+	d.Actions = append(d.Actions, planLabels(o, in)...)
 	for _, a := range d.Actions {
 		if t, ok := a.(addTemporaryNode); ok {
 			if rc.Spec.PersistenceEnabled() && !o.Claims[t.Index] {
@@ -167,6 +181,9 @@ func decide(o *observation) decision {
 		}
 	}
 	h := assessCluster(in, d.Actions, rc.Status.Nodes)
+	if layoutRisk != "" {
+		h.degraded = append(h.degraded, layoutRisk)
+	}
 	if m := o.Migration; m != nil {
 		status.Migration = m.Migration
 		if migrating {

@@ -55,6 +55,9 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 			return done, err
 		}
 	}
+	if err := c.writeBudgets(ctx, rc, d.WriteBudgets, d.DeleteBudgets); err != nil {
+		return done, err
+	}
 	if err := c.expandClaims(ctx, rc, d.ExpandClaims); err != nil {
 		return done, err
 	}
@@ -79,6 +82,8 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 			continue // a temporary node's pod is among the decision's pods
 		case replacePod:
 			err = c.replacePod(ctx, rc, a)
+		case labelPod:
+			err = c.labelPod(ctx, rc, a)
 		case applySettings:
 			err = c.applySettings(ctx, rc, redis, a)
 		case applyPassword:

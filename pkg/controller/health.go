@@ -158,6 +158,9 @@ func assessCluster(o *observed, plan []action, previous []redisv1beta1.NodeStatu
 		h.notReady = append(h.notReady, fmt.Sprintf("%d slots are open (importing or migrating)", len(open)))
 	}
 	for _, a := range plan {
+		if _, bookkeeping := a.(labelPod); bookkeeping {
+			continue
+		}
 		h.notReady = append(h.notReady, a.why())
 		switch a.(type) {
 		case migrateSlots, removeNode:

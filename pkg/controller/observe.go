@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
@@ -25,6 +26,10 @@ type observation struct {
 	// SmallClaims are the claims whose requested size is below the spec's, by node index.
 	SmallClaims map[int]string
 	HasService  bool
+	// Cordoned are the Kubernetes nodes marked unschedulable (a drain starts so).
+	Cordoned map[string]bool
+	// Budgets maps the cluster's disruption budgets to their minAvailable.
+	Budgets map[string]int32
 	// ConfigSecret is the cluster's config Secret, nil before it is created.
 	ConfigSecret *corev1.Secret
 	// Password is the one the cluster's passwordSecret holds, "" without one.
@@ -66,6 +71,9 @@ func (c *Controller) observe(ctx context.Context, rc *redisv1beta1.RedisCluster,
 	if _, err := c.services.Services(rc.Namespace).Get(ExporterServiceName(rc)); err == nil {
 		o.HasService = true
 	} else if !apierrors.IsNotFound(err) {
+		return nil, err
+	}
+	if o.Cordoned, o.Budgets, err = c.placement(rc); err != nil {
 		return nil, err
 	}
 	if secret, err := c.secrets.Secrets(rc.Namespace).Get(ConfigSecretName(rc)); err == nil {
@@ -258,4 +266,32 @@ func heldMessage(held map[int]string) string {
 	}
 	return "host ports taken: " + joinBounded(parts, maxConditionMessage/2) +
 		"; those nodes are not created: choose another basePort, or a size that fits"
+}
+
+// placement reads the cordoned Kubernetes nodes and rc's disruption budgets.
+func (c *Controller) placement(rc *redisv1beta1.RedisCluster) (map[string]bool, map[string]int32, error) {
+	nodes, err := c.nodes.List(labels.Everything())
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing nodes: %w", err)
+	}
+	cordoned := map[string]bool{}
+	for _, n := range nodes {
+		if n.Spec.Unschedulable {
+			cordoned[n.Name] = true
+		}
+	}
+	list, err := c.budgets.PodDisruptionBudgets(rc.Namespace).List(clusterSelector(rc))
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing disruption budgets: %w", err)
+	}
+	budgets := map[string]int32{}
+	for _, b := range list {
+		if owner := metav1.GetControllerOf(b); owner != nil && owner.UID == rc.UID {
+			budgets[b.Name] = -1
+			if b.Spec.MinAvailable != nil {
+				budgets[b.Name] = b.Spec.MinAvailable.IntVal
+			}
+		}
+	}
+	return cordoned, budgets, nil
 }

@@ -59,6 +59,8 @@ type observed struct {
 	// its master's pod is replaced; NoTemporary says why it cannot be added, if so.
 	TemporaryIndex int
 	NoTemporary    string
+	// Cordoned are the Kubernetes nodes being drained.
+	Cordoned map[string]bool
 }
 
 // memberAt returns the member whose port addr has: a node's port is fixed by its index.

@@ -236,8 +236,13 @@ func TestWatchNamespace(t *testing.T) {
 	if ns, _ := flagValue(c.Args, "namespace"); ns != "cache" {
 		t.Errorf("--namespace = %q, want cache", ns)
 	}
-	if n := len(objs.ofKind("ClusterRole")) + len(objs.ofKind("ClusterRoleBinding")); n != 0 {
-		t.Errorf("%d cluster-wide RBAC objects with watchNamespace set", n)
+	for _, o := range append(objs.ofKind("ClusterRole"), objs.ofKind("ClusterRoleBinding")...) {
+		if !strings.HasSuffix(o.Name, "-nodes") {
+			t.Errorf("cluster-wide %s with watchNamespace set", o)
+		}
+	}
+	if got := sortedGrants(nodesGrants(t, objs)); !reflect.DeepEqual(got, []string{"nodes:list", "nodes:watch"}) {
+		t.Errorf("the one cluster-wide role grants %v, want reading nodes only", got)
 	}
 	var namespaces []string
 	for _, o := range append(objs.ofKind("Role"), objs.ofKind("RoleBinding")...) {

@@ -51,7 +51,7 @@ func sortedGrants(set map[grant]bool) []string {
 func operatorRules(t *testing.T, objs objects) (kind string, rules []rbacv1.PolicyRule) {
 	t.Helper()
 	for _, o := range append(objs.ofKind("ClusterRole"), objs.ofKind("Role")...) {
-		if strings.HasSuffix(o.Name, "-leader-election") {
+		if strings.HasSuffix(o.Name, "-leader-election") || strings.HasSuffix(o.Name, "-nodes") {
 			continue
 		}
 		var role rbacv1.ClusterRole // Role and ClusterRole share the rules field
@@ -65,6 +65,19 @@ func operatorRules(t *testing.T, objs objects) (kind string, rules []rbacv1.Poli
 		t.Fatal("no operator role rendered")
 	}
 	return kind, rules
+}
+
+// nodesGrants are the grants of the ClusterRole a one-namespace install gets for nodes alone.
+func nodesGrants(t *testing.T, objs objects) map[grant]bool {
+	t.Helper()
+	for _, o := range objs.ofKind("ClusterRole") {
+		if strings.HasSuffix(o.Name, "-nodes") {
+			var role rbacv1.ClusterRole
+			o.decode(t, &role)
+			return grants(role.Rules)
+		}
+	}
+	return nil
 }
 
 func leaderRole(t *testing.T, objs objects) rbacv1.Role {
@@ -126,6 +139,9 @@ func TestRBACMatchesOperatorSource(t *testing.T) {
 				}
 			}
 			granted := grants(rules)
+			for g := range nodesGrants(t, objs) {
+				granted[g] = true
+			}
 			for g := range needed {
 				if !granted[g] {
 					t.Errorf("the operator calls %s but the %s does not allow it", g, kind)
@@ -211,6 +227,8 @@ var clientResources = map[string]grant{
 	"PersistentVolumeClaims": {"", "persistentvolumeclaims", ""},
 	"Secrets":                {"", "secrets", ""},
 	"Events":                 {"", "events", ""},
+	"Nodes":                  {"", "nodes", ""},
+	"PodDisruptionBudgets":   {"policy", "poddisruptionbudgets", ""},
 	"Leases":                 {"coordination.k8s.io", "leases", ""},
 	"RedisClusters":          {"redis.redis", "redisclusters", ""},
 }

@@ -1,0 +1,204 @@
+package controller
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/redisops"
+)
+
+// Pod labels the operator keeps in step with each node's place in Redis; the disruption budgets
+// select on them.
+const (
+	// LabelRole is master or replica; a node that serves no shard has none.
+	LabelRole = "redis.redis/role"
+	// LabelShard is the shard a node serves: the rank of its master's first slot among the
+	// masters', stable across failovers within the shard.
+	LabelShard = "redis.redis/shard"
+)
+
+// labelPod sets (or, for an empty value, removes) labels on a node's pod.
+type labelPod struct {
+	because
+	Pod    string
+	Labels map[string]string
+}
+
+// shardOf maps each slot-owning master's id to its shard: masters ranked by their first slot.
+func shardOf(nodes []reachableMember) map[string]int {
+	masters := ownerNodes(nodes)
+	sort.Slice(masters, func(i, j int) bool { return masters[i].Self.Slots[0].Start < masters[j].Self.Slots[0].Start })
+	out := map[string]int{}
+	for i, m := range masters {
+		out[m.Self.ID] = i
+	}
+	return out
+}
+
+// planLabels brings each answering node's pod labels to its role and shard.
+func planLabels(o *observation, in *observed) []action {
+	nodes := in.reachable()
+	shards := shardOf(nodes)
+	var out []action
+	for _, n := range nodes {
+		pod := o.Pods[n.Index]
+		if pod == nil {
+			continue
+		}
+		role, shard := "", ""
+		if s, ok := shards[n.Self.ID]; ok {
+			role, shard = "master", strconv.Itoa(s)
+		} else if s, ok := shards[n.Self.MasterID]; ok && !n.Self.Master() {
+			role, shard = "replica", strconv.Itoa(s)
+		}
+		if pod.Labels[LabelRole] != role || pod.Labels[LabelShard] != shard {
+			out = append(out, labelPod{because(fmt.Sprintf("label pod %s as %s of shard %s", pod.Name, orNone(role), orNone(shard))),
+				pod.Name, map[string]string{LabelRole: role, LabelShard: shard}})
+		}
+	}
+	return out
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// planDrain hands the master role off Kubernetes nodes that are cordoned (a drain starts so)
+// to the master's most up-to-date replica on a schedulable node, gracefully. The masters'
+// budget keeps their pods from being evicted until then.
+func planDrain(in *observed) []action {
+	if len(in.Cordoned) == 0 {
+		return nil
+	}
+	nodes := in.reachable()
+	masters := ownerNodes(nodes)
+	var out []action
+	for _, m := range masters {
+		if !in.Cordoned[m.Host] {
+			continue
+		}
+		var replicas []reachableMember
+		for _, n := range nodes {
+			if !n.Self.Master() && n.Self.MasterID == m.Self.ID && !in.Cordoned[n.Host] {
+				replicas = append(replicas, n)
+			}
+		}
+		if r, ok := bestReplica(replicas, masters); ok {
+			out = append(out, failover{because(fmt.Sprintf("master of slots %s moved off node %s before drain: node %d takes over from node %d",
+				strings.Join(redisops.FormatRanges(m.Self.Slots), ","), m.Host, r.Index, m.Index)), r.Addr(), m.Self.ID, redisops.FailoverGraceful})
+			continue
+		}
+		out = append(out, waitFor{because(fmt.Sprintf("master node %d on cordoned node %s has no in-sync replica on another node to hand over to: its pod is not evicted",
+			m.Index, m.Host))})
+	}
+	return out
+}
+
+// planSpread moves the master role so that no Kubernetes node holds two masters, or a master
+// and its own replica, when a replica elsewhere can take over: one node's loss then never takes
+// a shard, nor a majority of masters. It returns why the layout stays at risk otherwise.
+func planSpread(in *observed) ([]action, string) {
+	nodes := in.reachable()
+	masters := ownerNodes(nodes)
+	mastersOn := map[string][]reachableMember{}
+	for _, m := range masters {
+		mastersOn[m.Host] = append(mastersOn[m.Host], m)
+	}
+	var risks []string
+	for _, m := range masters {
+		crowded := len(mastersOn[m.Host]) > 1 && m.Index != mastersOn[m.Host][0].Index
+		var replicas, away []reachableMember
+		for _, n := range nodes {
+			if !n.Self.Master() && n.Self.MasterID == m.Self.ID {
+				replicas = append(replicas, n)
+				if n.Host != m.Host && len(mastersOn[n.Host]) == 0 && !in.Cordoned[n.Host] {
+					away = append(away, n)
+				}
+			}
+		}
+		withOwnReplica := false
+		for _, r := range replicas {
+			withOwnReplica = withOwnReplica || r.Host == m.Host
+		}
+		if !crowded && !withOwnReplica {
+			continue
+		}
+		if r, ok := bestReplica(away, masters); ok && crowded {
+			return []action{failover{because(fmt.Sprintf("spread masters: node %d on %s takes over from node %d, which shares node %s with another master",
+				r.Index, r.Host, m.Index, m.Host)), r.Addr(), m.Self.ID, redisops.FailoverGraceful}}, ""
+		}
+		if crowded {
+			risks = append(risks, fmt.Sprintf("masters %d and %d share node %s and no replica on a node without a master can take over",
+				mastersOn[m.Host][0].Index, m.Index, m.Host))
+		} else {
+			risks = append(risks, fmt.Sprintf("master %d and its replica share node %s", m.Index, m.Host))
+		}
+	}
+	if len(risks) == 0 {
+		return nil, ""
+	}
+	return nil, "layout at risk (too few Kubernetes nodes, or placement constraints): " + strings.Join(risks, "; ")
+}
+
+// MastersBudgetName is the budget that keeps every master's pod from eviction: a drain waits
+// until the operator handed the role to a replica elsewhere.
+func MastersBudgetName(rc *redisv1beta1.RedisCluster) string { return rc.Name + "-masters" }
+
+// ShardBudgetName is the budget of shard k's replicas: at most one evicted at a time.
+func ShardBudgetName(rc *redisv1beta1.RedisCluster, k int) string {
+	return fmt.Sprintf("%s-shard-%d", rc.Name, k)
+}
+
+// desiredBudgets are the cluster's disruption budgets: none of the masters may go, one replica
+// per shard may. A pod matches exactly one, as the eviction API requires. They count pods with
+// minAvailable: maxUnavailable would make the disruption controller count the pods the owner's
+// scale asks for, which is the number of masters for every budget.
+func desiredBudgets(rc *redisv1beta1.RedisCluster) []*policyv1.PodDisruptionBudget {
+	budget := func(name string, match map[string]string, minAvailable int32) *policyv1.PodDisruptionBudget {
+		selector := map[string]string{LabelManagedBy: ManagedByValue, LabelInstance: rc.Name}
+		for k, v := range match {
+			selector[k] = v
+		}
+		least := intstr.FromInt32(minAvailable)
+		return &policyv1.PodDisruptionBudget{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: rc.Namespace, Labels: clusterLabels(rc),
+				OwnerReferences: []metav1.OwnerReference{ownerRef(rc)}},
+			Spec: policyv1.PodDisruptionBudgetSpec{MinAvailable: &least, Selector: &metav1.LabelSelector{MatchLabels: selector}},
+		}
+	}
+	out := []*policyv1.PodDisruptionBudget{budget(MastersBudgetName(rc), map[string]string{LabelRole: "master"}, rc.Spec.Masters)}
+	for k := range int(rc.Spec.Masters) {
+		out = append(out, budget(ShardBudgetName(rc, k), map[string]string{LabelRole: "replica", LabelShard: strconv.Itoa(k)},
+			max(rc.Spec.Replicas-1, 0)))
+	}
+	return out
+}
+
+// planBudgets returns the budgets to create or update and the names of those to delete (shards
+// gone); existing maps each budget's name to its minAvailable.
+func planBudgets(rc *redisv1beta1.RedisCluster, existing map[string]int32) (write []*policyv1.PodDisruptionBudget, remove []string) {
+	wanted := map[string]bool{}
+	for _, b := range desiredBudgets(rc) {
+		wanted[b.Name] = true
+		if least, ok := existing[b.Name]; !ok || least != b.Spec.MinAvailable.IntVal {
+			write = append(write, b)
+		}
+	}
+	for name := range existing {
+		if !wanted[name] {
+			remove = append(remove, name)
+		}
+	}
+	sort.Strings(remove)
+	return write, remove
+}

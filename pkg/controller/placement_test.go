@@ -1,0 +1,87 @@
+package controller
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+
+	"redis-operator/pkg/redisops"
+)
+
+func TestDrainHandsMastersOnACordonedNodeToAReplicaElsewhere(t *testing.T) {
+	o := clusterFixture(3, 1, healthy()...)
+	o.Cordoned = map[string]bool{"a": true}
+	p := flatten(planDrain(o))
+	require.Equal(t, []string{actFailover}, kinds(p))
+	require.Equal(t, addrOf(3), p.Actions[0].Addr, "master 0 on a goes to its replica on b")
+	require.Contains(t, p.Actions[0].Reason, "master of slots 0-5461 moved off node a before drain")
+
+	nodes := healthy()
+	nodes[3].host = "a"
+	o = clusterFixture(3, 1, nodes...)
+	o.Cordoned = map[string]bool{"a": true}
+	requireWaiting(t, flatten(planDrain(o)), "has no in-sync replica on another node")
+
+	o = clusterFixture(3, 1, healthy()...)
+	require.Empty(t, planDrain(o), "nothing cordoned, nothing moves")
+}
+
+func TestSpreadMovesASecondMasterOffAKubernetesNode(t *testing.T) {
+	nodes := healthy()
+	// After failovers masters 0 and 4 share host a; 4's replica (node 1, once its master) is on b.
+	split := redisops.EvenSplit(3)
+	nodes[1].master, nodes[1].masterID, nodes[1].slots, nodes[1].linkUp = false, "r4", nil, true
+	nodes[4].master, nodes[4].masterID, nodes[4].slots, nodes[4].host = true, "", split[1:2], "a"
+	nodes[1].host = "b"
+	nodes[5].host = "c"
+	nodes[2].host = "b"
+	// hosts: a: m0, m4; b: r1 (of m4), m2, r3 (of m0); c: r5 (of m2)
+	p, risk := planSpread(clusterFixture(3, 1, nodes...))
+	require.Len(t, p, 0, "b holds a master: no replica on a node without one")
+	require.Contains(t, risk, "masters 0 and 4 share node a")
+
+	nodes[2].host = "c"
+	nodes[5].host = "b"
+	// hosts: a: m0, m4; b: r1 (of m4), r3 (of m0), r5 (of m2); c: m2
+	p, risk = planSpread(clusterFixture(3, 1, nodes...))
+	require.Empty(t, risk)
+	f := flatten(p)
+	require.Equal(t, []string{actFailover}, kinds(f))
+	require.Equal(t, addrOf(1), f.Actions[0].Addr)
+	require.Equal(t, "r4", f.Actions[0].NodeID)
+
+	_, risk = planSpread(clusterFixture(3, 1, append([]fakeNode(nil), func() []fakeNode {
+		one := healthy()
+		for i := range one {
+			one[i].host = "a"
+		}
+		return one
+	}()...)...))
+	require.Contains(t, risk, "layout at risk")
+}
+
+func TestLabelsAndBudgetsFollowTheShards(t *testing.T) {
+	rc := newCluster("rc")
+	in := clusterFixture(3, 1, healthy()...)
+	o := &observation{Cluster: rc, View: in.View, Pods: map[int]*corev1.Pod{}}
+	for i := range 6 {
+		o.Pods[i] = desiredPod(rc, i)
+	}
+	labels := map[string]map[string]string{}
+	for _, a := range planLabels(o, in) {
+		labels[a.(labelPod).Pod] = a.(labelPod).Labels
+	}
+	require.Equal(t, map[string]string{LabelRole: "master", LabelShard: "0"}, labels["rc-0"])
+	require.Equal(t, map[string]string{LabelRole: "replica", LabelShard: "2"}, labels["rc-5"])
+
+	write, remove := planBudgets(rc, map[string]int32{"rc-masters": 2, "rc-shard-0": 0, "rc-shard-3": 0})
+	require.Equal(t, []string{"rc-shard-3"}, remove, "a shard gone after a scale-in")
+	var names []string
+	for _, b := range write {
+		names = append(names, b.Name)
+	}
+	require.Equal(t, []string{"rc-masters", "rc-shard-1", "rc-shard-2"}, names, "the masters' budget follows spec.masters")
+	require.EqualValues(t, 3, desiredBudgets(rc)[0].Spec.MinAvailable.IntVal, "masters wait for their hand-over")
+	require.EqualValues(t, 0, desiredBudgets(rc)[1].Spec.MinAvailable.IntVal, "the one replica of a shard may go")
+}

@@ -31,6 +31,12 @@ func StartWriters(c *redis.ClusterClient, n, maxWrites int) *Writers {
 		go func() {
 			defer w.wg.Done()
 			last := time.Now()
+			// A writer whose writes keep failing waits from its last acknowledged write on.
+			defer func() {
+				w.mu.Lock()
+				w.gap = max(w.gap, time.Since(last))
+				w.mu.Unlock()
+			}()
 			for i := 0; i < maxWrites; i++ {
 				select {
 				case <-w.stop:

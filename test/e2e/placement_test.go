@@ -1,0 +1,188 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/test/e2e/framework"
+)
+
+// layout maps each Kubernetes node to the roles of the cluster's nodes on it ("m0", "r0": role
+// and shard), from the pods' labels and placement.
+func layout(t *testing.T, ns, name string) map[string][]string {
+	t.Helper()
+	pods, err := f.Kube.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + name})
+	require.NoError(t, err)
+	out := map[string][]string{}
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil && p.Labels["redis.redis/role"] != "" {
+			out[p.Spec.NodeName] = append(out[p.Spec.NodeName], p.Labels["redis.redis/role"][:1]+p.Labels["redis.redis/shard"])
+		}
+	}
+	for _, roles := range out {
+		sort.Strings(roles)
+	}
+	return out
+}
+
+// spread reports whether no Kubernetes node holds two masters, or a master and its replica.
+func spread(l map[string][]string) bool {
+	for _, roles := range l {
+		masters, shards := 0, map[string]int{}
+		for _, r := range roles {
+			if r[0] == 'm' {
+				masters++
+			}
+			shards[r[1:]]++
+		}
+		if masters > 1 {
+			return false
+		}
+		for _, n := range shards {
+			if n > 1 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// eventsSaying counts the cluster's Events whose message contains text.
+func eventsSaying(t *testing.T, ns, name, text string) int {
+	t.Helper()
+	events, err := f.Kube.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{FieldSelector: "involvedObject.name=" + name})
+	require.NoError(t, err)
+	n := 0
+	for _, e := range events.Items {
+		if strings.Contains(e.Message, text) {
+			n++
+		}
+	}
+	return n
+}
+
+func budgets(t *testing.T, ns string) []string {
+	t.Helper()
+	list, err := f.Kube.PolicyV1().PodDisruptionBudgets(ns).List(context.Background(), metav1.ListOptions{})
+	require.NoError(t, err)
+	var out []string
+	for _, b := range list.Items {
+		out = append(out, b.Name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestPlacementSpreadsShardsAndDrainsHandMastersOverFirst(t *testing.T) {
+	f.InstallCRD(t)
+	f.StartOperator(t)
+	ns := f.Namespace(t, "place")
+	f.CreateCluster(t, framework.NewCluster(ns, "placed", 12700))
+	rc := f.WaitReady(t, ns, "placed", 2*time.Minute)
+	client := framework.ClusterClient(t, rc)
+	framework.WriteKeys(t, client, "kept", 20000)
+	ctx := context.Background()
+
+	framework.WaitFor(t, 30*time.Second, "pods labelled with their shards, spread over the nodes", func() (bool, error) {
+		l := layout(t, ns, "placed")
+		n := 0
+		for _, roles := range l {
+			n += len(roles)
+		}
+		return n == 6 && spread(l), nil
+	})
+	require.Equal(t, []string{"placed-masters", "placed-shard-0", "placed-shard-1", "placed-shard-2"}, budgets(t, ns))
+
+	// Two masters on one node by a manual failover: the operator spreads them again.
+	rc = f.Cluster(t, ns, "placed")
+	host := map[string]string{}
+	pods, err := f.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=placed"})
+	require.NoError(t, err)
+	for _, p := range pods.Items {
+		host[p.Name] = p.Spec.NodeName
+	}
+	mastersOn := map[string]bool{}
+	for _, n := range rc.Status.Nodes {
+		if n.Role == redisv1beta1.RoleMaster {
+			mastersOn[host[n.Pod]] = true
+		}
+	}
+	promoted := ""
+	for _, n := range rc.Status.Nodes {
+		if n.Role == redisv1beta1.RoleReplica && mastersOn[host[n.Pod]] && promoted == "" {
+			promoted = fmt.Sprintf("%s:%d", n.IP, n.Port)
+			framework.PromoteReplica(t, promoted)
+		}
+	}
+	require.NotEmpty(t, promoted, "a replica shares a node with another shard's master")
+	start := time.Now()
+	framework.WaitFor(t, time.Minute, "the masters to be spread again", func() (bool, error) {
+		return spread(layout(t, ns, "placed")) && eventsSaying(t, ns, "placed", "spread masters") > 0, nil
+	})
+	t.Logf("two masters on one node spread again in %.1fs", time.Since(start).Seconds())
+	rc = f.WaitReady(t, ns, "placed", time.Minute)
+
+	// The masters' budget refuses evicting a master.
+	masterPods, err := f.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=placed,redis.redis/role=master"})
+	require.NoError(t, err)
+	require.Len(t, masterPods.Items, 3)
+	framework.WaitFor(t, 30*time.Second, "the masters' budget to refuse an eviction", func() (bool, error) {
+		err := f.Kube.PolicyV1().Evictions(ns).Evict(ctx, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: masterPods.Items[0].Name, Namespace: ns}})
+		require.False(t, err == nil, "a master's pod was evicted")
+		return apierrors.IsTooManyRequests(err), nil
+	})
+
+	// A drain of a node holding a master, with 8 writers: the master hands over first.
+	drained, mastersThere := "", 0
+	for node, roles := range layout(t, ns, "placed") {
+		if joined := strings.Join(roles, ","); strings.Contains(joined, "m") && drained == "" {
+			drained, mastersThere = node, strings.Count(joined, "m")
+		}
+	}
+	w := framework.StartWriters(client, 8, 1000000)
+	start = time.Now()
+	drainCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	out, err := f.Kubectl(drainCtx, "drain", drained, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=150s")
+	require.NoError(t, err, out)
+	took := time.Since(start)
+	t.Cleanup(func() { _, _ = f.Kubectl(context.Background(), "uncordon", drained) })
+	rc = f.WaitReady(t, ns, "placed", 2*time.Minute)
+	w.Halt()
+	_, err = f.Kubectl(ctx, "uncordon", drained)
+	require.NoError(t, err)
+
+	for node, roles := range layout(t, ns, "placed") {
+		require.NotEqual(t, drained, node, "no pod left on the drained node: %v", roles)
+	}
+	require.GreaterOrEqual(t, eventsSaying(t, ns, "placed", "moved off node "+drained+" before drain"), mastersThere,
+		"each master on %s was handed over before its pod went", drained)
+	f.CheckInvariants(t, rc)
+	client = framework.ClusterClient(t, rc)
+	framework.CheckKeys(t, client, "kept", 20000)
+	w.CheckAcked(t, client)
+	t.Logf("drained %s in %.1fs; %d writes acknowledged, %d refused, longest wait between two acknowledged writes %v",
+		drained, took.Seconds(), w.Acked(), w.Fails(), w.LongestGap().Round(time.Millisecond))
+
+	// The budgets follow the shards.
+	patchCluster(t, ns, "placed", `{"spec":{"masters":4}}`)
+	framework.WaitFor(t, 30*time.Second, "a fourth shard's budget", func() (bool, error) {
+		return len(budgets(t, ns)) == 5, nil
+	})
+	f.WaitReady(t, ns, "placed", 3*time.Minute)
+	patchCluster(t, ns, "placed", `{"spec":{"masters":3}}`)
+	framework.WaitFor(t, 3*time.Minute, "the fourth shard's budget gone", func() (bool, error) {
+		return len(budgets(t, ns)) == 4, nil
+	})
+	f.WaitReady(t, ns, "placed", 3*time.Minute)
+}

@@ -66,8 +66,14 @@ type event struct {
 
 // plannerInput is what the planners know of rc as o saw it.
 func plannerInput(rc *redisv1beta1.RedisCluster, o *observation) *observed {
+	ms := members(rc, o.Pods, o.Claims)
+	for i := range ms {
+		if domain, ok := o.Domains[ms[i].Node]; ok {
+			ms[i].Host = domain
+		}
+	}
 	return &observed{
-		Members:        members(rc, o.Pods, o.Claims),
+		Members:        ms,
 		View:           o.View,
 		Masters:        int(rc.Spec.Masters),
 		Replicas:       int(rc.Spec.Replicas),

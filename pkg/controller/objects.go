@@ -213,7 +213,7 @@ func podAffinity(rc *redisv1beta1.RedisCluster) *corev1.Affinity {
 		PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{
 			Weight: 100,
 			PodAffinityTerm: corev1.PodAffinityTerm{
-				TopologyKey:   corev1.LabelHostname,
+				TopologyKey:   rc.Spec.TopologyKeyOrDefault(),
 				LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{LabelManagedBy: ManagedByValue, LabelInstance: rc.Name}},
 			},
 		}},

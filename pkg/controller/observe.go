@@ -28,6 +28,9 @@ type observation struct {
 	HasService  bool
 	// Cordoned are the Kubernetes nodes marked unschedulable (a drain starts so).
 	Cordoned map[string]bool
+	// Domains maps each Kubernetes node to its failure domain, the value of the cluster's
+	// topology key on it.
+	Domains map[string]string
 	// Budgets maps the cluster's disruption budgets to their minAvailable.
 	Budgets map[string]int32
 	// ConfigSecret is the cluster's config Secret, nil before it is created.
@@ -73,7 +76,7 @@ func (c *Controller) observe(ctx context.Context, rc *redisv1beta1.RedisCluster,
 	} else if !apierrors.IsNotFound(err) {
 		return nil, err
 	}
-	if o.Cordoned, o.Budgets, err = c.placement(rc); err != nil {
+	if o.Cordoned, o.Domains, o.Budgets, err = c.placement(rc); err != nil {
 		return nil, err
 	}
 	if secret, err := c.secrets.Secrets(rc.Namespace).Get(ConfigSecretName(rc)); err == nil {
@@ -127,7 +130,7 @@ func members(rc *redisv1beta1.RedisCluster, pods map[int]*corev1.Pod, claims map
 		m := member{Index: index, Pod: PodName(rc, index), Port: int(rc.Spec.NodePort(index)), Extra: index >= rc.Spec.NodeCount(),
 			ClaimKept: claims[index]}
 		if pod, ok := pods[index]; ok {
-			m.Host = pod.Spec.NodeName
+			m.Node, m.Host = pod.Spec.NodeName, pod.Spec.NodeName
 			if pod.DeletionTimestamp == nil {
 				// A setting Redis takes only at start needs a new pod too.
 				m.Outdated = pod.Annotations[AnnotationSpecHash] != desiredPod(rc, index).Annotations[AnnotationSpecHash] ||
@@ -269,20 +272,24 @@ func heldMessage(held map[int]string) string {
 }
 
 // placement reads the cordoned Kubernetes nodes and rc's disruption budgets.
-func (c *Controller) placement(rc *redisv1beta1.RedisCluster) (map[string]bool, map[string]int32, error) {
+func (c *Controller) placement(rc *redisv1beta1.RedisCluster) (map[string]bool, map[string]string, map[string]int32, error) {
 	nodes, err := c.nodes.List(labels.Everything())
 	if err != nil {
-		return nil, nil, fmt.Errorf("listing nodes: %w", err)
+		return nil, nil, nil, fmt.Errorf("listing nodes: %w", err)
 	}
-	cordoned := map[string]bool{}
+	cordoned, domains := map[string]bool{}, map[string]string{}
+	key := rc.Spec.TopologyKeyOrDefault()
 	for _, n := range nodes {
 		if n.Spec.Unschedulable {
 			cordoned[n.Name] = true
 		}
+		if domain, ok := n.Labels[key]; ok {
+			domains[n.Name] = domain
+		}
 	}
 	list, err := c.budgets.PodDisruptionBudgets(rc.Namespace).List(clusterSelector(rc))
 	if err != nil {
-		return nil, nil, fmt.Errorf("listing disruption budgets: %w", err)
+		return nil, nil, nil, fmt.Errorf("listing disruption budgets: %w", err)
 	}
 	budgets := map[string]int32{}
 	for _, b := range list {
@@ -293,5 +300,5 @@ func (c *Controller) placement(rc *redisv1beta1.RedisCluster) (map[string]bool, 
 			}
 		}
 	}
-	return cordoned, budgets, nil
+	return cordoned, domains, budgets, nil
 }

@@ -84,27 +84,28 @@ func planDrain(in *observed) []action {
 	masters := ownerNodes(nodes)
 	var out []action
 	for _, m := range masters {
-		if !in.Cordoned[m.Host] {
+		if !in.Cordoned[m.Node] {
 			continue
 		}
 		var replicas []reachableMember
 		for _, n := range nodes {
-			if !n.Self.Master() && n.Self.MasterID == m.Self.ID && !in.Cordoned[n.Host] {
+			if !n.Self.Master() && n.Self.MasterID == m.Self.ID && !in.Cordoned[n.Node] {
 				replicas = append(replicas, n)
 			}
 		}
 		if r, ok := bestReplica(replicas, masters); ok {
 			out = append(out, failover{because(fmt.Sprintf("master of slots %s moved off node %s before drain: node %d takes over from node %d",
-				strings.Join(redisops.FormatRanges(m.Self.Slots), ","), m.Host, r.Index, m.Index)), r.Addr(), m.Self.ID, redisops.FailoverGraceful})
+				strings.Join(redisops.FormatRanges(m.Self.Slots), ","), m.Node, r.Index, m.Index)), r.Addr(), m.Self.ID, redisops.FailoverGraceful})
 			continue
 		}
 		out = append(out, waitFor{because(fmt.Sprintf("master node %d on cordoned node %s has no in-sync replica on another node to hand over to: its pod is not evicted",
-			m.Index, m.Host))})
+			m.Index, m.Node))})
 	}
 	return out
 }
 
-// planSpread moves the master role so that no Kubernetes node holds two masters, or a master
+// planSpread moves the master role so that no failure domain (a Kubernetes node by default)
+// holds two masters, or a master
 // and its own replica, when a replica elsewhere can take over: one node's loss then never takes
 // a shard, nor a majority of masters. It returns why the layout stays at risk otherwise.
 func planSpread(in *observed) ([]action, string) {
@@ -121,7 +122,7 @@ func planSpread(in *observed) ([]action, string) {
 		for _, n := range nodes {
 			if !n.Self.Master() && n.Self.MasterID == m.Self.ID {
 				replicas = append(replicas, n)
-				if n.Host != m.Host && len(mastersOn[n.Host]) == 0 && !in.Cordoned[n.Host] {
+				if n.Host != m.Host && len(mastersOn[n.Host]) == 0 && !in.Cordoned[n.Node] {
 					away = append(away, n)
 				}
 			}

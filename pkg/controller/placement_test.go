@@ -85,3 +85,15 @@ func TestLabelsAndBudgetsFollowTheShards(t *testing.T) {
 	require.EqualValues(t, 3, desiredBudgets(rc)[0].Spec.MinAvailable.IntVal, "masters wait for their hand-over")
 	require.EqualValues(t, 0, desiredBudgets(rc)[1].Spec.MinAvailable.IntVal, "the one replica of a shard may go")
 }
+
+func TestTopologyKeyMakesZonesTheFailureDomains(t *testing.T) {
+	rc := newCluster("rc")
+	rc.Spec.TopologyKey = "topology.kubernetes.io/zone"
+	pod := desiredPod(rc, 0)
+	require.Equal(t, "topology.kubernetes.io/zone", pod.Spec.Affinity.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution[0].PodAffinityTerm.TopologyKey)
+	pod.Spec.NodeName = "node-a"
+	o := &observation{Cluster: rc, Pods: map[int]*corev1.Pod{0: pod}, Domains: map[string]string{"node-a": "zone-1"}}
+	in := plannerInput(rc, o)
+	require.Equal(t, "node-a", in.Members[0].Node, "a drain cordons the node")
+	require.Equal(t, "zone-1", in.Members[0].Host, "masters spread over zones")
+}

@@ -16,7 +16,8 @@ type member struct {
 	// Extra marks a node above the count the spec asks for: it is drained and removed.
 	Extra bool
 	Pod   string
-	Host  string // the Kubernetes node the pod runs on
+	Node  string // the Kubernetes node the pod runs on
+	Host  string // its failure domain (the node, or its zone with a zone topology key)
 	IP    string
 	Port  int
 	// PodIP is the address of the member's pod, ready or not; ClaimKept says its data claim

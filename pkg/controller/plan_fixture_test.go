@@ -69,7 +69,7 @@ func clusterFixture(masters, replicas int, nodes ...fakeNode) *observed {
 	o := &observed{Masters: masters, Replicas: replicas, View: &redisops.ClusterView{Nodes: map[string]*redisops.NodeState{}},
 		LinkDownLimit: 12, NodeTimeout: 5 * time.Second, Now: time.Unix(1000, 0)}
 	for _, n := range nodes {
-		m := member{Index: n.index, Pod: fmt.Sprintf("rc-%d", n.index), Host: n.host, Port: 10000 + n.index, ClaimKept: n.dataKept}
+		m := member{Index: n.index, Pod: fmt.Sprintf("rc-%d", n.index), Node: n.host, Host: n.host, Port: 10000 + n.index, ClaimKept: n.dataKept}
 		if !n.noPod {
 			m.IP = "10.0.0." + strconv.Itoa(n.index%3+1)
 			m.PodIP = m.IP

@@ -121,3 +121,11 @@ func withTag(image, tag string) string {
 	}
 	return image + ":" + tag
 }
+
+// TopologyKeyOrDefault is the node label of the failure domains shards spread over.
+func (s *RedisClusterSpec) TopologyKeyOrDefault() string {
+	if s.TopologyKey == "" {
+		return corev1.LabelHostname
+	}
+	return s.TopologyKey
+}

@@ -181,6 +181,16 @@ type RedisClusterSpec struct {
 	// different Kubernetes nodes where it can.
 	// +optional
 	Affinity *corev1.Affinity `json:"affinity,omitempty"`
+
+	// TopologyKey is the node label whose values are the failure domains the shards spread
+	// over: the scheduler is asked to spread the pods over them, and the operator keeps each
+	// master away from the domains of the other masters and of its own replicas where it can.
+	// kubernetes.io/hostname (one domain per node) when unset; topology.kubernetes.io/zone
+	// spreads over zones.
+	// +optional
+	// +kubebuilder:validation:MaxLength=316
+	// +kubebuilder:validation:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`
+	TopologyKey string `json:"topologyKey,omitempty"`
 }
 
 // ExporterSpec configures the redis_exporter sidecar of every node.

@@ -84,6 +84,12 @@ type RedisClusterSpecApplyConfiguration struct {
 	// Affinity of the pods. When unset, the operator spreads each master and its replicas over
 	// different Kubernetes nodes where it can.
 	Affinity *v1.Affinity `json:"affinity,omitempty"`
+	// TopologyKey is the node label whose values are the failure domains the shards spread
+	// over: the scheduler is asked to spread the pods over them, and the operator keeps each
+	// master away from the domains of the other masters and of its own replicas where it can.
+	// kubernetes.io/hostname (one domain per node) when unset; topology.kubernetes.io/zone
+	// spreads over zones.
+	TopologyKey *string `json:"topologyKey,omitempty"`
 }
 
 // RedisClusterSpecApplyConfiguration constructs a declarative configuration of the RedisClusterSpec type for use with
@@ -281,5 +287,13 @@ func (b *RedisClusterSpecApplyConfiguration) WithTolerations(values ...v1.Tolera
 // If called multiple times, the Affinity field is set to the value of the last call.
 func (b *RedisClusterSpecApplyConfiguration) WithAffinity(value v1.Affinity) *RedisClusterSpecApplyConfiguration {
 	b.Affinity = &value
+	return b
+}
+
+// WithTopologyKey sets the TopologyKey field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the TopologyKey field is set to the value of the last call.
+func (b *RedisClusterSpecApplyConfiguration) WithTopologyKey(value string) *RedisClusterSpecApplyConfiguration {
+	b.TopologyKey = &value
 	return b
 }

@@ -174,6 +174,22 @@ func TestPlacementSpreadsShardsAndDrainsHandMastersOverFirst(t *testing.T) {
 	t.Logf("drained %s in %.1fs; %d writes acknowledged, %d refused, longest wait between two acknowledged writes %v",
 		drained, took.Seconds(), w.Acked(), w.Fails(), w.LongestGap().Round(time.Millisecond))
 
+	// Every pod of one node lost at once: each shard had a member elsewhere, so every slot has
+	// a serving master again and no key is lost.
+	lost := ""
+	for node := range layout(t, ns, "placed") {
+		lost = node
+		break
+	}
+	pods, err = f.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=placed", FieldSelector: "spec.nodeName=" + lost})
+	require.NoError(t, err)
+	for _, p := range pods.Items {
+		require.NoError(t, f.Kube.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)}))
+	}
+	rc = f.WaitReady(t, ns, "placed", 3*time.Minute)
+	f.CheckInvariants(t, rc)
+	framework.CheckKeys(t, framework.ClusterClient(t, rc), "kept", 20000)
+
 	// The budgets follow the shards.
 	patchCluster(t, ns, "placed", `{"spec":{"masters":4}}`)
 	framework.WaitFor(t, 30*time.Second, "a fourth shard's budget", func() (bool, error) {

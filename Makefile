@@ -9,7 +9,7 @@ UNIT_PACKAGES := ./pkg/... ./cmd/...
 SYSTEM_PACKAGES = $(filter-out %/test/chart,$(shell $(GO) list ./test/...))
 
 .PHONY: all build run test test-unit test-system lint verify-codegen generate manifests \
-	sandbox-binaries sandbox-up sandbox-down clean chart-tools test-chart test-tools lint-tools image
+	sandbox-binaries sandbox-up sandbox-down clean chart-tools test-chart test-tools lint-tools image image-push
 
 all: build
 
@@ -29,6 +29,16 @@ image: ## Build bin/redis-operator.oci.tar: the operator's OCI image (linux/amd6
 	done
 	$(GO) run ./cmd/imagebuild -version $(VERSION) -revision $(REVISION) -out bin/redis-operator.oci.tar \
 		$(foreach arch,$(IMAGE_ARCHS),$(arch)=bin/image/redis-operator-linux-$(arch))
+
+# IMAGE is checked before `image` builds anything.
+ifneq ($(filter image-push,$(MAKECMDGOALS)),)
+ifeq ($(IMAGE),)
+$(error make image-push: set IMAGE=host[:port]/name[:tag], for example IMAGE=registry.example/redis-operator:TAG)
+endif
+endif
+
+image-push: image ## Push the image to IMAGE=host[:port]/name[:tag]; REGISTRY_USERNAME/REGISTRY_PASSWORD if asked; plain http on loopback or with INSECURE=1.
+	$(GO) run ./cmd/imagepush -archive bin/redis-operator.oci.tar $(if $(INSECURE),-insecure )$(IMAGE)
 
 bin/sandbox: FORCE
 	$(GO) build -o bin/sandbox ./cmd/sandbox

@@ -5,8 +5,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -21,6 +23,7 @@ type options struct {
 	resyncPeriod        time.Duration
 	metricsAddr         string
 	httpAddr            string
+	podIPs              []net.IP
 	webhookTokenFile    string
 	webhookAllowAnyone  bool
 	leaderElect         bool
@@ -45,6 +48,9 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.resyncPeriod, "resync-period", 30*time.Second, "How often every cluster is checked even when nothing changed.")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", ":8080", "Address of /metrics, /healthz and /readyz.")
 	fs.StringVar(&o.httpAddr, "http-addr", ":9090", "Address of the HTTP API (node discovery, webhooks, health).")
+	podIPs := fs.String("pod-ips", os.Getenv("POD_IPS"), "The pod's IPs, comma-separated; $POD_IPS by default, which the chart sets from status.podIPs. "+
+		"An address without a host (:9090) then listens on these IPs and on loopback rather than on every address, so pods sharing "+
+		"one network stack do not collide on the port and kubectl port-forward, which dials loopback, still works.")
 	fs.StringVar(&o.webhookTokenFile, "webhook-token-file", "", "File holding the bearer token the Alertmanager webhook requires; without it the webhook answers 403.")
 	fs.BoolVar(&o.webhookAllowAnyone, "webhook-allow-unauthenticated", false, "Accept Alertmanager webhook calls without a token (no --webhook-token-file): anyone who reaches the HTTP API can scale clusters.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Reconcile only while holding the leader Lease, so several replicas can run.")
@@ -59,13 +65,25 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of requests to the API server.")
 	fs.BoolVar(&o.version, "version", false, "Print the version and exit.")
 	if err := fs.Parse(args); err != nil {
+		return nil, err // fs.Parse has printed it with the usage
+	}
+	invalid := func(format string, args ...interface{}) (*options, error) {
+		err := fmt.Errorf(format, args...)
+		fmt.Fprintln(fs.Output(), err)
 		return nil, err
 	}
+	for _, field := range strings.FieldsFunc(*podIPs, func(r rune) bool { return r == ',' || r == ' ' }) {
+		ip := net.ParseIP(field)
+		if ip == nil {
+			return invalid("--pod-ips: %q is not an IP", field)
+		}
+		o.podIPs = append(o.podIPs, ip)
+	}
 	if o.workers < 1 {
-		return nil, fmt.Errorf("--workers must be at least 1")
+		return invalid("--workers must be at least 1")
 	}
 	if o.webhookAllowAnyone && o.webhookTokenFile != "" {
-		return nil, fmt.Errorf("--webhook-allow-unauthenticated and --webhook-token-file exclude each other")
+		return invalid("--webhook-allow-unauthenticated and --webhook-token-file exclude each other")
 	}
 	return o, nil
 }

@@ -159,18 +159,20 @@ func run(ctx context.Context, opts *options, log zerolog.Logger) error {
 	if metricsMux != apiMux {
 		servers = append(servers, httpapi.NewHTTPServer(opts.metricsAddr, metricsMux, httpapi.DefaultServerTimeouts))
 	}
-	serverErrs := make(chan error, len(servers))
+	serverErrs := make(chan error, 2*len(servers)+2)
 	for _, s := range servers {
-		ln, err := net.Listen("tcp", s.Addr)
-		if err != nil {
-			return fmt.Errorf("listening on %s: %w", s.Addr, err)
-		}
-		log.Info().Str("addr", ln.Addr().String()).Msg("serving HTTP")
-		go func() {
-			if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				serverErrs <- err
+		for _, addr := range listenAddrs(s.Addr, opts.podIPs) {
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fmt.Errorf("listening on %s: %w", addr, err)
 			}
-		}()
+			log.Info().Str("addr", ln.Addr().String()).Msg("serving HTTP")
+			go func() {
+				if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					serverErrs <- err
+				}
+			}()
+		}
 		defer func() {
 			shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
@@ -267,6 +269,36 @@ func runAsLeader(ctx context.Context, opts *options, kubeClient kubernetes.Inter
 	default:
 		return workErr
 	}
+}
+
+// listenAddrs are the addresses a server of addr listens on. An address with a host is kept. One
+// without (":9090") means every address, unless the pod's IPs are known: then those IPs and the
+// loopback address of each of their families, which is what every address is inside a pod of its
+// own. Pods that share one network stack, as host-network pods and the sandbox's pods do, thus
+// do not collide on the port, while kubectl port-forward, which dials loopback inside the pod,
+// still reaches it. A loopback pod IP (the sandbox gives those) stands for its family's loopback.
+func listenAddrs(addr string, podIPs []net.IP) []string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host != "" || len(podIPs) == 0 {
+		return []string{addr}
+	}
+	var out []string
+	hasIP, hasLoopback := map[string]bool{}, map[string]bool{} // by the family's loopback address
+	for _, ip := range podIPs {
+		out = append(out, net.JoinHostPort(ip.String(), port))
+		family := net.IPv6loopback.String()
+		if ip.To4() != nil {
+			family = "127.0.0.1"
+		}
+		hasIP[family] = true
+		hasLoopback[family] = hasLoopback[family] || ip.IsLoopback()
+	}
+	for _, lo := range []string{"127.0.0.1", net.IPv6loopback.String()} {
+		if hasIP[lo] && !hasLoopback[lo] {
+			out = append(out, net.JoinHostPort(lo, port))
+		}
+	}
+	return out
 }
 
 // podNamespace is the namespace the operator runs in, for its Lease.

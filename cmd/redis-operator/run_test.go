@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"testing"
 	"time"
 
@@ -56,4 +57,47 @@ func TestWebhookAllowUnauthenticatedFlag(t *testing.T) {
 
 	_, err = parseFlags([]string{"--webhook-allow-unauthenticated", "--webhook-token-file=/etc/token"})
 	require.ErrorContains(t, err, "--webhook-token-file")
+}
+
+// With the pod's IPs known, a port alone listens on them and on loopback, not on every address;
+// the sandbox's loopback pod IPs stand alone, and an address with a host is kept as given.
+func TestListenAddrs(t *testing.T) {
+	ips := func(s ...string) []net.IP {
+		var out []net.IP
+		for _, ip := range s {
+			out = append(out, net.ParseIP(ip))
+		}
+		return out
+	}
+	cases := []struct {
+		addr   string
+		podIPs []net.IP
+		want   []string
+	}{
+		{":9090", nil, []string{":9090"}},
+		{":9090", ips("10.1.2.3"), []string{"10.1.2.3:9090", "127.0.0.1:9090"}},
+		{":9090", ips("10.1.2.3", "fd00::3"), []string{"10.1.2.3:9090", "[fd00::3]:9090", "127.0.0.1:9090", "[::1]:9090"}},
+		{":9090", ips("fd00::3"), []string{"[fd00::3]:9090", "[::1]:9090"}},
+		{":8080", ips("127.0.12.2"), []string{"127.0.12.2:8080"}},
+		{"127.0.0.1:9090", ips("10.1.2.3"), []string{"127.0.0.1:9090"}},
+		{"0.0.0.0:9090", ips("10.1.2.3"), []string{"0.0.0.0:9090"}},
+	}
+	for _, tc := range cases {
+		require.Equal(t, tc.want, listenAddrs(tc.addr, tc.podIPs), "%s with pod IPs %v", tc.addr, tc.podIPs)
+	}
+}
+
+// --pod-ips defaults to $POD_IPS, which the chart sets from the downward API.
+func TestPodIPsFlag(t *testing.T) {
+	t.Setenv("POD_IPS", "10.1.2.3,fd00::3")
+	opts, err := parseFlags(nil)
+	require.NoError(t, err)
+	require.Equal(t, "10.1.2.3 fd00::3", fmt.Sprint(opts.podIPs[0], " ", opts.podIPs[1]))
+
+	opts, err = parseFlags([]string{"--pod-ips="})
+	require.NoError(t, err)
+	require.Empty(t, opts.podIPs)
+
+	_, err = parseFlags([]string{"--pod-ips=$(POD_IPS)"})
+	require.ErrorContains(t, err, "not an IP")
 }

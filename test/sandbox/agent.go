@@ -24,9 +24,11 @@ type agent struct {
 	client kubernetes.Interface
 	node   nodeInfo
 	dir    string
+	images *imageStore
 
 	mu   sync.Mutex
 	pods map[types.UID]*podRun
+	ips  podIPs
 	wg   sync.WaitGroup
 }
 
@@ -36,8 +38,9 @@ type podRun struct {
 	latest chan *corev1.Pod
 }
 
-func newAgent(client kubernetes.Interface, node nodeInfo, dir string) *agent {
-	return &agent{client: client, node: node, dir: dir, pods: map[types.UID]*podRun{}}
+func newAgent(client kubernetes.Interface, node nodeInfo, dir string, images *imageStore) *agent {
+	return &agent{client: client, node: node, dir: dir, images: images, pods: map[types.UID]*podRun{},
+		ips: podIPs{prefix: node.podPrefix, used: map[int]types.UID{}}}
 }
 
 // run watches the pods bound to the node until ctx ends, then stops every pod it runs.
@@ -89,16 +92,26 @@ func (a *agent) observe(ctx context.Context, pod *corev1.Pod) {
 		}
 		return
 	}
+	podIP := a.node.address
+	if !pod.Spec.HostNetwork {
+		ip, err := a.ips.allocate(pod.UID)
+		if err != nil {
+			a.warn(ctx, pod, "FailedCreatePodSandBox", err.Error())
+			return
+		}
+		podIP = ip
+	}
 	runCtx, cancel := context.WithCancel(ctx)
 	run := &podRun{cancel: cancel, latest: make(chan *corev1.Pod, 1)}
 	a.pods[pod.UID] = run
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		r := newPodRunner(a, pod)
+		r := newPodRunner(a, pod, podIP)
 		r.run(runCtx, run.latest)
 		a.mu.Lock()
 		delete(a.pods, pod.UID)
+		a.ips.release(pod.UID)
 		a.mu.Unlock()
 	}()
 }
@@ -154,14 +167,49 @@ func (a *agent) updateStatus(ctx context.Context, pod *corev1.Pod, status corev1
 
 // warn records a Warning Event on the pod.
 func (a *agent) warn(ctx context.Context, pod *corev1.Pod, reason, message string) {
+	a.event(ctx, pod, corev1.EventTypeWarning, reason, message)
+}
+
+// event records an Event on the pod.
+func (a *agent) event(ctx context.Context, pod *corev1.Pod, eventType, reason, message string) {
 	now := metav1.NewTime(time.Now())
 	_, _ = a.client.CoreV1().Events(pod.Namespace).Create(ctx, &corev1.Event{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: pod.Name + ".", Namespace: pod.Namespace},
 		InvolvedObject: corev1.ObjectReference{
 			Kind: "Pod", APIVersion: "v1", Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID,
 		},
-		Reason: reason, Message: message, Type: corev1.EventTypeWarning,
+		Reason: reason, Message: message, Type: eventType,
 		Source:         corev1.EventSource{Component: "sandbox-agent", Host: a.node.name},
 		FirstTimestamp: now, LastTimestamp: now, Count: 1,
 	}, metav1.CreateOptions{})
+}
+
+// podIPs hands out the addresses of pods that are not on the host network: prefix.2 to
+// prefix.254, the node's pod range, in turn, so a freed address is not reused at once. Every
+// address of 127.0.0.0/8 is the host's, so pods need no network set up, and two pods listening
+// on the same port on their own addresses do not collide.
+type podIPs struct {
+	prefix string // "127.0.11"
+	used   map[int]types.UID
+	next   int // offset of the next address to try, from .2
+}
+
+func (p *podIPs) allocate(uid types.UID) (string, error) {
+	const size = 253 // .2 to .254
+	for i := 0; i < size; i++ {
+		n := 2 + (p.next+i)%size
+		if _, taken := p.used[n]; !taken {
+			p.used[n], p.next = uid, (p.next+i+1)%size
+			return fmt.Sprintf("%s.%d", p.prefix, n), nil
+		}
+	}
+	return "", fmt.Errorf("no pod address left in %s.0/24", p.prefix)
+}
+
+func (p *podIPs) release(uid types.UID) {
+	for n, owner := range p.used {
+		if owner == uid {
+			delete(p.used, n)
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -36,7 +37,7 @@ func (s *Sandbox) startNodes(ctx, runCtx context.Context) error {
 		if err := s.registerNode(ctx, n); err != nil {
 			return fmt.Errorf("registering %s: %w", n.name, err)
 		}
-		a := newAgent(s.client, n, s.dir)
+		a := newAgent(s.client, n, s.dir, s.images)
 		s.agents.Add(2)
 		go func() { defer s.agents.Done(); a.run(runCtx) }()
 		go func() { defer s.agents.Done(); s.heartbeat(runCtx, n) }()
@@ -50,10 +51,13 @@ func (s *Sandbox) startNodes(ctx, runCtx context.Context) error {
 }
 
 func (s *Sandbox) registerNode(ctx context.Context, n nodeInfo) error {
-	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{
-		Name:   n.name,
-		Labels: map[string]string{corev1.LabelHostname: n.name, corev1.LabelOSStable: "linux", corev1.LabelArchStable: "amd64"},
-	}}
+	node := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:   n.name,
+			Labels: map[string]string{corev1.LabelHostname: n.name, corev1.LabelOSStable: "linux", corev1.LabelArchStable: runtime.GOARCH},
+		},
+		Spec: corev1.NodeSpec{PodCIDR: n.podPrefix + ".0/24", PodCIDRs: []string{n.podPrefix + ".0/24"}},
+	}
 	created, err := s.client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
 	if err != nil {
 		return err
@@ -73,7 +77,7 @@ func (s *Sandbox) registerNode(ctx context.Context, n nodeInfo) error {
 		},
 		Conditions: nodeConditions(time.Now()),
 		NodeInfo: corev1.NodeSystemInfo{
-			KubeletVersion: "v1.37.2", OperatingSystem: "linux", Architecture: "amd64",
+			KubeletVersion: "v1.37.2", OperatingSystem: "linux", Architecture: runtime.GOARCH,
 			ContainerRuntimeVersion: "sandbox://host-process",
 		},
 	}

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 )
 
@@ -31,14 +33,18 @@ const (
 
 // podRunner runs one pod's containers.
 type podRunner struct {
-	a          *agent
-	pod        *corev1.Pod
+	a   *agent
+	pod *corev1.Pod
+	// podIP is the node's address on the host network, else the pod's own.
+	podIP      string
 	dir        string
 	volumes    map[string]string
 	containers []*containerRun
 	started    metav1.Time
 	// written is the status last written; the API server may add fields, so compare with ours.
 	written *corev1.PodStatus
+	// tokenRefresh is when each projected volume's token is due for renewal.
+	tokenRefresh map[string]time.Time
 }
 
 // containerRun is one container: its process, restarts and readiness.
@@ -46,8 +52,11 @@ type containerRun struct {
 	spec        corev1.Container
 	argv, env   []string
 	cwd         string
+	cloneflags  uintptr
 	proc        *process
 	notExecuted bool
+	// image is set when the container runs from an OCI archive (container.go).
+	image *resolvedImage
 	// waiting says why the last start could not set the container up (volumes, environment).
 	waiting   *corev1.ContainerStateWaiting
 	restarts  int32
@@ -58,16 +67,22 @@ type containerRun struct {
 	nextProbe time.Time
 	failures  int32
 	successes int32
+	// Liveness, for image containers: a container failing it is stopped and restarted.
+	nextLive     time.Time
+	liveFailures int32
+	killing      bool
 }
 
-func newPodRunner(a *agent, pod *corev1.Pod) *podRunner {
-	return &podRunner{a: a, pod: pod, dir: a.podDir(pod), started: metav1.NewTime(time.Now())}
+func newPodRunner(a *agent, pod *corev1.Pod, podIP string) *podRunner {
+	return &podRunner{a: a, pod: pod, podIP: podIP, dir: a.podDir(pod), started: metav1.NewTime(time.Now())}
 }
 
 func (r *podRunner) run(ctx context.Context, latest <-chan *corev1.Pod) {
 	if err := r.prepare(ctx); err != nil {
 		r.a.warn(ctx, r.pod, "FailedMount", err.Error())
 	}
+	// Image containers' root file systems go with the pod; their logs stay.
+	defer os.RemoveAll(filepath.Join(r.dir, "containers"))
 	ticker := time.NewTicker(tick)
 	defer ticker.Stop()
 	for {
@@ -83,7 +98,11 @@ func (r *podRunner) run(ctx context.Context, latest <-chan *corev1.Pod) {
 					grace = min(grace, time.Duration(*pod.DeletionGracePeriodSeconds)*time.Second)
 				}
 				r.stopAll(grace)
-				r.a.finishDeletion(ctx, pod)
+				// Not ctx: the pod's removal, which this call brings about, cancels it, and the
+				// call would report a delete that succeeded as failed.
+				deleteCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				r.a.finishDeletion(deleteCtx, pod)
+				cancel()
 				return
 			}
 		case <-ticker.C:
@@ -165,8 +184,22 @@ func (r *podRunner) workDir(c corev1.Container) string {
 
 // setUp does what a kubelet does before each start of a container: it refreshes the Secret and
 // ConfigMap volumes the container mounts and resolves its environment and command line, so a
-// restarted container sees current values. It returns why the container cannot start.
+// restarted container sees current values. A container whose image an OCI archive holds runs
+// from that image instead (container.go). It returns why the container cannot start.
 func (r *podRunner) setUp(ctx context.Context, c *containerRun) *corev1.ContainerStateWaiting {
+	c.image, c.cloneflags = nil, 0
+	img, err := r.a.images.resolve(c.spec.Image)
+	if err != nil {
+		return &corev1.ContainerStateWaiting{Reason: "ErrImagePull", Message: err.Error()}
+	}
+	if img != nil {
+		return r.setUpImage(ctx, c, img)
+	}
+	if len(c.spec.Command) == 0 {
+		return &corev1.ContainerStateWaiting{Reason: "ErrImagePull", Message: fmt.Sprintf(
+			"container %s has no command, and no OCI archive in %s holds image %q (make image builds bin/redis-operator.oci.tar)",
+			c.spec.Name, r.a.images.dir, c.spec.Image)}
+	}
 	for _, m := range c.spec.VolumeMounts {
 		if err := r.fillKeyVolume(ctx, m.Name); err != nil {
 			return &corev1.ContainerStateWaiting{Reason: "ContainerCreating", Message: err.Error()}
@@ -180,11 +213,8 @@ func (r *podRunner) setUp(ctx context.Context, c *containerRun) *corev1.Containe
 	for k, v := range vars {
 		c.env = append(c.env, k+"="+v)
 	}
-	c.env = append(c.env, "PATH="+os.Getenv("PATH"), "HOME="+r.dir, "SANDBOX_BIND_ADDRESS="+r.a.node.address)
-	if len(c.spec.Command) == 0 {
-		c.notExecuted = true
-		return nil
-	}
+	c.env = append(c.env, "PATH="+os.Getenv("PATH"), "HOME="+r.dir, "SANDBOX_BIND_ADDRESS="+r.podIP)
+	c.cwd = r.workDir(c.spec)
 	argv := append(append([]string{}, c.spec.Command...), c.spec.Args...)
 	for i := range argv {
 		argv[i] = r.localPath(c.spec, expand(argv[i], vars))
@@ -195,9 +225,9 @@ func (r *podRunner) setUp(ctx context.Context, c *containerRun) *corev1.Containe
 			"container %s: command %q is not on this sandbox host's PATH; it was not executed and is reported running", c.spec.Name, argv[0]))
 		return nil
 	}
-	// Host-network processes share one machine: redis-server listens only on its node's address.
+	// Host processes share one machine: redis-server listens only on its pod's address.
 	if filepath.Base(argv[0]) == "redis-server" {
-		argv = append(argv, "--bind", r.a.node.address)
+		argv = append(argv, "--bind", r.podIP)
 	}
 	c.argv = argv
 	return nil
@@ -280,7 +310,9 @@ func (r *podRunner) field(path string) string {
 		return string(r.pod.UID)
 	case "spec.nodeName":
 		return r.a.node.name
-	case "status.podIP", "status.hostIP":
+	case "status.podIP", "status.podIPs":
+		return r.podIP
+	case "status.hostIP", "status.hostIPs":
 		return r.a.node.address
 	case "spec.serviceAccountName":
 		return r.pod.Spec.ServiceAccountName
@@ -326,7 +358,7 @@ func (r *podRunner) step(ctx context.Context) {
 		}
 		if c.proc != nil && c.proc.exited() {
 			c.lastExit = exitState(c.proc, c.startedAt)
-			c.proc, c.ready, c.successes, c.failures = nil, false, 0, 0
+			c.proc, c.ready, c.successes, c.failures, c.liveFailures, c.killing = nil, false, 0, 0, 0, false
 			if !r.shouldRestart(c.lastExit.ExitCode) {
 				continue
 			}
@@ -342,8 +374,12 @@ func (r *podRunner) step(ctx context.Context) {
 		}
 		if c.proc != nil {
 			r.probe(c, now)
+			if c.image != nil {
+				r.checkLiveness(ctx, c, now)
+			}
 		}
 	}
+	r.refreshTokens(ctx, now)
 	status := r.status()
 	if r.written != nil && equality.Semantic.DeepEqual(*r.written, status) {
 		return
@@ -381,8 +417,8 @@ func (r *podRunner) start(ctx context.Context, c *containerRun) {
 	if c.notExecuted {
 		return
 	}
-	proc, err := startProcess(c.spec.Name, c.argv, c.env, c.cwd,
-		filepath.Join(r.dir, c.spec.Name+".log"), filepath.Join(r.dir, c.spec.Name+".pid"))
+	proc, err := startProcessIn(c.spec.Name, c.argv, c.env, c.cwd,
+		filepath.Join(r.dir, c.spec.Name+".log"), filepath.Join(r.dir, c.spec.Name+".pid"), c.cloneflags)
 	if err != nil {
 		r.a.warn(ctx, r.pod, "FailedStart", err.Error())
 		c.nextStart = time.Now().Add(maxRestartDelay)
@@ -393,6 +429,40 @@ func (r *podRunner) start(ctx context.Context, c *containerRun) {
 	if p := c.spec.ReadinessProbe; p != nil && p.InitialDelaySeconds > 0 {
 		c.nextProbe = c.nextProbe.Add(min(time.Duration(p.InitialDelaySeconds)*time.Second, 2*probePeriodCap))
 	}
+	if p := c.spec.LivenessProbe; p != nil {
+		c.nextLive = time.Now().Add(time.Duration(p.InitialDelaySeconds) * time.Second)
+	}
+}
+
+// checkLiveness runs the liveness probe when due, at the spec's own period (a restart is costly
+// and a loaded test machine slow), and stops a container that failed it failureThreshold times
+// in a row; step restarts it as its restart policy says. Host processes are not checked: the
+// Redis pods ran without liveness probes in the sandbox before, and keep doing so.
+func (r *podRunner) checkLiveness(ctx context.Context, c *containerRun, now time.Time) {
+	p := c.spec.LivenessProbe
+	if p == nil || c.killing || now.Before(c.nextLive) {
+		return
+	}
+	c.nextLive = now.Add(time.Duration(max(p.PeriodSeconds, 1)) * time.Second)
+	if r.runProbe(p, c, time.Duration(max(p.TimeoutSeconds, 1))*time.Second) {
+		c.liveFailures = 0
+		return
+	}
+	c.liveFailures++
+	if c.liveFailures < max(p.FailureThreshold, 1) {
+		return
+	}
+	r.a.warn(ctx, r.pod, "Unhealthy", fmt.Sprintf("Container %s failed its liveness probe %d times; it will be restarted", c.spec.Name, c.liveFailures))
+	c.killing = true
+	go c.proc.stop(r.gracePeriod())
+}
+
+// gracePeriod is the pod's termination grace period, capped at maxGracePeriod.
+func (r *podRunner) gracePeriod() time.Duration {
+	if s := r.pod.Spec.TerminationGracePeriodSeconds; s != nil {
+		return min(maxGracePeriod, time.Duration(*s)*time.Second)
+	}
+	return maxGracePeriod
 }
 
 // probe runs the readiness probe when due, with the spec's thresholds.
@@ -422,10 +492,11 @@ func (r *podRunner) probe(c *containerRun, now time.Time) {
 }
 
 func (r *podRunner) runProbe(p *corev1.Probe, c *containerRun, timeout time.Duration) bool {
-	host := r.a.node.address
+	host := r.podIP
 	switch {
 	case p.TCPSocket != nil:
-		conn, err := net.DialTimeout("tcp", net.JoinHostPort(host, p.TCPSocket.Port.String()), timeout)
+		host = firstNonEmpty(p.TCPSocket.Host, host)
+		conn, err := net.DialTimeout("tcp", net.JoinHostPort(host, containerPort(c.spec, p.TCPSocket.Port)), timeout)
 		if err != nil {
 			return false
 		}
@@ -438,9 +509,15 @@ func (r *podRunner) runProbe(p *corev1.Probe, c *containerRun, timeout time.Dura
 		cmd.Env, cmd.Dir = c.env, c.cwd
 		return cmd.Run() == nil
 	case p.HTTPGet != nil:
+		scheme := "http"
 		client := http.Client{Timeout: timeout}
-		resp, err := client.Get(fmt.Sprintf("http://%s/%s",
-			net.JoinHostPort(host, p.HTTPGet.Port.String()), strings.TrimPrefix(p.HTTPGet.Path, "/")))
+		if p.HTTPGet.Scheme == corev1.URISchemeHTTPS {
+			// A kubelet does not verify the certificate of a probe either.
+			scheme, client.Transport = "https", &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+		}
+		host = firstNonEmpty(p.HTTPGet.Host, host)
+		resp, err := client.Get(fmt.Sprintf("%s://%s/%s", scheme,
+			net.JoinHostPort(host, containerPort(c.spec, p.HTTPGet.Port)), strings.TrimPrefix(p.HTTPGet.Path, "/")))
 		if err != nil {
 			return false
 		}
@@ -448,6 +525,18 @@ func (r *podRunner) runProbe(p *corev1.Probe, c *containerRun, timeout time.Dura
 		return resp.StatusCode >= 200 && resp.StatusCode < 400
 	}
 	return true
+}
+
+// containerPort is a probe's port as a number: a name is looked up in the container's ports.
+func containerPort(c corev1.Container, port intstr.IntOrString) string {
+	if port.Type == intstr.String {
+		for _, p := range c.Ports {
+			if p.Name == port.StrVal {
+				return strconv.Itoa(int(p.ContainerPort))
+			}
+		}
+	}
+	return port.String()
 }
 
 func exitState(p *process, started metav1.Time) *corev1.ContainerStateTerminated {
@@ -478,8 +567,8 @@ func (r *podRunner) status() corev1.PodStatus {
 		Phase:     corev1.PodRunning,
 		HostIP:    addr,
 		HostIPs:   []corev1.HostIP{{IP: addr}},
-		PodIP:     addr,
-		PodIPs:    []corev1.PodIP{{IP: addr}},
+		PodIP:     r.podIP,
+		PodIPs:    []corev1.PodIP{{IP: r.podIP}},
 		StartTime: &r.started,
 		QOSClass:  r.pod.Status.QOSClass,
 	}
@@ -488,6 +577,9 @@ func (r *podRunner) status() corev1.PodStatus {
 		cs := corev1.ContainerStatus{
 			Name: c.spec.Name, Image: c.spec.Image, ImageID: "sandbox://" + c.spec.Image, RestartCount: c.restarts,
 			LastTerminationState: corev1.ContainerState{Terminated: c.lastExit},
+		}
+		if c.image != nil {
+			cs.ImageID = c.image.ID()
 		}
 		switch {
 		case c.waiting != nil:

@@ -23,6 +23,11 @@ type process struct {
 
 // startProcess runs argv with output to logPath, in a new process group.
 func startProcess(name string, argv []string, env []string, dir, logPath, pidFile string) (*process, error) {
+	return startProcessIn(name, argv, env, dir, logPath, pidFile, 0)
+}
+
+// startProcessIn is startProcess in the new namespaces cloneflags asks for (CLONE_NEW*).
+func startProcessIn(name string, argv []string, env []string, dir, logPath, pidFile string, cloneflags uintptr) (*process, error) {
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -31,7 +36,7 @@ func startProcess(name string, argv []string, env []string, dir, logPath, pidFil
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Dir = dir
 	cmd.Env = env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Cloneflags: cloneflags}
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("starting %s: %w", name, err)

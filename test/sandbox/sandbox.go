@@ -24,13 +24,18 @@ type Options struct {
 	Dir string
 	// BinDir holds etcd and the Kubernetes binaries.
 	BinDir string
-	// Nodes is the number of nodes; node i has address 127.0.0.(11+i).
+	// Nodes is the number of nodes; node i has address 127.0.0.(11+i) and gives the pods that
+	// are not on the host network addresses in 127.0.(11+i).0/24.
 	Nodes int
+	// ImageDir holds the OCI image archives (*.oci.tar) image containers run from (see
+	// images.go); BinDir's parent when empty: the repository's bin/, where `make image` writes.
+	ImageDir string
 }
 
 // Sandbox is a running control plane with its node agents.
 type Sandbox struct {
 	dir, binDir  string
+	images       *imageStore
 	nodes        []nodeInfo
 	controlPlane []*process
 	cancel       context.CancelFunc
@@ -38,9 +43,10 @@ type Sandbox struct {
 	client       kubernetes.Interface
 }
 
-// nodeInfo names a sandbox node and the loopback address its pods listen on.
+// nodeInfo names a sandbox node, the loopback address its host-network pods listen on and the
+// first three octets of its other pods' addresses.
 type nodeInfo struct {
-	name, address string
+	name, address, podPrefix string
 }
 
 // NodeName is the name of sandbox node i (0-based).
@@ -48,6 +54,10 @@ func NodeName(i int) string { return fmt.Sprintf("sandbox-node-%d", i+1) }
 
 // NodeAddress is the loopback address of sandbox node i (0-based).
 func NodeAddress(i int) string { return fmt.Sprintf("127.0.0.%d", 11+i) }
+
+// podPrefix is the first three octets of the addresses of node i's pods that are not on the
+// host network.
+func podPrefix(i int) string { return fmt.Sprintf("127.0.%d", 11+i) }
 
 // Start wipes opts.Dir, starts the control plane and the node agents, and returns once every
 // node is Ready.
@@ -66,9 +76,16 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 	if err := reset(dir); err != nil {
 		return nil, err
 	}
-	s := &Sandbox{dir: dir, binDir: binDir}
+	imageDir := opts.ImageDir
+	if imageDir == "" {
+		imageDir = filepath.Dir(binDir)
+	}
+	if imageDir, err = filepath.Abs(imageDir); err != nil {
+		return nil, err
+	}
+	s := &Sandbox{dir: dir, binDir: binDir, images: newImageStore(imageDir)}
 	for i := 0; i < opts.Nodes; i++ {
-		s.nodes = append(s.nodes, nodeInfo{name: NodeName(i), address: NodeAddress(i)})
+		s.nodes = append(s.nodes, nodeInfo{name: NodeName(i), address: NodeAddress(i), podPrefix: podPrefix(i)})
 	}
 	if err := s.startControlPlane(ctx); err != nil {
 		s.Stop()

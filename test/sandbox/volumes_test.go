@@ -130,8 +130,8 @@ func testRunner(t *testing.T, pod *corev1.Pod, objs ...interface{ GetName() stri
 		}
 		require.NoError(t, err)
 	}
-	a := newAgent(client, nodeInfo{name: "node-1", address: "127.0.0.1"}, t.TempDir())
-	return newPodRunner(a, pod), client
+	a := newAgent(client, nodeInfo{name: "node-1", address: "127.0.0.1"}, t.TempDir(), newImageStore(""))
+	return newPodRunner(a, pod, "127.0.0.1"), client
 }
 
 func TestContainerEnvOptionalKeys(t *testing.T) {

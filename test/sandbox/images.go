@@ -1,0 +1,520 @@
+package sandbox
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The sandbox has no registry. A container's image is looked up among the OCI image archives
+// (*.oci.tar, an OCI image layout in a tar, as `make image` writes) in one folder, the
+// repository's bin/ unless told otherwise:
+//
+//   - an archive serves the images its index.json names: io.containerd.image.name
+//     ("redis-operator:v1.2.3"), or the archive's file name with the tag in
+//     org.opencontainers.image.ref.name;
+//   - a reference matches by its last path component and tag ("example/redis-operator:v1.2.3"
+//     matches "redis-operator:v1.2.3"), or by digest when it has one;
+//   - a reference whose name matches but whose tag no archive has runs the newest archive of
+//     that name: the project's chart names its appVersion while `make image` tags the build with
+//     `git describe`, and the sandbox runs what was just built. The Pulled event says which.
+//
+// An image no archive names is not an image container: its command runs on the host as before.
+
+// Media types of OCI and Docker image manifests, indexes and layers.
+const (
+	mediaOCIIndex      = "application/vnd.oci.image.index.v1+json"
+	mediaOCIManifest   = "application/vnd.oci.image.manifest.v1+json"
+	mediaDockerList    = "application/vnd.docker.distribution.manifest.list.v2+json"
+	mediaDockerV2      = "application/vnd.docker.distribution.manifest.v2+json"
+	mediaOCILayerGzip  = "application/vnd.oci.image.layer.v1.tar+gzip"
+	mediaOCILayer      = "application/vnd.oci.image.layer.v1.tar"
+	mediaDockerLayer   = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+	annotationImage    = "io.containerd.image.name"
+	annotationRefName  = "org.opencontainers.image.ref.name"
+	imageArchiveSuffix = ".oci.tar"
+)
+
+type ociDescriptor struct {
+	MediaType   string            `json:"mediaType"`
+	Digest      string            `json:"digest"`
+	Size        int64             `json:"size"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Platform    *struct {
+		Architecture string `json:"architecture"`
+		OS           string `json:"os"`
+	} `json:"platform,omitempty"`
+}
+
+type ociIndex struct {
+	MediaType string          `json:"mediaType"`
+	Manifests []ociDescriptor `json:"manifests"`
+}
+
+type ociManifest struct {
+	MediaType string          `json:"mediaType"`
+	Config    ociDescriptor   `json:"config"`
+	Layers    []ociDescriptor `json:"layers"`
+}
+
+// imageConfig is the part of an image's configuration a container runs with.
+type imageConfig struct {
+	User       string   `json:"User"`
+	Entrypoint []string `json:"Entrypoint"`
+	Cmd        []string `json:"Cmd"`
+	Env        []string `json:"Env"`
+	WorkingDir string   `json:"WorkingDir"`
+}
+
+// imageRef is a parsed image reference: the last component of its repository, its tag and its
+// digest, either of which may be empty.
+type imageRef struct {
+	name, tag, digest string
+}
+
+func parseImageRef(ref string) imageRef {
+	var r imageRef
+	ref, r.digest, _ = strings.Cut(ref, "@")
+	repo := ref
+	if i := strings.LastIndexByte(ref, ':'); i > strings.LastIndexByte(ref, '/') {
+		repo, r.tag = ref[:i], ref[i+1:]
+	}
+	r.name = repo[strings.LastIndexByte(repo, '/')+1:]
+	if r.tag == "" && r.digest == "" {
+		r.tag = "latest"
+	}
+	return r
+}
+
+// archivedImage is one image an archive's index.json names.
+type archivedImage struct {
+	archive  string
+	modTime  time.Time
+	name     string // last component of the repository
+	tag      string
+	manifest ociDescriptor // the index or manifest the entry points at
+}
+
+// resolvedImage is an image found for a reference, for this host's platform.
+type resolvedImage struct {
+	archivedImage
+	// exact is false when the archive was taken for its name alone, its tag differing.
+	exact          bool
+	manifestDigest string
+	config         imageConfig
+	layers         []ociDescriptor
+}
+
+// String names the image as the archive does, with the archive's file.
+func (i *resolvedImage) String() string {
+	return fmt.Sprintf("%s:%s in %s", i.name, i.tag, i.archive)
+}
+
+// ID is the image's identity in container statuses: its archive and the digest of what its
+// index.json names.
+func (i *resolvedImage) ID() string {
+	return "oci-archive:" + i.archive + "@" + i.manifest.Digest
+}
+
+// imageStore finds images in the archives of one folder. It reads an archive's index again when
+// the file changes, so a `make image` while the sandbox runs is seen at the next container start.
+type imageStore struct {
+	dir string
+
+	mu    sync.Mutex
+	index map[string]archiveEntries // by archive path
+}
+
+type archiveEntries struct {
+	size    int64
+	modTime time.Time
+	images  []archivedImage
+	err     error
+}
+
+func newImageStore(dir string) *imageStore {
+	return &imageStore{dir: dir, index: map[string]archiveEntries{}}
+}
+
+// resolve finds the image ref names for this host's platform: nil without error when no archive
+// has an image of that name.
+func (s *imageStore) resolve(ref string) (*resolvedImage, error) {
+	want := parseImageRef(ref)
+	candidates, err := s.images(want.name)
+	if err != nil || len(candidates) == 0 {
+		return nil, err
+	}
+	var chosen *archivedImage
+	exact := false
+	for i := range candidates {
+		c := &candidates[i]
+		if (want.digest != "" && c.manifest.Digest == want.digest) || (want.digest == "" && c.tag == want.tag) {
+			chosen, exact = c, true
+			break
+		}
+	}
+	if chosen == nil && want.digest == "" {
+		chosen = &candidates[0] // the newest archive of that name
+	}
+	if chosen == nil {
+		return nil, fmt.Errorf("no archive in %s holds %s (archives of %s: %s)", s.dir, ref, want.name, describe(candidates))
+	}
+	img, err := chosen.forPlatform("linux", runtime.GOARCH)
+	if err != nil {
+		return nil, err
+	}
+	img.exact = exact
+	return img, nil
+}
+
+func describe(images []archivedImage) string {
+	var out []string
+	for _, i := range images {
+		out = append(out, fmt.Sprintf("%s:%s@%s", i.name, i.tag, i.manifest.Digest))
+	}
+	return strings.Join(out, ", ")
+}
+
+// images are the archived images named name, newest archive first.
+func (s *imageStore) images(name string) ([]archivedImage, error) {
+	if s.dir == "" {
+		return nil, nil
+	}
+	paths, err := filepath.Glob(filepath.Join(s.dir, "*"+imageArchiveSuffix))
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []archivedImage
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			continue // removed meanwhile
+		}
+		entries, ok := s.index[p]
+		if !ok || entries.size != fi.Size() || !entries.modTime.Equal(fi.ModTime()) {
+			images, err := readArchiveIndex(p, fi.ModTime())
+			entries = archiveEntries{size: fi.Size(), modTime: fi.ModTime(), images: images, err: err}
+			s.index[p] = entries
+		}
+		if entries.err != nil {
+			return nil, entries.err
+		}
+		for _, i := range entries.images {
+			if i.name == name {
+				out = append(out, i)
+			}
+		}
+	}
+	sort.SliceStable(out, func(a, b int) bool { return out[a].modTime.After(out[b].modTime) })
+	return out, nil
+}
+
+// readArchiveIndex lists the images the archive's index.json names.
+func readArchiveIndex(archive string, modTime time.Time) ([]archivedImage, error) {
+	raw, err := readArchiveFile(archive, "index.json")
+	if err != nil {
+		return nil, err
+	}
+	var index ociIndex
+	if err := json.Unmarshal(raw, &index); err != nil {
+		return nil, fmt.Errorf("%s: index.json: %w", archive, err)
+	}
+	fileName := strings.TrimSuffix(filepath.Base(archive), imageArchiveSuffix)
+	var out []archivedImage
+	for _, m := range index.Manifests {
+		img := archivedImage{archive: archive, modTime: modTime, manifest: m, name: fileName, tag: m.Annotations[annotationRefName]}
+		if full := m.Annotations[annotationImage]; full != "" {
+			ref := parseImageRef(full)
+			img.name, img.tag = ref.name, ref.tag
+		}
+		out = append(out, img)
+	}
+	return out, nil
+}
+
+// forPlatform follows the entry to the manifest of os/arch and reads its configuration.
+func (a *archivedImage) forPlatform(os, arch string) (*resolvedImage, error) {
+	desc := a.manifest
+	for depth := 0; desc.MediaType == mediaOCIIndex || desc.MediaType == mediaDockerList; depth++ {
+		if depth > 4 {
+			return nil, fmt.Errorf("%s: indexes nested too deep", a.archive)
+		}
+		var index ociIndex
+		if err := a.readJSON(desc, &index); err != nil {
+			return nil, err
+		}
+		found := false
+		var platforms []string
+		for _, m := range index.Manifests {
+			if m.Platform == nil {
+				continue
+			}
+			platforms = append(platforms, m.Platform.OS+"/"+m.Platform.Architecture)
+			if m.Platform.OS == os && m.Platform.Architecture == arch {
+				desc, found = m, true
+				break
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("%s:%s in %s has no image for %s/%s (only %s)", a.name, a.tag, a.archive, os, arch, strings.Join(platforms, ", "))
+		}
+	}
+	if desc.MediaType != mediaOCIManifest && desc.MediaType != mediaDockerV2 {
+		return nil, fmt.Errorf("%s: %s has media type %q, not an image manifest", a.archive, desc.Digest, desc.MediaType)
+	}
+	var manifest ociManifest
+	if err := a.readJSON(desc, &manifest); err != nil {
+		return nil, err
+	}
+	var config struct {
+		Config imageConfig `json:"config"`
+	}
+	if err := a.readJSON(manifest.Config, &config); err != nil {
+		return nil, err
+	}
+	return &resolvedImage{archivedImage: *a, manifestDigest: desc.Digest, config: config.Config, layers: manifest.Layers}, nil
+}
+
+// readJSON reads the blob desc names, checks its digest and decodes it.
+func (a *archivedImage) readJSON(desc ociDescriptor, v interface{}) error {
+	if desc.Size > 4<<20 {
+		return fmt.Errorf("%s: blob %s of %d bytes is too large for JSON", a.archive, desc.Digest, desc.Size)
+	}
+	var raw []byte
+	err := withBlob(a.archive, desc.Digest, func(r io.Reader) error {
+		var err error
+		raw, err = io.ReadAll(r)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("%s: blob %s: %w", a.archive, desc.Digest, err)
+	}
+	return nil
+}
+
+// readArchiveFile reads one small file of the archive.
+func readArchiveFile(archive, name string) ([]byte, error) {
+	var raw []byte
+	err := withArchiveFile(archive, name, func(r io.Reader) error {
+		var err error
+		raw, err = io.ReadAll(io.LimitReader(r, 4<<20))
+		return err
+	})
+	return raw, err
+}
+
+// withArchiveFile calls read with the content of file name in the tar archive. Skipping other
+// entries seeks, so finding a file costs little even in a large archive.
+func withArchiveFile(archive, name string, read func(io.Reader) error) error {
+	f, err := os.Open(archive)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("%s has no %s", archive, name)
+		}
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", archive, err)
+		}
+		if path.Clean(strings.TrimPrefix(hdr.Name, "./")) == name && hdr.Typeflag == tar.TypeReg {
+			return read(tr)
+		}
+	}
+}
+
+// withBlob calls read with the blob of digest, and fails when the content does not match it.
+func withBlob(archive, digest string, read func(io.Reader) error) error {
+	algorithm, hexSum, ok := strings.Cut(digest, ":")
+	if !ok || algorithm != "sha256" || len(hexSum) != sha256.Size*2 {
+		return fmt.Errorf("%s: unsupported digest %q", archive, digest)
+	}
+	return withArchiveFile(archive, "blobs/sha256/"+hexSum, func(r io.Reader) error {
+		h := sha256.New()
+		if err := read(io.TeeReader(r, h)); err != nil {
+			return err
+		}
+		if _, err := io.Copy(h, r); err != nil { // what read left unread counts too
+			return err
+		}
+		return checkSum(archive, digest, h)
+	})
+}
+
+func checkSum(archive, digest string, h hash.Hash) error {
+	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != digest {
+		return fmt.Errorf("%s: blob %s has digest %s", archive, digest, got)
+	}
+	return nil
+}
+
+// unpack writes the image's layers, in order, into the empty folder rootfs. Entries are written
+// through an os.Root, so none can land outside it, whatever its path or the symbolic links
+// before it; owners are set when the sandbox runs as root.
+func (i *resolvedImage) unpack(rootfs string) error {
+	if err := os.MkdirAll(rootfs, 0o755); err != nil {
+		return err
+	}
+	root, err := os.OpenRoot(rootfs)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	for _, layer := range i.layers {
+		err := withBlob(i.archive, layer.Digest, func(r io.Reader) error {
+			switch layer.MediaType {
+			case mediaOCILayerGzip, mediaDockerLayer:
+				zr, err := gzip.NewReader(r)
+				if err != nil {
+					return err
+				}
+				defer zr.Close()
+				return applyLayer(root, zr)
+			case mediaOCILayer:
+				return applyLayer(root, r)
+			}
+			return fmt.Errorf("layer %s has media type %q, which the sandbox does not unpack", layer.Digest, layer.MediaType)
+		})
+		if err != nil {
+			return fmt.Errorf("unpacking %s: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// applyLayer writes one layer's tar stream into root, honouring whiteouts (.wh.NAME removes
+// NAME, .wh..wh..opq empties the folder). Device files are left out.
+func applyLayer(root *os.Root, r io.Reader) error {
+	chown := os.Geteuid() == 0
+	tr := tar.NewReader(r)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		name := path.Clean(strings.TrimPrefix(hdr.Name, "/"))
+		if name == "." {
+			continue
+		}
+		if !filepath.IsLocal(name) {
+			return fmt.Errorf("entry %q leaves the root", hdr.Name)
+		}
+		dir, base := path.Split(name)
+		if dir != "" {
+			if err := root.MkdirAll(path.Clean(dir), 0o755); err != nil {
+				return err
+			}
+		}
+		if base == ".wh..wh..opq" {
+			if err := emptyDir(root, path.Clean("./"+dir)); err != nil {
+				return err
+			}
+			continue
+		}
+		if hidden, ok := strings.CutPrefix(base, ".wh."); ok {
+			if err := root.RemoveAll(path.Join(dir, hidden)); err != nil {
+				return err
+			}
+			continue
+		}
+		mode := hdr.FileInfo().Mode().Perm() | hdr.FileInfo().Mode()&(os.ModeSetuid|os.ModeSetgid|os.ModeSticky)
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			if fi, err := root.Lstat(name); err != nil || !fi.IsDir() {
+				_ = root.RemoveAll(name)
+				if err := root.Mkdir(name, 0o755); err != nil {
+					return err
+				}
+			}
+		case tar.TypeReg:
+			_ = root.RemoveAll(name)
+			f, err := root.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(f, tr)
+			if closeErr := f.Close(); err == nil {
+				err = closeErr
+			}
+			if err != nil {
+				return err
+			}
+		case tar.TypeSymlink:
+			_ = root.RemoveAll(name)
+			if err := root.Symlink(hdr.Linkname, name); err != nil {
+				return err
+			}
+		case tar.TypeLink:
+			target := path.Clean(strings.TrimPrefix(hdr.Linkname, "/"))
+			if !filepath.IsLocal(target) {
+				return fmt.Errorf("hard link %q to %q leaves the root", hdr.Name, hdr.Linkname)
+			}
+			_ = root.RemoveAll(name)
+			if err := root.Link(target, name); err != nil {
+				return err
+			}
+		default:
+			continue // devices and fifos: a container gets its devices from the runtime
+		}
+		if hdr.Typeflag == tar.TypeLink {
+			continue // the link is its target's file, owner and mode included
+		}
+		if chown {
+			if err := root.Lchown(name, hdr.Uid, hdr.Gid); err != nil {
+				return err
+			}
+		}
+		if hdr.Typeflag != tar.TypeSymlink {
+			if err := root.Chmod(name, mode); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// emptyDir removes what folder dir of root holds.
+func emptyDir(root *os.Root, dir string) error {
+	f, err := root.Open(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	names, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if err := root.RemoveAll(path.Join(dir, n)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

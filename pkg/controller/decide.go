@@ -82,6 +82,7 @@ func plannerInput(rc *redisv1beta1.RedisCluster, o *observation) *observed {
 		Now:            o.Now,
 		TemporaryIndex: rc.Spec.NodeCount(),
 		Cordoned:       o.Cordoned,
+		EmptyDomains:   emptyDomains(o, ms),
 		NoTemporary:    o.NoTemporary,
 	}
 }
@@ -151,8 +152,11 @@ func decide(o *observation) decision {
 	if migrating {
 		in.Migrating = o.Migration.Nodes
 	}
+	var drainBlocked []string
 	if !migrating {
-		failovers = append(failovers, planDrain(in)...)
+		var moves []action
+		moves, drainBlocked = planDrain(in)
+		failovers = append(failovers, moves...)
 	}
 	d.Actions = append(failovers, planCluster(in, migrating)...)
 	if len(d.Actions) == 0 && !migrating {
@@ -190,6 +194,7 @@ func decide(o *observation) decision {
 	if layoutRisk != "" {
 		h.degraded = append(h.degraded, layoutRisk)
 	}
+	h.degraded = append(h.degraded, drainBlocked...)
 	if m := o.Migration; m != nil {
 		status.Migration = m.Migration
 		if migrating {

@@ -42,11 +42,13 @@ func shardOf(nodes []reachableMember) map[string]int {
 	return out
 }
 
-// planLabels brings each answering node's pod labels to its role and shard.
+// planLabels brings each answering node's pod labels to its role and shard. Pods that stop
+// being masters are relabelled before those that become masters: the masters' budget must never
+// count more masters than there are, or it would let one be evicted.
 func planLabels(o *observation, in *observed) []action {
 	nodes := in.reachable()
 	shards := shardOf(nodes)
-	var out []action
+	var demoted, out []action
 	for _, n := range nodes {
 		pod := o.Pods[n.Index]
 		if pod == nil {
@@ -59,11 +61,16 @@ func planLabels(o *observation, in *observed) []action {
 			role, shard = "replica", strconv.Itoa(s)
 		}
 		if pod.Labels[LabelRole] != role || pod.Labels[LabelShard] != shard {
-			out = append(out, labelPod{because(fmt.Sprintf("label pod %s as %s of shard %s", pod.Name, orNone(role), orNone(shard))),
-				pod.Name, map[string]string{LabelRole: role, LabelShard: shard}})
+			a := labelPod{because(fmt.Sprintf("label pod %s as %s of shard %s", pod.Name, orNone(role), orNone(shard))),
+				pod.Name, map[string]string{LabelRole: role, LabelShard: shard}}
+			if pod.Labels[LabelRole] == "master" {
+				demoted = append(demoted, a)
+			} else {
+				out = append(out, a)
+			}
 		}
 	}
-	return out
+	return append(demoted, out...)
 }
 
 func orNone(s string) string {
@@ -75,11 +82,13 @@ func orNone(s string) string {
 
 // planDrain hands the master role off Kubernetes nodes that are cordoned (a drain starts so)
 // to the master's most up-to-date replica on a schedulable node, gracefully. The masters'
-// budget keeps their pods from being evicted until then.
-func planDrain(in *observed) []action {
+// budget keeps their pods from being evicted until then. It also says which masters cannot
+// move, and so block a drain.
+func planDrain(in *observed) ([]action, []string) {
 	if len(in.Cordoned) == 0 {
-		return nil
+		return nil, nil
 	}
+	var blocked []string
 	nodes := in.reachable()
 	masters := ownerNodes(nodes)
 	var out []action
@@ -98,16 +107,18 @@ func planDrain(in *observed) []action {
 				strings.Join(redisops.FormatRanges(m.Self.Slots), ","), m.Node, r.Index, m.Index)), r.Addr(), m.Self.ID, redisops.FailoverGraceful})
 			continue
 		}
-		out = append(out, waitFor{because(fmt.Sprintf("master node %d on cordoned node %s has no in-sync replica on another node to hand over to: its pod is not evicted",
-			m.Index, m.Node))})
+		blocked = append(blocked, fmt.Sprintf("master node %d on cordoned node %s has no in-sync replica on another node to hand over to: the masters' budget keeps its pod from eviction",
+			m.Index, m.Node))
 	}
-	return out
+	return out, blocked
 }
 
-// planSpread moves the master role so that no failure domain (a Kubernetes node by default)
-// holds two masters, or a master
-// and its own replica, when a replica elsewhere can take over: one node's loss then never takes
-// a shard, nor a majority of masters. It returns why the layout stays at risk otherwise.
+// planSpread spreads the shards over failure domains (Kubernetes nodes by default) so that one
+// domain's loss never takes a shard, nor a majority of masters. A second master in a domain
+// hands its role to a replica in a domain without a master. A replica that shares its master's
+// domain, or the replica of a crowded master with none elsewhere, has its pod replaced while a
+// schedulable domain holds no pod of the cluster: the scheduler's spreading puts the new pod
+// there. It returns why the layout stays at risk otherwise.
 func planSpread(in *observed) ([]action, string) {
 	nodes := in.reachable()
 	masters := ownerNodes(nodes)
@@ -137,6 +148,16 @@ func planSpread(in *observed) ([]action, string) {
 		if r, ok := bestReplica(away, masters); ok && crowded {
 			return []action{failover{because(fmt.Sprintf("spread masters: node %d on %s takes over from node %d, which shares node %s with another master",
 				r.Index, r.Host, m.Index, m.Host)), r.Addr(), m.Self.ID, redisops.FailoverGraceful}}, ""
+		}
+		if len(in.EmptyDomains) > 0 && len(replicas) > 0 {
+			move := replicas[0]
+			for _, r := range replicas {
+				if r.Host == m.Host {
+					move = r
+				}
+			}
+			return []action{replacePod{because(fmt.Sprintf("spread shards: replace pod %s of replica node %d (on %s, with master node %d) so that it runs in an empty domain (%s)",
+				move.Pod, move.Index, move.Host, m.Index, strings.Join(in.EmptyDomains, ", "))), move.member}}, ""
 		}
 		if crowded {
 			risks = append(risks, fmt.Sprintf("masters %d and %d share node %s and no replica on a node without a master can take over",
@@ -202,4 +223,26 @@ func planBudgets(rc *redisv1beta1.RedisCluster, existing map[string]int32) (writ
 	}
 	sort.Strings(remove)
 	return write, remove
+}
+
+// emptyDomains are the failure domains that have a schedulable node and none of members.
+func emptyDomains(o *observation, members []member) []string {
+	used := map[string]bool{}
+	for _, m := range members {
+		if m.Node != "" {
+			used[m.Host] = true
+		}
+	}
+	free := map[string]bool{}
+	for node, domain := range o.Domains {
+		if !o.Cordoned[node] && !used[domain] {
+			free[domain] = true
+		}
+	}
+	out := make([]string, 0, len(free))
+	for d := range free {
+		out = append(out, d)
+	}
+	sort.Strings(out)
+	return out
 }

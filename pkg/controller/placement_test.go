@@ -12,7 +12,9 @@ import (
 func TestDrainHandsMastersOnACordonedNodeToAReplicaElsewhere(t *testing.T) {
 	o := clusterFixture(3, 1, healthy()...)
 	o.Cordoned = map[string]bool{"a": true}
-	p := flatten(planDrain(o))
+	moves, blocked := planDrain(o)
+	require.Empty(t, blocked)
+	p := flatten(moves)
 	require.Equal(t, []string{actFailover}, kinds(p))
 	require.Equal(t, addrOf(3), p.Actions[0].Addr, "master 0 on a goes to its replica on b")
 	require.Contains(t, p.Actions[0].Reason, "master of slots 0-5461 moved off node a before drain")
@@ -21,10 +23,15 @@ func TestDrainHandsMastersOnACordonedNodeToAReplicaElsewhere(t *testing.T) {
 	nodes[3].host = "a"
 	o = clusterFixture(3, 1, nodes...)
 	o.Cordoned = map[string]bool{"a": true}
-	requireWaiting(t, flatten(planDrain(o)), "has no in-sync replica on another node")
+	moves, blocked = planDrain(o)
+	require.Empty(t, moves)
+	require.Len(t, blocked, 1)
+	require.Contains(t, blocked[0], "master node 0 on cordoned node a has no in-sync replica on another node")
 
 	o = clusterFixture(3, 1, healthy()...)
-	require.Empty(t, planDrain(o), "nothing cordoned, nothing moves")
+	moves, blocked = planDrain(o)
+	require.Empty(t, moves, "nothing cordoned, nothing moves")
+	require.Empty(t, blocked)
 }
 
 func TestSpreadMovesASecondMasterOffAKubernetesNode(t *testing.T) {
@@ -59,6 +66,23 @@ func TestSpreadMovesASecondMasterOffAKubernetesNode(t *testing.T) {
 		return one
 	}()...)...))
 	require.Contains(t, risk, "layout at risk")
+}
+
+func TestSpreadMovesAReplicaOffItsMastersNodeToAnEmptyOne(t *testing.T) {
+	nodes := healthy()
+	nodes[3].host = "a" // replica of master 0, on master 0's node
+	nodes[5].host = "b"
+	o := clusterFixture(3, 1, nodes...)
+	p, risk := planSpread(o)
+	require.Empty(t, p, "no empty node: the scheduler would put it back")
+	require.Contains(t, risk, "master 0 and its replica share node a")
+
+	o.EmptyDomains = []string{"d"}
+	p, risk = planSpread(o)
+	require.Empty(t, risk)
+	f := flatten(p)
+	require.Equal(t, []string{actReplace}, kinds(f))
+	require.Equal(t, 3, f.Actions[0].Target.Index)
 }
 
 func TestLabelsAndBudgetsFollowTheShards(t *testing.T) {

@@ -62,6 +62,8 @@ type observed struct {
 	NoTemporary    string
 	// Cordoned are the Kubernetes nodes being drained.
 	Cordoned map[string]bool
+	// EmptyDomains are the failure domains with a schedulable node and no pod of the cluster.
+	EmptyDomains []string
 }
 
 // memberAt returns the member whose port addr has: a node's port is fixed by its index.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -115,6 +116,34 @@ func (f *Framework) WaitReady(t testing.TB, namespace, name string, timeout time
 		}
 		t.Fatal(err)
 	}
+	return rc
+}
+
+// WaitWhole waits until every wanted node of the cluster has a running pod, the status says Ready
+// and every cluster invariant holds: after pods were deleted or evicted, a status still Ready
+// from before says nothing yet.
+func (f *Framework) WaitWhole(t testing.TB, namespace, name string, timeout time.Duration) *redisv1beta1.RedisCluster {
+	t.Helper()
+	var rc *redisv1beta1.RedisCluster
+	WaitFor(t, timeout, fmt.Sprintf("RedisCluster %s/%s whole again", namespace, name), func() (bool, error) {
+		var err error
+		rc, err = f.Redis.RedisV1beta1().RedisClusters(namespace).Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		pods, err := f.Kube.CoreV1().Pods(namespace).List(context.Background(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + name})
+		if err != nil {
+			return false, err
+		}
+		running := 0
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning {
+				running++
+			}
+		}
+		return running == rc.Spec.NodeCount() && rc.Status.ObservedGeneration == rc.Generation &&
+			meta.IsStatusConditionTrue(rc.Status.Conditions, redisv1beta1.ConditionReady) && f.InvariantsHold(rc), nil
+	})
 	return rc
 }
 

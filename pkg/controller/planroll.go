@@ -122,7 +122,7 @@ func planRoll(o *observed) []action {
 }
 
 // bestReplica is the replica with the furthest offset among those whose pod is current and
-// that every master knows as a replica: the masters vote in its election.
+// that every master knows as a replica: the cluster has settled on the shard's layout.
 func bestReplica(replicas, masters []reachableMember) (reachableMember, bool) {
 	var best reachableMember
 	found := false
@@ -190,9 +190,9 @@ func applyRoll(status *redisv1beta1.RedisClusterStatus, generation int64, o *obs
 	setCondition(status, generation, redisv1beta1.ConditionUpdating, metav1.ConditionTrue, ReasonRolling, boundText(msg, maxConditionMessage))
 }
 
-// knownAsReplica reports whether every master's table has r as a replica of r's master. A
-// master that does not yet know r as one refuses it its vote, and a graceful failover then
-// stalls until Redis gives it up, with the old master's clients paused all along.
+// knownAsReplica reports whether every other master's table has r as a replica of r's master:
+// a node that joined or moved a moment ago is not handed a shard before the cluster agrees on
+// what it is.
 func knownAsReplica(r reachableMember, masters []reachableMember) bool {
 	for _, m := range masters {
 		if m.Self.ID == r.Self.MasterID {

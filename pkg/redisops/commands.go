@@ -191,8 +191,13 @@ func (a *Admin) gracefulFailover(ctx context.Context, addr string) error {
 	if err := a.Client(line.Addr).Do(ctx, "CLIENT", "PAUSE", manualFailoverTimeout.Milliseconds(), "WRITE").Err(); err != nil {
 		return fmt.Errorf("CLIENT PAUSE WRITE on %s: %w", line.Addr, err)
 	}
+	tookOver := false
 	defer func() {
-		// Whatever happened, the master's clients must not wait for the pause to run out.
+		// The master's clients need not wait for the pause to run out, unless the replica
+		// claimed the slots and the master may not know yet: a write it took then would be lost.
+		if tookOver {
+			return
+		}
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		defer cancel()
 		_ = a.Client(line.Addr).Do(uctx, "CLIENT", "UNPAUSE").Err()
@@ -220,6 +225,7 @@ func (a *Admin) gracefulFailover(ctx context.Context, addr string) error {
 	if err := a.Client(addr).Do(ctx, "CLUSTER", "FAILOVER", "TAKEOVER").Err(); err != nil {
 		return fmt.Errorf("CLUSTER FAILOVER TAKEOVER on %s: %w", addr, err)
 	}
+	tookOver = true
 	// The former master turns replica when the new master's claim reaches it; until then it must
 	// hold the writes, which it would lose on turning replica.
 	if err := pollUntil(ctx, min(switchTimeout, manualFailoverTimeout-time.Since(pausedAt)-500*time.Millisecond), func() (bool, error) {
@@ -228,6 +234,7 @@ func (a *Admin) gracefulFailover(ctx context.Context, addr string) error {
 		return fmt.Errorf("graceful failover: after CLUSTER FAILOVER TAKEOVER on %s, the roles of it and %s did not switch: %w",
 			addr, line.Addr, err)
 	}
+	tookOver = false // both agree: the held writes go to the new master
 	return nil
 }
 

@@ -150,13 +150,21 @@ func newImageStore(dir string) *imageStore {
 	return &imageStore{dir: dir, index: map[string]archiveEntries{}}
 }
 
+// errUnreadableArchives says no archive names the image, but some could not be read (one being
+// written, say): the image may be in one of them.
+var errUnreadableArchives = errors.New("unreadable image archives")
+
 // resolve finds the image ref names for this host's platform: nil without error when no archive
-// has an image of that name.
+// has an image of that name, nil with errUnreadableArchives when some archive could not be read
+// to tell.
 func (s *imageStore) resolve(ref string) (*resolvedImage, error) {
 	want := parseImageRef(ref)
-	candidates, err := s.images(want.name)
-	if err != nil || len(candidates) == 0 {
-		return nil, err
+	candidates, unreadable := s.images(want.name)
+	if len(candidates) == 0 {
+		if len(unreadable) > 0 {
+			return nil, fmt.Errorf("%w: %w", errUnreadableArchives, errors.Join(unreadable...))
+		}
+		return nil, nil
 	}
 	var chosen *archivedImage
 	exact := false
@@ -189,18 +197,20 @@ func describe(images []archivedImage) string {
 	return strings.Join(out, ", ")
 }
 
-// images are the archived images named name, newest archive first.
-func (s *imageStore) images(name string) ([]archivedImage, error) {
+// images are the archived images named name, newest archive first, and why archives that could
+// not be read were left out: one broken archive must not stop the containers of other images.
+func (s *imageStore) images(name string) ([]archivedImage, []error) {
 	if s.dir == "" {
 		return nil, nil
 	}
 	paths, err := filepath.Glob(filepath.Join(s.dir, "*"+imageArchiveSuffix))
 	if err != nil {
-		return nil, err
+		return nil, []error{err}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []archivedImage
+	var unreadable []error
 	for _, p := range paths {
 		fi, err := os.Stat(p)
 		if err != nil {
@@ -213,7 +223,8 @@ func (s *imageStore) images(name string) ([]archivedImage, error) {
 			s.index[p] = entries
 		}
 		if entries.err != nil {
-			return nil, entries.err
+			unreadable = append(unreadable, entries.err)
+			continue
 		}
 		for _, i := range entries.images {
 			if i.name == name {
@@ -222,7 +233,7 @@ func (s *imageStore) images(name string) ([]archivedImage, error) {
 		}
 	}
 	sort.SliceStable(out, func(a, b int) bool { return out[a].modTime.After(out[b].modTime) })
-	return out, nil
+	return out, unreadable
 }
 
 // readArchiveIndex lists the images the archive's index.json names.

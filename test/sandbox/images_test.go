@@ -280,3 +280,21 @@ func TestUnpackChecksDigests(t *testing.T) {
 	require.NoError(t, err)
 	require.Error(t, img.unpack(filepath.Join(dir, "rootfs")))
 }
+
+// An archive that cannot be read (one being written) hides no other archive's images, and is
+// named when no readable archive has the image.
+func TestImageStoreSkipsUnreadableArchives(t *testing.T) {
+	dir := t.TempDir()
+	var a testArchive
+	a.write(t, filepath.Join(dir, "good.oci.tar"), "good", "v1",
+		a.image(t, runtime.GOARCH, imageConfig{}, layerOf(t, tarEntry{name: "f", body: "x"})))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "half-written.oci.tar"), []byte("not a tar"), 0o644))
+	store := newImageStore(dir)
+	img, err := store.resolve("good:v1")
+	require.NoError(t, err)
+	require.NotNil(t, img)
+	img, err = store.resolve("other:v1")
+	require.Nil(t, img)
+	require.ErrorIs(t, err, errUnreadableArchives)
+	require.ErrorContains(t, err, "half-written.oci.tar")
+}

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -189,16 +190,15 @@ func (r *podRunner) workDir(c corev1.Container) string {
 func (r *podRunner) setUp(ctx context.Context, c *containerRun) *corev1.ContainerStateWaiting {
 	c.image, c.cloneflags = nil, 0
 	img, err := r.a.images.resolve(c.spec.Image)
-	if err != nil {
-		return &corev1.ContainerStateWaiting{Reason: "ErrImagePull", Message: err.Error()}
-	}
-	if img != nil {
+	switch {
+	case img != nil:
 		return r.setUpImage(ctx, c, img)
-	}
-	if len(c.spec.Command) == 0 {
+	case len(c.spec.Command) == 0 && err == nil:
 		return &corev1.ContainerStateWaiting{Reason: "ErrImagePull", Message: fmt.Sprintf(
 			"container %s has no command, and no OCI archive in %s holds image %q (make image builds bin/redis-operator.oci.tar)",
 			c.spec.Name, r.a.images.dir, c.spec.Image)}
+	case err != nil && (len(c.spec.Command) == 0 || !errors.Is(err, errUnreadableArchives)):
+		return &corev1.ContainerStateWaiting{Reason: "ErrImagePull", Message: err.Error()}
 	}
 	for _, m := range c.spec.VolumeMounts {
 		if err := r.fillKeyVolume(ctx, m.Name); err != nil {

@@ -48,14 +48,14 @@ run: ## Run the operator: against KUBECONFIG, or a local sandbox with the exampl
 
 test: lint verify-codegen sandbox-binaries ## Every test: unit, chart, then integration and e2e.
 	$(MAKE) test-unit
-	$(MAKE) image
 	$(MAKE) test-chart
 	$(MAKE) test-system
 
 test-unit: ## Unit tests (fake clientsets, pure functions; pkg/redisops also starts real redis-server).
 	$(GO) test -count=1 -timeout 15m $(UNIT_PACKAGES)
 
-test-system: sandbox-binaries test-tools ## Integration and e2e tests on real redis-server and a real control plane.
+# The e2e tests install the chart, whose pods the sandbox runs from bin/redis-operator.oci.tar.
+test-system: sandbox-binaries test-tools image ## Integration and e2e tests on real redis-server and a real control plane.
 	$(GO) test -count=1 -p 1 -timeout 40m $(SYSTEM_PACKAGES)
 
 chart-tools: ## Build helm and promtool into bin/tools when missing or their pins changed.

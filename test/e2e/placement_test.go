@@ -130,7 +130,7 @@ func TestPlacementSpreadsShardsAndDrainsHandMastersOverFirst(t *testing.T) {
 		return spread(layout(t, ns, "placed")) && eventsSaying(t, ns, "placed", "spread masters") > 0, nil
 	})
 	t.Logf("two masters on one node spread again in %.1fs", time.Since(start).Seconds())
-	rc = f.WaitReady(t, ns, "placed", time.Minute)
+	f.WaitReady(t, ns, "placed", time.Minute)
 
 	// The masters' budget refuses evicting a master.
 	masterPods, err := f.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=placed,redis.redis/role=master"})

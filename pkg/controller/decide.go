@@ -71,6 +71,9 @@ func plannerInput(rc *redisv1beta1.RedisCluster, o *observation) *observed {
 		if domain, ok := o.Domains[ms[i].Node]; ok {
 			ms[i].Host = domain
 		}
+		if _, ok := o.OtherClass[ms[i].Index]; ok && ms[i].Current {
+			ms[i].Outdated, ms[i].Current = true, false
+		}
 	}
 	return &observed{
 		Members:        ms,
@@ -134,6 +137,9 @@ func decide(o *observation) decision {
 		if _, taken := o.HeldElsewhere[index]; taken {
 			continue
 		}
+		if o.ClaimsGoing[index] {
+			continue // a pod naming it would keep the old claim from ever going
+		}
 		if rc.Spec.PersistenceEnabled() && !o.Claims[index] {
 			d.CreateClaims = append(d.CreateClaims, index)
 		}
@@ -170,7 +176,11 @@ func decide(o *observation) decision {
 		d.Actions = append(d.Actions, planLive(o, in)...)
 	}
 	d.Actions = append(d.Actions, planLabels(o, in)...)
-	for _, a := range d.Actions {
+	for i, a := range d.Actions {
+		if r, ok := a.(replacePod); ok {
+			r.Claim = o.OtherClass[r.Node.Index]
+			d.Actions[i] = r
+		}
 		if t, ok := a.(addTemporaryNode); ok {
 			if rc.Spec.PersistenceEnabled() && !o.Claims[t.Index] {
 				d.CreateClaims = append(d.CreateClaims, t.Index)

@@ -170,6 +170,13 @@ func (c *Controller) replacePod(ctx context.Context, rc *redisv1beta1.RedisClust
 	if err != nil {
 		return fmt.Errorf("reading pod %s: %w", a.Node.Pod, err)
 	}
+	if a.Claim != "" {
+		// The claim goes once the pod is gone (its protection finalizer waits for that).
+		err := c.kubeClient.CoreV1().PersistentVolumeClaims(rc.Namespace).Delete(ctx, a.Claim, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting claim %s of another storage class: %w", a.Claim, err)
+		}
+	}
 	err = c.kubeClient.CoreV1().Pods(rc.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{Preconditions: metav1.NewUIDPreconditions(string(pod.UID))})
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 		return fmt.Errorf("deleting pod %s: %w", pod.Name, err)

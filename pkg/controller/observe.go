@@ -25,6 +25,10 @@ type observation struct {
 	Claims  map[int]bool        // node indexes whose data claim exists
 	// SmallClaims are the claims whose requested size is below the spec's, by node index.
 	SmallClaims map[int]string
+	// OtherClass are the claims of another storage class than the spec's, by node index: their
+	// node is rolled onto a new claim. ClaimsGoing are claims being deleted.
+	OtherClass  map[int]string
+	ClaimsGoing map[int]bool
 	HasService  bool
 	// Cordoned are the Kubernetes nodes marked unschedulable (a drain starts so).
 	Cordoned map[string]bool
@@ -87,7 +91,17 @@ func (c *Controller) observe(ctx context.Context, rc *redisv1beta1.RedisCluster,
 	if rc.Spec.PersistenceEnabled() {
 		for index := range rc.Spec.NodeCount() {
 			if claim, err := c.claims.PersistentVolumeClaims(rc.Namespace).Get(ClaimName(rc, index)); err == nil {
+				if claim.DeletionTimestamp != nil {
+					o.ClaimsGoing = setIndex(o.ClaimsGoing, index)
+					continue
+				}
 				o.Claims[index] = true
+				if want := rc.Spec.Persistence.StorageClass; want != nil && (claim.Spec.StorageClassName == nil || *claim.Spec.StorageClassName != *want) {
+					if o.OtherClass == nil {
+						o.OtherClass = map[int]string{}
+					}
+					o.OtherClass[index] = claim.Name
+				}
 				want := rc.Spec.PersistenceSize()
 				if got := claim.Spec.Resources.Requests[corev1.ResourceStorage]; got.Cmp(want) < 0 {
 					if o.SmallClaims == nil {
@@ -301,4 +315,12 @@ func (c *Controller) placement(rc *redisv1beta1.RedisCluster) (map[string]bool, 
 		}
 	}
 	return cordoned, domains, budgets, nil
+}
+
+func setIndex(set map[int]bool, index int) map[int]bool {
+	if set == nil {
+		set = map[int]bool{}
+	}
+	set[index] = true
+	return set
 }

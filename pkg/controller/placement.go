@@ -157,7 +157,7 @@ func planSpread(in *observed) ([]action, string) {
 				}
 			}
 			return []action{replacePod{because(fmt.Sprintf("spread shards: replace pod %s of replica node %d (on %s, with master node %d) so that it runs in an empty domain (%s)",
-				move.Pod, move.Index, move.Host, m.Index, strings.Join(in.EmptyDomains, ", "))), move.member}}, ""
+				move.Pod, move.Index, move.Host, m.Index, strings.Join(in.EmptyDomains, ", "))), move.member, ""}}, ""
 		}
 		if crowded {
 			risks = append(risks, fmt.Sprintf("masters %d and %d share node %s and no replica on a node without a master can take over",

@@ -15,10 +15,12 @@ import (
 const caughtUpBytes = 4 << 20
 
 // replacePod deletes a node's pod built from an older spec; it is created again from the
-// current one. Only replicas and slot-less nodes are replaced.
+// current one. Only replicas and slot-less nodes are replaced. Claim, when set, is the node's
+// claim of another storage class, deleted too so that the node comes back on a new one.
 type replacePod struct {
 	because
-	Node member
+	Node  member
+	Claim string
 }
 
 // addTemporaryNode creates the pod of the temporary node at Index: a replica for a shard that
@@ -95,7 +97,7 @@ func planRoll(o *observed) []action {
 		sort.Slice(replicas, func(i, j int) bool { return replicas[i].Index < replicas[j].Index })
 		for _, r := range replicas {
 			if r.Outdated {
-				return []action{replacePod{because(fmt.Sprintf("replace pod %s of replica node %d, built from an older spec", r.Pod, r.Index)), r.member}}
+				return []action{replacePod{because(fmt.Sprintf("replace pod %s of replica node %d, built from an older spec", r.Pod, r.Index)), r.member, ""}}
 			}
 		}
 		if !m.Outdated || m.Extra {
@@ -115,7 +117,7 @@ func planRoll(o *observed) []action {
 	// What is left owns no slot and replicates no master that does.
 	for _, n := range nodes {
 		if n.Outdated && !n.Extra && !isSlotOwner(n) {
-			return []action{replacePod{because(fmt.Sprintf("replace pod %s of node %d, built from an older spec", n.Pod, n.Index)), n.member}}
+			return []action{replacePod{because(fmt.Sprintf("replace pod %s of node %d, built from an older spec", n.Pod, n.Index)), n.member, ""}}
 		}
 	}
 	return nil

@@ -73,7 +73,8 @@ func TestLiveSettingsReachEveryNodeWithoutANewPod(t *testing.T) {
 
 	// A node restarted in place keeps the settings: they are in the file it includes.
 	killed := framework.NodeAddrs(rc)[0]
-	_ = redis.NewClient(&redis.Options{Addr: killed}).Do(ctx, "SHUTDOWN", "NOSAVE").Err() // the node hangs up
+	// Once: a retry would shut the restarted node down again.
+	_ = redis.NewClient(&redis.Options{Addr: killed, MaxRetries: -1}).Do(ctx, "SHUTDOWN", "NOSAVE").Err() // the node hangs up
 	framework.WaitFor(t, 30*time.Second, "the node to go down", func() (bool, error) {
 		_, err := configOf(ctx, killed, "", "maxmemory-policy")
 		return err != nil, nil

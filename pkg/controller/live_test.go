@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 )
@@ -83,4 +84,30 @@ func TestPasswordChangeAddsEverywhereBeforeDroppingTheOld(t *testing.T) {
 	removed := desiredConfigSecret(&redisv1beta1.RedisCluster{ObjectMeta: rc.ObjectMeta, Spec: newCluster("rc").Spec}, "", done, false)
 	require.Equal(t, []string{"", "new"}, passwordsFor(removed, ""))
 	require.NotContains(t, string(removed.Data[configFileKey]), "requirepass")
+}
+
+func TestANewStorageClassRollsNodesOntoNewClaims(t *testing.T) {
+	rc := newCluster("rc")
+	rc.Spec.Persistence = &redisv1beta1.PersistenceSpec{Enabled: true, StorageClass: ptr.To("fast")}
+	secret := desiredConfigSecret(rc, "", nil, false)
+	o := liveObservation(secret, settingsHash(rc), "0")
+	o.Cluster = rc
+	for i, pod := range o.Pods {
+		o.Pods[i] = desiredPod(rc, i)
+		for k, v := range liveAnnotations(rc, secret) {
+			o.Pods[i].Annotations[k] = v
+		}
+		o.Pods[i].Status = pod.Status
+	}
+	o.OtherClass = map[int]string{3: "data-rc-3"}
+	in := plannerInput(rc, o)
+	require.True(t, in.Members[3].Outdated, "its claim is of the old class")
+	require.False(t, in.Members[4].Outdated)
+
+	delete(o.Pods, 3)
+	o.ClaimsGoing = map[int]bool{3: true}
+	require.NotContains(t, decide(o).CreatePods, 3, "not while the old claim is going")
+	o.ClaimsGoing = nil
+	require.Contains(t, decide(o).CreateClaims, 3)
+	require.Contains(t, decide(o).CreatePods, 3)
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 )
@@ -112,16 +111,7 @@ func desiredConfigSecret(rc *redisv1beta1.RedisCluster, password string, existin
 		}
 	}
 	data[authVersionKey] = []byte(strconv.Itoa(version))
-	return &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:            ConfigSecretName(rc),
-			Namespace:       rc.Namespace,
-			Labels:          clusterLabels(rc),
-			OwnerReferences: []metav1.OwnerReference{ownerRef(rc)},
-		},
-		Type: corev1.SecretTypeOpaque,
-		Data: data,
-	}
+	return &corev1.Secret{ObjectMeta: ownedMeta(rc, ConfigSecretName(rc), nil), Type: corev1.SecretTypeOpaque, Data: data}
 }
 
 // settingsHash is a short hash of rc's live settings.

@@ -54,22 +54,25 @@ func ownerRef(rc *redisv1beta1.RedisCluster) metav1.OwnerReference {
 	return *metav1.NewControllerRef(rc, redisv1beta1.SchemeGroupVersion.WithKind("RedisCluster"))
 }
 
+// ownedMeta is the metadata of rc's object name: in rc's namespace, with the cluster's labels
+// and extra ones, controlled by rc.
+func ownedMeta(rc *redisv1beta1.RedisCluster, name string, extra map[string]string) metav1.ObjectMeta {
+	labels := clusterLabels(rc)
+	for k, v := range extra {
+		labels[k] = v
+	}
+	return metav1.ObjectMeta{Name: name, Namespace: rc.Namespace, Labels: labels, OwnerReferences: []metav1.OwnerReference{ownerRef(rc)}}
+}
+
 // desiredPod is the pod of node index: host network, client port basePort+N, cluster bus on
 // +10000, exporter on +20000, data on an emptyDir or the node's claim.
 func desiredPod(rc *redisv1beta1.RedisCluster, index int) *corev1.Pod {
 	spec := &rc.Spec
 	port := spec.NodePort(index)
-	labels := clusterLabels(rc)
-	labels[LabelNodeIndex] = strconv.Itoa(index)
-	labels[LabelPort] = strconv.Itoa(int(port))
-
 	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:            PodName(rc, index),
-			Namespace:       rc.Namespace,
-			Labels:          labels,
-			OwnerReferences: []metav1.OwnerReference{ownerRef(rc)},
-		},
+		ObjectMeta: ownedMeta(rc, PodName(rc, index), map[string]string{
+			LabelNodeIndex: strconv.Itoa(index), LabelPort: strconv.Itoa(int(port)),
+		}),
 		Spec: corev1.PodSpec{
 			HostNetwork:      true,
 			DNSPolicy:        corev1.DNSClusterFirstWithHostNet,
@@ -223,15 +226,8 @@ func podAffinity(rc *redisv1beta1.RedisCluster) *corev1.Affinity {
 // desiredClaim is the PersistentVolumeClaim of node index. Claims carry no owner reference to
 // the pod, so a replacement pod finds its node's data; the cluster owns them.
 func desiredClaim(rc *redisv1beta1.RedisCluster, index int) *corev1.PersistentVolumeClaim {
-	labels := clusterLabels(rc)
-	labels[LabelNodeIndex] = strconv.Itoa(index)
 	return &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:            ClaimName(rc, index),
-			Namespace:       rc.Namespace,
-			Labels:          labels,
-			OwnerReferences: []metav1.OwnerReference{ownerRef(rc)},
-		},
+		ObjectMeta: ownedMeta(rc, ClaimName(rc, index), map[string]string{LabelNodeIndex: strconv.Itoa(index)}),
 		Spec: corev1.PersistentVolumeClaimSpec{
 			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 			StorageClassName: rc.Spec.Persistence.StorageClass,
@@ -246,12 +242,7 @@ func desiredClaim(rc *redisv1beta1.RedisCluster, index int) *corev1.PersistentVo
 // the container port named metrics, which differs from node to node.
 func desiredExporterService(rc *redisv1beta1.RedisCluster) *corev1.Service {
 	return &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:            ExporterServiceName(rc),
-			Namespace:       rc.Namespace,
-			Labels:          clusterLabels(rc),
-			OwnerReferences: []metav1.OwnerReference{ownerRef(rc)},
-		},
+		ObjectMeta: ownedMeta(rc, ExporterServiceName(rc), nil),
 		Spec: corev1.ServiceSpec{
 			ClusterIP: corev1.ClusterIPNone,
 			Selector:  map[string]string{LabelManagedBy: ManagedByValue, LabelInstance: rc.Name},

@@ -193,9 +193,8 @@ func desiredBudgets(rc *redisv1beta1.RedisCluster) []*policyv1.PodDisruptionBudg
 		}
 		least := intstr.FromInt32(minAvailable)
 		return &policyv1.PodDisruptionBudget{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: rc.Namespace, Labels: clusterLabels(rc),
-				OwnerReferences: []metav1.OwnerReference{ownerRef(rc)}},
-			Spec: policyv1.PodDisruptionBudgetSpec{MinAvailable: &least, Selector: &metav1.LabelSelector{MatchLabels: selector}},
+			ObjectMeta: ownedMeta(rc, name, nil),
+			Spec:       policyv1.PodDisruptionBudgetSpec{MinAvailable: &least, Selector: &metav1.LabelSelector{MatchLabels: selector}},
 		}
 	}
 	out := []*policyv1.PodDisruptionBudget{budget(MastersBudgetName(rc), map[string]string{LabelRole: "master"}, rc.Spec.Masters)}

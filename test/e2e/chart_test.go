@@ -131,18 +131,8 @@ func TestHelmChartInstallsAnOperatorItsRBACIsEnoughFor(t *testing.T) {
 	// Uninstall removes every object of the release, and the CRD stays.
 	f.DeleteNamespace(t, ns)
 	uninstall(t, false)
-	left, err := f.KubectlStdin(ctx, manifest, "get", "-f", "-", "-o", "name", "--ignore-not-found")
-	require.NoError(t, err, left)
-	require.Empty(t, left, "helm uninstall left objects of the release")
-	selector := "app.kubernetes.io/instance=" + chartRelease
-	left, err = f.Kubectl(ctx, "get", "all,serviceaccounts,secrets,configmaps,roles,rolebindings,leases",
-		"-n", chartNamespace, "-l", selector, "-o", "name")
-	require.NoError(t, err, left)
-	require.Empty(t, left, "objects labelled with the release are left in %s", chartNamespace)
-	left, err = f.Kubectl(ctx, "get", "clusterroles,clusterrolebindings", "-l", selector, "-o", "name")
-	require.NoError(t, err, left)
-	require.Empty(t, left, "cluster-scoped objects of the release are left")
-	left, err = f.Kubectl(ctx, "get", "secrets", "-n", chartNamespace, "-l", "owner=helm", "-o", "name")
+	requireReleaseGone(t, manifest, "all,serviceaccounts,secrets,configmaps,roles,rolebindings,leases")
+	left, err := f.Kubectl(ctx, "get", "secrets", "-n", chartNamespace, "-l", "owner=helm", "-o", "name")
 	require.NoError(t, err, left)
 	require.Empty(t, left, "helm's release records are left")
 	out, err = f.Kubectl(ctx, "get", "crd", "redisclusters.redis.redis", "-o", "name")
@@ -264,4 +254,21 @@ func flagValue(t *testing.T, args []string, name string) string {
 	}
 	t.Fatalf("no %s in %v", name, args)
 	return ""
+}
+
+// requireReleaseGone fails t unless an uninstall left nothing of the release: no object of its
+// manifest, none of kinds labelled with it in its namespace, no cluster-wide RBAC of it.
+func requireReleaseGone(t *testing.T, manifest, kinds string) {
+	t.Helper()
+	ctx := context.Background()
+	left, err := f.KubectlStdin(ctx, manifest, "get", "-f", "-", "-o", "name", "--ignore-not-found")
+	require.NoError(t, err, left)
+	require.Empty(t, left, "helm uninstall left objects of the release")
+	selector := "app.kubernetes.io/instance=" + chartRelease
+	left, err = f.Kubectl(ctx, "get", kinds, "-n", chartNamespace, "-l", selector, "-o", "name")
+	require.NoError(t, err, left)
+	require.Empty(t, left, "objects labelled with the release are left in %s", chartNamespace)
+	left, err = f.Kubectl(ctx, "get", "clusterroles,clusterrolebindings", "-l", selector, "-o", "name")
+	require.NoError(t, err, left)
+	require.Empty(t, left, "cluster-scoped objects of the release are left")
 }

@@ -159,17 +159,8 @@ func TestHelmInstallRunsTheOperatorImageInCluster(t *testing.T) {
 	manifest, err := f.Helm(t, "get", "manifest", chartRelease, "--namespace", chartNamespace)
 	require.NoError(t, err)
 	uninstall(t, false)
-	left, err := f.KubectlStdin(ctx, manifest, "get", "-f", "-", "-o", "name", "--ignore-not-found")
-	require.NoError(t, err, left)
-	require.Empty(t, left, "helm uninstall left objects of the release")
+	requireReleaseGone(t, manifest, "deployments,replicasets,services,serviceaccounts,secrets,configmaps,roles,rolebindings,leases")
 	selector := "app.kubernetes.io/instance=" + chartRelease
-	left, err = f.Kubectl(ctx, "get", "deployments,replicasets,services,serviceaccounts,secrets,configmaps,roles,rolebindings,leases",
-		"-n", chartNamespace, "-l", selector, "-o", "name")
-	require.NoError(t, err, left)
-	require.Empty(t, left, "objects labelled with the release are left in %s", chartNamespace)
-	left, err = f.Kubectl(ctx, "get", "clusterroles,clusterrolebindings", "-l", selector, "-o", "name")
-	require.NoError(t, err, left)
-	require.Empty(t, left, "cluster-scoped objects of the release are left")
 	framework.WaitFor(t, 30*time.Second, "the operator pods and their processes to be gone", func() (bool, error) {
 		list, err := f.Kube.CoreV1().Pods(chartNamespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
 		if err != nil || len(list.Items) > 0 {

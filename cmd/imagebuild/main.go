@@ -16,14 +16,8 @@ import (
 	"sort"
 	"strings"
 	"time"
-)
 
-// Media types of the OCI image spec.
-const (
-	mediaIndex    = "application/vnd.oci.image.index.v1+json"
-	mediaManifest = "application/vnd.oci.image.manifest.v1+json"
-	mediaConfig   = "application/vnd.oci.image.config.v1+json"
-	mediaLayer    = "application/vnd.oci.image.layer.v1.tar+gzip"
+	"redis-operator/pkg/oci"
 )
 
 // user is the numeric non-root user the operator runs as (distroless' "nonroot").
@@ -32,27 +26,14 @@ const user = "65532:65532"
 // entrypoint is where the binary lies in the image.
 const entrypoint = "/redis-operator"
 
-type descriptor struct {
-	MediaType   string            `json:"mediaType"`
-	Digest      string            `json:"digest"`
-	Size        int64             `json:"size"`
-	Platform    *platform         `json:"platform,omitempty"`
-	Annotations map[string]string `json:"annotations,omitempty"`
-}
-
-type platform struct {
-	Architecture string `json:"architecture"`
-	OS           string `json:"os"`
-}
-
 // blobs is the content of an OCI layout's blobs/sha256 folder.
 type blobs map[string][]byte
 
-func (b blobs) add(mediaType string, content []byte) descriptor {
+func (b blobs) add(mediaType string, content []byte) oci.Descriptor {
 	sum := sha256.Sum256(content)
 	digest := "sha256:" + hex.EncodeToString(sum[:])
 	b[digest] = content
-	return descriptor{MediaType: mediaType, Digest: digest, Size: int64(len(content))}
+	return oci.Descriptor{MediaType: mediaType, Digest: digest, Size: int64(len(content))}
 }
 
 // layer is a gzipped tar holding the binary at entrypoint, owned by user, with a fixed time so
@@ -84,12 +65,12 @@ func layer(binary []byte) (compressed, diffID []byte, err error) {
 }
 
 // image adds one platform's image to b and returns its manifest's descriptor.
-func image(b blobs, arch string, binary []byte, labels map[string]string) (descriptor, error) {
+func image(b blobs, arch string, binary []byte, labels map[string]string) (oci.Descriptor, error) {
 	compressed, diffID, err := layer(binary)
 	if err != nil {
-		return descriptor{}, err
+		return oci.Descriptor{}, err
 	}
-	layerDesc := b.add(mediaLayer, compressed)
+	layerDesc := b.add(oci.MediaLayerGzip, compressed)
 	config, _ := json.Marshal(map[string]interface{}{
 		"architecture": arch, "os": "linux", "created": time.Unix(0, 0).UTC().Format(time.RFC3339),
 		"config": map[string]interface{}{
@@ -98,13 +79,13 @@ func image(b blobs, arch string, binary []byte, labels map[string]string) (descr
 		},
 		"rootfs": map[string]interface{}{"type": "layers", "diff_ids": []string{"sha256:" + hex.EncodeToString(diffID)}},
 	})
-	configDesc := b.add(mediaConfig, config)
+	configDesc := b.add(oci.MediaConfig, config)
 	manifest, _ := json.Marshal(map[string]interface{}{
-		"schemaVersion": 2, "mediaType": mediaManifest, "config": configDesc, "layers": []descriptor{layerDesc},
+		"schemaVersion": 2, "mediaType": oci.MediaManifest, "config": configDesc, "layers": []oci.Descriptor{layerDesc},
 		"annotations": labels,
 	})
-	desc := b.add(mediaManifest, manifest)
-	desc.Platform = &platform{Architecture: arch, OS: "linux"}
+	desc := b.add(oci.MediaManifest, manifest)
+	desc.Platform = &oci.Platform{Architecture: arch, OS: "linux"}
 	return desc, nil
 }
 
@@ -163,7 +144,7 @@ func main() {
 		labels["org.opencontainers.image.source"] = *source
 	}
 	b := blobs{}
-	var manifests []descriptor
+	var manifests []oci.Descriptor
 	for _, arg := range flag.Args() {
 		arch, path, ok := strings.Cut(arg, "=")
 		binary, err := os.ReadFile(path)
@@ -178,12 +159,12 @@ func main() {
 		}
 		manifests = append(manifests, desc)
 	}
-	index, _ := json.Marshal(map[string]interface{}{"schemaVersion": 2, "mediaType": mediaIndex, "manifests": manifests})
+	index, _ := json.Marshal(map[string]interface{}{"schemaVersion": 2, "mediaType": oci.MediaIndex, "manifests": manifests})
 	// The layout's index.json names the multi-platform index, tagged for docker and podman load.
-	top := b.add(mediaIndex, index)
+	top := b.add(oci.MediaIndex, index)
 	top.Annotations = map[string]string{"org.opencontainers.image.ref.name": *version,
 		"io.containerd.image.name": *name + ":" + *version}
-	layoutIndex, _ := json.Marshal(map[string]interface{}{"schemaVersion": 2, "mediaType": mediaIndex, "manifests": []descriptor{top}})
+	layoutIndex, _ := json.Marshal(map[string]interface{}{"schemaVersion": 2, "mediaType": oci.MediaIndex, "manifests": []oci.Descriptor{top}})
 	if err := archive(*out, b, layoutIndex); err != nil {
 		fmt.Fprintln(os.Stderr, "imagebuild:", err)
 		os.Exit(1)

@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"redis-operator/pkg/oci"
 )
 
 // TestImageOfTheOperator cross-compiles the operator for both platforms, builds the archive and
@@ -26,7 +28,7 @@ func TestImageOfTheOperator(t *testing.T) {
 	labels := map[string]string{"org.opencontainers.image.version": "v1.2.3",
 		"org.opencontainers.image.revision": "0123abc", "org.opencontainers.image.source": "example/redis-operator"}
 	b := blobs{}
-	var manifests []descriptor
+	var manifests []oci.Descriptor
 	for _, arch := range []string{"amd64", "arm64"} {
 		bin := filepath.Join(dir, arch)
 		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "redis-operator/cmd/redis-operator")
@@ -39,16 +41,16 @@ func TestImageOfTheOperator(t *testing.T) {
 		require.NoError(t, err)
 		manifests = append(manifests, desc)
 	}
-	index, _ := json.Marshal(map[string]interface{}{"schemaVersion": 2, "mediaType": mediaIndex, "manifests": manifests})
-	top := b.add(mediaIndex, index)
+	index, _ := json.Marshal(map[string]interface{}{"schemaVersion": 2, "mediaType": oci.MediaIndex, "manifests": manifests})
+	top := b.add(oci.MediaIndex, index)
 	top.Annotations = map[string]string{"org.opencontainers.image.ref.name": "v1.2.3"}
-	layoutIndex, _ := json.Marshal(map[string]interface{}{"schemaVersion": 2, "mediaType": mediaIndex, "manifests": []descriptor{top}})
+	layoutIndex, _ := json.Marshal(map[string]interface{}{"schemaVersion": 2, "mediaType": oci.MediaIndex, "manifests": []oci.Descriptor{top}})
 	path := filepath.Join(dir, "image.oci.tar")
 	require.NoError(t, archive(path, b, layoutIndex))
 
 	files := readTar(t, path)
 	require.JSONEq(t, `{"imageLayoutVersion":"1.0.0"}`, string(files["oci-layout"]))
-	blob := func(d descriptor) []byte {
+	blob := func(d oci.Descriptor) []byte {
 		content, ok := files["blobs/sha256/"+d.Digest[len("sha256:"):]]
 		require.True(t, ok, "blob %s is in the archive", d.Digest)
 		sum := sha256.Sum256(content)
@@ -56,12 +58,12 @@ func TestImageOfTheOperator(t *testing.T) {
 		require.EqualValues(t, d.Size, len(content))
 		return content
 	}
-	var layout struct{ Manifests []descriptor }
+	var layout struct{ Manifests []oci.Descriptor }
 	require.NoError(t, json.Unmarshal(files["index.json"], &layout))
 	require.Len(t, layout.Manifests, 1)
-	require.Equal(t, mediaIndex, layout.Manifests[0].MediaType)
+	require.Equal(t, oci.MediaIndex, layout.Manifests[0].MediaType)
 	require.Equal(t, "v1.2.3", layout.Manifests[0].Annotations["org.opencontainers.image.ref.name"])
-	var multi struct{ Manifests []descriptor }
+	var multi struct{ Manifests []oci.Descriptor }
 	require.NoError(t, json.Unmarshal(blob(layout.Manifests[0]), &multi))
 	machines := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}
 	var archs []string
@@ -69,8 +71,8 @@ func TestImageOfTheOperator(t *testing.T) {
 		require.Equal(t, "linux", m.Platform.OS)
 		archs = append(archs, m.Platform.Architecture)
 		var manifest struct {
-			Config descriptor
-			Layers []descriptor
+			Config oci.Descriptor
+			Layers []oci.Descriptor
 		}
 		require.NoError(t, json.Unmarshal(blob(m), &manifest))
 		var config struct {

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"redis-operator/pkg/oci"
 )
 
 // fakeRegistry is an in-process registry on loopback with just the push endpoints of the OCI
@@ -168,9 +170,9 @@ func (f *fakeRegistry) putManifest(w http.ResponseWriter, r *http.Request, ref s
 	}
 	var m struct {
 		MediaType string
-		Manifests []descriptor
-		Config    *descriptor
-		Layers    []descriptor
+		Manifests []oci.Descriptor
+		Config    *oci.Descriptor
+		Layers    []oci.Descriptor
 	}
 	if err := json.Unmarshal(body, &m); err != nil || m.MediaType != r.Header.Get("Content-Type") {
 		writeError(w, http.StatusBadRequest, "MANIFEST_INVALID", "Content-Type "+r.Header.Get("Content-Type")+" for "+m.MediaType)
@@ -183,7 +185,7 @@ func (f *fakeRegistry) putManifest(w http.ResponseWriter, r *http.Request, ref s
 		}
 	}
 	if m.Config != nil {
-		for _, b := range append([]descriptor{*m.Config}, m.Layers...) {
+		for _, b := range append([]oci.Descriptor{*m.Config}, m.Layers...) {
 			if _, ok := f.blobs[b.Digest]; !ok {
 				writeError(w, http.StatusBadRequest, "MANIFEST_BLOB_UNKNOWN", b.Digest)
 				return

@@ -13,48 +13,14 @@ import (
 	"os"
 	"path"
 	"strings"
+
+	"redis-operator/pkg/oci"
 )
-
-// Media types of the OCI image spec, and the Docker ones a registry also takes.
-const (
-	mediaIndex          = "application/vnd.oci.image.index.v1+json"
-	mediaManifest       = "application/vnd.oci.image.manifest.v1+json"
-	mediaDockerList     = "application/vnd.docker.distribution.manifest.list.v2+json"
-	mediaDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
-)
-
-// refNameAnnotation is the tag an OCI layout's index.json gives an image.
-const refNameAnnotation = "org.opencontainers.image.ref.name"
-
-type descriptor struct {
-	MediaType   string            `json:"mediaType"`
-	Digest      string            `json:"digest"`
-	Size        int64             `json:"size"`
-	Platform    *platform         `json:"platform,omitempty"`
-	Annotations map[string]string `json:"annotations,omitempty"`
-}
-
-type platform struct {
-	Architecture string `json:"architecture"`
-	OS           string `json:"os"`
-	Variant      string `json:"variant,omitempty"`
-}
-
-func (p *platform) String() string {
-	if p == nil {
-		return ""
-	}
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	return s
-}
 
 // layout is an OCI image layout read from its tar: the descriptors of index.json and the
 // content of blobs/<algorithm>/<hex> by digest.
 type layout struct {
-	index []descriptor
+	index []oci.Descriptor
 	blobs map[string][]byte
 }
 
@@ -103,7 +69,7 @@ func readLayout(archive string) (*layout, error) {
 	if !sawLayout || index == nil {
 		return nil, fmt.Errorf("%s is not an OCI image layout archive (no oci-layout or index.json)", archive)
 	}
-	var top struct{ Manifests []descriptor }
+	var top struct{ Manifests []oci.Descriptor }
 	if err := json.Unmarshal(index, &top); err != nil {
 		return nil, fmt.Errorf("%s: index.json: %w", archive, err)
 	}
@@ -112,15 +78,15 @@ func readLayout(archive string) (*layout, error) {
 }
 
 // root is the one image the layout holds: what a push tags.
-func (l *layout) root() (descriptor, error) {
+func (l *layout) root() (oci.Descriptor, error) {
 	if len(l.index) != 1 {
-		return descriptor{}, fmt.Errorf("index.json names %d images; a push takes a layout of one (make image writes one)", len(l.index))
+		return oci.Descriptor{}, fmt.Errorf("index.json names %d images; a push takes a layout of one (make image writes one)", len(l.index))
 	}
 	return l.index[0], nil
 }
 
 // blob returns the content of d, checked against its digest and size.
-func (l *layout) blob(d descriptor) ([]byte, error) {
+func (l *layout) blob(d oci.Descriptor) ([]byte, error) {
 	content, ok := l.blobs[d.Digest]
 	if !ok {
 		return nil, fmt.Errorf("blob %s is not in the archive", d.Digest)
@@ -154,23 +120,23 @@ func digestOf(digest string, content []byte) (string, error) {
 
 // manifestRef is a manifest or index to push: its descriptor and its content.
 type manifestRef struct {
-	descriptor
+	oci.Descriptor
 	content []byte
 }
 
 // plan is what a push sends, in an order a registry accepts: every blob (configs and layers,
 // each once), then every manifest after everything it references, the root last.
 type plan struct {
-	blobs     []descriptor
+	blobs     []oci.Descriptor
 	manifests []manifestRef
 }
 
 // planPush walks the image graph from root.
-func (l *layout) planPush(root descriptor) (plan, error) {
+func (l *layout) planPush(root oci.Descriptor) (plan, error) {
 	var p plan
 	seen := map[string]bool{}
-	var visit func(d descriptor, depth int) error
-	visit = func(d descriptor, depth int) error {
+	var visit func(d oci.Descriptor, depth int) error
+	visit = func(d oci.Descriptor, depth int) error {
 		if depth > 8 {
 			return errors.New("indexes nested deeper than 8")
 		}
@@ -179,10 +145,10 @@ func (l *layout) planPush(root descriptor) (plan, error) {
 			return err
 		}
 		var m struct {
-			MediaType string       `json:"mediaType"`
-			Manifests []descriptor `json:"manifests"`
-			Config    *descriptor  `json:"config"`
-			Layers    []descriptor `json:"layers"`
+			MediaType string           `json:"mediaType"`
+			Manifests []oci.Descriptor `json:"manifests"`
+			Config    *oci.Descriptor  `json:"config"`
+			Layers    []oci.Descriptor `json:"layers"`
 		}
 		if err := json.Unmarshal(content, &m); err != nil {
 			return fmt.Errorf("manifest %s: %w", d.Digest, err)
@@ -192,7 +158,7 @@ func (l *layout) planPush(root descriptor) (plan, error) {
 			d.MediaType = m.MediaType
 		}
 		switch d.MediaType {
-		case mediaIndex, mediaDockerList:
+		case oci.MediaIndex, oci.MediaDockerList:
 			for _, child := range m.Manifests {
 				if !seen[child.Digest] {
 					if err := visit(child, depth+1); err != nil {
@@ -200,11 +166,11 @@ func (l *layout) planPush(root descriptor) (plan, error) {
 					}
 				}
 			}
-		case mediaManifest, mediaDockerManifest:
+		case oci.MediaManifest, oci.MediaDockerManifest:
 			if m.Config == nil {
 				return fmt.Errorf("manifest %s has no config", d.Digest)
 			}
-			for _, b := range append([]descriptor{*m.Config}, m.Layers...) {
+			for _, b := range append([]oci.Descriptor{*m.Config}, m.Layers...) {
 				if seen[b.Digest] {
 					continue
 				}
@@ -218,7 +184,7 @@ func (l *layout) planPush(root descriptor) (plan, error) {
 			return fmt.Errorf("manifest %s: unsupported media type %q", d.Digest, d.MediaType)
 		}
 		seen[d.Digest] = true
-		p.manifests = append(p.manifests, manifestRef{descriptor: d, content: content})
+		p.manifests = append(p.manifests, manifestRef{Descriptor: d, content: content})
 		return nil
 	}
 	if err := visit(root, 0); err != nil {

@@ -18,6 +18,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"redis-operator/pkg/oci"
 )
 
 // pusher pushes image layouts to registries.
@@ -40,7 +42,7 @@ func (p *pusher) push(ctx context.Context, archive string, ref reference) (refer
 		return ref, "", fmt.Errorf("%s: %w", archive, err)
 	}
 	if ref.tag == "" {
-		ref.tag = root.Annotations[refNameAnnotation]
+		ref.tag = root.Annotations[oci.AnnotationRefName]
 		if !tagPattern.MatchString(ref.tag) {
 			return ref, "", fmt.Errorf("%s names no tag in the image and the archive gives none: add :TAG", ref)
 		}
@@ -95,7 +97,7 @@ func (p *pusher) push(ctx context.Context, archive string, ref reference) (refer
 }
 
 func kind(mediaType string) string {
-	if mediaType == mediaIndex || mediaType == mediaDockerList {
+	if mediaType == oci.MediaIndex || mediaType == oci.MediaDockerList {
 		return "index"
 	}
 	return "manifest"

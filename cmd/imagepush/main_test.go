@@ -16,6 +16,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"redis-operator/pkg/oci"
 )
 
 // buildArchive writes an image archive with cmd/imagebuild itself, from two small stand-in
@@ -66,19 +68,19 @@ func readArchive(t *testing.T, path string) archiveContent {
 			c.blobs["sha256:"+hex] = content
 		}
 	}
-	var layout struct{ Manifests []descriptor }
+	var layout struct{ Manifests []oci.Descriptor }
 	require.NoError(t, json.Unmarshal(files["index.json"], &layout))
 	require.Len(t, layout.Manifests, 1)
 	c.index = layout.Manifests[0].Digest
-	c.manifests[c.index] = mediaIndex
-	var index struct{ Manifests []descriptor }
+	c.manifests[c.index] = oci.MediaIndex
+	var index struct{ Manifests []oci.Descriptor }
 	require.NoError(t, json.Unmarshal(c.blobs[c.index], &index))
 	require.Len(t, index.Manifests, 2)
 	for _, m := range index.Manifests {
 		c.manifests[m.Digest] = m.MediaType
 		var manifest struct {
-			Config descriptor
-			Layers []descriptor
+			Config oci.Descriptor
+			Layers []oci.Descriptor
 		}
 		require.NoError(t, json.Unmarshal(c.blobs[m.Digest], &manifest))
 		c.layers = append(c.layers, manifest.Config.Digest)
@@ -168,7 +170,7 @@ func TestPush(t *testing.T) {
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(resp.Body)
 		require.Equal(t, http.StatusOK, resp.StatusCode)
-		require.Equal(t, mediaIndex, resp.Header.Get("Content-Type"))
+		require.Equal(t, oci.MediaIndex, resp.Header.Get("Content-Type"))
 		require.Equal(t, want.index, resp.Header.Get("Docker-Content-Digest"))
 		require.Equal(t, want.blobs[want.index], body)
 	})

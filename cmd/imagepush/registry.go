@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"redis-operator/pkg/oci"
 )
 
 // registry speaks the push side of the OCI distribution spec to one repository.
@@ -102,7 +104,7 @@ func (r *registry) do(ctx context.Context, req request) (*response, error) {
 }
 
 // blobExists asks whether the repository has the blob already.
-func (r *registry) blobExists(ctx context.Context, d descriptor) (bool, error) {
+func (r *registry) blobExists(ctx context.Context, d oci.Descriptor) (bool, error) {
 	resp, err := r.do(ctx, request{step: "check blob " + d.Digest, method: http.MethodHead,
 		url: r.endpoint("/blobs/" + d.Digest), want: []int{http.StatusOK, http.StatusNotFound}})
 	if err != nil {
@@ -113,7 +115,7 @@ func (r *registry) blobExists(ctx context.Context, d descriptor) (bool, error) {
 
 // uploadBlob uploads content in one piece: POST opens an upload session, PUT to its Location
 // with the digest closes it.
-func (r *registry) uploadBlob(ctx context.Context, d descriptor, content []byte) error {
+func (r *registry) uploadBlob(ctx context.Context, d oci.Descriptor, content []byte) error {
 	step := "upload blob " + d.Digest
 	resp, err := r.do(ctx, request{step: step + " (open the upload)", method: http.MethodPost,
 		url: r.endpoint("/blobs/uploads/"), want: []int{http.StatusAccepted}})

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"redis-operator/pkg/oci"
 )
 
 // The sandbox has no registry. A container's image is looked up among the OCI image archives
@@ -35,41 +37,11 @@ import (
 //
 // An image no archive names is not an image container: its command runs on the host as before.
 
-// Media types of OCI and Docker image manifests, indexes and layers.
+// Names the sandbox reads from an image archive's index.
 const (
-	mediaOCIIndex      = "application/vnd.oci.image.index.v1+json"
-	mediaOCIManifest   = "application/vnd.oci.image.manifest.v1+json"
-	mediaDockerList    = "application/vnd.docker.distribution.manifest.list.v2+json"
-	mediaDockerV2      = "application/vnd.docker.distribution.manifest.v2+json"
-	mediaOCILayerGzip  = "application/vnd.oci.image.layer.v1.tar+gzip"
-	mediaOCILayer      = "application/vnd.oci.image.layer.v1.tar"
-	mediaDockerLayer   = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 	annotationImage    = "io.containerd.image.name"
-	annotationRefName  = "org.opencontainers.image.ref.name"
 	imageArchiveSuffix = ".oci.tar"
 )
-
-type ociDescriptor struct {
-	MediaType   string            `json:"mediaType"`
-	Digest      string            `json:"digest"`
-	Size        int64             `json:"size"`
-	Annotations map[string]string `json:"annotations,omitempty"`
-	Platform    *struct {
-		Architecture string `json:"architecture"`
-		OS           string `json:"os"`
-	} `json:"platform,omitempty"`
-}
-
-type ociIndex struct {
-	MediaType string          `json:"mediaType"`
-	Manifests []ociDescriptor `json:"manifests"`
-}
-
-type ociManifest struct {
-	MediaType string          `json:"mediaType"`
-	Config    ociDescriptor   `json:"config"`
-	Layers    []ociDescriptor `json:"layers"`
-}
 
 // imageConfig is the part of an image's configuration a container runs with.
 type imageConfig struct {
@@ -106,7 +78,7 @@ type archivedImage struct {
 	modTime  time.Time
 	name     string // last component of the repository
 	tag      string
-	manifest ociDescriptor // the index or manifest the entry points at
+	manifest oci.Descriptor // the index or manifest the entry points at
 }
 
 // resolvedImage is an image found for a reference, for this host's platform.
@@ -116,7 +88,7 @@ type resolvedImage struct {
 	exact          bool
 	manifestDigest string
 	config         imageConfig
-	layers         []ociDescriptor
+	layers         []oci.Descriptor
 }
 
 // String names the image as the archive does, with the archive's file.
@@ -242,14 +214,14 @@ func readArchiveIndex(archive string, modTime time.Time) ([]archivedImage, error
 	if err != nil {
 		return nil, err
 	}
-	var index ociIndex
+	var index oci.Index
 	if err := json.Unmarshal(raw, &index); err != nil {
 		return nil, fmt.Errorf("%s: index.json: %w", archive, err)
 	}
 	fileName := strings.TrimSuffix(filepath.Base(archive), imageArchiveSuffix)
 	var out []archivedImage
 	for _, m := range index.Manifests {
-		img := archivedImage{archive: archive, modTime: modTime, manifest: m, name: fileName, tag: m.Annotations[annotationRefName]}
+		img := archivedImage{archive: archive, modTime: modTime, manifest: m, name: fileName, tag: m.Annotations[oci.AnnotationRefName]}
 		if full := m.Annotations[annotationImage]; full != "" {
 			ref := parseImageRef(full)
 			img.name, img.tag = ref.name, ref.tag
@@ -262,11 +234,11 @@ func readArchiveIndex(archive string, modTime time.Time) ([]archivedImage, error
 // forPlatform follows the entry to the manifest of os/arch and reads its configuration.
 func (a *archivedImage) forPlatform(os, arch string) (*resolvedImage, error) {
 	desc := a.manifest
-	for depth := 0; desc.MediaType == mediaOCIIndex || desc.MediaType == mediaDockerList; depth++ {
+	for depth := 0; desc.MediaType == oci.MediaIndex || desc.MediaType == oci.MediaDockerList; depth++ {
 		if depth > 4 {
 			return nil, fmt.Errorf("%s: indexes nested too deep", a.archive)
 		}
-		var index ociIndex
+		var index oci.Index
 		if err := a.readJSON(desc, &index); err != nil {
 			return nil, err
 		}
@@ -286,10 +258,10 @@ func (a *archivedImage) forPlatform(os, arch string) (*resolvedImage, error) {
 			return nil, fmt.Errorf("%s:%s in %s has no image for %s/%s (only %s)", a.name, a.tag, a.archive, os, arch, strings.Join(platforms, ", "))
 		}
 	}
-	if desc.MediaType != mediaOCIManifest && desc.MediaType != mediaDockerV2 {
+	if desc.MediaType != oci.MediaManifest && desc.MediaType != oci.MediaDockerManifest {
 		return nil, fmt.Errorf("%s: %s has media type %q, not an image manifest", a.archive, desc.Digest, desc.MediaType)
 	}
-	var manifest ociManifest
+	var manifest oci.Manifest
 	if err := a.readJSON(desc, &manifest); err != nil {
 		return nil, err
 	}
@@ -303,7 +275,7 @@ func (a *archivedImage) forPlatform(os, arch string) (*resolvedImage, error) {
 }
 
 // readJSON reads the blob desc names, checks its digest and decodes it.
-func (a *archivedImage) readJSON(desc ociDescriptor, v interface{}) error {
+func (a *archivedImage) readJSON(desc oci.Descriptor, v interface{}) error {
 	if desc.Size > 4<<20 {
 		return fmt.Errorf("%s: blob %s of %d bytes is too large for JSON", a.archive, desc.Digest, desc.Size)
 	}
@@ -396,14 +368,14 @@ func (i *resolvedImage) unpack(rootfs string) error {
 	for _, layer := range i.layers {
 		err := withBlob(i.archive, layer.Digest, func(r io.Reader) error {
 			switch layer.MediaType {
-			case mediaOCILayerGzip, mediaDockerLayer:
+			case oci.MediaLayerGzip, oci.MediaDockerLayer:
 				zr, err := gzip.NewReader(r)
 				if err != nil {
 					return err
 				}
 				defer zr.Close()
 				return applyLayer(root, zr)
-			case mediaOCILayer:
+			case oci.MediaLayer:
 				return applyLayer(root, r)
 			}
 			return fmt.Errorf("layer %s has media type %q, which the sandbox does not unpack", layer.Digest, layer.MediaType)

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"redis-operator/pkg/oci"
 )
 
 // tarEntry is one entry of a test layer.
@@ -57,17 +59,17 @@ type testArchive struct {
 	blobs map[string][]byte
 }
 
-func (a *testArchive) add(content []byte) ociDescriptor {
+func (a *testArchive) add(content []byte) oci.Descriptor {
 	if a.blobs == nil {
 		a.blobs = map[string][]byte{}
 	}
 	sum := sha256.Sum256(content)
 	digest := "sha256:" + hex.EncodeToString(sum[:])
 	a.blobs[digest] = content
-	return ociDescriptor{Digest: digest, Size: int64(len(content))}
+	return oci.Descriptor{Digest: digest, Size: int64(len(content))}
 }
 
-func (a *testArchive) addJSON(t *testing.T, mediaType string, v interface{}) ociDescriptor {
+func (a *testArchive) addJSON(t *testing.T, mediaType string, v interface{}) oci.Descriptor {
 	t.Helper()
 	raw, err := json.Marshal(v)
 	require.NoError(t, err)
@@ -77,33 +79,30 @@ func (a *testArchive) addJSON(t *testing.T, mediaType string, v interface{}) oci
 }
 
 // image adds one image and returns its manifest's descriptor for arch.
-func (a *testArchive) image(t *testing.T, arch string, config imageConfig, layers ...[]byte) ociDescriptor {
+func (a *testArchive) image(t *testing.T, arch string, config imageConfig, layers ...[]byte) oci.Descriptor {
 	t.Helper()
-	var layerDescs []ociDescriptor
+	var layerDescs []oci.Descriptor
 	for _, l := range layers {
 		d := a.add(l)
-		d.MediaType = mediaOCILayerGzip
+		d.MediaType = oci.MediaLayerGzip
 		layerDescs = append(layerDescs, d)
 	}
 	configDesc := a.addJSON(t, "application/vnd.oci.image.config.v1+json", map[string]interface{}{
 		"architecture": arch, "os": "linux", "config": config,
 	})
-	m := a.addJSON(t, mediaOCIManifest, map[string]interface{}{
-		"schemaVersion": 2, "mediaType": mediaOCIManifest, "config": configDesc, "layers": layerDescs,
+	m := a.addJSON(t, oci.MediaManifest, map[string]interface{}{
+		"schemaVersion": 2, "mediaType": oci.MediaManifest, "config": configDesc, "layers": layerDescs,
 	})
-	m.Platform = &struct {
-		Architecture string `json:"architecture"`
-		OS           string `json:"os"`
-	}{arch, "linux"}
+	m.Platform = &oci.Platform{Architecture: arch, OS: "linux"}
 	return m
 }
 
 // write writes the layout with one index over manifests, named name:tag, to path.
-func (a *testArchive) write(t *testing.T, path, name, tag string, manifests ...ociDescriptor) ociDescriptor {
+func (a *testArchive) write(t *testing.T, path, name, tag string, manifests ...oci.Descriptor) oci.Descriptor {
 	t.Helper()
-	top := a.addJSON(t, mediaOCIIndex, map[string]interface{}{"schemaVersion": 2, "mediaType": mediaOCIIndex, "manifests": manifests})
-	top.Annotations = map[string]string{annotationRefName: tag, annotationImage: name + ":" + tag}
-	index, err := json.Marshal(map[string]interface{}{"schemaVersion": 2, "mediaType": mediaOCIIndex, "manifests": []ociDescriptor{top}})
+	top := a.addJSON(t, oci.MediaIndex, map[string]interface{}{"schemaVersion": 2, "mediaType": oci.MediaIndex, "manifests": manifests})
+	top.Annotations = map[string]string{oci.AnnotationRefName: tag, annotationImage: name + ":" + tag}
+	index, err := json.Marshal(map[string]interface{}{"schemaVersion": 2, "mediaType": oci.MediaIndex, "manifests": []oci.Descriptor{top}})
 	require.NoError(t, err)
 	var out bytes.Buffer
 	tw := tar.NewWriter(&out)
@@ -194,8 +193,8 @@ func TestImageStoreResolves(t *testing.T) {
 	// The manifest for this host's architecture, and none when the archive has no such image.
 	img, err = store.resolve("redis-operator:4638cf9")
 	require.NoError(t, err)
-	var manifest ociManifest
-	require.NoError(t, img.readJSON(ociDescriptor{Digest: img.manifestDigest}, &manifest))
+	var manifest oci.Manifest
+	require.NoError(t, img.readJSON(oci.Descriptor{Digest: img.manifestDigest}, &manifest))
 	var cfg struct{ Architecture string }
 	require.NoError(t, img.readJSON(manifest.Config, &cfg))
 	require.Equal(t, runtime.GOARCH, cfg.Architecture)

@@ -209,3 +209,48 @@ func TestPlacementSpreadsShardsAndDrainsHandMastersOverFirst(t *testing.T) {
 	})
 	f.WaitReady(t, ns, "placed", 3*time.Minute)
 }
+
+func TestDrainOfAClusterWithoutReplicasHandsOverToATemporaryNode(t *testing.T) {
+	f.InstallCRD(t)
+	f.StartOperator(t)
+	ns := f.Namespace(t, "drain")
+	rc := framework.NewCluster(ns, "lean", 12800)
+	rc.Spec.Replicas = 0
+	f.CreateCluster(t, rc)
+	rc = f.WaitReady(t, ns, "lean", 2*time.Minute)
+	client := framework.ClusterClient(t, rc)
+	framework.WriteKeys(t, client, "kept", 20000)
+	ctx := context.Background()
+
+	drained := ""
+	framework.WaitFor(t, 30*time.Second, "the masters labelled", func() (bool, error) {
+		for node, roles := range layout(t, ns, "lean") {
+			if strings.Contains(strings.Join(roles, ","), "m") {
+				drained = node
+			}
+		}
+		return drained != "", nil
+	})
+	w := framework.StartWriters(client, 8, 1000000)
+	start := time.Now()
+	drainCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	t.Cleanup(func() { _, _ = f.Kubectl(context.Background(), "uncordon", drained) })
+	out, err := f.Kubectl(drainCtx, "drain", drained, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=150s")
+	require.NoError(t, err, out)
+	took := time.Since(start)
+	_, err = f.Kubectl(ctx, "uncordon", drained)
+	require.NoError(t, err)
+	rc = f.WaitWhole(t, ns, "lean", 3*time.Minute)
+	w.Halt()
+	framework.WaitFor(t, time.Minute, "the temporary node to be removed", func() (bool, error) {
+		return len(podUIDs(t, ns, "lean")) == 3, nil
+	})
+
+	require.Positive(t, eventsSaying(t, ns, "lean", "make temporary node 3 a replica of master node"), "a temporary replica took the shard")
+	client = framework.ClusterClient(t, rc)
+	framework.CheckKeys(t, client, "kept", 20000)
+	w.CheckAcked(t, client)
+	t.Logf("drained %s in %.1fs; %d writes acknowledged, %d refused, longest wait between two acknowledged writes %v",
+		drained, took.Seconds(), w.Acked(), w.Fails(), w.LongestGap().Round(time.Millisecond))
+}

@@ -142,14 +142,16 @@ func TestDeployment(t *testing.T) {
 	if ns, _ := flagValue(c.Args, "leader-election-namespace"); ns != "$(POD_NAMESPACE)" {
 		t.Errorf("--leader-election-namespace = %q, want $(POD_NAMESPACE)", ns)
 	}
-	podNamespace := false
-	for _, e := range c.Env {
-		if e.Name == "POD_NAMESPACE" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace" {
-			podNamespace = true
+	for name, field := range map[string]string{"POD_NAMESPACE": "metadata.namespace", "POD_IPS": "status.podIPs"} {
+		found := false
+		for _, e := range c.Env {
+			if e.Name == name && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == field {
+				found = true
+			}
 		}
-	}
-	if !podNamespace {
-		t.Errorf("POD_NAMESPACE does not come from metadata.namespace: %+v", c.Env)
+		if !found {
+			t.Errorf("%s does not come from %s: %+v", name, field, c.Env)
+		}
 	}
 	lease := objs.one(t, "Lease")
 	if id, _ := flagValue(c.Args, "leader-election-id"); id != lease.Name {

@@ -357,7 +357,12 @@ func waitReadyWithIPs(t *testing.T, ns, name string, wantIPs map[string]string, 
 		if err != nil {
 			return false, err
 		}
-		for pod, ip := range wantIPs {
+		for pod, moved := range wantIPs {
+			// Once moved, a pod may move again: the operator spreads shards over the nodes.
+			ip := moved
+			if cur, err := f.Kube.CoreV1().Pods(ns).Get(context.Background(), pod, metav1.GetOptions{}); err == nil && cur.Status.PodIP != "" {
+				ip = cur.Status.PodIP
+			}
 			if n, _ := nodeStatus(rc, pod); n.IP != ip {
 				return false, fmt.Errorf("status has %s at %q, not yet at %s", pod, n.IP, ip)
 			}

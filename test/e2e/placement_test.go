@@ -154,7 +154,8 @@ func TestPlacementSpreadsShardsAndDrainsHandMastersOverFirst(t *testing.T) {
 	start = time.Now()
 	drainCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	out, err := f.Kubectl(drainCtx, "drain", drained, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=150s")
+	out, err := f.Kubectl(drainCtx, "drain", drained, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=150s",
+		"--pod-selector=app.kubernetes.io/instance="+rc.Name) // other tests' pods may still be going
 	require.NoError(t, err, out)
 	took := time.Since(start)
 	t.Cleanup(func() { _, _ = f.Kubectl(context.Background(), "uncordon", drained) })
@@ -236,7 +237,8 @@ func TestDrainOfAClusterWithoutReplicasHandsOverToATemporaryNode(t *testing.T) {
 	drainCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	t.Cleanup(func() { _, _ = f.Kubectl(context.Background(), "uncordon", drained) })
-	out, err := f.Kubectl(drainCtx, "drain", drained, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=150s")
+	out, err := f.Kubectl(drainCtx, "drain", drained, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=150s",
+		"--pod-selector=app.kubernetes.io/instance="+rc.Name) // other tests' pods may still be going
 	require.NoError(t, err, out)
 	took := time.Since(start)
 	_, err = f.Kubectl(ctx, "uncordon", drained)

@@ -282,6 +282,17 @@ func TestActRemovesADrainedMaster(t *testing.T) {
 	require.ElementsMatch(t, []string{"delete pods/rc-3", "update status"}, apiWrites(actions))
 }
 
+func TestActRemovesADrainedNodesClaim(t *testing.T) {
+	rc := newCluster("rc")
+	rc.Spec.Replicas = 0
+	rc.Spec.Persistence = &redisv1beta1.PersistenceSpec{Enabled: true}
+	nodes := healthy()[:3]
+	nodes = append(nodes, fakeNode{index: 3, host: "a", id: "n3", master: true, stateOK: true})
+	f := liveFixture(t, rc, nodes...)
+	actions := f.runSync(keyOf(rc))
+	require.Contains(t, apiWrites(actions), "delete persistentvolumeclaims/data-rc-3", "a later node 3 must not start as the forgotten one")
+}
+
 func TestActRepairsAnOpenSlot(t *testing.T) {
 	rc := newCluster("rc")
 	nodes := healthy()

@@ -147,7 +147,9 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 	return done, nil
 }
 
-// removeNode forgets a node above the wanted count on every other node and deletes its pod.
+// removeNode forgets a node above the wanted count on every other node and deletes its pod and,
+// with persistence, its claim: the node owned no slot, and a later node at its index must not
+// start as the forgotten one.
 func (c *Controller) removeNode(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster,
 	view *redisops.ClusterView, a removeNode) error {
 	if err := redis.ForgetEverywhere(ctx, view, a.ID); err != nil {
@@ -158,8 +160,17 @@ func (c *Controller) removeNode(ctx context.Context, rc *redisv1beta1.RedisClust
 		return fmt.Errorf("deleting pod %s: %w", a.Node.Pod, err)
 	}
 	redis.Drop(a.Node.Addr())
-	c.recordEvent(rc, corev1.EventTypeNormal, ReasonRemovedNode, "Removed node %d (%s): forgot %s and deleted pod %s",
-		a.Node.Index, a.Node.Addr(), short(a.ID), a.Node.Pod)
+	what := "pod " + a.Node.Pod
+	if a.Node.ClaimKept || rc.Spec.PersistenceEnabled() {
+		claim := ClaimName(rc, a.Node.Index)
+		err := c.kubeClient.CoreV1().PersistentVolumeClaims(rc.Namespace).Delete(ctx, claim, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting claim %s: %w", claim, err)
+		}
+		what += " and claim " + claim
+	}
+	c.recordEvent(rc, corev1.EventTypeNormal, ReasonRemovedNode, "Removed node %d (%s): forgot %s and deleted %s",
+		a.Node.Index, a.Node.Addr(), short(a.ID), what)
 	return nil
 }
 

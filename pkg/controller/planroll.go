@@ -42,18 +42,16 @@ func (o *observed) rolling() bool {
 
 // isTemporary reports whether m is the temporary node a roll or a drain keeps.
 func (o *observed) isTemporary(m member) bool {
-	return m.Extra && m.Index == o.TemporaryIndex && (o.rolling() || o.draining(m))
+	return m.Extra && m.Index == o.TemporaryIndex && (o.rolling() || o.draining())
 }
 
-// draining reports whether a master answers from a cordoned Kubernetes node, or the temporary
-// node holds a shard while nodes are cordoned: its replica may be waiting there to be evicted,
-// or the node stays cordoned, and the shard is handed back once it runs elsewhere.
-func (o *observed) draining(temporary member) bool {
+// draining reports whether a master answers from a cordoned Kubernetes node.
+func (o *observed) draining() bool {
 	if len(o.Cordoned) == 0 {
 		return false
 	}
 	for _, n := range o.reachable() {
-		if isSlotOwner(n) && (o.Cordoned[n.Node] || n.Index == temporary.Index) {
+		if isSlotOwner(n) && o.Cordoned[n.Node] {
 			return true
 		}
 	}

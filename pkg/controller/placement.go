@@ -91,12 +91,7 @@ func planDrain(in *observed) ([]action, []string) {
 	var blocked []string
 	nodes := in.reachable()
 	masters := ownerNodes(nodes)
-	byIndex := map[int]reachableMember{}
-	for _, n := range nodes {
-		byIndex[n.Index] = n
-	}
 	var out []action
-	temporaryBusy := false
 	for _, m := range masters {
 		if !in.Cordoned[m.Node] {
 			continue
@@ -110,12 +105,6 @@ func planDrain(in *observed) ([]action, []string) {
 		if r, ok := bestReplica(replicas, masters); ok {
 			out = append(out, failover{because(fmt.Sprintf("master of slots %s moved off node %s before drain: node %d takes over from node %d",
 				strings.Join(redisops.FormatRanges(m.Self.Slots), ","), m.Node, r.Index, m.Index)), r.Addr(), m.Self.ID, redisops.FailoverGraceful})
-			continue
-		}
-		if in.NoTemporary == "" && !temporaryBusy {
-			// As in a rolling update, the temporary node becomes its replica and takes over.
-			temporaryBusy = true
-			out = append(out, temporaryReplica(in, m, byIndex)...)
 			continue
 		}
 		blocked = append(blocked, fmt.Sprintf("master node %d on cordoned node %s has no in-sync replica on another node to hand over to: the masters' budget keeps its pod from eviction",

@@ -23,12 +23,6 @@ func TestDrainHandsMastersOnACordonedNodeToAReplicaElsewhere(t *testing.T) {
 	nodes[3].host = "a"
 	o = clusterFixture(3, 1, nodes...)
 	o.Cordoned = map[string]bool{"a": true}
-	o.TemporaryIndex = 6
-	moves, blocked = planDrain(o)
-	require.Empty(t, blocked)
-	require.Equal(t, []string{actTemporary}, kinds(flatten(moves)), "its replica is on the same node: a temporary one takes over")
-
-	o.NoTemporary = "port 10006 is held by another cluster"
 	moves, blocked = planDrain(o)
 	require.Empty(t, moves)
 	require.Len(t, blocked, 1)
@@ -126,45 +120,4 @@ func TestTopologyKeyMakesZonesTheFailureDomains(t *testing.T) {
 	in := plannerInput(rc, o)
 	require.Equal(t, "node-a", in.Members[0].Node, "a drain cordons the node")
 	require.Equal(t, "zone-1", in.Members[0].Host, "masters spread over zones")
-}
-
-func TestDrainOfAShardWithoutReplicaGoesThroughTheTemporaryNode(t *testing.T) {
-	split := redisops.EvenSplit(3)
-	drain := func(nodes ...fakeNode) *observed {
-		o := clusterFixture(3, 0, nodes...)
-		o.Cordoned, o.TemporaryIndex = map[string]bool{"a": true}, 3
-		for i := range o.Members {
-			o.Members[i].Extra = o.Members[i].Index >= 3
-		}
-		return o
-	}
-	temporary := fakeNode{index: 3, host: "b", id: "t3", master: true, stateOK: true, epoch: -1}
-
-	moves, _ := planDrain(drain(withoutReplicas()...))
-	require.Equal(t, []string{actTemporary}, kinds(flatten(moves)))
-
-	moves, _ = planDrain(drain(append(withoutReplicas(), temporary)...))
-	p := flatten(moves)
-	require.Equal(t, []string{actReplicate}, kinds(p), "the temporary node replicates master 0 on the cordoned node")
-	require.Equal(t, "m0", p.Actions[0].NodeID)
-
-	t3 := temporary
-	t3.master, t3.masterID, t3.linkUp = false, "m0", true
-	o := drain(append(withoutReplicas(), t3)...)
-	require.True(t, o.isTemporary(o.Members[3]), "kept while master 0 is on the cordoned node")
-	moves, _ = planDrain(o)
-	p = flatten(moves)
-	require.Equal(t, []string{actFailover}, kinds(p))
-	require.Equal(t, addrOf(3), p.Actions[0].Addr)
-
-	// Handed over: the old master, a replica on the cordoned node, is not given the slots back.
-	nodes := withoutReplicas()
-	nodes[0].master, nodes[0].masterID, nodes[0].slots, nodes[0].linkUp = false, "t3", nil, true
-	t3 = temporary
-	t3.slots = split[0:1]
-	require.Empty(t, planHandOver(drain(append(nodes, t3)...), drain(append(nodes, t3)...).reachable()))
-	// Once it runs elsewhere, it takes its shard back.
-	o = drain(append(nodes, t3)...)
-	o.Cordoned = nil
-	require.Equal(t, []string{actFailover}, kinds(flatten(planHandOver(o, o.reachable()))))
 }

@@ -149,7 +149,7 @@ func planCluster(o *observed, busy bool) []action {
 		func() []action { return planMeet(nodes) },
 		func() []action { return planRepair(o, nodes, &owners, byID) },
 		func() []action { return planUnownedSlots(o, nodes, &owners, byID) },
-		func() []action { return planHandOver(o, nodes) },
+		func() []action { return planHandOver(nodes) },
 		func() []action { return planScale(o, nodes, &owners) },
 		func() []action { return planRemove(o, nodes) },
 		func() []action { return planReplicas(o, nodes, byID) },

@@ -40,22 +40,9 @@ func (o *observed) rolling() bool {
 	return false
 }
 
-// isTemporary reports whether m is the temporary node a roll or a drain keeps.
+// isTemporary reports whether m is the temporary node the roll keeps.
 func (o *observed) isTemporary(m member) bool {
-	return m.Extra && m.Index == o.TemporaryIndex && (o.rolling() || o.draining())
-}
-
-// draining reports whether a master answers from a cordoned Kubernetes node.
-func (o *observed) draining() bool {
-	if len(o.Cordoned) == 0 {
-		return false
-	}
-	for _, n := range o.reachable() {
-		if isSlotOwner(n) && o.Cordoned[n.Node] {
-			return true
-		}
-	}
-	return false
+	return m.Extra && m.Index == o.TemporaryIndex && o.rolling()
 }
 
 // planRoll replaces the pods built from an older spec one at a time, once the cluster is in

@@ -173,14 +173,14 @@ func ownerNodes(nodes []reachableMember) []reachableMember {
 // owner may sit at an index being removed, which would keep the shrink from ever finishing. Its
 // replica at a kept index with a live link takes over gracefully (no write lost); with no such
 // replica, planScale drains its slots.
-func planHandOver(o *observed, nodes []reachableMember) []action {
+func planHandOver(nodes []reachableMember) []action {
 	var out []action
 	for _, m := range nodes {
 		if !m.Extra || !isSlotOwner(m) {
 			continue
 		}
 		for _, r := range nodes {
-			if !r.Extra && !r.Outdated && !o.Cordoned[r.Node] && !r.Self.Master() && r.Self.MasterID == m.Self.ID && r.State.LinkUp() &&
+			if !r.Extra && !r.Outdated && !r.Self.Master() && r.Self.MasterID == m.Self.ID && r.State.LinkUp() &&
 				knownAsReplica(r, ownerNodes(nodes)) {
 				out = append(out, failover{because(fmt.Sprintf("node %d takes over from master node %d, whose index is being removed", r.Index, m.Index)),
 					r.Addr(), m.Self.ID, redisops.FailoverGraceful})

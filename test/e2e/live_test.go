@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,7 +39,7 @@ func TestLiveSettingsReachEveryNodeWithoutANewPod(t *testing.T) {
 	rc := f.WaitReady(t, ns, "tuned", 2*time.Minute)
 	client := framework.ClusterClient(t, rc)
 	framework.WriteKeys(t, client, "kept", 5000)
-	before := podUIDs(t, ns, "tuned")
+	uids := podUIDs(t, ns, "tuned")
 	w := framework.StartWriters(client, 8, 1000000)
 
 	start := time.Now()
@@ -73,18 +74,27 @@ func TestLiveSettingsReachEveryNodeWithoutANewPod(t *testing.T) {
 
 	// A node restarted in place keeps the settings: they are in the file it includes.
 	killed := framework.NodeAddrs(rc)[0]
+	node := redis.NewClient(&redis.Options{Addr: killed, MaxRetries: -1})
+	defer node.Close()
+	runID := func() string {
+		info, _ := node.Info(ctx, "server").Result()
+		_, after, _ := strings.Cut(info, "run_id:")
+		id, _, _ := strings.Cut(after, "\r\n")
+		return id
+	}
+	before := runID()
+	require.NotEmpty(t, before)
 	// Once: a retry would shut the restarted node down again.
-	_ = redis.NewClient(&redis.Options{Addr: killed, MaxRetries: -1}).Do(ctx, "SHUTDOWN", "NOSAVE").Err() // the node hangs up
-	framework.WaitFor(t, 30*time.Second, "the node to go down", func() (bool, error) {
-		_, err := configOf(ctx, killed, "", "maxmemory-policy")
-		return err != nil, nil
-	})
+	_ = node.Do(ctx, "SHUTDOWN", "NOSAVE").Err() // the node hangs up
 	framework.WaitFor(t, time.Minute, "the restarted node to answer with the settings", func() (bool, error) {
+		if id := runID(); id == "" || id == before {
+			return false, nil // not restarted yet
+		}
 		got, err := configOf(ctx, killed, "", "maxmemory-policy")
 		return err == nil && got == "allkeys-lru", nil
 	})
 	rc = f.WaitReady(t, ns, "tuned", 2*time.Minute)
-	require.Equal(t, before, podUIDs(t, ns, "tuned"), "no pod was replaced")
+	require.Equal(t, uids, podUIDs(t, ns, "tuned"), "no pod was replaced")
 	f.CheckInvariants(t, rc)
 	client = framework.ClusterClient(t, rc)
 	framework.CheckKeys(t, client, "kept", 5000)

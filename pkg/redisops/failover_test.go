@@ -307,7 +307,9 @@ func TestGracefulFailoversOfARollWithATemporaryNode(t *testing.T) {
 		}
 	}
 	require.Empty(t, failed, "failovers that did not finish")
-	require.Less(t, worst, time.Second, "longest write gap")
+	// A stalled hand-over holds the master's writes for the 5 s manual-failover timeout; the bound
+	// tells that apart from a busy machine's pauses (a 1.15 s one was seen under a full CI run).
+	require.Less(t, worst, 4*time.Second, "longest write gap")
 	require.Empty(t, allRefused, "writes refused around the failovers")
 
 	// The new nodes serve every slot, the temporary node replicates the last one.

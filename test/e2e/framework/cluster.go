@@ -169,7 +169,12 @@ func NodeAddrs(rc *redisv1beta1.RedisCluster) []string {
 	return out
 }
 
-// CheckInvariants fails the test unless every cluster invariant holds for rc's spec.
+// gossipSettles is how long the nodes may take to agree after the last change: a failover or a
+// slot's new owner reaches every node by gossip, not at once.
+const gossipSettles = 10 * time.Second
+
+// CheckInvariants fails the test unless every cluster invariant holds for rc's spec within
+// gossipSettles.
 func (f *Framework) CheckInvariants(t testing.TB, rc *redisv1beta1.RedisCluster) {
 	t.Helper()
 	admin := redisops.NewAdmin("")
@@ -177,8 +182,16 @@ func (f *Framework) CheckInvariants(t testing.TB, rc *redisv1beta1.RedisCluster)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	want := invariants.Expect{Masters: int(rc.Spec.Masters), ReplicasPerMaster: int(rc.Spec.Replicas)}
-	if err := invariants.Check(ctx, admin, NodeAddrs(rc), want); err != nil {
-		t.Fatal(err)
+	deadline := time.Now().Add(gossipSettles)
+	for {
+		err := invariants.Check(ctx, admin, NodeAddrs(rc), want)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the sandbox's control plane into bin/k8s from the Go module proxy (Kubernetes and etcd
-# pinned in hack/tools/{etcd,k8s}/go.mod) and installs Debian's redis-server when it is missing. Rebuilds
+# pinned in hack/tools/{etcd,k8s}/go.mod) and installs Debian's redis-server and redis exporter when missing. Rebuilds
 # only when the pinned versions change; the Go build cache makes a rebuild on the same machine fast.
 set -euo pipefail
 
@@ -39,5 +39,13 @@ if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; th
     apt-get install -y -qq redis-server redis-tools >/dev/null
     # The package starts a system redis on 6379; the tests start their own.
     (service redis-server stop || pkill -x redis-server || true) >/dev/null 2>&1
+fi
+if ! command -v prometheus-redis-exporter >/dev/null; then
+    # The sandbox runs the exporter sidecar's /redis_exporter as Debian's build of it.
+    echo "installing prometheus-redis-exporter from Debian"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends prometheus-redis-exporter >/dev/null
+    (service prometheus-redis-exporter stop || pkill -x prometheus-redis-exporter || true) >/dev/null 2>&1
 fi
 echo "redis: $(redis-server --version | head -1)"

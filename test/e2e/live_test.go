@@ -152,6 +152,11 @@ func TestPasswordAddedRotatedAndRemovedLive(t *testing.T) {
 		})
 		cur = f.WaitReady(t, ns, "guarded", 2*time.Minute)
 		require.Equal(t, before, podUIDs(t, ns, "guarded"), "no pod restarted")
+		// The exporters keep scraping: the old password is gone from every node by now.
+		framework.WaitFor(t, 30*time.Second, "every exporter to reach its node", func() (bool, error) {
+			err := framework.ExportersScrape(context.Background(), cur)
+			return err == nil, err
+		})
 		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: framework.NodeAddrs(cur), Password: password, Protocol: 2, DisableIdentity: true})
 		defer c.Close()
 		framework.CheckKeys(t, c, "kept", 5000)

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -237,17 +238,18 @@ func TestClaimIsBoundAndOutlivesItsPod(t *testing.T) {
 func TestMissingCommandIsReportedNotExecuted(t *testing.T) {
 	ns := f.Namespace(t, "notexec")
 	ctx := context.Background()
-	exporter := corev1.Container{Name: "exporter", Image: "oliver006/redis_exporter", Command: []string{"/redis_exporter"}}
-	_, err := f.Kube.CoreV1().Pods(ns).Create(ctx, hostNetworkPod("sidecar", ns, redisContainer("17460"), exporter), metav1.CreateOptions{})
+	missing := corev1.Container{Name: "missing", Image: "example/missing", Command: []string{"/no-such-program"}}
+	_, err := f.Kube.CoreV1().Pods(ns).Create(ctx, hostNetworkPod("sidecar", ns, redisContainer("17460"), missing), metav1.CreateOptions{})
 	require.NoError(t, err)
 	waitRunning(t, ns, "sidecar")
-	framework.WaitFor(t, 10*time.Second, "a NotExecuted event naming the exporter", func() (bool, error) {
+	framework.WaitFor(t, 10*time.Second, "a NotExecuted event naming the missing program", func() (bool, error) {
 		events, err := f.Kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, err
 		}
 		for _, e := range events.Items {
-			if e.Reason == "NotExecuted" && e.InvolvedObject.Name == "sidecar" && e.Type == corev1.EventTypeWarning {
+			if e.Reason == "NotExecuted" && e.InvolvedObject.Name == "sidecar" && e.Type == corev1.EventTypeWarning &&
+				strings.Contains(e.Message, "/no-such-program") {
 				return true, nil
 			}
 		}

@@ -219,6 +219,7 @@ func (r *podRunner) setUp(ctx context.Context, c *containerRun) *corev1.Containe
 	for i := range argv {
 		argv[i] = r.localPath(c.spec, expand(argv[i], vars))
 	}
+	argv[0] = hostProgram(argv[0])
 	if _, err := exec.LookPath(argv[0]); err != nil {
 		c.notExecuted = true
 		r.a.warn(ctx, r.pod, "NotExecuted", fmt.Sprintf(
@@ -231,6 +232,25 @@ func (r *podRunner) setUp(ctx context.Context, c *containerRun) *corev1.Containe
 	}
 	c.argv = argv
 	return nil
+}
+
+// debianNames are the names Debian gives the programs of images the sandbox runs from the host.
+var debianNames = map[string]string{"redis_exporter": "prometheus-redis-exporter"}
+
+// hostProgram is the host's program for a container command at an absolute path the host
+// lacks (an image's /redis_exporter), found by name on PATH; cmd itself when there is none.
+func hostProgram(cmd string) string {
+	if _, err := exec.LookPath(cmd); err == nil || !filepath.IsAbs(cmd) {
+		return cmd
+	}
+	name := filepath.Base(cmd)
+	if debian, ok := debianNames[name]; ok {
+		name = debian
+	}
+	if path, err := exec.LookPath(name); err == nil {
+		return path
+	}
+	return cmd
 }
 
 // localPath maps an argument naming a mount path to the volume's local folder.

@@ -392,3 +392,8 @@ func (r *fakeRedis) SetMasterAuth(_ context.Context, addr, password string) erro
 	r.record("setmasterauth %s %s", addr, password)
 	return nil
 }
+
+func (r *fakeRedis) SetUser(_ context.Context, addr, user string, rules []string) error {
+	r.record("setuser %s %s %s", addr, user, strings.Join(rules, " "))
+	return nil
+}

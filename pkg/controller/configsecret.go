@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"hash/fnv"
@@ -11,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/redisops"
 )
 
 // AnnotationSpecHash on a node's pod is the hash of the pod spec it was built from; a pod whose
@@ -22,8 +24,10 @@ const (
 	// configFileKey holds the directives the operator applies live, which every node includes
 	// at start so that a restart keeps them.
 	configFileKey = "redis.conf"
-	// passwordKey holds the password nodes take (the exporter reads it); absent without one.
+	// passwordKey holds the password nodes take; absent without one.
 	passwordKey = "password"
+	// monitorPasswordKey holds the exporter's own password (redisops.MonitorUser), made once.
+	monitorPasswordKey = "exporter-password"
 	// settingsKey holds the live settings as JSON, to tell which of them change.
 	settingsKey = "settings"
 	// previousPasswordKey holds, while a password change runs, the password nodes took before
@@ -64,8 +68,9 @@ func liveSettings(rc *redisv1beta1.RedisCluster) map[string]string {
 }
 
 // renderConfig writes settings and the password as redis.conf lines, sorted, each value quoted
-// as one argument (a multi-word value such as client-output-buffer-limit's is split by Redis).
-func renderConfig(settings map[string]string, password string) string {
+// as one argument (a multi-word value such as client-output-buffer-limit's is split by Redis),
+// and the exporter's user when monitorPassword is set.
+func renderConfig(settings map[string]string, password, monitorPassword string) string {
 	keys := make([]string, 0, len(settings))
 	for k := range settings {
 		keys = append(keys, k)
@@ -78,6 +83,9 @@ func renderConfig(settings map[string]string, password string) string {
 	if password != "" {
 		b.WriteString("requirepass " + quoteConfig(password) + "\n")
 		b.WriteString("masterauth " + quoteConfig(password) + "\n")
+	}
+	if monitorPassword != "" {
+		b.WriteString("user " + redisops.MonitorUser + " " + strings.Join(redisops.MonitorRules(monitorPassword), " ") + "\n")
 	}
 	return b.String()
 }
@@ -94,7 +102,18 @@ func quoteConfig(v string) string {
 func desiredConfigSecret(rc *redisv1beta1.RedisCluster, password string, existing *corev1.Secret, rotated bool) *corev1.Secret {
 	settings := liveSettings(rc)
 	encoded, _ := json.Marshal(settings) // a map of strings always encodes
-	data := map[string][]byte{configFileKey: []byte(renderConfig(settings, password)), settingsKey: encoded}
+	var monitorPassword string
+	if existing != nil {
+		monitorPassword = string(existing.Data[monitorPasswordKey])
+	}
+	if monitorPassword == "" {
+		monitorPassword = newMonitorPassword()
+	}
+	data := map[string][]byte{
+		configFileKey:      []byte(renderConfig(settings, password, monitorPassword)),
+		settingsKey:        encoded,
+		monitorPasswordKey: []byte(monitorPassword),
+	}
 	if password != "" {
 		data[passwordKey] = []byte(password)
 	}
@@ -114,9 +133,16 @@ func desiredConfigSecret(rc *redisv1beta1.RedisCluster, password string, existin
 	return &corev1.Secret{ObjectMeta: ownedMeta(rc, ConfigSecretName(rc), nil), Type: corev1.SecretTypeOpaque, Data: data}
 }
 
-// settingsHash is a short hash of rc's live settings.
+// settingsHash is a short hash of rc's live settings and the exporter user's rules.
 func settingsHash(rc *redisv1beta1.RedisCluster) string {
-	return shortHash([]byte(renderConfig(liveSettings(rc), "")))
+	return shortHash([]byte(renderConfig(liveSettings(rc), "", "") + redisops.MonitorRulesVersion()))
+}
+
+// newMonitorPassword is a random password for the exporter's user.
+func newMonitorPassword() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return hex.EncodeToString(b)
 }
 
 // podSpecHash is a short hash of a pod spec as the operator builds it.

@@ -15,12 +15,14 @@ import (
 	"redis-operator/pkg/redisops"
 )
 
-// applySettings sets the live settings on the node with CONFIG SET and records Hash on its pod.
+// applySettings sets the live settings on the node with CONFIG SET, makes the exporter's user
+// log in with MonitorPassword and records Hash on its pod.
 type applySettings struct {
 	because
-	Node     member
-	Settings map[string]string
-	Hash     string
+	Node            member
+	Settings        map[string]string
+	MonitorPassword string
+	Hash            string
 }
 
 // applyPassword moves the node to Password: first it accepts Password besides the previous one
@@ -102,7 +104,8 @@ func planLive(o *observation, in *observed) []action {
 			continue
 		}
 		if got := pod.Annotations[AnnotationSettings]; got != hash && got != restartPrefix+hash {
-			out = append(out, applySettings{because(fmt.Sprintf("apply the live settings to node %d", n.Index)), n.member, settings, hash})
+			out = append(out, applySettings{because(fmt.Sprintf("apply the live settings to node %d", n.Index)), n.member, settings,
+				string(secret.Data[monitorPasswordKey]), hash})
 		}
 		switch got := pod.Annotations[AnnotationAuth]; {
 		case got == version:
@@ -149,6 +152,11 @@ func (c *Controller) applySettings(ctx context.Context, rc *redisv1beta1.RedisCl
 	}
 	if len(result.Refused) > 0 {
 		return fmt.Errorf("node %d refused %s", a.Node.Index, refusals(result.Refused))
+	}
+	if a.MonitorPassword != "" {
+		if err := redis.SetUser(ctx, a.Node.Addr(), redisops.MonitorUser, redisops.MonitorRules(a.MonitorPassword)); err != nil {
+			return err
+		}
 	}
 	recorded := a.Hash
 	if len(result.NeedsRestart) > 0 {

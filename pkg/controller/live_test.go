@@ -55,6 +55,31 @@ func TestLiveSettingsGoToNodesThatDidNotTakeThem(t *testing.T) {
 	require.NotEqual(t, settingsHash(newCluster("rc")), settingsHash(rc))
 }
 
+// The exporter logs in as a user of its own: its password is made once and kept through every
+// change, and nodes from before it (an older settings hash) get the user live.
+func TestExporterUserOutlivesPasswordChanges(t *testing.T) {
+	rc := newCluster("rc")
+	first := desiredConfigSecret(rc, "", nil, false)
+	monitor := string(first.Data[monitorPasswordKey])
+	require.NotEmpty(t, monitor)
+	require.NotEqual(t, monitor, string(desiredConfigSecret(rc, "", nil, false).Data[monitorPasswordKey]), "each cluster its own")
+	changed := desiredConfigSecret(rc, "new", first, false)
+	rc.Spec.MaxMemory = "1gb"
+	changed = desiredConfigSecret(rc, "", changed, true)
+	require.Equal(t, monitor, string(changed.Data[monitorPasswordKey]))
+
+	beforeExporterUser := desiredConfigSecret(rc, "", nil, false)
+	delete(beforeExporterUser.Data, monitorPasswordKey)
+	require.NotEmpty(t, desiredConfigSecret(rc, "", beforeExporterUser, false).Data[monitorPasswordKey], "made for a Secret from before")
+
+	o := liveObservation(changed, "from-before-the-exporter-user", authVersion(changed))
+	actions := planLive(o, plannerInput(o.Cluster, o))
+	require.Len(t, actions, 6)
+	for _, a := range actions {
+		require.Equal(t, monitor, a.(applySettings).MonitorPassword)
+	}
+}
+
 func TestPasswordChangeAddsEverywhereBeforeDroppingTheOld(t *testing.T) {
 	rc := newCluster("rc")
 	rc.Spec.PasswordSecret = &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "auth"}, Key: "pw"}

@@ -7,9 +7,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/utils/ptr"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/redisops"
 )
 
 // Labels and names specific to Redis nodes.
@@ -103,17 +103,17 @@ var podIPEnv = corev1.EnvVar{
 	ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}},
 }
 
-// exporterPasswordEnv gives the exporter the password nodes take, from the cluster's config
-// Secret: absent when there is none. The env is read when the container starts.
-func exporterPasswordEnv(rc *redisv1beta1.RedisCluster) corev1.EnvVar {
-	return corev1.EnvVar{
+// exporterAuthEnv logs the exporter in as its own user, with the password the cluster's config
+// Secret made for it: it never changes, so the env read at the container's start stays good
+// through every change of the nodes' password.
+func exporterAuthEnv(rc *redisv1beta1.RedisCluster) []corev1.EnvVar {
+	return []corev1.EnvVar{{Name: "REDIS_USER", Value: redisops.MonitorUser}, {
 		Name: "REDIS_PASSWORD",
 		ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 			LocalObjectReference: corev1.LocalObjectReference{Name: ConfigSecretName(rc)},
-			Key:                  passwordKey,
-			Optional:             ptr.To(true),
+			Key:                  monitorPasswordKey,
 		}},
-	}
+	}}
 }
 
 func redisContainerSpec(rc *redisv1beta1.RedisCluster, port int32) corev1.Container {
@@ -185,7 +185,7 @@ func exporterContainerSpec(rc *redisv1beta1.RedisCluster, port int32) corev1.Con
 			fmt.Sprintf("--redis.addr=redis://$(POD_IP):%d", port),
 			fmt.Sprintf("--web.listen-address=$(POD_IP):%d", metricsPort),
 		},
-		Env:       []corev1.EnvVar{podIPEnv, exporterPasswordEnv(rc)},
+		Env:       append([]corev1.EnvVar{podIPEnv}, exporterAuthEnv(rc)...),
 		Ports:     []corev1.ContainerPort{{Name: exporterPortName, ContainerPort: metricsPort, Protocol: corev1.ProtocolTCP}},
 		Resources: rc.Spec.ExporterResourceRequirements(),
 	}

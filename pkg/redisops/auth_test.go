@@ -233,3 +233,58 @@ func TestPasswordRotationKeepsTheClusterWhole(t *testing.T) {
 	move(anonymous, masters[2], masters[0])
 	move(admin, masters[0], masters[1]) // MIGRATE without AUTH2
 }
+
+// The exporter's user reads what redis_exporter scrapes, with its own password, through the
+// default user's password changes, and reads and writes no key.
+func TestMonitorUserReadsStatsAndNoKeys(t *testing.T) {
+	// A lone node knows no address of its own: a replica beside it.
+	servers := redistest.StartServers(t, 2, redistest.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin := redisops.NewAdmin("first", "second")
+	t.Cleanup(admin.Close)
+	addr := servers[0].Addr
+	setup := redisops.NewAdmin()
+	t.Cleanup(setup.Close)
+	redistest.BootstrapCluster(t, setup, servers, 1)
+	require.NoError(t, admin.SetPassword(ctx, addr, "first"))
+	require.NoError(t, admin.Client(addr).Set(ctx, "k", "v", 0).Err())
+	require.NoError(t, admin.SetUser(ctx, addr, redisops.MonitorUser, redisops.MonitorRules("old-monitor")))
+	// A second SetUser is exact: the former password goes.
+	require.NoError(t, admin.SetUser(ctx, addr, redisops.MonitorUser, redisops.MonitorRules("monitor")))
+
+	monitor := redis.NewClient(&redis.Options{Addr: addr, Username: redisops.MonitorUser, Password: "monitor",
+		Protocol: 2, DisableIdentity: true, MaxRetries: -1})
+	t.Cleanup(func() { _ = monitor.Close() })
+	scrape := func() {
+		t.Helper()
+		for _, cmd := range [][]interface{}{
+			{"INFO", "ALL"}, {"CONFIG", "GET", "maxmemory"}, {"CLUSTER", "INFO"}, {"SLOWLOG", "LEN"},
+			{"SLOWLOG", "GET", "10"}, {"LATENCY", "LATEST"}, {"CLIENT", "SETNAME", "redis_exporter"}, {"PING"},
+		} {
+			require.NoError(t, monitor.Do(ctx, cmd...).Err(), "%v", cmd)
+		}
+	}
+	scrape()
+	for _, cmd := range [][]interface{}{
+		{"GET", "k"}, {"SET", "k", "x"}, {"CONFIG", "SET", "maxmemory", "1"}, {"KEYS", "*"}, {"FLUSHALL"},
+		{"CLUSTER", "RESET"}, {"ACL", "LIST"},
+	} {
+		require.ErrorContains(t, monitor.Do(ctx, cmd...).Err(), "NOPERM", "%v", cmd)
+	}
+
+	// The default user's password changes; the monitor's does not.
+	require.NoError(t, admin.SetPassword(ctx, addr, "second"))
+	monitor.Close()
+	monitor = redis.NewClient(&redis.Options{Addr: addr, Username: redisops.MonitorUser, Password: "monitor",
+		Protocol: 2, DisableIdentity: true, MaxRetries: -1})
+	scrape()
+	for _, password := range []string{"old-monitor", "second", ""} {
+		c := redis.NewClient(&redis.Options{Addr: addr, Username: redisops.MonitorUser, Password: password,
+			Protocol: 2, DisableIdentity: true, MaxRetries: -1})
+		err := c.Ping(ctx).Err()
+		_ = c.Close()
+		require.True(t, redisops.IsAuthFailure(err), "password %q: %v", password, err)
+	}
+	require.Equal(t, "v", admin.Client(addr).Get(ctx, "k").Val())
+}

@@ -26,6 +26,8 @@ type Cluster interface {
 	AddPassword(ctx context.Context, addr, password string) error
 	SetPassword(ctx context.Context, addr, password string) error
 	SetMasterAuth(ctx context.Context, addr, password string) error
+	// SetUser makes an ACL user exactly what its rules say.
+	SetUser(ctx context.Context, addr, user string, rules []string) error
 
 	// Drop closes the connections to a node that went away; Close all of them.
 	Drop(addr string)

@@ -318,6 +318,31 @@ func TestReadyClusterResyncMakesNoWrite(t *testing.T) {
 	require.Empty(t, f.redis.writes(), "nor to Redis")
 }
 
+// Nodes started by an operator from before the exporter's user get it live with the settings.
+func TestActGivesNodesFromBeforeTheExportersUserIt(t *testing.T) {
+	rc := newCluster("rc")
+	f := liveFixture(t, rc, healthy()...)
+	for _, pod := range f.pods {
+		pod.Annotations[AnnotationSettings] = "from-before"
+	}
+	monitor := string(f.secrets[0].Data[monitorPasswordKey])
+	actions := f.runSync(keyOf(rc))
+
+	writes := f.redis.writes()
+	require.Len(t, writes, 12, "%v", writes)
+	for i := range 6 {
+		require.Equal(t, fmt.Sprintf("setuser %s %s %s", addrOf(i), redisops.MonitorUser,
+			strings.Join(redisops.MonitorRules(monitor), " ")), writes[2*i+1], "after the settings of node %d", i)
+	}
+	patched := 0
+	for _, a := range actions {
+		if p, ok := a.(core.PatchAction); ok && strings.Contains(string(p.GetPatch()), settingsHash(rc)) {
+			patched++
+		}
+	}
+	require.Equal(t, 6, patched, "every pod records it")
+}
+
 func TestAClusterKeepsThePortsItsPodsHold(t *testing.T) {
 	older := newCluster("older")
 	older.Spec.Replicas = 0

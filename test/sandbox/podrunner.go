@@ -2,24 +2,18 @@ package sandbox
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/utils/ptr"
 )
 
 // Probe and restart timing. Probe periods are capped at probePeriodCap so tests need not wait
@@ -234,140 +228,6 @@ func (r *podRunner) setUp(ctx context.Context, c *containerRun) *corev1.Containe
 	return nil
 }
 
-// debianNames are the names Debian gives the programs of images the sandbox runs from the host.
-var debianNames = map[string]string{"redis_exporter": "prometheus-redis-exporter"}
-
-// hostProgram is the host's program for a container command at an absolute path the host
-// lacks (an image's /redis_exporter), found by name on PATH; cmd itself when there is none.
-func hostProgram(cmd string) string {
-	if _, err := exec.LookPath(cmd); err == nil || !filepath.IsAbs(cmd) {
-		return cmd
-	}
-	name := filepath.Base(cmd)
-	if debian, ok := debianNames[name]; ok {
-		name = debian
-	}
-	if path, err := exec.LookPath(name); err == nil {
-		return path
-	}
-	return cmd
-}
-
-// localPath maps an argument naming a mount path to the volume's local folder.
-func (r *podRunner) localPath(c corev1.Container, arg string) string {
-	for _, m := range c.VolumeMounts {
-		local, ok := r.volumes[m.Name]
-		if !ok || m.MountPath == "" {
-			continue
-		}
-		if arg == m.MountPath {
-			return local
-		}
-		if strings.HasPrefix(arg, strings.TrimSuffix(m.MountPath, "/")+"/") {
-			return filepath.Join(local, strings.TrimPrefix(arg, strings.TrimSuffix(m.MountPath, "/")+"/"))
-		}
-	}
-	return arg
-}
-
-// containerEnv resolves a container's environment, downward API fields and secret and config
-// map keys included, expanding $(VAR) references to earlier variables. An optional key whose
-// object or key is missing leaves its variable unset.
-func (r *podRunner) containerEnv(ctx context.Context, c corev1.Container) (map[string]string, error) {
-	vars := map[string]string{}
-	for _, e := range c.Env {
-		switch {
-		case e.ValueFrom == nil:
-			vars[e.Name] = expand(e.Value, vars)
-		case e.ValueFrom.FieldRef != nil:
-			vars[e.Name] = r.field(e.ValueFrom.FieldRef.FieldPath)
-		case e.ValueFrom.SecretKeyRef != nil:
-			ref := e.ValueFrom.SecretKeyRef
-			optional := ptr.Deref(ref.Optional, false)
-			secret, err := r.a.client.CoreV1().Secrets(r.pod.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
-			if apierrors.IsNotFound(err) && optional {
-				continue
-			}
-			if err != nil {
-				return nil, fmt.Errorf("env %s: secret %s: %w", e.Name, ref.Name, err)
-			}
-			value, ok := secret.Data[ref.Key]
-			if !ok && !optional {
-				return nil, fmt.Errorf("env %s: key %s not found in secret %s", e.Name, ref.Key, ref.Name)
-			}
-			if ok {
-				vars[e.Name] = string(value)
-			}
-		case e.ValueFrom.ConfigMapKeyRef != nil:
-			ref := e.ValueFrom.ConfigMapKeyRef
-			optional := ptr.Deref(ref.Optional, false)
-			cm, err := r.a.client.CoreV1().ConfigMaps(r.pod.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
-			if apierrors.IsNotFound(err) && optional {
-				continue
-			}
-			if err != nil {
-				return nil, fmt.Errorf("env %s: config map %s: %w", e.Name, ref.Name, err)
-			}
-			value, ok := cm.Data[ref.Key]
-			if !ok && !optional {
-				return nil, fmt.Errorf("env %s: key %s not found in config map %s", e.Name, ref.Key, ref.Name)
-			}
-			if ok {
-				vars[e.Name] = value
-			}
-		}
-	}
-	return vars, nil
-}
-
-func (r *podRunner) field(path string) string {
-	switch path {
-	case "metadata.name":
-		return r.pod.Name
-	case "metadata.namespace":
-		return r.pod.Namespace
-	case "metadata.uid":
-		return string(r.pod.UID)
-	case "spec.nodeName":
-		return r.a.node.name
-	case "status.podIP", "status.podIPs":
-		return r.podIP
-	case "status.hostIP", "status.hostIPs":
-		return r.a.node.address
-	case "spec.serviceAccountName":
-		return r.pod.Spec.ServiceAccountName
-	}
-	return ""
-}
-
-// expand replaces $(NAME) with defined variables; $$ escapes a dollar; other text stays.
-func expand(s string, vars map[string]string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '$' || i+1 >= len(s) {
-			b.WriteByte(s[i])
-			continue
-		}
-		if s[i+1] == '$' {
-			b.WriteByte('$')
-			i++
-			continue
-		}
-		if s[i+1] == '(' {
-			if end := strings.IndexByte(s[i+2:], ')'); end >= 0 {
-				name := s[i+2 : i+2+end]
-				if v, ok := vars[name]; ok {
-					b.WriteString(v)
-					i += end + 2
-					continue
-				}
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
 // step restarts exited containers as the restart policy says, runs readiness probes and writes
 // the pod's status.
 func (r *podRunner) step(ctx context.Context) {
@@ -452,111 +312,6 @@ func (r *podRunner) start(ctx context.Context, c *containerRun) {
 	if p := c.spec.LivenessProbe; p != nil {
 		c.nextLive = time.Now().Add(time.Duration(p.InitialDelaySeconds) * time.Second)
 	}
-}
-
-// checkLiveness runs the liveness probe when due, at the spec's own period (a restart is costly
-// and a loaded test machine slow), and stops a container that failed it failureThreshold times
-// in a row; step restarts it as its restart policy says. Host processes are not checked: the
-// Redis pods ran without liveness probes in the sandbox before, and keep doing so.
-func (r *podRunner) checkLiveness(ctx context.Context, c *containerRun, now time.Time) {
-	p := c.spec.LivenessProbe
-	if p == nil || c.killing || now.Before(c.nextLive) {
-		return
-	}
-	c.nextLive = now.Add(time.Duration(max(p.PeriodSeconds, 1)) * time.Second)
-	if r.runProbe(p, c, time.Duration(max(p.TimeoutSeconds, 1))*time.Second) {
-		c.liveFailures = 0
-		return
-	}
-	c.liveFailures++
-	if c.liveFailures < max(p.FailureThreshold, 1) {
-		return
-	}
-	r.a.warn(ctx, r.pod, "Unhealthy", fmt.Sprintf("Container %s failed its liveness probe %d times; it will be restarted", c.spec.Name, c.liveFailures))
-	c.killing = true
-	go c.proc.stop(r.gracePeriod())
-}
-
-// gracePeriod is the pod's termination grace period, capped at maxGracePeriod.
-func (r *podRunner) gracePeriod() time.Duration {
-	if s := r.pod.Spec.TerminationGracePeriodSeconds; s != nil {
-		return min(maxGracePeriod, time.Duration(*s)*time.Second)
-	}
-	return maxGracePeriod
-}
-
-// probe runs the readiness probe when due, with the spec's thresholds.
-func (r *podRunner) probe(c *containerRun, now time.Time) {
-	p := c.spec.ReadinessProbe
-	if p == nil {
-		c.ready = true
-		return
-	}
-	if now.Before(c.nextProbe) {
-		return
-	}
-	period := min(time.Duration(max(p.PeriodSeconds, 1))*time.Second, probePeriodCap)
-	c.nextProbe = now.Add(period)
-	timeout := time.Duration(max(p.TimeoutSeconds, 1)) * time.Second
-	if r.runProbe(p, c, timeout) {
-		c.successes, c.failures = c.successes+1, 0
-		if c.successes >= max(p.SuccessThreshold, 1) {
-			c.ready = true
-		}
-		return
-	}
-	c.successes, c.failures = 0, c.failures+1
-	if c.failures >= max(p.FailureThreshold, 1) {
-		c.ready = false
-	}
-}
-
-func (r *podRunner) runProbe(p *corev1.Probe, c *containerRun, timeout time.Duration) bool {
-	host := r.podIP
-	switch {
-	case p.TCPSocket != nil:
-		host = firstNonEmpty(p.TCPSocket.Host, host)
-		conn, err := net.DialTimeout("tcp", net.JoinHostPort(host, containerPort(c.spec, p.TCPSocket.Port)), timeout)
-		if err != nil {
-			return false
-		}
-		conn.Close()
-		return true
-	case p.Exec != nil && len(p.Exec.Command) > 0:
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, p.Exec.Command[0], p.Exec.Command[1:]...)
-		cmd.Env, cmd.Dir = c.env, c.cwd
-		return cmd.Run() == nil
-	case p.HTTPGet != nil:
-		scheme := "http"
-		client := http.Client{Timeout: timeout}
-		if p.HTTPGet.Scheme == corev1.URISchemeHTTPS {
-			// A kubelet does not verify the certificate of a probe either.
-			scheme, client.Transport = "https", &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
-		}
-		host = firstNonEmpty(p.HTTPGet.Host, host)
-		resp, err := client.Get(fmt.Sprintf("%s://%s/%s", scheme,
-			net.JoinHostPort(host, containerPort(c.spec, p.HTTPGet.Port)), strings.TrimPrefix(p.HTTPGet.Path, "/")))
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode >= 200 && resp.StatusCode < 400
-	}
-	return true
-}
-
-// containerPort is a probe's port as a number: a name is looked up in the container's ports.
-func containerPort(c corev1.Container, port intstr.IntOrString) string {
-	if port.Type == intstr.String {
-		for _, p := range c.Ports {
-			if p.Name == port.StrVal {
-				return strconv.Itoa(int(p.ContainerPort))
-			}
-		}
-	}
-	return port.String()
 }
 
 func exitState(p *process, started metav1.Time) *corev1.ContainerStateTerminated {

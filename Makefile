@@ -94,7 +94,7 @@ generate: ## Regenerate the client code and the CRD from pkg/apis.
 manifests: ## Regenerate the CRD in charts/redis-operator/crds.
 	hack/update-crds.sh
 
-sandbox-binaries: ## Build the control plane into bin/k8s and install redis-server when missing.
+sandbox-binaries: ## Build the control plane into bin/k8s and install redis-server and the redis exporter when missing.
 	hack/sandbox-binaries.sh
 
 sandbox-up: sandbox-binaries bin/sandbox ## Start the sandbox in the background.

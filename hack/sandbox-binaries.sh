@@ -32,20 +32,19 @@ else
     echo "control plane binaries in ${BIN} are current"
 fi
 
-if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
-    echo "installing redis-server and redis-tools from Debian"
+# Debian's packages, when missing: redis-server and redis-cli, and the exporter the sandbox runs
+# for the sidecar's /redis_exporter. Each package starts a system service; the tests start their own.
+packages=()
+command -v redis-server >/dev/null || packages+=(redis-server)
+command -v redis-cli >/dev/null || packages+=(redis-tools)
+command -v prometheus-redis-exporter >/dev/null || packages+=(prometheus-redis-exporter)
+if [[ ${#packages[@]} -gt 0 ]]; then
+    echo "installing ${packages[*]} from Debian"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq redis-server redis-tools >/dev/null
-    # The package starts a system redis on 6379; the tests start their own.
-    (service redis-server stop || pkill -x redis-server || true) >/dev/null 2>&1
-fi
-if ! command -v prometheus-redis-exporter >/dev/null; then
-    # The sandbox runs the exporter sidecar's /redis_exporter as Debian's build of it.
-    echo "installing prometheus-redis-exporter from Debian"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends prometheus-redis-exporter >/dev/null
-    (service prometheus-redis-exporter stop || pkill -x prometheus-redis-exporter || true) >/dev/null 2>&1
+    apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+    for service in "${packages[@]}"; do
+        (service "${service}" stop || pkill -x "${service}" || true) >/dev/null 2>&1
+    done
 fi
 echo "redis: $(redis-server --version | head -1)"

@@ -3,12 +3,15 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -209,4 +212,71 @@ func TestPlacementSpreadsShardsAndDrainsHandMastersOverFirst(t *testing.T) {
 		return len(budgets(t, ns)) == 4, nil
 	})
 	f.WaitReady(t, ns, "placed", 3*time.Minute)
+}
+
+// The cluster autoscaler does not cordon a node it removes: it taints it
+// ToBeDeletedByClusterAutoscaler and evicts its pods. The masters there hand over first, so the
+// evictions go through instead of being refused by the masters' budget until it gives up.
+func TestAutoscalerTaintHandsMastersOverFirst(t *testing.T) {
+	f.InstallCRD(t)
+	f.StartOperator(t)
+	ns := f.Namespace(t, "taint")
+	f.CreateCluster(t, framework.NewCluster(ns, "tainted", 12800))
+	rc := f.WaitReady(t, ns, "tainted", 2*time.Minute)
+	framework.WriteKeys(t, framework.ClusterClient(t, rc), "kept", 5000)
+	ctx := context.Background()
+	framework.WaitFor(t, 30*time.Second, "pods labelled with their shards, spread over the nodes", func() (bool, error) {
+		l := layout(t, ns, "tainted")
+		return len(l) == 3 && spread(l), nil
+	})
+	leaving := ""
+	for node, roles := range layout(t, ns, "tainted") {
+		if strings.Contains(strings.Join(roles, ","), "m") {
+			leaving = node
+			break
+		}
+	}
+	taint := corev1.Taint{Key: "ToBeDeletedByClusterAutoscaler", Value: strconv.FormatInt(time.Now().Unix(), 10), Effect: corev1.TaintEffectNoSchedule}
+	setTaints(t, leaving, func(taints []corev1.Taint) []corev1.Taint { return append(taints, taint) })
+	t.Cleanup(func() {
+		setTaints(t, leaving, func(taints []corev1.Taint) []corev1.Taint {
+			return slices.DeleteFunc(taints, func(x corev1.Taint) bool { return x.Key == taint.Key })
+		})
+	})
+
+	start := time.Now()
+	framework.WaitFor(t, time.Minute, "no master left on "+leaving, func() (bool, error) {
+		return !strings.Contains(strings.Join(layout(t, ns, "tainted")[leaving], ","), "m"), nil
+	})
+	t.Logf("masters moved off %s %.1fs after its taint", leaving, time.Since(start).Seconds())
+	require.Positive(t, eventsSaying(t, ns, "tainted", "moved off node "+leaving))
+
+	// The autoscaler's evictions, retried while a budget refuses one, as it does.
+	pods, err := f.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=tainted", FieldSelector: "spec.nodeName=" + leaving})
+	require.NoError(t, err)
+	for _, p := range pods.Items {
+		framework.WaitFor(t, time.Minute, "evicting "+p.Name, func() (bool, error) {
+			err := f.Kube.PolicyV1().Evictions(ns).Evict(ctx, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: ns}})
+			return err == nil || apierrors.IsNotFound(err), nil
+		})
+	}
+	rc = f.WaitWhole(t, ns, "tainted", 2*time.Minute)
+	for node := range layout(t, ns, "tainted") {
+		require.NotEqual(t, leaving, node, "no pod back on the tainted node")
+	}
+	framework.CheckKeys(t, framework.ClusterClient(t, rc), "kept", 5000)
+}
+
+// setTaints changes a Kubernetes node's taints, retrying on a conflict.
+func setTaints(t *testing.T, node string, change func([]corev1.Taint) []corev1.Taint) {
+	t.Helper()
+	framework.WaitFor(t, 30*time.Second, "the taints of "+node, func() (bool, error) {
+		n, err := f.Kube.CoreV1().Nodes().Get(context.Background(), node, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		n.Spec.Taints = change(n.Spec.Taints)
+		_, err = f.Kube.CoreV1().Nodes().Update(context.Background(), n, metav1.UpdateOptions{})
+		return err == nil, err
+	})
 }

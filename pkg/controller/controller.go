@@ -163,10 +163,11 @@ func New(kubeClient kubernetes.Interface, redisClient clientset.Interface, inf I
 	}); err != nil {
 		return nil, fmt.Errorf("watching secrets: %w", err)
 	}
-	// A cordoned node starts a drain: every cluster looks whether a master must move off it.
+	// A node being emptied (cordoned, or tainted by an autoscaler) starts a drain: every cluster
+	// looks whether a master must move off it.
 	if _, err := inf.Nodes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		UpdateFunc: func(old, cur interface{}) {
-			if old.(*corev1.Node).Spec.Unschedulable != cur.(*corev1.Node).Spec.Unschedulable {
+			if leaving(old.(*corev1.Node)) != leaving(cur.(*corev1.Node)) {
 				c.enqueueAll()
 			}
 		},

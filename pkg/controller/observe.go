@@ -285,7 +285,7 @@ func heldMessage(held map[int]string) string {
 		"; those nodes are not created: choose another basePort, or a size that fits"
 }
 
-// placement reads the cordoned Kubernetes nodes and rc's disruption budgets.
+// placement reads the Kubernetes nodes being emptied (cordoned) and rc's disruption budgets.
 func (c *Controller) placement(rc *redisv1beta1.RedisCluster) (map[string]bool, map[string]string, map[string]int32, error) {
 	nodes, err := c.nodes.List(labels.Everything())
 	if err != nil {
@@ -294,7 +294,7 @@ func (c *Controller) placement(rc *redisv1beta1.RedisCluster) (map[string]bool, 
 	cordoned, domains := map[string]bool{}, map[string]string{}
 	key := rc.Spec.TopologyKeyOrDefault()
 	for _, n := range nodes {
-		if n.Spec.Unschedulable {
+		if leaving(n) {
 			cordoned[n.Name] = true
 		}
 		if domain, ok := n.Labels[key]; ok {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -80,6 +81,28 @@ func orNone(s string) string {
 	return s
 }
 
+// drainTaints mark a Kubernetes node an autoscaler is removing: it evicts the node's pods
+// without cordoning it first.
+var drainTaints = map[string]bool{
+	"ToBeDeletedByClusterAutoscaler": true, // cluster autoscaler
+	"karpenter.sh/disrupted":         true, // Karpenter v1
+	"karpenter.sh/disruption":        true, // Karpenter before v1
+}
+
+// leaving reports whether a Kubernetes node is being emptied: cordoned (a drain starts so), or
+// tainted by an autoscaler that removes it.
+func leaving(n *corev1.Node) bool {
+	if n.Spec.Unschedulable {
+		return true
+	}
+	for _, t := range n.Spec.Taints {
+		if drainTaints[t.Key] && t.Effect != corev1.TaintEffectPreferNoSchedule {
+			return true
+		}
+	}
+	return false
+}
+
 // planDrain hands the master role off Kubernetes nodes that are cordoned (a drain starts so)
 // to the master's most up-to-date replica on a schedulable node, gracefully. The masters'
 // budget keeps their pods from being evicted until then. It also says which masters cannot
@@ -107,7 +130,7 @@ func planDrain(in *observed) ([]action, []string) {
 				strings.Join(redisops.FormatRanges(m.Self.Slots), ","), m.Node, r.Index, m.Index)), r.Addr(), m.Self.ID, redisops.FailoverGraceful})
 			continue
 		}
-		blocked = append(blocked, fmt.Sprintf("master node %d on cordoned node %s has no in-sync replica on another node to hand over to: the masters' budget keeps its pod from eviction",
+		blocked = append(blocked, fmt.Sprintf("master node %d on node %s, which is being emptied, has no in-sync replica on another node to hand over to: the masters' budget keeps its pod from eviction",
 			m.Index, m.Node))
 	}
 	return out, blocked

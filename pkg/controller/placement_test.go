@@ -26,12 +26,29 @@ func TestDrainHandsMastersOnACordonedNodeToAReplicaElsewhere(t *testing.T) {
 	moves, blocked = planDrain(o)
 	require.Empty(t, moves)
 	require.Len(t, blocked, 1)
-	require.Contains(t, blocked[0], "master node 0 on cordoned node a has no in-sync replica on another node")
+	require.Contains(t, blocked[0], "master node 0 on node a, which is being emptied, has no in-sync replica on another node")
 
 	o = clusterFixture(3, 1, healthy()...)
 	moves, blocked = planDrain(o)
 	require.Empty(t, moves, "nothing cordoned, nothing moves")
 	require.Empty(t, blocked)
+}
+
+// Cordoned, or tainted NoSchedule or NoExecute by an autoscaler removing it, a node is being
+// emptied; other taints, and an autoscaler's soft candidate mark, do not say so.
+func TestANodeIsLeavingWhenCordonedOrTaintedByAnAutoscaler(t *testing.T) {
+	node := func(unschedulable bool, taints ...corev1.Taint) *corev1.Node {
+		return &corev1.Node{Spec: corev1.NodeSpec{Unschedulable: unschedulable, Taints: taints}}
+	}
+	require.True(t, leaving(node(true)))
+	require.False(t, leaving(node(false)))
+	for _, key := range []string{"ToBeDeletedByClusterAutoscaler", "karpenter.sh/disrupted", "karpenter.sh/disruption"} {
+		require.True(t, leaving(node(false, corev1.Taint{Key: key, Effect: corev1.TaintEffectNoSchedule})), key)
+		require.True(t, leaving(node(false, corev1.Taint{Key: key, Effect: corev1.TaintEffectNoExecute})), key)
+		require.False(t, leaving(node(false, corev1.Taint{Key: key, Effect: corev1.TaintEffectPreferNoSchedule})), key)
+	}
+	require.False(t, leaving(node(false, corev1.Taint{Key: "DeletionCandidateOfClusterAutoscaler", Effect: corev1.TaintEffectPreferNoSchedule})))
+	require.False(t, leaving(node(false, corev1.Taint{Key: "dedicated", Value: "redis", Effect: corev1.TaintEffectNoSchedule})))
 }
 
 func TestSpreadMovesASecondMasterOffAKubernetesNode(t *testing.T) {

@@ -2,14 +2,13 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 )
 
@@ -62,41 +61,41 @@ func (r *podRunner) containerEnv(ctx context.Context, c corev1.Container) (map[s
 			vars[e.Name] = r.field(e.ValueFrom.FieldRef.FieldPath)
 		case e.ValueFrom.SecretKeyRef != nil:
 			ref := e.ValueFrom.SecretKeyRef
-			optional := ptr.Deref(ref.Optional, false)
-			secret, err := r.a.client.CoreV1().Secrets(r.pod.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
-			if apierrors.IsNotFound(err) && optional {
-				continue
+			data, found, err := r.secretData(ctx, ref.Name)
+			if err == nil {
+				err = keyEnv(vars, e.Name, data, found, ref.Key, ptr.Deref(ref.Optional, false))
 			}
 			if err != nil {
 				return nil, fmt.Errorf("env %s: secret %s: %w", e.Name, ref.Name, err)
 			}
-			value, ok := secret.Data[ref.Key]
-			if !ok && !optional {
-				return nil, fmt.Errorf("env %s: key %s not found in secret %s", e.Name, ref.Key, ref.Name)
-			}
-			if ok {
-				vars[e.Name] = string(value)
-			}
 		case e.ValueFrom.ConfigMapKeyRef != nil:
 			ref := e.ValueFrom.ConfigMapKeyRef
-			optional := ptr.Deref(ref.Optional, false)
-			cm, err := r.a.client.CoreV1().ConfigMaps(r.pod.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
-			if apierrors.IsNotFound(err) && optional {
-				continue
+			data, found, err := r.configMapData(ctx, ref.Name)
+			if err == nil {
+				err = keyEnv(vars, e.Name, data, found, ref.Key, ptr.Deref(ref.Optional, false))
 			}
 			if err != nil {
 				return nil, fmt.Errorf("env %s: config map %s: %w", e.Name, ref.Name, err)
 			}
-			value, ok := cm.Data[ref.Key]
-			if !ok && !optional {
-				return nil, fmt.Errorf("env %s: key %s not found in config map %s", e.Name, ref.Key, ref.Name)
-			}
-			if ok {
-				vars[e.Name] = value
-			}
 		}
 	}
 	return vars, nil
+}
+
+// keyEnv sets the variable name to key of an object's data, as a kubelet does: a missing object
+// or key is an error unless the reference is optional.
+func keyEnv(vars map[string]string, name string, data map[string][]byte, found bool, key string, optional bool) error {
+	value, ok := data[key]
+	switch {
+	case ok:
+		vars[name] = string(value)
+	case optional:
+	case !found:
+		return errors.New("not found")
+	default:
+		return fmt.Errorf("key %s not found", key)
+	}
+	return nil
 }
 
 func (r *podRunner) field(path string) string {

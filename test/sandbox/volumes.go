@@ -126,41 +126,60 @@ func (r *podRunner) fillKeyVolume(ctx context.Context, name string) error {
 
 // keyVolumeFiles reads the volume's Secret or ConfigMap from the API server.
 func (r *podRunner) keyVolumeFiles(ctx context.Context, v corev1.Volume) (map[string]volumeFile, error) {
-	ns := r.pod.Namespace
 	if s := v.Secret; s != nil {
-		secret, err := r.a.client.CoreV1().Secrets(ns).Get(ctx, s.SecretName, metav1.GetOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
+		data, found, err := r.secretData(ctx, s.SecretName)
+		if err != nil {
 			return nil, err
 		}
-		var data map[string][]byte
-		if err == nil {
-			data = secret.Data
-		}
-		files, err := keyFiles(data, err == nil, s.Items, s.DefaultMode, ptr.Deref(s.Optional, false))
+		files, err := keyFiles(data, found, s.Items, s.DefaultMode, ptr.Deref(s.Optional, false))
 		if err != nil {
 			return nil, fmt.Errorf("secret %q: %w", s.SecretName, err)
 		}
 		return files, nil
 	}
 	c := v.ConfigMap
-	cm, err := r.a.client.CoreV1().ConfigMaps(ns).Get(ctx, c.Name, metav1.GetOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
+	data, found, err := r.configMapData(ctx, c.Name)
+	if err != nil {
 		return nil, err
 	}
-	data := map[string][]byte{}
-	if err == nil {
-		for k, v := range cm.BinaryData {
-			data[k] = v
-		}
-		for k, v := range cm.Data {
-			data[k] = []byte(v)
-		}
-	}
-	files, err := keyFiles(data, err == nil, c.Items, c.DefaultMode, ptr.Deref(c.Optional, false))
+	files, err := keyFiles(data, found, c.Items, c.DefaultMode, ptr.Deref(c.Optional, false))
 	if err != nil {
 		return nil, fmt.Errorf("configmap %q: %w", c.Name, err)
 	}
 	return files, nil
+}
+
+// secretData is the data of the Secret name in the pod's namespace; found is false when there
+// is none.
+func (r *podRunner) secretData(ctx context.Context, name string) (data map[string][]byte, found bool, err error) {
+	secret, err := r.a.client.CoreV1().Secrets(r.pod.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return secret.Data, true, nil
+}
+
+// configMapData is the data and binary data of the ConfigMap name in the pod's namespace; found
+// is false when there is none.
+func (r *podRunner) configMapData(ctx context.Context, name string) (data map[string][]byte, found bool, err error) {
+	cm, err := r.a.client.CoreV1().ConfigMaps(r.pod.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	data = map[string][]byte{}
+	for k, v := range cm.BinaryData {
+		data[k] = v
+	}
+	for k, v := range cm.Data {
+		data[k] = []byte(v)
+	}
+	return data, true, nil
 }
 
 // Projected volumes are filled for image containers only: a host process cannot see their mount
@@ -257,35 +276,22 @@ func (r *podRunner) projectedFiles(ctx context.Context, p *corev1.ProjectedVolum
 			}
 		case src.ConfigMap != nil:
 			c := src.ConfigMap
-			cm, err := r.a.client.CoreV1().ConfigMaps(ns).Get(ctx, c.Name, metav1.GetOptions{})
-			if err != nil && !apierrors.IsNotFound(err) {
+			data, found, err := r.configMapData(ctx, c.Name)
+			if err != nil {
 				return nil, refresh, err
 			}
-			data := map[string][]byte{}
-			if err == nil {
-				for k, v := range cm.BinaryData {
-					data[k] = v
-				}
-				for k, v := range cm.Data {
-					data[k] = []byte(v)
-				}
-			}
-			more, err := keyFiles(data, err == nil, c.Items, ptr.To(int32(mode)), ptr.Deref(c.Optional, false))
+			more, err := keyFiles(data, found, c.Items, ptr.To(int32(mode)), ptr.Deref(c.Optional, false))
 			if err != nil {
 				return nil, refresh, fmt.Errorf("configmap %q: %w", c.Name, err)
 			}
 			add(more)
 		case src.Secret != nil:
 			s := src.Secret
-			secret, err := r.a.client.CoreV1().Secrets(ns).Get(ctx, s.Name, metav1.GetOptions{})
-			if err != nil && !apierrors.IsNotFound(err) {
+			data, found, err := r.secretData(ctx, s.Name)
+			if err != nil {
 				return nil, refresh, err
 			}
-			var data map[string][]byte
-			if err == nil {
-				data = secret.Data
-			}
-			more, err := keyFiles(data, err == nil, s.Items, ptr.To(int32(mode)), ptr.Deref(s.Optional, false))
+			more, err := keyFiles(data, found, s.Items, ptr.To(int32(mode)), ptr.Deref(s.Optional, false))
 			if err != nil {
 				return nil, refresh, fmt.Errorf("secret %q: %w", s.Name, err)
 			}

@@ -332,7 +332,7 @@ func TestGracefulFailoversOfARollWithATemporaryNode(t *testing.T) {
 
 // TestGracefulFailoverGivesUpOnAReplicaThatDoesNotCatchUp: a replica that does not read its
 // master's stream (its own clients, its master's link among them, are paused for writes) gets
-// no role: the failover fails within its bound, and the master takes writes again at once.
+// no role: the failover gives up at the catch-up step, and the master takes writes again at once.
 func TestGracefulFailoverGivesUpOnAReplicaThatDoesNotCatchUp(t *testing.T) {
 	servers := redistest.StartServers(t, 4, redistest.Options{NodeTimeout: 5000})
 	admin := redisops.NewAdmin("")

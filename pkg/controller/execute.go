@@ -16,8 +16,11 @@ import (
 
 // executed is what acting on a decision did.
 type executed struct {
-	actions   int
+	actions int
+	// lostSlots are the ranges given empty to a new owner; lostKeys every slot whose keys were
+	// lost, those included.
 	lostSlots []string
+	lostKeys  []int
 	// notes say what repairs were made and what failed, for the migration's record.
 	notes []string
 	// configRefused says which settings Redis refused, so the config Secret kept the former.
@@ -100,6 +103,11 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 			err = redis.ClaimSlots(ctx, view.Nodes[a.Addr], a.Ranges)
 			if err == nil {
 				done.lostSlots = append(done.lostSlots, redisops.FormatRanges(a.Ranges)...)
+				for _, r := range a.Ranges {
+					for slot := r.Start; slot <= r.End; slot++ {
+						done.lostKeys = append(done.lostKeys, slot)
+					}
+				}
 				what := fmt.Sprintf("slots %s had no live owner (a master died with no replica); assigned them empty to %s: their keys are lost",
 					strings.Join(redisops.FormatRanges(a.Ranges), ","), a.Addr)
 				c.recordEvent(rc, corev1.EventTypeWarning, ReasonSlotsLost, "%s", what)
@@ -227,6 +235,11 @@ func (m *meetings) report(c *Controller, rc *redisv1beta1.RedisCluster) {
 
 // reportRepairs records one Event and one note per kind of repair made to open slots.
 func (c *Controller) reportRepairs(rc *redisv1beta1.RedisCluster, done *executed, repairs []redisops.Repair) {
+	for _, r := range repairs {
+		if r.LostWith != "" {
+			done.lostKeys = append(done.lostKeys, r.Slot)
+		}
+	}
 	for _, what := range summarizeRepairs(repairs) {
 		c.recordEvent(rc, corev1.EventTypeNormal, ReasonRepairedSlot, "Repaired open slots: %s", what)
 		done.notes = append(done.notes, what)

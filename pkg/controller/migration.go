@@ -258,3 +258,22 @@ func appendNotes(interruptions, notes []string) []string {
 	}
 	return out
 }
+
+// withSlots adds slots to ranges, as ranges.
+func withSlots(ranges []string, slots []int) []string {
+	if len(slots) == 0 {
+		return ranges
+	}
+	set := map[int]bool{}
+	for _, s := range slots {
+		set[s] = true
+	}
+	for _, text := range ranges {
+		if r, err := redisops.ParseSlotRange(text); err == nil {
+			for s := r.Start; s <= r.End; s++ {
+				set[s] = true
+			}
+		}
+	}
+	return redisops.FormatRanges(redisops.RangesOf(func(slot int) bool { return set[slot] }))
+}

@@ -48,11 +48,15 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	if len(done.lostSlots) > 0 {
 		setDegraded(&status, rc.Generation, ReasonSlotsLost, nil, done.lostSlots, o.Now)
 	}
-	if len(done.notes) > 0 && status.Migration != nil {
+	if (len(done.notes) > 0 || len(done.lostKeys) > 0) && status.Migration != nil {
+		record := func(s *redisv1beta1.MigrationStatus) {
+			s.Interruptions = appendNotes(s.Interruptions, done.notes)
+			s.LostSlots = withSlots(s.LostSlots, done.lostKeys)
+		}
 		status.Migration = status.Migration.DeepCopy()
-		status.Migration.Interruptions = appendNotes(status.Migration.Interruptions, done.notes)
+		record(status.Migration)
 		if m := o.Migration; m != nil && m.Running {
-			m.task.update(func(s *redisv1beta1.MigrationStatus) { s.Interruptions = appendNotes(s.Interruptions, done.notes) })
+			m.task.update(record)
 		}
 	}
 	heldBack, err := c.status.write(ctx, rc, status, time.Now())

@@ -321,6 +321,12 @@ type MigrationStatus struct {
 	// +optional
 	// +listType=atomic
 	Interruptions []string `json:"interruptions,omitempty"`
+	// LostSlots are the slot ranges ("0-5460") whose keys were lost on the way: rolled back
+	// from a node that died with keys it had received, or given empty to a new owner after
+	// their master died without a replica. Empty when no key was lost.
+	// +optional
+	// +listType=atomic
+	LostSlots []string `json:"lostSlots,omitempty"`
 }
 
 // RedisClusterList is a list of RedisClusters.

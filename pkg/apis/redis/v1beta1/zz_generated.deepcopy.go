@@ -69,6 +69,11 @@ func (in *MigrationStatus) DeepCopyInto(out *MigrationStatus) {
 		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
+	if in.LostSlots != nil {
+		in, out := &in.LostSlots, &out.LostSlots
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	return
 }
 

@@ -40,6 +40,10 @@ type MigrationStatusApplyConfiguration struct {
 	// Interruptions says what stopped the migration on the way (a lost node, a failed command)
 	// and how the operator repaired it, oldest first; at most the last 10.
 	Interruptions []string `json:"interruptions,omitempty"`
+	// LostSlots are the slot ranges ("0-5460") whose keys were lost on the way: rolled back
+	// from a node that died with keys it had received, or given empty to a new owner after
+	// their master died without a replica. Empty when no key was lost.
+	LostSlots []string `json:"lostSlots,omitempty"`
 }
 
 // MigrationStatusApplyConfiguration constructs a declarative configuration of the MigrationStatus type for use with
@@ -94,6 +98,16 @@ func (b *MigrationStatusApplyConfiguration) WithCompletionTime(value v1.Time) *M
 func (b *MigrationStatusApplyConfiguration) WithInterruptions(values ...string) *MigrationStatusApplyConfiguration {
 	for i := range values {
 		b.Interruptions = append(b.Interruptions, values[i])
+	}
+	return b
+}
+
+// WithLostSlots adds the given value to the LostSlots field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the LostSlots field.
+func (b *MigrationStatusApplyConfiguration) WithLostSlots(values ...string) *MigrationStatusApplyConfiguration {
+	for i := range values {
+		b.LostSlots = append(b.LostSlots, values[i])
 	}
 	return b
 }

@@ -17,13 +17,14 @@ import (
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 )
 
 // fakeRedis is the Redis seam of the fixture tests: View answers with a prepared view, and every
 // other call is recorded as one line of text.
 type fakeRedis struct {
 	mu    sync.Mutex
-	view  *redisops.ClusterView
+	view  *topology.ClusterView
 	calls []string
 }
 
@@ -42,13 +43,13 @@ func (r *fakeRedis) writes() []string {
 	return out
 }
 
-func (r *fakeRedis) View(_ context.Context, addrs []string) *redisops.ClusterView {
-	view := &redisops.ClusterView{Nodes: map[string]*redisops.NodeState{}}
+func (r *fakeRedis) View(_ context.Context, addrs []string) *topology.ClusterView {
+	view := &topology.ClusterView{Nodes: map[string]*topology.NodeState{}}
 	for _, addr := range addrs {
 		if state, ok := r.view.Nodes[addr]; ok {
 			view.Nodes[addr] = state
 		} else {
-			view.Nodes[addr] = &redisops.NodeState{Addr: addr, Err: fmt.Errorf("connection refused")}
+			view.Nodes[addr] = &topology.NodeState{Addr: addr, Err: fmt.Errorf("connection refused")}
 		}
 	}
 	return view
@@ -59,13 +60,13 @@ func (r *fakeRedis) Meet(_ context.Context, addr, ip string, port, busPort int) 
 	return nil
 }
 
-func (r *fakeRedis) AddSlots(_ context.Context, addr string, ranges []redisops.SlotRange, epoch int64) error {
-	r.record("addslots %s %s epoch %d", addr, strings.Join(redisops.FormatRanges(ranges), ","), epoch)
+func (r *fakeRedis) AddSlots(_ context.Context, addr string, ranges []topology.SlotRange, epoch int64) error {
+	r.record("addslots %s %s epoch %d", addr, strings.Join(topology.FormatRanges(ranges), ","), epoch)
 	return nil
 }
 
-func (r *fakeRedis) ClaimSlots(_ context.Context, node *redisops.NodeState, ranges []redisops.SlotRange) error {
-	r.record("claim %s %s", node.Addr, strings.Join(redisops.FormatRanges(ranges), ","))
+func (r *fakeRedis) ClaimSlots(_ context.Context, node *topology.NodeState, ranges []topology.SlotRange) error {
+	r.record("claim %s %s", node.Addr, strings.Join(topology.FormatRanges(ranges), ","))
 	return nil
 }
 
@@ -74,31 +75,31 @@ func (r *fakeRedis) Replicate(_ context.Context, addr, masterID string) error {
 	return nil
 }
 
-func (r *fakeRedis) Failover(_ context.Context, addr string, mode redisops.FailoverMode) error {
+func (r *fakeRedis) Failover(_ context.Context, addr string, mode topology.FailoverMode) error {
 	r.record("failover %s %s", addr, mode)
 	return nil
 }
 
-func (r *fakeRedis) ForgetEverywhere(_ context.Context, _ *redisops.ClusterView, id string) error {
+func (r *fakeRedis) ForgetEverywhere(_ context.Context, _ *topology.ClusterView, id string) error {
 	r.record("forget %s", id)
 	return nil
 }
 
 func (r *fakeRedis) PointOwner(_ context.Context, addr string, slots []int, ownerID string) error {
-	r.record("pointowner %s %s %s", addr, redisops.SlotList(slots), ownerID)
+	r.record("pointowner %s %s %s", addr, topology.SlotList(slots), ownerID)
 	return nil
 }
 
 func (r *fakeRedis) MoveSlots(_ context.Context, source, target redisops.Endpoint, slots []int, _ []string,
 	progress func(int)) ([]int, error) {
-	r.record("move %s -> %s %s", source.ID, target.ID, redisops.SlotList(slots))
+	r.record("move %s -> %s %s", source.ID, target.ID, topology.SlotList(slots))
 	if progress != nil {
 		progress(len(slots))
 	}
 	return slots, nil
 }
 
-func (r *fakeRedis) RepairOpenSlot(_ context.Context, _ *redisops.ClusterView, slot int, owner string) (redisops.Repair, error) {
+func (r *fakeRedis) RepairOpenSlot(_ context.Context, _ *topology.ClusterView, slot int, owner string) (redisops.Repair, error) {
 	r.record("repair %d owner %s", slot, owner)
 	return redisops.Repair{Slot: slot, Owner: owner}, nil
 }
@@ -191,10 +192,10 @@ func TestActHealsALostMaster(t *testing.T) {
 	rc := newCluster("rc")
 	nodes := healthy()
 	nodes[0].noPod = true
-	nodes[3].master, nodes[3].masterID, nodes[3].slots = true, "", redisops.EvenSplit(3)[0:1]
-	dead := redisops.NodeView{ID: "m0", Addr: addrOf(0), Flags: map[string]bool{"master": true, "fail": true}}
+	nodes[3].master, nodes[3].masterID, nodes[3].slots = true, "", topology.EvenSplit(3)[0:1]
+	dead := topology.NodeView{ID: "m0", Addr: addrOf(0), Flags: map[string]bool{"master": true, "fail": true}}
 	for i := 1; i < len(nodes); i++ {
-		nodes[i].ghosts = []redisops.NodeView{dead}
+		nodes[i].ghosts = []topology.NodeView{dead}
 	}
 	rc.Status.Nodes = []redisv1beta1.NodeStatus{{Pod: "rc-0", Role: redisv1beta1.RoleMaster, NodeID: "m0", Slots: []string{"0-5461"}}}
 	f := liveFixture(t, rc, nodes...)
@@ -208,10 +209,10 @@ func TestActHoldsALostMastersPodUntilItsReplicaTookOver(t *testing.T) {
 	rc := newCluster("rc")
 	nodes := healthy()
 	nodes[0].noPod = true
-	lost := redisops.NodeView{ID: "m0", Addr: addrOf(0), Flags: map[string]bool{"master": true, "fail?": true},
-		Slots: redisops.EvenSplit(3)[0:1]}
+	lost := topology.NodeView{ID: "m0", Addr: addrOf(0), Flags: map[string]bool{"master": true, "fail?": true},
+		Slots: topology.EvenSplit(3)[0:1]}
 	for i := 1; i < len(nodes); i++ {
-		nodes[i].ghosts = []redisops.NodeView{lost}
+		nodes[i].ghosts = []topology.NodeView{lost}
 	}
 	rc.Status.Nodes = []redisv1beta1.NodeStatus{{Pod: "rc-0", Role: redisv1beta1.RoleMaster, NodeID: "m0", Slots: []string{"0-5461"}}}
 	f := liveFixture(t, rc, nodes...)
@@ -245,10 +246,10 @@ func TestActStartsAScaleOutAndReportsIt(t *testing.T) {
 	}
 
 	// The next sync reports the end: the cluster is spread and Ready, the migration on record.
-	for i, r := range redisops.EvenSplit(4) {
+	for i, r := range topology.EvenSplit(4) {
 		state := f.redis.view.Nodes[addrOf(i)]
 		self := &state.Table[0]
-		self.Slots = []redisops.SlotRange{r}
+		self.Slots = []topology.SlotRange{r}
 	}
 	for _, n := range f.redis.view.Nodes {
 		for i := range n.Table {

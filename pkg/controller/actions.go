@@ -1,7 +1,7 @@
 package controller
 
 import (
-	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 )
 
 // action is one step of a plan. Each kind is a type of its own carrying what it needs; the
@@ -38,7 +38,7 @@ type meetNode struct {
 type addSlots struct {
 	because
 	Addr   string
-	Ranges []redisops.SlotRange
+	Ranges []topology.SlotRange
 	Epoch  int64
 }
 
@@ -46,7 +46,7 @@ type addSlots struct {
 type claimLostSlots struct {
 	because
 	Addr   string
-	Ranges []redisops.SlotRange
+	Ranges []topology.SlotRange
 }
 
 // replicate makes the node at Addr a replica of MasterID.
@@ -68,7 +68,7 @@ type failover struct {
 	because
 	Addr     string
 	MasterID string
-	Mode     redisops.FailoverMode
+	Mode     topology.FailoverMode
 }
 
 // pointOwner tells the node at Addr that OwnerID owns Slots, which it has open.
@@ -89,7 +89,7 @@ type repairSlot struct {
 // migrateSlots moves slots between masters; it runs as the cluster's task, off the worker.
 type migrateSlots struct {
 	because
-	Moves []redisops.SlotMove
+	Moves []topology.SlotMove
 }
 
 // removeNode forgets Node (id ID), above the wanted count and owning nothing, and deletes its pod.

@@ -12,6 +12,7 @@ import (
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 )
 
 // executed is what acting on a decision did.
@@ -98,18 +99,18 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 			}
 		case addSlots:
 			err = redis.AddSlots(ctx, a.Addr, a.Ranges, a.Epoch)
-			c.recordIf(err, rc, ReasonAssignedSlots, "Assigned slots %s to %s", strings.Join(redisops.FormatRanges(a.Ranges), ","), a.Addr)
+			c.recordIf(err, rc, ReasonAssignedSlots, "Assigned slots %s to %s", strings.Join(topology.FormatRanges(a.Ranges), ","), a.Addr)
 		case claimLostSlots:
 			err = redis.ClaimSlots(ctx, view.Nodes[a.Addr], a.Ranges)
 			if err == nil {
-				done.lostSlots = append(done.lostSlots, redisops.FormatRanges(a.Ranges)...)
+				done.lostSlots = append(done.lostSlots, topology.FormatRanges(a.Ranges)...)
 				for _, r := range a.Ranges {
 					for slot := r.Start; slot <= r.End; slot++ {
 						done.lostKeys = append(done.lostKeys, slot)
 					}
 				}
 				what := fmt.Sprintf("slots %s had no live owner (a master died with no replica); assigned them empty to %s: their keys are lost",
-					strings.Join(redisops.FormatRanges(a.Ranges), ","), a.Addr)
+					strings.Join(topology.FormatRanges(a.Ranges), ","), a.Addr)
 				c.recordEvent(rc, corev1.EventTypeWarning, ReasonSlotsLost, "%s", what)
 				done.notes = append(done.notes, what)
 			}
@@ -122,7 +123,7 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 		case failover:
 			err = redis.Failover(ctx, a.Addr, a.Mode)
 			reason := ReasonFailover
-			if a.Mode == redisops.FailoverGraceful {
+			if a.Mode == topology.FailoverGraceful {
 				reason = ReasonHandedOver
 			}
 			c.recordIf(err, rc, reason, "%s", a.why())
@@ -133,7 +134,7 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 			err = c.removeNode(ctx, rc, redis, view, a)
 		case pointOwner:
 			err = redis.PointOwner(ctx, a.Addr, a.Slots, a.OwnerID)
-			c.recordIf(err, rc, ReasonRepairedSlot, "%s: %s", a.why(), redisops.SlotList(a.Slots))
+			c.recordIf(err, rc, ReasonRepairedSlot, "%s: %s", a.why(), topology.SlotList(a.Slots))
 			done.note(err, a.why())
 		case repairSlot:
 			var r redisops.Repair
@@ -159,7 +160,7 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 // with persistence, its claim: the node owned no slot, and a later node at its index must not
 // start as the forgotten one.
 func (c *Controller) removeNode(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster,
-	view *redisops.ClusterView, a removeNode) error {
+	view *topology.ClusterView, a removeNode) error {
 	if err := redis.ForgetEverywhere(ctx, view, a.ID); err != nil {
 		return err
 	}
@@ -266,7 +267,7 @@ func summarizeRepairs(repairs []redisops.Repair) []string {
 	}
 	var out []string
 	for _, o := range order {
-		ranges := redisops.SlotList(slots[o])
+		ranges := topology.SlotList(slots[o])
 		if o.finished {
 			out = append(out, fmt.Sprintf("finished moving slots %s to %s (%d keys)", ranges, o.owner, keys[o]))
 			continue

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
-	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 )
 
 // forceFailoverAfter is how many node timeouts a lost master may stay unheard of before the
@@ -23,7 +23,7 @@ func lostMajority(r reachableMember) bool {
 	for _, n := range r.State.Table {
 		if n.Master() && len(n.Slots) > 0 {
 			owners++
-			if n.Failed() || n.Flags["noaddr"] {
+			if n.Failed() || n.NoAddr() {
 				failed++
 			}
 		}
@@ -72,7 +72,7 @@ func awaitingFailover(rc *redisv1beta1.RedisCluster, o *observed, present map[in
 		peer, known := best.State.Peer(was.NodeID)
 		silent := o.Now.Sub(time.UnixMilli(peer.PongRecv))
 		// A master whose address was reused shows noaddr and is never flagged fail by Redis.
-		gone := peer.Failed() || peer.Flags["noaddr"]
+		gone := peer.Failed() || peer.NoAddr()
 		if !known || !gone || peer.PongRecv == 0 || silent <= forceFailoverAfter*o.NodeTimeout {
 			continue
 		}
@@ -80,9 +80,9 @@ func awaitingFailover(rc *redisv1beta1.RedisCluster, o *observed, present map[in
 		// bunched on a host that died), or FORCE has had time to win and did not, the replica
 		// takes over without a vote. The text stays the same every pass so that the Events of
 		// one hold are counted as one.
-		mode, how := redisops.FailoverForce, "force"
+		mode, how := topology.FailoverForce, "force"
 		if lostMajority(best) || silent > takeoverAfter*o.NodeTimeout {
-			mode, how = redisops.FailoverTakeover, "make"
+			mode, how = topology.FailoverTakeover, "make"
 		}
 		force = append(force, failover{because(fmt.Sprintf("%s node %d to take over from master node %d, unheard of for over %d node timeouts",
 			how, best.Index, m.Index, forceFailoverAfter)), best.Addr(), was.NodeID, mode})

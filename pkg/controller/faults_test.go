@@ -10,7 +10,7 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
-	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 )
 
 // Planner tests for the faults of issue 13: each reproduces a way the plan lost keys or wedged.
@@ -18,12 +18,12 @@ import (
 // awayMaster is a 3x0 cluster whose master m0 does not answer: its peers flag it failed and
 // still name it the owner of its slots.
 func awayMaster() []fakeNode {
-	split := redisops.EvenSplit(3)
-	away := redisops.NodeView{ID: "m0", Addr: addrOf(0), Flags: map[string]bool{"master": true, "fail": true}, Slots: split[0:1]}
+	split := topology.EvenSplit(3)
+	away := topology.NodeView{ID: "m0", Addr: addrOf(0), Flags: map[string]bool{"master": true, "fail": true}, Slots: split[0:1]}
 	return []fakeNode{
 		{index: 0, host: "a", id: "m0", master: true, slots: split[0:1], noPod: true},
-		{index: 1, host: "b", id: "m1", master: true, slots: split[1:2], stateOK: true, ghosts: []redisops.NodeView{away}},
-		{index: 2, host: "c", id: "m2", master: true, slots: split[2:3], stateOK: true, ghosts: []redisops.NodeView{away}},
+		{index: 1, host: "b", id: "m1", master: true, slots: split[1:2], stateOK: true, ghosts: []topology.NodeView{away}},
+		{index: 2, host: "c", id: "m2", master: true, slots: split[2:3], stateOK: true, ghosts: []topology.NodeView{away}},
 	}
 }
 
@@ -57,7 +57,7 @@ func TestNodeAtANewAddressIsMetThere(t *testing.T) {
 	moved.Addr = "10.0.0.9:10000"
 	for i := 1; i < len(nodes); i++ {
 		nodes[i].strangers = []string{"m0"}
-		nodes[i].ghosts = []redisops.NodeView{moved}
+		nodes[i].ghosts = []topology.NodeView{moved}
 	}
 	p := planOf(clusterFixture(3, 1, nodes...))
 	require.Equal(t, []string{"meet", "meet", "meet", "meet", "meet"}, kinds(p))
@@ -70,7 +70,7 @@ func TestNodeAtANewAddressIsMetThere(t *testing.T) {
 // Item 3: a shrink converges when a slot owner sits at an index being removed: its in-sync
 // replica at a kept index takes over gracefully.
 func TestMasterAtARemovedIndexHandsItsRoleOver(t *testing.T) {
-	split := redisops.EvenSplit(3)
+	split := topology.EvenSplit(3)
 	nodes := healthy()
 	// A manual failover moved m0's role to index 6, now above the wanted count.
 	nodes[0].master, nodes[0].masterID, nodes[0].slots = false, "m6", nil
@@ -83,7 +83,7 @@ func TestMasterAtARemovedIndexHandsItsRoleOver(t *testing.T) {
 	require.Equal(t, []string{actFailover}, kinds(p), "%+v", p.Actions)
 	require.Equal(t, addrOf(0), p.Actions[0].Addr, "the replica at a kept index takes over")
 	require.Equal(t, "m6", p.Actions[0].NodeID)
-	require.Equal(t, redisops.FailoverGraceful, planCluster(o, false)[0].(failover).Mode)
+	require.Equal(t, topology.FailoverGraceful, planCluster(o, false)[0].(failover).Mode)
 }
 
 // Item 4: a replica in the middle of a full sync from its master is not re-pointed, which
@@ -101,11 +101,11 @@ func TestSyncingReplicaIsNotRepointed(t *testing.T) {
 // replica takes over without one.
 func TestLostMajorityTakesOver(t *testing.T) {
 	rc := newCluster("rc")
-	split := redisops.EvenSplit(3)
+	split := topology.EvenSplit(3)
 	nodes := healthy()
 	nodes[0].noPod, nodes[1].noPod = true, true
-	silent := func(id string, slots []redisops.SlotRange) redisops.NodeView {
-		return redisops.NodeView{ID: id, Flags: map[string]bool{"master": true, "fail?": true}, Slots: slots}
+	silent := func(id string, slots []topology.SlotRange) topology.NodeView {
+		return topology.NodeView{ID: id, Flags: map[string]bool{"master": true, "fail?": true}, Slots: slots}
 	}
 	present := map[int]bool{2: true, 3: true, 4: true, 5: true}
 	rc.Status.Nodes = []redisv1beta1.NodeStatus{
@@ -123,7 +123,7 @@ func TestLostMajorityTakesOver(t *testing.T) {
 	_, force := awaitingFailover(rc, o, present)
 	require.Len(t, force, 2)
 	for _, a := range force {
-		require.Equal(t, redisops.FailoverTakeover, a.(failover).Mode, "two of three masters gone: no majority to vote")
+		require.Equal(t, topology.FailoverTakeover, a.(failover).Mode, "two of three masters gone: no majority to vote")
 	}
 	for _, a := range force {
 		require.NotContains(t, a.why(), "silent for", "the same hold gives the same Event text every pass")
@@ -136,9 +136,9 @@ func TestNodeWithAFollowingReplicaIsNotForgotten(t *testing.T) {
 	nodes := healthy()
 	// r5's master m9 was a drained master at an index no longer wanted; it is gone.
 	nodes[5].masterID = "m9"
-	gone := redisops.NodeView{ID: "m9", Addr: addrOf(9), Flags: map[string]bool{"master": true, "fail": true}}
+	gone := topology.NodeView{ID: "m9", Addr: addrOf(9), Flags: map[string]bool{"master": true, "fail": true}}
 	for i := range nodes {
-		nodes[i].ghosts = []redisops.NodeView{gone}
+		nodes[i].ghosts = []topology.NodeView{gone}
 	}
 	p := planOf(clusterFixture(3, 1, nodes...))
 	require.Equal(t, []string{"replicate"}, kinds(p))
@@ -151,7 +151,7 @@ func TestConditionMessagesAreBounded(t *testing.T) {
 	var nodes []fakeNode
 	for i := 0; i < 400; i++ {
 		nodes = append(nodes, fakeNode{index: i, host: "a", id: "n" + string(rune('a'+i%26)) + strings.Repeat("x", i%7), master: true,
-			slots: []redisops.SlotRange{{Start: i * 40, End: i*40 + 10}}})
+			slots: []topology.SlotRange{{Start: i * 40, End: i*40 + 10}}})
 	}
 	o := clusterFixture(200, 1, nodes...)
 	status := &redisv1beta1.RedisClusterStatus{}
@@ -168,10 +168,10 @@ func TestConditionMessagesAreBounded(t *testing.T) {
 // gone, the slot is rolled back.
 func TestOpenSlotWaitsForATargetThatMayReturn(t *testing.T) {
 	nodes := healthy()
-	target := redisops.NodeView{ID: "t6", Addr: addrOf(6), Flags: map[string]bool{"master": true, "fail": true}}
+	target := topology.NodeView{ID: "t6", Addr: addrOf(6), Flags: map[string]bool{"master": true, "fail": true}}
 	nodes[0].migrating = map[int]string{5: "t6"}
 	for i := range nodes {
-		nodes[i].ghosts = []redisops.NodeView{target}
+		nodes[i].ghosts = []topology.NodeView{target}
 	}
 	away := append(nodes, fakeNode{index: 6, host: "a", id: "t6", master: true, noPod: true, dataKept: true})
 	o := clusterFixture(3, 1, away...)
@@ -205,7 +205,7 @@ func TestEventsAreBounded(t *testing.T) {
 // maxmemory limit is refused with the figures; one that fits goes ahead.
 func TestScaleInThatDoesNotFitInMemoryIsRefused(t *testing.T) {
 	shape := func(dataMiB int) *observed {
-		split := redisops.EvenSplit(4)
+		split := topology.EvenSplit(4)
 		nodes := healthy()[:3]
 		for i := range nodes {
 			nodes[i].slots, nodes[i].dataMiB = split[i:i+1], dataMiB
@@ -226,12 +226,12 @@ func TestScaleInThatDoesNotFitInMemoryIsRefused(t *testing.T) {
 // was attached elsewhere, so it never took over and the master's slots went empty to a new
 // node; and the migration's empty target was made a replica. Neither may happen.
 func TestMigrationRunningKeepsReplicasOfDeadMastersAndTargets(t *testing.T) {
-	split := redisops.EvenSplit(3)
+	split := topology.EvenSplit(3)
 	nodes := healthy()
 	nodes[1].noPod = true // the migration's source, gone
-	dead := redisops.NodeView{ID: "m1", Addr: addrOf(1), Flags: map[string]bool{"master": true, "fail": true}, Slots: split[1:2]}
+	dead := topology.NodeView{ID: "m1", Addr: addrOf(1), Flags: map[string]bool{"master": true, "fail": true}, Slots: split[1:2]}
 	for i := range nodes {
-		nodes[i].ghosts = []redisops.NodeView{dead}
+		nodes[i].ghosts = []topology.NodeView{dead}
 	}
 	nodes = append(nodes, fakeNode{index: 6, host: "a", id: "m6", master: true, stateOK: true}) // the target, no slots yet
 	o := clusterFixture(4, 1, nodes...)
@@ -246,7 +246,7 @@ func TestCheckMastersRefusesAScaleInThatDoesNotFit(t *testing.T) {
 	shape := func(dataMiB int) *fixture {
 		rc := newCluster("rc")
 		rc.Spec.Masters, rc.Spec.Replicas = 4, 0
-		split := redisops.EvenSplit(4)
+		split := topology.EvenSplit(4)
 		var nodes []fakeNode
 		for i := 0; i < 4; i++ {
 			nodes = append(nodes, fakeNode{index: i, host: string(rune('a' + i%3)), id: "m" + string(rune('0'+i)), master: true,

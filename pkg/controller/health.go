@@ -10,7 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
-	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 )
 
 // maxConditionMessage bounds a condition's message, so that a large or badly split cluster's
@@ -96,7 +96,7 @@ func assessCluster(o *observed, plan []action, previous []redisv1beta1.NodeStatu
 			st.Role = redisv1beta1.RoleReplica
 			if n.Self.Master() {
 				st.Role = redisv1beta1.RoleMaster
-				st.Slots = redisops.FormatRanges(n.Self.Slots)
+				st.Slots = topology.FormatRanges(n.Self.Slots)
 				if len(n.Self.Slots) > 0 && n.State.StateOK() {
 					h.readyMasters++
 				}
@@ -252,7 +252,7 @@ func awayOwners(o *observed, nodes []reachableMember) []string {
 				pod = "pod " + m.Pod
 			}
 			out = append(out, fmt.Sprintf("slots %s of master %s (%s, was at %s) are not served until it or a replica answers",
-				strings.Join(redisops.FormatRanges(peer.Slots), ","), short(peer.ID), pod, peer.Addr))
+				strings.Join(topology.FormatRanges(peer.Slots), ","), short(peer.ID), pod, peer.Addr))
 		}
 	}
 	sort.Strings(out)

@@ -7,7 +7,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
-	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 )
 
 // Metrics are the controller's Prometheus metrics. They are registered on the Registerer given
@@ -66,8 +66,8 @@ func (m *Metrics) observeStatus(rc *redisv1beta1.RedisCluster, status *redisv1be
 		}
 		count := 0
 		for _, text := range n.Slots {
-			if r, err := redisops.ParseSlotRange(text); err == nil {
-				count += redisops.CountSlots([]redisops.SlotRange{r})
+			if r, err := topology.ParseSlotRange(text); err == nil {
+				count += topology.CountSlots([]topology.SlotRange{r})
 			}
 		}
 		m.masterSlots.WithLabelValues(rc.Namespace, rc.Name, n.Pod).Set(float64(count))

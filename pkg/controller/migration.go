@@ -14,6 +14,7 @@ import (
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 )
 
 const (
@@ -119,7 +120,7 @@ func (m *migrations) wait(timeout time.Duration) bool {
 // startMigration starts moving slots as the cluster's task. ctx is the workers' context: when
 // leadership is lost the task stops at a slot batch boundary.
 func (c *Controller) startMigration(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster,
-	view *redisops.ClusterView, moves []redisops.SlotMove) {
+	view *topology.ClusterView, moves []topology.SlotMove) {
 	key := keyOf(rc)
 	taskCtx, cancel := context.WithCancel(ctx)
 	t := &migrationTask{uid: rc.UID, cancel: cancel, running: true, nodes: map[string]bool{}}
@@ -170,7 +171,7 @@ func (c *Controller) startMigration(ctx context.Context, rc *redisv1beta1.RedisC
 // migrate carries out slot moves, independent source -> target pairs at once, and keeps the
 // task's progress.
 func (c *Controller) migrate(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster,
-	view *redisops.ClusterView, moves []redisops.SlotMove, t *migrationTask) error {
+	view *topology.ClusterView, moves []topology.SlotMove, t *migrationTask) error {
 	byID := view.ByID()
 	var masters []string
 	for _, st := range view.Reachable() {
@@ -178,7 +179,7 @@ func (c *Controller) migrate(ctx context.Context, rc *redisv1beta1.RedisCluster,
 			masters = append(masters, st.Addr)
 		}
 	}
-	pairs := redisops.MoveRanges(moves)
+	pairs := topology.MoveRanges(moves)
 	keys := make([][2]string, 0, len(pairs))
 	for pair := range pairs {
 		keys = append(keys, pair)
@@ -269,11 +270,11 @@ func withSlots(ranges []string, slots []int) []string {
 		set[s] = true
 	}
 	for _, text := range ranges {
-		if r, err := redisops.ParseSlotRange(text); err == nil {
+		if r, err := topology.ParseSlotRange(text); err == nil {
 			for s := r.Start; s <= r.End; s++ {
 				set[s] = true
 			}
 		}
 	}
-	return redisops.FormatRanges(redisops.RangesOf(func(slot int) bool { return set[slot] }))
+	return topology.FormatRanges(topology.RangesOf(func(slot int) bool { return set[slot] }))
 }

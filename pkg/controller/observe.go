@@ -14,6 +14,7 @@ import (
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 )
 
 // observation is everything one sync knows of a cluster: its objects from the listers, every
@@ -49,7 +50,7 @@ type observation struct {
 	// NoTemporary says why a rolling update cannot add its temporary node, if so.
 	NoTemporary string
 	// View is nil while no pod is ready, or when the cluster may not run.
-	View *redisops.ClusterView
+	View *topology.ClusterView
 	// Migration is the cluster's migration task, running or finished and not yet reported.
 	Migration *migrationReport
 	Now       time.Time

@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
-	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 )
 
 // Pod labels the operator keeps in step with each node's place in Redis; the disruption budgets
@@ -127,7 +127,7 @@ func planDrain(in *observed) ([]action, []string) {
 		}
 		if r, ok := bestReplica(replicas, masters); ok {
 			out = append(out, failover{because(fmt.Sprintf("master of slots %s moved off node %s before drain: node %d takes over from node %d",
-				strings.Join(redisops.FormatRanges(m.Self.Slots), ","), m.Node, r.Index, m.Index)), r.Addr(), m.Self.ID, redisops.FailoverGraceful})
+				strings.Join(topology.FormatRanges(m.Self.Slots), ","), m.Node, r.Index, m.Index)), r.Addr(), m.Self.ID, topology.FailoverGraceful})
 			continue
 		}
 		blocked = append(blocked, fmt.Sprintf("master node %d on node %s, which is being emptied, has no in-sync replica on another node to hand over to: the masters' budget keeps its pod from eviction",
@@ -170,7 +170,7 @@ func planSpread(in *observed) ([]action, string) {
 		}
 		if r, ok := bestReplica(away, masters); ok && crowded {
 			return []action{failover{because(fmt.Sprintf("spread masters: node %d on %s takes over from node %d, which shares node %s with another master",
-				r.Index, r.Host, m.Index, m.Host)), r.Addr(), m.Self.ID, redisops.FailoverGraceful}}, ""
+				r.Index, r.Host, m.Index, m.Host)), r.Addr(), m.Self.ID, topology.FailoverGraceful}}, ""
 		}
 		if len(in.EmptyDomains) > 0 && len(replicas) > 0 {
 			move := replicas[0]

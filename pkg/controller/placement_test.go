@@ -6,7 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 
-	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 )
 
 func TestDrainHandsMastersOnACordonedNodeToAReplicaElsewhere(t *testing.T) {
@@ -54,7 +54,7 @@ func TestANodeIsLeavingWhenCordonedOrTaintedByAnAutoscaler(t *testing.T) {
 func TestSpreadMovesASecondMasterOffAKubernetesNode(t *testing.T) {
 	nodes := healthy()
 	// After failovers masters 0 and 4 share host a; 4's replica (node 1, once its master) is on b.
-	split := redisops.EvenSplit(3)
+	split := topology.EvenSplit(3)
 	nodes[1].master, nodes[1].masterID, nodes[1].slots, nodes[1].linkUp = false, "r4", nil, true
 	nodes[4].master, nodes[4].masterID, nodes[4].slots, nodes[4].host = true, "", split[1:2], "a"
 	nodes[1].host = "b"

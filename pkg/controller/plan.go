@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 )
 
 // member is a node the cluster wants: its index, pod and, once the pod is ready, its address.
@@ -47,7 +47,7 @@ func (m member) Addr() string {
 // observed joins the wanted members with what every reachable one reports.
 type observed struct {
 	Members  []member
-	View     *redisops.ClusterView
+	View     *topology.ClusterView
 	Masters  int // wanted masters
 	Replicas int // wanted replicas per master
 	// LinkDownLimit is how long (seconds) a replica's link may be down before it is re-pointed.
@@ -99,8 +99,8 @@ func (o *observed) reachable() []reachableMember {
 
 type reachableMember struct {
 	member
-	State *redisops.NodeState
-	Self  redisops.NodeView
+	State *topology.NodeState
+	Self  topology.NodeView
 }
 
 // knows reports whether node r has id in its table as a full member.
@@ -112,7 +112,7 @@ func (r reachableMember) knows(id string) bool {
 func isSlotOwner(n reachableMember) bool { return n.Self.Master() && len(n.Self.Slots) > 0 }
 
 // slotOwners maps each slot to the id of the master that claims it in its own line.
-type slotOwners = [redisops.SlotCount]string
+type slotOwners = [topology.SlotCount]string
 
 // planCluster decides the next steps that bring the live cluster to the wanted shape: forget
 // dead node ids, meet nodes, repair open slots, assign slots nobody owns, spread the slots over

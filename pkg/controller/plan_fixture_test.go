@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 )
 
 // fakeNode describes one node of a planner fixture: what it is and whom it knows.
@@ -18,11 +18,11 @@ type fakeNode struct {
 	id        string
 	master    bool
 	masterID  string
-	slots     []redisops.SlotRange
+	slots     []topology.SlotRange
 	down      bool     // the pod is running but Redis does not answer
 	noPod     bool     // the member has no ready pod
 	strangers []string // ids this node does not know
-	ghosts    []redisops.NodeView
+	ghosts    []topology.NodeView
 	stateOK   bool
 	linkUp    bool
 	linkDown  int // seconds
@@ -39,7 +39,7 @@ func addrOf(index int) string {
 	return "10.0.0." + strconv.Itoa(index%3+1) + ":" + strconv.Itoa(10000+index)
 }
 
-func (n fakeNode) line(self bool) redisops.NodeView {
+func (n fakeNode) line(self bool) topology.NodeView {
 	flags := map[string]bool{}
 	if n.master {
 		flags["master"] = true
@@ -49,7 +49,7 @@ func (n fakeNode) line(self bool) redisops.NodeView {
 	if self {
 		flags["myself"] = true
 	}
-	v := redisops.NodeView{ID: n.id, Addr: addrOf(n.index), Flags: flags, MasterID: n.masterID, Slots: n.slots, Linked: true}
+	v := topology.NodeView{ID: n.id, Addr: addrOf(n.index), Flags: flags, MasterID: n.masterID, Slots: n.slots, Linked: true}
 	if n.master {
 		switch v.Epoch = n.epoch; v.Epoch {
 		case 0:
@@ -66,7 +66,7 @@ func (n fakeNode) line(self bool) redisops.NodeView {
 
 // clusterFixture builds the observed cluster of nodes for a cluster of masters x replicas.
 func clusterFixture(masters, replicas int, nodes ...fakeNode) *observed {
-	o := &observed{Masters: masters, Replicas: replicas, View: &redisops.ClusterView{Nodes: map[string]*redisops.NodeState{}},
+	o := &observed{Masters: masters, Replicas: replicas, View: &topology.ClusterView{Nodes: map[string]*topology.NodeState{}},
 		LinkDownLimit: 12, NodeTimeout: 5 * time.Second, Now: time.Unix(1000, 0)}
 	for _, n := range nodes {
 		m := member{Index: n.index, Pod: fmt.Sprintf("rc-%d", n.index), Node: n.host, Host: n.host, Port: 10000 + n.index, ClaimKept: n.dataKept}
@@ -78,7 +78,7 @@ func clusterFixture(masters, replicas int, nodes ...fakeNode) *observed {
 		if n.noPod {
 			continue
 		}
-		state := &redisops.NodeState{Addr: m.Addr(), Info: map[string]string{"cluster_state": "fail"}, Replication: map[string]string{}}
+		state := &topology.NodeState{Addr: m.Addr(), Info: map[string]string{"cluster_state": "fail"}, Replication: map[string]string{}}
 		if n.down {
 			state.Err = fmt.Errorf("connection refused")
 		}
@@ -129,12 +129,12 @@ type flatAction struct {
 	Kind   string
 	Addr   string
 	Target member
-	Ranges []redisops.SlotRange
+	Ranges []topology.SlotRange
 	NodeID string
 	Slot   int
 	Slots  []int
 	Owner  string
-	Moves  []redisops.SlotMove
+	Moves  []topology.SlotMove
 	Epoch  int64
 	Reason string
 }
@@ -215,7 +215,7 @@ func kinds(p plan) []string {
 
 // healthy is a formed 3x1 cluster: masters 0-2 on hosts a-c, replicas 3-5 on other hosts.
 func healthy() []fakeNode {
-	split := redisops.EvenSplit(3)
+	split := topology.EvenSplit(3)
 	return []fakeNode{
 		{index: 0, host: "a", id: "m0", master: true, slots: split[0:1], stateOK: true},
 		{index: 1, host: "b", id: "m1", master: true, slots: split[1:2], stateOK: true},

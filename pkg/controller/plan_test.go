@@ -11,6 +11,7 @@ import (
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 )
 
 func TestPlanBootstrap(t *testing.T) {
@@ -33,7 +34,7 @@ func TestPlanBootstrap(t *testing.T) {
 		var got []string
 		for i, a := range p.Actions {
 			got = append(got, a.Addr)
-			require.Equal(t, redisops.EvenSplit(3)[i:i+1], a.Ranges)
+			require.Equal(t, topology.EvenSplit(3)[i:i+1], a.Ranges)
 			require.EqualValues(t, i+1, a.Epoch, "each master gets a config epoch of its own")
 		}
 		require.Equal(t, []string{addrOf(0), addrOf(1), addrOf(2)}, got)
@@ -47,8 +48,8 @@ func TestPlanBootstrap(t *testing.T) {
 	})
 	t.Run("then introduces every node to a master", func(t *testing.T) {
 		nodes := emptyNodes(6, false)
-		for i, r := range redisops.EvenSplit(3) {
-			nodes[i].slots = []redisops.SlotRange{r}
+		for i, r := range topology.EvenSplit(3) {
+			nodes[i].slots = []topology.SlotRange{r}
 		}
 		p := planOf(clusterFixture(3, 1, nodes...))
 		// Each node that knows no one meets every master but itself: 2 + 2 + 3 x 3.
@@ -63,8 +64,8 @@ func TestPlanBootstrap(t *testing.T) {
 	t.Run("in a large cluster a new node is introduced by one master", func(t *testing.T) {
 		masters := directMeetOwners + 1
 		nodes := emptyNodes(masters+1, false)
-		for i, r := range redisops.EvenSplit(masters) {
-			nodes[i].slots = []redisops.SlotRange{r}
+		for i, r := range topology.EvenSplit(masters) {
+			nodes[i].slots = []topology.SlotRange{r}
 		}
 		p := planOf(clusterFixture(masters, 0, nodes...))
 		require.Len(t, p.Actions, masters)
@@ -74,8 +75,8 @@ func TestPlanBootstrap(t *testing.T) {
 	})
 	t.Run("attaches replicas that know every master, waits for the rest", func(t *testing.T) {
 		nodes := emptyNodes(6, true)
-		for i, r := range redisops.EvenSplit(3) {
-			nodes[i].slots = []redisops.SlotRange{r}
+		for i, r := range topology.EvenSplit(3) {
+			nodes[i].slots = []topology.SlotRange{r}
 		}
 		nodes[4].strangers = []string{"n1"}
 		p := planOf(clusterFixture(3, 1, nodes...))
@@ -103,10 +104,10 @@ func TestPlanBootstrap(t *testing.T) {
 	})
 	t.Run("a crash after part of the slots were assigned finishes the split", func(t *testing.T) {
 		nodes := emptyNodes(6, true)
-		nodes[0].slots = redisops.EvenSplit(3)[0:1]
+		nodes[0].slots = topology.EvenSplit(3)[0:1]
 		p := planOf(clusterFixture(3, 1, nodes...))
 		require.Equal(t, []string{"assignLost", "assignLost"}, kinds(p))
-		require.Equal(t, 16384-redisops.EvenSplit(3)[0].Len(), redisops.CountSlots(p.Actions[0].Ranges)+redisops.CountSlots(p.Actions[1].Ranges))
+		require.Equal(t, 16384-topology.EvenSplit(3)[0].Len(), topology.CountSlots(p.Actions[0].Ranges)+topology.CountSlots(p.Actions[1].Ranges))
 	})
 }
 
@@ -143,7 +144,7 @@ func TestPlanHealing(t *testing.T) {
 	})
 	t.Run("a replaced node id is forgotten", func(t *testing.T) {
 		nodes := healthy()
-		nodes[0].ghosts = []redisops.NodeView{{ID: "old", Addr: addrOf(4), Flags: map[string]bool{"slave": true, "fail": true}, MasterID: "m1"}}
+		nodes[0].ghosts = []topology.NodeView{{ID: "old", Addr: addrOf(4), Flags: map[string]bool{"slave": true, "fail": true}, MasterID: "m1"}}
 		p := planOf(clusterFixture(3, 1, nodes...))
 		require.Equal(t, []string{"forget"}, kinds(p))
 		require.Equal(t, "old", p.Actions[0].NodeID)
@@ -152,8 +153,8 @@ func TestPlanHealing(t *testing.T) {
 		nodes := healthy()
 		nodes[0].down = true
 		for i := 1; i < 6; i++ {
-			nodes[i].ghosts = []redisops.NodeView{{ID: "m0", Addr: addrOf(0), Flags: map[string]bool{"master": true, "fail": true},
-				Slots: redisops.EvenSplit(3)[0:1]}}
+			nodes[i].ghosts = []topology.NodeView{{ID: "m0", Addr: addrOf(0), Flags: map[string]bool{"master": true, "fail": true},
+				Slots: topology.EvenSplit(3)[0:1]}}
 		}
 		p := planOf(clusterFixture(3, 1, nodes...))
 		requireWaiting(t, p, "waiting for a replica of failed master m0")
@@ -163,9 +164,9 @@ func TestPlanHealing(t *testing.T) {
 		nodes[3].masterID = "m1" // m0 has no replica
 		nodes = append(nodes[:0:0], nodes...)
 		nodes[0] = fakeNode{index: 0, host: "a", id: "fresh", master: true}
-		lost := redisops.NodeView{ID: "m0", Addr: addrOf(0), Flags: map[string]bool{"master": true, "fail": true}, Slots: redisops.EvenSplit(3)[0:1]}
+		lost := topology.NodeView{ID: "m0", Addr: addrOf(0), Flags: map[string]bool{"master": true, "fail": true}, Slots: topology.EvenSplit(3)[0:1]}
 		for i := 1; i < 5; i++ {
-			nodes[i].ghosts = []redisops.NodeView{lost}
+			nodes[i].ghosts = []topology.NodeView{lost}
 		}
 		p := planOf(clusterFixture(3, 1, nodes...))
 		require.Equal(t, []string{"forget"}, kinds(p))
@@ -176,19 +177,19 @@ func TestPlanHealing(t *testing.T) {
 		p = planOf(clusterFixture(3, 1, nodes...))
 		require.Equal(t, []string{"assignLost"}, kinds(p))
 		require.Equal(t, addrOf(0), p.Actions[0].Addr)
-		require.Equal(t, redisops.EvenSplit(3)[0:1], p.Actions[0].Ranges)
+		require.Equal(t, topology.EvenSplit(3)[0:1], p.Actions[0].Ranges)
 	})
 	t.Run("a live master's stale claim in another table does not keep lost slots unowned", func(t *testing.T) {
 		nodes := healthy()
-		lost := redisops.SlotRange{Start: 0, End: 99}
-		nodes[0].slots = []redisops.SlotRange{{Start: 100, End: redisops.EvenSplit(3)[0].End}}
+		lost := topology.SlotRange{Start: 0, End: 99}
+		nodes[0].slots = []topology.SlotRange{{Start: 100, End: topology.EvenSplit(3)[0].End}}
 		nodes = append(nodes, fakeNode{index: 6, host: "a", id: "m6", master: true, stateOK: true})
 		// The new master joined while m0 still served the slots and never heard otherwise.
-		nodes[6].ghosts = []redisops.NodeView{{ID: "m0", Addr: addrOf(0), Flags: map[string]bool{"master": true}, Slots: []redisops.SlotRange{lost}}}
+		nodes[6].ghosts = []topology.NodeView{{ID: "m0", Addr: addrOf(0), Flags: map[string]bool{"master": true}, Slots: []topology.SlotRange{lost}}}
 		p := planOf(clusterFixture(4, 1, nodes...))
 		require.Equal(t, []string{"assignLost"}, kinds(p))
 		require.Equal(t, addrOf(6), p.Actions[0].Addr)
-		require.Equal(t, []redisops.SlotRange{lost}, p.Actions[0].Ranges)
+		require.Equal(t, []topology.SlotRange{lost}, p.Actions[0].Ranges)
 	})
 	t.Run("an open slot is repaired by its owner", func(t *testing.T) {
 		nodes := healthy()
@@ -200,14 +201,14 @@ func TestPlanHealing(t *testing.T) {
 		require.Equal(t, addrOf(0), p.Actions[0].Owner)
 	})
 	t.Run("after the source of a migration failed over, the target returns its keys before the source is forgotten", func(t *testing.T) {
-		split := redisops.EvenSplit(3)
+		split := topology.EvenSplit(3)
 		nodes := healthy()
 		nodes[0] = fakeNode{index: 0, host: "a", id: "fresh", master: true} // m0's replacement
 		nodes[3] = fakeNode{index: 3, host: "b", id: "r3", master: true, slots: split[0:1], stateOK: true}
 		nodes[1].importing = map[int]string{7: "m0"}
-		dead := redisops.NodeView{ID: "m0", Addr: addrOf(0), Flags: map[string]bool{"master": true, "fail": true}}
+		dead := topology.NodeView{ID: "m0", Addr: addrOf(0), Flags: map[string]bool{"master": true, "fail": true}}
 		for i := range nodes {
-			nodes[i].ghosts = []redisops.NodeView{dead}
+			nodes[i].ghosts = []topology.NodeView{dead}
 		}
 		o := clusterFixture(3, 1, nodes...)
 		// The importing node ignored r3's claim of slot 7: its table still gives it to m0.
@@ -215,9 +216,9 @@ func TestPlanHealing(t *testing.T) {
 		for i, peer := range target.Table {
 			switch peer.ID {
 			case "r3":
-				target.Table[i].Slots = []redisops.SlotRange{{Start: 0, End: 6}, {Start: 8, End: split[0].End}}
+				target.Table[i].Slots = []topology.SlotRange{{Start: 0, End: 6}, {Start: 8, End: split[0].End}}
 			case "m0":
-				target.Table[i].Slots = []redisops.SlotRange{{Start: 7, End: 7}}
+				target.Table[i].Slots = []topology.SlotRange{{Start: 7, End: 7}}
 			}
 		}
 		p := planOf(o)
@@ -274,7 +275,7 @@ func TestAwaitingFailover(t *testing.T) {
 	require.Empty(t, force)
 
 	// Unheard of for long and flagged fail: force the replica.
-	lost := redisops.NodeView{ID: "m0", Addr: addrOf(0), Flags: map[string]bool{"master": true, "fail": true}, PongRecv: o.Now.Add(-time.Minute).UnixMilli()}
+	lost := topology.NodeView{ID: "m0", Addr: addrOf(0), Flags: map[string]bool{"master": true, "fail": true}, PongRecv: o.Now.Add(-time.Minute).UnixMilli()}
 	o.View.Nodes[addrOf(3)].Table = append(o.View.Nodes[addrOf(3)].Table, lost)
 	_, force = awaitingFailover(rc, o, present)
 	require.Equal(t, []string{"failover"}, kinds(flatten(force)))
@@ -285,17 +286,17 @@ func TestAwaitingFailover(t *testing.T) {
 	require.Empty(t, hold, "a persistent node comes back with its id: no wait")
 
 	rc.Spec.Persistence = nil
-	nodes[3].masterID, nodes[3].master, nodes[3].slots = "", true, redisops.EvenSplit(3)[0:1]
+	nodes[3].masterID, nodes[3].master, nodes[3].slots = "", true, topology.EvenSplit(3)[0:1]
 	hold, _ = awaitingFailover(rc, clusterFixture(3, 1, nodes...), present)
 	require.Empty(t, hold, "once the replica took over the pod is re-created")
 }
 
 func TestSplitRanges(t *testing.T) {
-	parts := redisops.SplitRanges([]redisops.SlotRange{{Start: 0, End: 9}, {Start: 20, End: 29}}, 3)
+	parts := topology.SplitRanges([]topology.SlotRange{{Start: 0, End: 9}, {Start: 20, End: 29}}, 3)
 	require.Len(t, parts, 3)
 	total := 0
 	for _, p := range parts {
-		n := redisops.CountSlots(p)
+		n := topology.CountSlots(p)
 		require.InDelta(t, 20.0/3, float64(n), 1)
 		total += n
 	}
@@ -382,7 +383,7 @@ func TestPlanScale(t *testing.T) {
 		require.Equal(t, []string{"migrate"}, kinds(planOf(clusterFixture(5, 1, nodes...))))
 	})
 	t.Run("scaling in drains the masters above the wanted count", func(t *testing.T) {
-		split := redisops.EvenSplit(4)
+		split := topology.EvenSplit(4)
 		nodes := healthy()
 		for i := range nodes[:3] {
 			nodes[i].slots = split[i : i+1]
@@ -415,8 +416,8 @@ func TestSlotsOfAnUnansweringMasterAreNotGivenAway(t *testing.T) {
 	nodes[4].masterID = "m0"
 	for i := range nodes {
 		if i != 1 {
-			nodes[i].ghosts = []redisops.NodeView{{ID: "m1", Addr: addrOf(1), Flags: map[string]bool{"master": true},
-				Slots: redisops.EvenSplit(3)[1:2]}}
+			nodes[i].ghosts = []topology.NodeView{{ID: "m1", Addr: addrOf(1), Flags: map[string]bool{"master": true},
+				Slots: topology.EvenSplit(3)[1:2]}}
 		}
 	}
 	p := planOf(clusterFixture(3, 1, nodes...))

@@ -3,7 +3,7 @@ package controller
 import (
 	"fmt"
 
-	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 )
 
 // planBootstrap starts a new cluster from nodes that own no slots: the chosen masters take their
@@ -15,9 +15,9 @@ import (
 func planBootstrap(o *observed, nodes []reachableMember) []action {
 	var out []action
 	masters := chooseMasters(nodes, o.Masters)
-	for i, r := range redisops.EvenSplit(len(masters)) {
+	for i, r := range topology.EvenSplit(len(masters)) {
 		a := addSlots{because: because(fmt.Sprintf("assign slots %s to node %d", r, masters[i].Index)),
-			Addr: masters[i].Addr(), Ranges: []redisops.SlotRange{r}}
+			Addr: masters[i].Addr(), Ranges: []topology.SlotRange{r}}
 		// Redis takes a config epoch only from a node that has none and knows no other.
 		if masters[i].Self.Epoch == 0 && len(masters[i].State.Table) == 1 {
 			a.Epoch = int64(i) + 1
@@ -51,8 +51,8 @@ func planForget(o *observed, nodes []reachableMember, byID map[string]reachableM
 			}
 			seen[peer.ID] = true
 			// A handshake entry has a temporary id of its own; Redis drops it when the handshake ends.
-			replaced := !peer.Flags["handshake"] && peer.Addr != "" && liveAt[peer.Addr] != "" && liveAt[peer.Addr] != peer.ID
-			gone := (peer.Addr == "" || !wanted[peer.Addr]) && (peer.Failed() || peer.Flags["noaddr"] || peer.Flags["handshake"])
+			replaced := !peer.Handshake() && peer.Addr != "" && liveAt[peer.Addr] != "" && liveAt[peer.Addr] != peer.ID
+			gone := (peer.Addr == "" || !wanted[peer.Addr]) && (peer.Failed() || peer.NoAddr() || peer.Handshake())
 			if !replaced && !gone {
 				continue
 			}

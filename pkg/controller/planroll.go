@@ -7,7 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
-	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 )
 
 // caughtUpBytes is how far a replica's offset may trail its master's and still count as caught
@@ -105,7 +105,7 @@ func planRoll(o *observed) []action {
 		}
 		if r, ok := bestReplica(replicas, masters); ok {
 			return []action{failover{because(fmt.Sprintf("node %d takes over from master node %d, whose pod is to be replaced", r.Index, m.Index)),
-				r.Addr(), m.Self.ID, redisops.FailoverGraceful}}
+				r.Addr(), m.Self.ID, topology.FailoverGraceful}}
 		}
 		for _, r := range replicas {
 			if !r.Outdated {

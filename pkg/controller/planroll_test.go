@@ -6,7 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 )
 
 // rollOf is what decide plans when no migration runs: the planner's steps, and the roll's when
@@ -54,7 +54,7 @@ func TestRollReplacesReplicasFirstThenHandsMastersOver(t *testing.T) {
 	t.Run("the master that became a replica is replaced", func(t *testing.T) {
 		nodes := healthy()
 		nodes[0].master, nodes[0].masterID, nodes[0].slots, nodes[0].linkUp = false, "r3", nil, true
-		nodes[3].master, nodes[3].masterID, nodes[3].slots = true, "", redisops.EvenSplit(3)[0:1]
+		nodes[3].master, nodes[3].masterID, nodes[3].slots = true, "", topology.EvenSplit(3)[0:1]
 		p := rollOf(rolling(clusterFixture(3, 1, nodes...), 6, 0))
 		require.Equal(t, []string{actReplace}, kinds(p))
 		require.Equal(t, 0, p.Actions[0].Target.Index)
@@ -92,7 +92,7 @@ func withoutReplicas() []fakeNode {
 }
 
 func TestRollOfAShardWithoutReplicaGoesThroughATemporaryNode(t *testing.T) {
-	split := redisops.EvenSplit(3)
+	split := topology.EvenSplit(3)
 	temporary := fakeNode{index: 3, host: "b", id: "t3", master: true, stateOK: true, epoch: -1}
 
 	t.Run("the temporary node is added", func(t *testing.T) {

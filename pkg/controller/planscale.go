@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"sort"
 
-	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 )
 
 // planScale brings the number of slot-owning masters to the spec and spreads the slots evenly:
@@ -53,7 +53,7 @@ func planScale(o *observed, nodes []reachableMember, owners *slotOwners) []actio
 	for i, m := range keep {
 		ids[i] = m.Self.ID
 	}
-	moves, err := redisops.PlanRebalance(*owners, ids)
+	moves, err := topology.PlanRebalance(*owners, ids)
 	if err != nil {
 		return []action{waitFor{because("cannot plan the slot spread: " + err.Error())}}
 	}
@@ -84,7 +84,7 @@ const memoryLimit = 0.9
 // memoryLimit of its maxmemory: its used memory plus, for each slot it receives, its source's
 // keys' memory per slot. A master without maxmemory takes anything. A move that does not fit
 // would fail half-way with the target refusing keys (OOM) under noeviction, or evict keys.
-func overMemory(nodes []reachableMember, moves []redisops.SlotMove, masters int) string {
+func overMemory(nodes []reachableMember, moves []topology.SlotMove, masters int) string {
 	byID := map[string]reachableMember{}
 	for _, n := range nodes {
 		byID[n.Self.ID] = n
@@ -92,7 +92,7 @@ func overMemory(nodes []reachableMember, moves []redisops.SlotMove, masters int)
 	gain := map[string]float64{}
 	for _, m := range moves {
 		src := byID[m.Source]
-		if slots := redisops.CountSlots(src.Self.Slots); slots > 0 {
+		if slots := topology.CountSlots(src.Self.Slots); slots > 0 {
 			gain[m.Target] += float64(src.State.DatasetBytes()) / float64(slots)
 		}
 	}
@@ -183,7 +183,7 @@ func planHandOver(nodes []reachableMember) []action {
 			if !r.Extra && !r.Outdated && !r.Self.Master() && r.Self.MasterID == m.Self.ID && r.State.LinkUp() &&
 				knownAsReplica(r, ownerNodes(nodes)) {
 				out = append(out, failover{because(fmt.Sprintf("node %d takes over from master node %d, whose index is being removed", r.Index, m.Index)),
-					r.Addr(), m.Self.ID, redisops.FailoverGraceful})
+					r.Addr(), m.Self.ID, topology.FailoverGraceful})
 				break
 			}
 		}

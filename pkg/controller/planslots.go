@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"sort"
 
-	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 )
 
 // planRepair closes slots left importing or migrating. A slot whose owner migrates it to a node
@@ -101,7 +101,7 @@ func planUnownedSlots(o *observed, nodes []reachableMember, owners *slotOwners, 
 	// A slot is unowned only when no reachable node's table gives it to a node that did not
 	// answer: such an owner may merely be slow. A live master's own line is the truth about its
 	// slots; others' tables may keep a claim it gave up, which Redis corrects only on a newer one.
-	var claimed [redisops.SlotCount]bool
+	var claimed [topology.SlotCount]bool
 	for _, n := range nodes {
 		for _, peer := range n.State.Table {
 			if _, live := byID[peer.ID]; live {
@@ -114,7 +114,7 @@ func planUnownedSlots(o *observed, nodes []reachableMember, owners *slotOwners, 
 			}
 		}
 	}
-	unowned := redisops.RangesOf(func(s int) bool { return owners[s] == "" && !claimed[s] })
+	unowned := topology.RangesOf(func(s int) bool { return owners[s] == "" && !claimed[s] })
 	if len(unowned) == 0 {
 		return waitForDeadOwners(nodes, byID)
 	}
@@ -138,19 +138,19 @@ func planUnownedSlots(o *observed, nodes []reachableMember, owners *slotOwners, 
 		receivers = chooseMasters(empty, need)
 	} else if len(holders) > 0 {
 		sort.Slice(holders, func(i, j int) bool {
-			return redisops.CountSlots(holders[i].Self.Slots) < redisops.CountSlots(holders[j].Self.Slots)
+			return topology.CountSlots(holders[i].Self.Slots) < topology.CountSlots(holders[j].Self.Slots)
 		})
 		receivers = holders[:1]
 	} else {
 		return []action{waitFor{"no master to take the unowned slots"}}
 	}
-	chunks := redisops.SplitRanges(unowned, len(receivers))
+	chunks := topology.SplitRanges(unowned, len(receivers))
 	var out []action
 	for i, r := range receivers {
 		if len(chunks[i]) == 0 {
 			continue
 		}
-		out = append(out, claimLostSlots{because(fmt.Sprintf("assign unowned slots %v to node %d", redisops.FormatRanges(chunks[i]), r.Index)),
+		out = append(out, claimLostSlots{because(fmt.Sprintf("assign unowned slots %v to node %d", topology.FormatRanges(chunks[i]), r.Index)),
 			r.Addr(), chunks[i]})
 	}
 	return out

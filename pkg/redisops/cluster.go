@@ -1,23 +1,27 @@
 package redisops
 
-import "context"
+import (
+	"context"
+
+	"redis-operator/pkg/redisops/topology"
+)
 
 // Cluster is everything the operator asks of a Redis Cluster's nodes, by address. *Admin does it
 // over the Redis protocol; controller tests use a fake. Nothing of a Redis client crosses it.
 type Cluster interface {
 	// View reads every node at addrs; a node that does not answer is recorded with its error.
-	View(ctx context.Context, addrs []string) *ClusterView
+	View(ctx context.Context, addrs []string) *topology.ClusterView
 
 	Meet(ctx context.Context, addr, ip string, port, busPort int) error
-	AddSlots(ctx context.Context, addr string, ranges []SlotRange, epoch int64) error
-	ClaimSlots(ctx context.Context, node *NodeState, ranges []SlotRange) error
+	AddSlots(ctx context.Context, addr string, ranges []topology.SlotRange, epoch int64) error
+	ClaimSlots(ctx context.Context, node *topology.NodeState, ranges []topology.SlotRange) error
 	Replicate(ctx context.Context, addr, masterID string) error
-	Failover(ctx context.Context, addr string, mode FailoverMode) error
-	ForgetEverywhere(ctx context.Context, view *ClusterView, id string) error
+	Failover(ctx context.Context, addr string, mode topology.FailoverMode) error
+	ForgetEverywhere(ctx context.Context, view *topology.ClusterView, id string) error
 	PointOwner(ctx context.Context, addr string, slots []int, ownerID string) error
 
 	MoveSlots(ctx context.Context, source, target Endpoint, slots []int, masters []string, progress func(done int)) ([]int, error)
-	RepairOpenSlot(ctx context.Context, view *ClusterView, slot int, owner string) (Repair, error)
+	RepairOpenSlot(ctx context.Context, view *topology.ClusterView, slot int, owner string) (Repair, error)
 
 	// SetConfig sets live settings on a node; Redis's refusals are in the result, not the error.
 	SetConfig(ctx context.Context, addr string, settings map[string]string) (ConfigResult, error)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"redis-operator/pkg/redisops/topology"
 )
 
 // Meet makes the node at addr handshake with the node at ip:port (cluster bus on busPort).
@@ -21,7 +23,7 @@ func (a *Admin) Meet(ctx context.Context, addr, ip string, port, busPort int) er
 
 // AddSlots gives ranges to the node at addr, first giving it the config epoch epoch when that is
 // not 0 (see SetConfigEpoch).
-func (a *Admin) AddSlots(ctx context.Context, addr string, ranges []SlotRange, epoch int64) error {
+func (a *Admin) AddSlots(ctx context.Context, addr string, ranges []topology.SlotRange, epoch int64) error {
 	if epoch != 0 {
 		if err := a.SetConfigEpoch(ctx, addr, epoch); err != nil {
 			return err
@@ -31,7 +33,7 @@ func (a *Admin) AddSlots(ctx context.Context, addr string, ranges []SlotRange, e
 }
 
 // AddSlotsRange assigns ranges to the node at addr.
-func (a *Admin) AddSlotsRange(ctx context.Context, addr string, ranges []SlotRange) error {
+func (a *Admin) AddSlotsRange(ctx context.Context, addr string, ranges []topology.SlotRange) error {
 	if len(ranges) == 0 {
 		return nil
 	}
@@ -40,7 +42,7 @@ func (a *Admin) AddSlotsRange(ctx context.Context, addr string, ranges []SlotRan
 		args = append(args, r.Start, r.End)
 	}
 	if err := a.Client(addr).Do(ctx, args...).Err(); err != nil {
-		return fmt.Errorf("CLUSTER ADDSLOTSRANGE %v on %s: %w", FormatRanges(ranges), addr, err)
+		return fmt.Errorf("CLUSTER ADDSLOTSRANGE %v on %s: %w", topology.FormatRanges(ranges), addr, err)
 	}
 	return nil
 }
@@ -58,12 +60,12 @@ func (a *Admin) SetConfigEpoch(ctx context.Context, addr string, epoch int64) er
 // table leaves free take one ADDSLOTSRANGE; where its table still names a former owner, which
 // Redis keeps until a newer claim, SETSLOT NODE overrides it. The node then takes the newest
 // config epoch, so that every other node prefers its claim to a stale one.
-func (a *Admin) ClaimSlots(ctx context.Context, state *NodeState, ranges []SlotRange) error {
+func (a *Admin) ClaimSlots(ctx context.Context, state *topology.NodeState, ranges []topology.SlotRange) error {
 	self, ok := state.Self()
 	if !ok {
 		return fmt.Errorf("node %s has no line of its own", state.Addr)
 	}
-	var free []SlotRange
+	var free []topology.SlotRange
 	var taken []int
 	for _, r := range ranges {
 		for s := r.Start; s <= r.End; s++ {
@@ -74,7 +76,7 @@ func (a *Admin) ClaimSlots(ctx context.Context, state *NodeState, ranges []SlotR
 			if k := len(free); k > 0 && free[k-1].End == s-1 {
 				free[k-1].End = s
 			} else {
-				free = append(free, SlotRange{Start: s, End: s})
+				free = append(free, topology.SlotRange{Start: s, End: s})
 			}
 		}
 	}
@@ -98,24 +100,10 @@ func (a *Admin) Replicate(ctx context.Context, addr, masterID string) error {
 	return nil
 }
 
-// FailoverMode is how a replica takes over from its master.
-type FailoverMode string
-
-const (
-	// FailoverGraceful holds the writes of a master that answers, waits for the replica to have
-	// every one of them, then switches roles with no write lost (see gracefulFailover).
-	FailoverGraceful FailoverMode = ""
-	// FailoverForce takes over without the master's agreement, still with the other masters'
-	// votes: for a master that is gone.
-	FailoverForce FailoverMode = "FORCE"
-	// FailoverTakeover takes over without any vote.
-	FailoverTakeover FailoverMode = "TAKEOVER"
-)
-
 // Failover asks the replica at addr to take over from its master: CLUSTER FAILOVER FORCE or
 // TAKEOVER, or for FailoverGraceful the hand-over of gracefulFailover.
-func (a *Admin) Failover(ctx context.Context, addr string, mode FailoverMode) error {
-	if mode == FailoverGraceful {
+func (a *Admin) Failover(ctx context.Context, addr string, mode topology.FailoverMode) error {
+	if mode == topology.FailoverGraceful {
 		return a.gracefulFailover(ctx, addr)
 	}
 	if err := a.Client(addr).Do(ctx, "CLUSTER", "FAILOVER", string(mode)).Err(); err != nil {
@@ -184,7 +172,7 @@ func (a *Admin) gracefulFailover(ctx context.Context, addr string) error {
 	} else if !sameRanges(ms.Slots, line.Slots) {
 		// TAKEOVER claims the slots the replica believes its master serves.
 		return fmt.Errorf("graceful failover: the replica at %s believes its master serves %s, the master says %s",
-			addr, FormatRanges(line.Slots), FormatRanges(ms.Slots))
+			addr, topology.FormatRanges(line.Slots), topology.FormatRanges(ms.Slots))
 	}
 
 	pausedAt := time.Now()
@@ -208,14 +196,14 @@ func (a *Admin) gracefulFailover(ctx context.Context, addr string) error {
 	if err != nil {
 		return fmt.Errorf("INFO replication on %s: %w", line.Addr, err)
 	}
-	target, _ := strconv.ParseInt(ParseInfo(info)["master_repl_offset"], 10, 64)
+	target, _ := strconv.ParseInt(topology.ParseInfo(info)["master_repl_offset"], 10, 64)
 	var reached int64
 	if err := pollUntil(ctx, catchUpTimeout, func() (bool, error) {
 		info, err := a.Client(addr).Info(ctx, "replication").Result()
 		if err != nil {
 			return false, err
 		}
-		reached, _ = strconv.ParseInt(ParseInfo(info)["slave_repl_offset"], 10, 64)
+		reached, _ = strconv.ParseInt(topology.ParseInfo(info)["slave_repl_offset"], 10, 64)
 		return reached >= target, nil
 	}); err != nil {
 		return fmt.Errorf("graceful failover: the replica at %s read its paused master up to offset %d of %d: %w",
@@ -267,9 +255,9 @@ func pollUntil(ctx context.Context, timeout time.Duration, cond func() (bool, er
 }
 
 // sameRanges reports whether a and b cover the same slots.
-func sameRanges(a, b []SlotRange) bool {
-	var in [2][SlotCount]bool
-	for i, ranges := range [][]SlotRange{a, b} {
+func sameRanges(a, b []topology.SlotRange) bool {
+	var in [2][topology.SlotCount]bool
+	for i, ranges := range [][]topology.SlotRange{a, b} {
 		for _, r := range ranges {
 			for s := r.Start; s <= r.End; s++ {
 				in[i][s] = true
@@ -289,7 +277,7 @@ func (a *Admin) Forget(ctx context.Context, addr, id string) error {
 
 // ForgetEverywhere sends CLUSTER FORGET id to every reachable node of view that knows it, all at
 // once, so that gossip from a node that still knows it does not bring it back.
-func (a *Admin) ForgetEverywhere(ctx context.Context, view *ClusterView, id string) error {
+func (a *Admin) ForgetEverywhere(ctx context.Context, view *topology.ClusterView, id string) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, len(view.Nodes))
 	for _, s := range view.Reachable() {

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 	"redis-operator/test/redistest"
 )
 
@@ -21,7 +22,7 @@ func TestRedisErrorsAreTold(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	one, two := servers[0], servers[1]
-	require.NoError(t, admin.AddSlotsRange(ctx, one.Addr, []redisops.SlotRange{{Start: 0, End: redisops.SlotCount - 1}}))
+	require.NoError(t, admin.AddSlotsRange(ctx, one.Addr, []topology.SlotRange{{Start: 0, End: topology.SlotCount - 1}}))
 	redistest.WaitFor(t, ctx, "the single node cluster to be ok", func() bool {
 		return admin.View(ctx, []string{one.Addr}).Nodes[one.Addr].StateOK()
 	})

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 	"redis-operator/test/redistest"
 )
 
@@ -259,7 +260,7 @@ func TestGracefulFailoversOfARollWithATemporaryNode(t *testing.T) {
 		require.NoError(t, admin.Replicate(ctx, replica.Addr, masterID))
 		awaitKnownAsReplica(t, ctx, admin, live, replica.Addr, masterID)
 		began := time.Now()
-		err := admin.Failover(ctx, replica.Addr, redisops.FailoverGraceful)
+		err := admin.Failover(ctx, replica.Addr, topology.FailoverGraceful)
 		took := time.Since(began)
 		// The writers' gaps overlapping the failover and the redirects after it.
 		time.Sleep(time.Second)
@@ -275,7 +276,7 @@ func TestGracefulFailoversOfARollWithATemporaryNode(t *testing.T) {
 		for attempt := 0; err != nil && attempt < 3; attempt++ {
 			// What the planner does on its next pass: ask again.
 			again := time.Now()
-			err = admin.Failover(ctx, replica.Addr, redisops.FailoverGraceful)
+			err = admin.Failover(ctx, replica.Addr, topology.FailoverGraceful)
 			time.Sleep(time.Second)
 			g, refused := load.gap(again, time.Now())
 			allRefused = append(allRefused, refused...)
@@ -347,7 +348,7 @@ func TestGracefulFailoverGivesUpOnAReplicaThatDoesNotCatchUp(t *testing.T) {
 	require.NoError(t, admin.Client(master.Addr).Set(ctx, keys[0], "behind", 0).Err())
 
 	began := time.Now()
-	err := admin.Failover(ctx, replica.Addr, redisops.FailoverGraceful)
+	err := admin.Failover(ctx, replica.Addr, topology.FailoverGraceful)
 	took := time.Since(began)
 	t.Logf("failover: %v after %v", err, took)
 	require.ErrorContains(t, err, "read its paused master up to offset")

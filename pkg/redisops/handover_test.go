@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 	"redis-operator/test/invariants"
 	"redis-operator/test/redistest"
 )
@@ -51,7 +52,7 @@ func TestMoveSlotsRefusesAHandOverFromASourceThatFailedOver(t *testing.T) {
 			view := admin.View(ctx, []string{source.Addr, replica.Addr})
 			if r, _ := view.Nodes[replica.Addr].Self(); !r.Master() && time.Since(asked) > 6*time.Second {
 				// A manual failover gives up after 5 s, as it may on a busy machine: ask again.
-				_ = admin.Failover(ctx, replica.Addr, redisops.FailoverGraceful)
+				_ = admin.Failover(ctx, replica.Addr, topology.FailoverGraceful)
 				asked = time.Now()
 			}
 			s, _ := view.Nodes[source.Addr].Self()

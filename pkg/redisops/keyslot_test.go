@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 	"redis-operator/test/redistest"
 )
 
@@ -29,6 +30,6 @@ func TestKeySlotAgreesWithRedis(t *testing.T) {
 	for _, k := range keys {
 		want, err := admin.Client(server.Addr).ClusterKeySlot(ctx, k).Result()
 		require.NoError(t, err, "%q", k)
-		require.EqualValues(t, want, redisops.KeySlot(k), "key %q", k)
+		require.EqualValues(t, want, topology.KeySlot(k), "key %q", k)
 	}
 }

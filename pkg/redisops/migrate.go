@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
+
+	"redis-operator/pkg/redisops/topology"
 )
 
 // Endpoint is a master by address and node id.
@@ -67,7 +69,7 @@ func (a *Admin) moveBatch(ctx context.Context, source, target Endpoint, slots []
 	// there, never on the target; a copy on the target can only be a stale one from a RESTORE
 	// whose DEL was cut off. The source's copy is the newest: REPLACE.
 	if _, err := a.MigrateSlotsKeys(ctx, source.Addr, target.Addr, slots, true); err != nil {
-		return fmt.Errorf("moving keys of slots %s: %w", SlotList(slots), err)
+		return fmt.Errorf("moving keys of slots %s: %w", topology.SlotList(slots), err)
 	}
 	if beforeHandOver != nil {
 		beforeHandOver()
@@ -92,8 +94,8 @@ func (a *Admin) confirmSource(ctx context.Context, addr string, slots []int) err
 	if err != nil {
 		return fmt.Errorf("reading slots and keys of %s: %w", addr, err)
 	}
-	state := &NodeState{Addr: addr}
-	if state.Table, err = ParseClusterNodes(nodes.Val()); err != nil {
+	state := &topology.NodeState{Addr: addr}
+	if state.Table, err = topology.ParseClusterNodes(nodes.Val()); err != nil {
 		return err
 	}
 	self, ok := state.Self()
@@ -102,7 +104,7 @@ func (a *Admin) confirmSource(ctx context.Context, addr string, slots []int) err
 	}
 	if !self.Master() {
 		return fmt.Errorf("source %s is no longer a master (it replicates %s); not handing slots %s over",
-			addr, self.MasterID, SlotList(slots))
+			addr, self.MasterID, topology.SlotList(slots))
 	}
 	for i, slot := range slots {
 		if owner := state.Owner(slot); owner != self.ID {

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 	"redis-operator/test/invariants"
 	"redis-operator/test/redistest"
 )
@@ -24,7 +25,7 @@ func TestMoveSlotsScalesOutWithoutLosingKeys(t *testing.T) {
 	defer cancel()
 	client := redistest.ClusterClient(t, servers[:3])
 	var keys []string
-	for slot := 0; slot < redisops.SlotCount; slot += 7 {
+	for slot := 0; slot < topology.SlotCount; slot += 7 {
 		keys = append(keys, keysInSlot(slot, 2)...)
 	}
 	for _, k := range keys {
@@ -56,11 +57,11 @@ func TestMoveSlotsScalesOutWithoutLosingKeys(t *testing.T) {
 	for id := range byID {
 		masters = append(masters, id)
 	}
-	moves, err := redisops.PlanRebalance(owners, masters)
+	moves, err := topology.PlanRebalance(owners, masters)
 	require.NoError(t, err)
 	require.Len(t, moves, 4096)
 
-	for pair, ranges := range redisops.MoveRanges(moves) {
+	for pair, ranges := range topology.MoveRanges(moves) {
 		var slots []int
 		for _, r := range ranges {
 			for s := r.Start; s <= r.End; s++ {
@@ -131,7 +132,7 @@ func TestMoveSlotsStopsBetweenBatches(t *testing.T) {
 	view := admin.View(ctx, redistest.Addrs(servers))
 	owners, _ := view.SlotOwners()
 	byID := view.ByID()
-	source, target := owners[0], owners[redisops.SlotCount-1]
+	source, target := owners[0], owners[topology.SlotCount-1]
 	var slots []int
 	for s := 0; s < 600; s++ {
 		slots = append(slots, s)

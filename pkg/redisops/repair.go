@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
+
+	"redis-operator/pkg/redisops/topology"
 )
 
 // Repair is what RepairOpenSlot did to one slot.
@@ -41,7 +43,7 @@ func (r Repair) String() string {
 // is migrating it to a node that is importing it, the move is finished; otherwise it is rolled
 // back: keys that reached a non-owner go back to the owner and every node is told the slot is
 // stable. owner is the address of the agreed owner.
-func (a *Admin) RepairOpenSlot(ctx context.Context, view *ClusterView, slot int, owner string) (Repair, error) {
+func (a *Admin) RepairOpenSlot(ctx context.Context, view *topology.ClusterView, slot int, owner string) (Repair, error) {
 	masters := view.MasterAddrs()
 	ownerState := view.Nodes[owner]
 	if ownerState == nil || ownerState.Err != nil {
@@ -78,7 +80,7 @@ func (a *Admin) RepairOpenSlot(ctx context.Context, view *ClusterView, slot int,
 
 // rollBack returns the keys of slot that reached other masters to its owner and marks the slot
 // stable everywhere it is open.
-func (a *Admin) rollBack(ctx context.Context, view *ClusterView, slot int, owner, ownerID string, masters []string) (Repair, error) {
+func (a *Admin) rollBack(ctx context.Context, view *topology.ClusterView, slot int, owner, ownerID string, masters []string) (Repair, error) {
 	// A migrating owner redirects the returning keys back to the target (ASK): it stops
 	// migrating first. Until they are back a client misses them there; a key it writes
 	// meanwhile is newer than the returning copy and is kept.
@@ -185,7 +187,7 @@ func (a *Admin) dropKeysOwnerHas(ctx context.Context, from, owner string, slot i
 // runs MIGRATE on a node that does not own the slot only while the slot is open there, and only
 // when the node knows a live owner. An importing node ignores ownership announced by gossip, so
 // after its source failed over it may still name the dead source; it is told the owner.
-func (a *Admin) prepareReturn(ctx context.Context, state *NodeState, slot int, ownerID string) error {
+func (a *Admin) prepareReturn(ctx context.Context, state *topology.NodeState, slot int, ownerID string) error {
 	if state == nil || state.Err != nil {
 		return fmt.Errorf("node holding keys of slot %d is not reachable", slot)
 	}

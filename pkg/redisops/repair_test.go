@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 	"redis-operator/test/invariants"
 	"redis-operator/test/redistest"
 )
@@ -19,7 +20,7 @@ import (
 func keysInSlot(slot, n int) []string {
 	var out []string
 	for i := 0; len(out) < n; i++ {
-		if k := "k" + strconv.Itoa(i); redisops.KeySlot(k) == slot {
+		if k := "k" + strconv.Itoa(i); topology.KeySlot(k) == slot {
 			out = append(out, k)
 		}
 	}
@@ -131,7 +132,7 @@ func TestRepairReturnsImportedKeysAfterTheSourceFailedOver(t *testing.T) {
 	servers[0].Kill()
 	alive := redistest.Addrs(servers[1:])
 	redistest.WaitFor(t, ctx, "a replica of the dead source to own its slots", func() bool {
-		_ = admin.Failover(ctx, servers[3].Addr, redisops.FailoverForce)
+		_ = admin.Failover(ctx, servers[3].Addr, topology.FailoverForce)
 		view := admin.View(ctx, []string{servers[3].Addr})
 		self, _ := view.Nodes[servers[3].Addr].Self()
 		return self.Master() && len(self.Slots) > 0
@@ -168,7 +169,7 @@ func TestRepairReturnsImportedKeysAfterTheSourceFailedOver(t *testing.T) {
 
 func TestClaimSlotsOverridesAStaleOwner(t *testing.T) {
 	admin, servers, ctx := formedCluster(t)
-	lost := redisops.SlotRange{Start: 0, End: 99}
+	lost := topology.SlotRange{Start: 0, End: 99}
 	// The first master gives the slots up; the others' tables keep naming it, as they keep a
 	// dead master's slots after it is forgotten and a replacement joined.
 	require.NoError(t, admin.Client(servers[0].Addr).Do(ctx, "CLUSTER", "DELSLOTSRANGE", lost.Start, lost.End).Err())
@@ -177,7 +178,7 @@ func TestClaimSlotsOverridesAStaleOwner(t *testing.T) {
 	receiver := admin.View(ctx, []string{servers[1].Addr}).Nodes[servers[1].Addr]
 	require.Equal(t, owner, receiver.Owner(0), "the receiver's table is stale")
 
-	require.NoError(t, admin.ClaimSlots(ctx, receiver, []redisops.SlotRange{lost}))
+	require.NoError(t, admin.ClaimSlots(ctx, receiver, []topology.SlotRange{lost}))
 	claimer := selfID(t, ctx, admin, servers[1].Addr)
 	redistest.WaitFor(t, ctx, "every node to name the claimer", func() bool {
 		view := admin.View(ctx, redistest.Addrs(servers))

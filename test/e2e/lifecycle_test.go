@@ -15,6 +15,7 @@ import (
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 	"redis-operator/test/e2e/framework"
 )
 
@@ -213,7 +214,7 @@ func leaveSlotOpen(t *testing.T, rc *redisv1beta1.RedisCluster, slot int) {
 	defer cancel()
 	view := admin.View(ctx, framework.NodeAddrs(rc))
 	owners, _ := view.SlotOwners()
-	var owner, other *redisops.NodeState
+	var owner, other *topology.NodeState
 	for _, s := range view.Reachable() {
 		self, _ := s.Self()
 		switch {

@@ -10,7 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 	"redis-operator/test/e2e/framework"
 )
 
@@ -26,7 +26,7 @@ func TestScaleOutUnderLoadWithABigHashAndAnOperatorCrash(t *testing.T) {
 	// A 1,000,000-field hash (about 40 MB) in slot 5461, which the first master gives away.
 	bigKey := ""
 	for i := 0; bigKey == ""; i++ {
-		if k := "big:" + strconv.Itoa(i); redisops.KeySlot(k) == 5461 {
+		if k := "big:" + strconv.Itoa(i); topology.KeySlot(k) == 5461 {
 			bigKey = k
 		}
 	}

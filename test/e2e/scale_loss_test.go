@@ -12,16 +12,17 @@ import (
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 	"redis-operator/test/e2e/framework"
 )
 
 // openMigration waits until some master of rc has a slot open for a migration and returns that
 // node's view of itself: the source when migrating, else the target.
-func openMigration(t *testing.T, rc *redisv1beta1.RedisCluster, source bool) redisops.NodeView {
+func openMigration(t *testing.T, rc *redisv1beta1.RedisCluster, source bool) topology.NodeView {
 	t.Helper()
 	admin := redisops.NewAdmin("")
 	defer admin.Close()
-	var found redisops.NodeView
+	var found topology.NodeView
 	framework.WaitFor(t, 2*time.Minute, "a slot to be migrating", func() (bool, error) {
 		cur := f.Cluster(t, rc.Namespace, rc.Name)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -54,12 +55,12 @@ func podAt(t *testing.T, rc *redisv1beta1.RedisCluster, addr string) string {
 // slotsUntilGone collects the slots node lost owns or imports, as it and every other node see
 // them, until it stops answering. The migration goes on until the pod dies, so one look before
 // the delete would miss slots it took after.
-func slotsUntilGone(t *testing.T, rc *redisv1beta1.RedisCluster, lost redisops.NodeView) map[int]bool {
+func slotsUntilGone(t *testing.T, rc *redisv1beta1.RedisCluster, lost topology.NodeView) map[int]bool {
 	t.Helper()
 	admin := redisops.NewAdmin("")
 	defer admin.Close()
 	held := map[int]bool{}
-	add := func(ranges []redisops.SlotRange) {
+	add := func(ranges []topology.SlotRange) {
 		for _, r := range ranges {
 			for s := r.Start; s <= r.End; s++ {
 				held[s] = true
@@ -132,7 +133,7 @@ func reportedLost(interruptions []string) map[int]bool {
 	for _, note := range interruptions {
 		for _, m := range lostSlots.FindAllStringSubmatch(note, -1) {
 			for _, part := range strings.Split(m[1], ",") {
-				r, err := redisops.ParseSlotRange(part)
+				r, err := topology.ParseSlotRange(part)
 				if err != nil {
 					continue
 				}
@@ -164,7 +165,7 @@ func TestMigrationTargetPodLost(t *testing.T) {
 	missing := framework.MissingKeys(t, framework.ClusterClient(t, rc), "lose-target", keys)
 	for _, i := range missing {
 		k := "lose-target:" + strconv.Itoa(i)
-		require.True(t, held[redisops.KeySlot(k)], "key %s of slot %d, never on the lost node, is missing", k, redisops.KeySlot(k))
+		require.True(t, held[topology.KeySlot(k)], "key %s of slot %d, never on the lost node, is missing", k, topology.KeySlot(k))
 	}
 	lostKeys := len(missing)
 	t.Logf("%d keys were on the lost target", lostKeys)

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 )
 
 // Expect is the shape the cluster should have; zero Masters skips the count check.
@@ -54,7 +55,7 @@ func Check(ctx context.Context, admin *redisops.Admin, addrs []string, want Expe
 }
 
 // checkSlots checks invariant 1 and returns the agreed owner of each slot.
-func checkSlots(view *redisops.ClusterView, report func(string, ...interface{})) [redisops.SlotCount]string {
+func checkSlots(view *topology.ClusterView, report func(string, ...interface{})) [topology.SlotCount]string {
 	owners, contested := view.SlotOwners()
 	if len(contested) > 0 {
 		report("slots claimed by more than one master: %s", slotList(contested))
@@ -77,7 +78,7 @@ func checkSlots(view *redisops.ClusterView, report func(string, ...interface{}))
 	return owners
 }
 
-func checkOpenSlots(view *redisops.ClusterView, report func(string, ...interface{})) {
+func checkOpenSlots(view *topology.ClusterView, report func(string, ...interface{})) {
 	for _, open := range view.OpenSlots() {
 		state := "importing from"
 		if open.Migrating {
@@ -87,7 +88,7 @@ func checkOpenSlots(view *redisops.ClusterView, report func(string, ...interface
 	}
 }
 
-func checkHealth(view *redisops.ClusterView, report func(string, ...interface{})) {
+func checkHealth(view *topology.ClusterView, report func(string, ...interface{})) {
 	for _, s := range view.Reachable() {
 		if !s.StateOK() {
 			report("node %s says cluster_state:%s", s.Addr, s.Info["cluster_state"])
@@ -102,9 +103,9 @@ func checkHealth(view *redisops.ClusterView, report func(string, ...interface{})
 	}
 }
 
-func checkShape(view *redisops.ClusterView, want Expect, report func(string, ...interface{})) {
+func checkShape(view *topology.ClusterView, want Expect, report func(string, ...interface{})) {
 	byID := view.ByID()
-	replicas := map[string][]*redisops.NodeState{}
+	replicas := map[string][]*topology.NodeState{}
 	var masters []string
 	for id, s := range byID {
 		self, _ := s.Self()
@@ -135,8 +136,8 @@ func checkShape(view *redisops.ClusterView, want Expect, report func(string, ...
 
 // checkOrphanKeys asks every master, in one pipeline, how many keys it holds in each slot it
 // does not own.
-func checkOrphanKeys(ctx context.Context, admin *redisops.Admin, view *redisops.ClusterView,
-	owners [redisops.SlotCount]string, report func(string, ...interface{})) {
+func checkOrphanKeys(ctx context.Context, admin *redisops.Admin, view *topology.ClusterView,
+	owners [topology.SlotCount]string, report func(string, ...interface{})) {
 	for id, s := range view.ByID() {
 		self, _ := s.Self()
 		if !self.Master() {
@@ -144,7 +145,7 @@ func checkOrphanKeys(ctx context.Context, admin *redisops.Admin, view *redisops.
 		}
 		counts := make(map[int]*redis.IntCmd)
 		_, err := admin.Client(s.Addr).Pipelined(ctx, func(p redis.Pipeliner) error {
-			for slot := 0; slot < redisops.SlotCount; slot++ {
+			for slot := 0; slot < topology.SlotCount; slot++ {
 				if owners[slot] != id {
 					counts[slot] = p.ClusterCountKeysInSlot(ctx, slot)
 				}
@@ -183,8 +184,8 @@ func slotList(slots []int) string {
 	for _, s := range slots {
 		set[s] = true
 	}
-	ranges := redisops.RangesOf(func(slot int) bool { return set[slot] })
-	parts := redisops.FormatRanges(ranges)
+	ranges := topology.RangesOf(func(slot int) bool { return set[slot] })
+	parts := topology.FormatRanges(ranges)
 	if len(parts) > 10 {
 		parts = append(parts[:10], fmt.Sprintf("and %d more ranges", len(parts)-10))
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 	"redis-operator/test/redistest"
 )
 
@@ -117,7 +118,7 @@ func TestUnreachableNodeFails(t *testing.T) {
 func keyInSlot(slot int) string {
 	for i := 0; ; i++ {
 		key := "key-" + strconv.Itoa(i)
-		if redisops.KeySlot(key) == slot {
+		if topology.KeySlot(key) == slot {
 			return key
 		}
 	}

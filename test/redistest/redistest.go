@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 )
 
 // Server is one cluster-enabled redis-server.
@@ -160,8 +161,8 @@ func BootstrapCluster(t testing.TB, admin *redisops.Admin, servers []*Server, ma
 		self, _ := view.Nodes[s.Addr].Self()
 		ids[i] = self.ID
 	}
-	for i, r := range redisops.EvenSplit(masters) {
-		if err := admin.AddSlotsRange(ctx, servers[i].Addr, []redisops.SlotRange{r}); err != nil {
+	for i, r := range topology.EvenSplit(masters) {
+		if err := admin.AddSlotsRange(ctx, servers[i].Addr, []topology.SlotRange{r}); err != nil {
 			t.Fatal(err)
 		}
 	}

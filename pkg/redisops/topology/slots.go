@@ -1,6 +1,6 @@
 // Package redisops operates Redis Clusters over the Redis protocol: reading every node's view,
 // forming a cluster, assigning and moving slots. It knows nothing of Kubernetes.
-package redisops
+package topology
 
 import (
 	"fmt"

@@ -1,13 +1,8 @@
-package redisops
+package topology
 
 import (
-	"context"
-	"fmt"
 	"sort"
 	"strconv"
-	"sync"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // NodeState is what one node reports: its table of the cluster, its CLUSTER INFO and its
@@ -131,56 +126,6 @@ func (s *NodeState) Peer(id string) (NodeView, bool) {
 // ClusterView is the cluster as every node given to View reports it, never one node's word.
 type ClusterView struct {
 	Nodes map[string]*NodeState // by address
-}
-
-// fetchConcurrency bounds how many nodes are read at once.
-const fetchConcurrency = 16
-
-// View reads every node at addrs, concurrently; unreachable nodes are recorded with Err.
-func (a *Admin) View(ctx context.Context, addrs []string) *ClusterView {
-	view := &ClusterView{Nodes: make(map[string]*NodeState, len(addrs))}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, fetchConcurrency)
-	for _, addr := range addrs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			state := a.fetchNode(ctx, addr)
-			mu.Lock()
-			view.Nodes[addr] = state
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	return view
-}
-
-func (a *Admin) fetchNode(ctx context.Context, addr string) *NodeState {
-	state := &NodeState{Addr: addr}
-	var nodes *redis.StringCmd
-	var info, repl, memory *redis.StringCmd
-	_, err := a.Client(addr).Pipelined(ctx, func(p redis.Pipeliner) error {
-		nodes = p.ClusterNodes(ctx)
-		info = p.ClusterInfo(ctx)
-		repl = p.Info(ctx, "replication")
-		memory = p.Info(ctx, "memory")
-		return nil
-	})
-	if err != nil {
-		state.Err = fmt.Errorf("reading %s: %w", addr, err)
-		return state
-	}
-	if state.Table, err = ParseClusterNodes(nodes.Val()); err != nil {
-		state.Err = err
-		return state
-	}
-	state.Info = ParseInfo(info.Val())
-	state.Replication = ParseInfo(repl.Val())
-	state.Memory = ParseInfo(memory.Val())
-	return state
 }
 
 // Addrs are the addresses read, sorted.

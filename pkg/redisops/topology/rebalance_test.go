@@ -1,4 +1,4 @@
-package redisops
+package topology
 
 import (
 	"math/rand"

@@ -1,4 +1,4 @@
-package redisops
+package topology
 
 import (
 	"fmt"
@@ -33,6 +33,14 @@ func (n NodeView) Myself() bool { return n.Flags["myself"] }
 func (n NodeView) Master() bool { return n.Flags["master"] }
 
 // Failed reports whether the reporting node considers the node failed (fail) or possibly failed
+// Handshake reports an entry of a node still in its handshake: its id is a temporary one of its
+// own, dropped when the handshake ends.
+func (n NodeView) Handshake() bool { return n.Flags["handshake"] }
+
+// NoAddr reports an entry whose address Redis no longer knows; such a node is never flagged as
+// failed.
+func (n NodeView) NoAddr() bool { return n.Flags["noaddr"] }
+
 // (fail?).
 func (n NodeView) Failed() bool { return n.Flags["fail"] || n.Flags["fail?"] }
 

@@ -17,6 +17,7 @@ import (
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/conf"
 	"redis-operator/pkg/redisops/topology"
 )
 
@@ -332,8 +333,8 @@ func TestActGivesNodesFromBeforeTheExportersUserIt(t *testing.T) {
 	writes := f.redis.writes()
 	require.Len(t, writes, 12, "%v", writes)
 	for i := range 6 {
-		require.Equal(t, fmt.Sprintf("setuser %s %s %s", addrOf(i), redisops.MonitorUser,
-			strings.Join(redisops.MonitorRules(monitor), " ")), writes[2*i+1], "after the settings of node %d", i)
+		require.Equal(t, fmt.Sprintf("setuser %s %s %s", addrOf(i), conf.MonitorUser,
+			strings.Join(conf.MonitorRules(monitor), " ")), writes[2*i+1], "after the settings of node %d", i)
 	}
 	patched := 0
 	for _, a := range actions {

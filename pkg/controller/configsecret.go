@@ -5,14 +5,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"hash/fnv"
-	"sort"
 	"strconv"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
-	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/conf"
 )
 
 // AnnotationSpecHash on a node's pod is the hash of the pod spec it was built from; a pod whose
@@ -26,7 +24,7 @@ const (
 	configFileKey = "redis.conf"
 	// passwordKey holds the password nodes take; absent without one.
 	passwordKey = "password"
-	// monitorPasswordKey holds the exporter's own password (redisops.MonitorUser), made once.
+	// monitorPasswordKey holds the exporter's own password (conf.MonitorUser), made once.
 	monitorPasswordKey = "exporter-password"
 	// settingsKey holds the live settings as JSON, to tell which of them change.
 	settingsKey = "settings"
@@ -54,45 +52,13 @@ func ConfigSecretName(rc *redisv1beta1.RedisCluster) string {
 	return rc.Name + "-config"
 }
 
-// liveSettings are the directives that can change on running nodes with CONFIG SET: maxmemory,
-// the node timeout and the user's config.
+// liveSettings are the directives that can change on running nodes with CONFIG SET.
 func liveSettings(rc *redisv1beta1.RedisCluster) map[string]string {
-	out := map[string]string{
-		"maxmemory":            rc.Spec.MaxMemory,
-		"cluster-node-timeout": strconv.Itoa(int(rc.Spec.NodeTimeoutMillis())),
-	}
+	user := make(map[string]string, len(rc.Spec.Config))
 	for k, v := range rc.Spec.Config {
-		out[k] = string(v)
+		user[k] = string(v)
 	}
-	return out
-}
-
-// renderConfig writes settings and the password as redis.conf lines, sorted, each value quoted
-// as one argument (a multi-word value such as client-output-buffer-limit's is split by Redis),
-// and the exporter's user when monitorPassword is set.
-func renderConfig(settings map[string]string, password, monitorPassword string) string {
-	keys := make([]string, 0, len(settings))
-	for k := range settings {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		b.WriteString(k + " " + quoteConfig(settings[k]) + "\n")
-	}
-	if password != "" {
-		b.WriteString("requirepass " + quoteConfig(password) + "\n")
-		b.WriteString("masterauth " + quoteConfig(password) + "\n")
-	}
-	if monitorPassword != "" {
-		b.WriteString("user " + redisops.MonitorUser + " " + strings.Join(redisops.MonitorRules(monitorPassword), " ") + "\n")
-	}
-	return b.String()
-}
-
-// quoteConfig quotes a value the way redis.conf reads a double-quoted argument.
-func quoteConfig(v string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v) + `"`
+	return conf.LiveSettings(rc.Spec.MaxMemory, int64(rc.Spec.NodeTimeoutMillis()), user)
 }
 
 // desiredConfigSecret is the config Secret of rc for nodes taking password ("" for none),
@@ -110,7 +76,7 @@ func desiredConfigSecret(rc *redisv1beta1.RedisCluster, password string, existin
 		monitorPassword = newMonitorPassword()
 	}
 	data := map[string][]byte{
-		configFileKey:      []byte(renderConfig(settings, password, monitorPassword)),
+		configFileKey:      []byte(conf.File(settings, password, monitorPassword)),
 		settingsKey:        encoded,
 		monitorPasswordKey: []byte(monitorPassword),
 	}
@@ -135,7 +101,7 @@ func desiredConfigSecret(rc *redisv1beta1.RedisCluster, password string, existin
 
 // settingsHash is a short hash of rc's live settings and the exporter user's rules.
 func settingsHash(rc *redisv1beta1.RedisCluster) string {
-	return shortHash([]byte(renderConfig(liveSettings(rc), "", "") + redisops.MonitorRulesVersion()))
+	return shortHash([]byte(conf.File(liveSettings(rc), "", "") + conf.MonitorRulesVersion()))
 }
 
 // newMonitorPassword is a random password for the exporter's user.

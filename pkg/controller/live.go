@@ -13,6 +13,7 @@ import (
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/conf"
 )
 
 // applySettings sets the live settings on the node with CONFIG SET, makes the exporter's user
@@ -154,7 +155,7 @@ func (c *Controller) applySettings(ctx context.Context, rc *redisv1beta1.RedisCl
 		return fmt.Errorf("node %d refused %s", a.Node.Index, refusals(result.Refused))
 	}
 	if a.MonitorPassword != "" {
-		if err := redis.SetUser(ctx, a.Node.Addr(), redisops.MonitorUser, redisops.MonitorRules(a.MonitorPassword)); err != nil {
+		if err := redis.SetUser(ctx, a.Node.Addr(), conf.MonitorUser, conf.MonitorRules(a.MonitorPassword)); err != nil {
 			return err
 		}
 	}

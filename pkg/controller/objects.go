@@ -9,7 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
-	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/conf"
 )
 
 // Labels and names specific to Redis nodes.
@@ -107,7 +107,7 @@ var podIPEnv = corev1.EnvVar{
 // Secret made for it: it never changes, so the env read at the container's start stays good
 // through every change of the nodes' password.
 func exporterAuthEnv(rc *redisv1beta1.RedisCluster) []corev1.EnvVar {
-	return []corev1.EnvVar{{Name: "REDIS_USER", Value: redisops.MonitorUser}, {
+	return []corev1.EnvVar{{Name: "REDIS_USER", Value: conf.MonitorUser}, {
 		Name: "REDIS_PASSWORD",
 		ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 			LocalObjectReference: corev1.LocalObjectReference{Name: ConfigSecretName(rc)},
@@ -118,27 +118,12 @@ func exporterAuthEnv(rc *redisv1beta1.RedisCluster) []corev1.EnvVar {
 
 func redisContainerSpec(rc *redisv1beta1.RedisCluster, port int32) corev1.Container {
 	spec := &rc.Spec
-	args := []string{
-		// First, so that the operator's own directives below win over anything in it.
-		"--include", configDir + "/" + configFileKey,
-		"--port", strconv.Itoa(int(port)),
-		"--bind", "$(POD_IP)",
-		"--cluster-enabled", "yes",
-		"--cluster-port", strconv.Itoa(int(port + redisv1beta1.BusPortOffset)),
-		"--cluster-config-file", fmt.Sprintf("nodes-%d.conf", port),
-		"--cluster-announce-ip", "$(POD_IP)",
-		"--dir", dataDir,
-		// Replicas sync over the socket at once instead of waiting 5 s for more replicas.
-		"--repl-diskless-sync-delay", "0",
-		"--daemonize", "no",
-		// The data volume survives container restarts even without persistence (an emptyDir): a
-		// master restarted in place must come back with its keys, or its replicas would resync
-		// from an empty master and lose them too.
-		"--appendonly", "yes",
-		"--save", "",
-		// Clients are held off by the password when there is one; nodes bind to their address.
-		"--protected-mode", "no",
-	}
+	args := conf.Server{
+		Include: configDir + "/" + configFileKey,
+		Port:    port, BusPort: port + redisv1beta1.BusPortOffset,
+		Address: "$(POD_IP)",
+		Dir:     dataDir,
+	}.Args()
 
 	container := corev1.Container{
 		Name:            redisContainer,

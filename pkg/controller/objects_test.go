@@ -10,7 +10,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
-	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/conf"
 )
 
 // argValue returns the value following flag in args.
@@ -102,19 +102,19 @@ func TestDesiredPodHonoursOptionalFields(t *testing.T) {
 	require.Equal(t, "rediscluster1-config", pod.Spec.Volumes[1].Secret.SecretName)
 
 	secret := desiredConfigSecret(rc, `s3"cr\et`, nil, false)
-	conf, monitor := string(secret.Data[configFileKey]), string(secret.Data[monitorPasswordKey])
+	file, monitor := string(secret.Data[configFileKey]), string(secret.Data[monitorPasswordKey])
 	require.Len(t, monitor, 48, "the exporter's own password")
 	require.Equal(t, "cluster-node-timeout \"2000\"\nhz \"20\"\nmaxmemory \"512mb\"\nmaxmemory-policy \"allkeys-lru\"\n"+
 		"requirepass \"s3\\\"cr\\\\et\"\nmasterauth \"s3\\\"cr\\\\et\"\n"+
-		"user redis-exporter "+strings.Join(redisops.MonitorRules(monitor), " ")+"\n", conf, "sorted, quoted as redis.conf reads them")
-	require.NotContains(t, conf, monitor, "the file holds the exporter's password's hash only")
+		"user redis-exporter "+strings.Join(conf.MonitorRules(monitor), " ")+"\n", file, "sorted, quoted as redis.conf reads them")
+	require.NotContains(t, file, monitor, "the file holds the exporter's password's hash only")
 	withPassword := podSpecHash(&pod.Spec)
 	rc.Spec.PasswordSecret, rc.Spec.Config, rc.Spec.MaxMemory = nil, nil, "1gb"
 	require.Equal(t, withPassword, podSpecHash(&desiredPod(rc, 0).Spec), "password and live settings change no pod")
 
 	exporter := containerNamed(t, pod, exporterContainer)
 	require.Equal(t, "quay.io/opstree/redis-exporter:v1.44.0", exporter.Image)
-	require.Contains(t, exporter.Env, corev1.EnvVar{Name: "REDIS_USER", Value: redisops.MonitorUser})
+	require.Contains(t, exporter.Env, corev1.EnvVar{Name: "REDIS_USER", Value: conf.MonitorUser})
 	require.Contains(t, exporter.Env, corev1.EnvVar{Name: "REDIS_PASSWORD", ValueFrom: &corev1.EnvVarSource{
 		SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "rediscluster1-config"}, Key: "exporter-password"},
 	}}, "the exporter's own password, which no password change touches")

@@ -2,11 +2,8 @@ package redisops
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -123,27 +120,6 @@ func (a *Admin) SetMasterAuth(ctx context.Context, addr, password string) error 
 	}
 	return nil
 }
-
-// MonitorUser is the ACL user a metrics exporter logs in as. It has a password of its own, which
-// never changes with the default user's, so an exporter keeps scraping through a password change.
-const MonitorUser = "redis-exporter"
-
-// monitorPermissions let MonitorUser read what redis_exporter reads (INFO, CONFIG GET, CLUSTER
-// INFO, SLOWLOG, LATENCY) and no key.
-var monitorPermissions = []string{
-	"-@all", "+@connection", "+info", "+config|get", "+cluster|info", "+slowlog|get", "+slowlog|len",
-	"+latency|latest", "+latency|histogram",
-}
-
-// MonitorRules are MonitorUser's ACL rules with password, given by its SHA-256 so that no
-// listing shows it: what a redis.conf `user` line and ACL SETUSER take alike.
-func MonitorRules(password string) []string {
-	sum := sha256.Sum256([]byte(password))
-	return append([]string{"on", "#" + hex.EncodeToString(sum[:])}, monitorPermissions...)
-}
-
-// MonitorRulesVersion changes whenever the rules MonitorRules gives change, whatever the password.
-func MonitorRulesVersion() string { return strings.Join(monitorPermissions, " ") }
 
 // SetUser makes user on the node at addr exactly what rules say (ACL SETUSER user reset rules...).
 func (a *Admin) SetUser(ctx context.Context, addr, user string, rules []string) error {

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/conf"
 	"redis-operator/test/redistest"
 )
 
@@ -249,11 +250,11 @@ func TestMonitorUserReadsStatsAndNoKeys(t *testing.T) {
 	redistest.BootstrapCluster(t, setup, servers, 1)
 	require.NoError(t, admin.SetPassword(ctx, addr, "first"))
 	require.NoError(t, admin.Client(addr).Set(ctx, "k", "v", 0).Err())
-	require.NoError(t, admin.SetUser(ctx, addr, redisops.MonitorUser, redisops.MonitorRules("old-monitor")))
+	require.NoError(t, admin.SetUser(ctx, addr, conf.MonitorUser, conf.MonitorRules("old-monitor")))
 	// A second SetUser is exact: the former password goes.
-	require.NoError(t, admin.SetUser(ctx, addr, redisops.MonitorUser, redisops.MonitorRules("monitor")))
+	require.NoError(t, admin.SetUser(ctx, addr, conf.MonitorUser, conf.MonitorRules("monitor")))
 
-	monitor := redis.NewClient(&redis.Options{Addr: addr, Username: redisops.MonitorUser, Password: "monitor",
+	monitor := redis.NewClient(&redis.Options{Addr: addr, Username: conf.MonitorUser, Password: "monitor",
 		Protocol: 2, DisableIdentity: true, MaxRetries: -1})
 	t.Cleanup(func() { _ = monitor.Close() })
 	scrape := func() {
@@ -276,11 +277,11 @@ func TestMonitorUserReadsStatsAndNoKeys(t *testing.T) {
 	// The default user's password changes; the monitor's does not.
 	require.NoError(t, admin.SetPassword(ctx, addr, "second"))
 	monitor.Close()
-	monitor = redis.NewClient(&redis.Options{Addr: addr, Username: redisops.MonitorUser, Password: "monitor",
+	monitor = redis.NewClient(&redis.Options{Addr: addr, Username: conf.MonitorUser, Password: "monitor",
 		Protocol: 2, DisableIdentity: true, MaxRetries: -1})
 	scrape()
 	for _, password := range []string{"old-monitor", "second", ""} {
-		c := redis.NewClient(&redis.Options{Addr: addr, Username: redisops.MonitorUser, Password: password,
+		c := redis.NewClient(&redis.Options{Addr: addr, Username: conf.MonitorUser, Password: password,
 			Protocol: 2, DisableIdentity: true, MaxRetries: -1})
 		err := c.Ping(ctx).Err()
 		_ = c.Close()

@@ -1,0 +1,43 @@
+package conf
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// Server is what a node's command line says.
+type Server struct {
+	// Include is the redis.conf the node reads first, so that the directives below win over it.
+	Include string
+	// Port is the client port; the cluster bus listens on BusPort.
+	Port, BusPort int32
+	// Address is the address the node binds to and announces (an environment reference such as
+	// $(POD_IP) is left to the container runtime).
+	Address string
+	// Dir holds the node's data: its AOF and its nodes.conf.
+	Dir string
+}
+
+// Args are the redis-server arguments of s.
+func (s Server) Args() []string {
+	return []string{
+		"--include", s.Include,
+		"--port", strconv.Itoa(int(s.Port)),
+		"--bind", s.Address,
+		"--cluster-enabled", "yes",
+		"--cluster-port", strconv.Itoa(int(s.BusPort)),
+		"--cluster-config-file", fmt.Sprintf("nodes-%d.conf", s.Port),
+		"--cluster-announce-ip", s.Address,
+		"--dir", s.Dir,
+		// Replicas sync over the socket at once instead of waiting 5 s for more replicas.
+		"--repl-diskless-sync-delay", "0",
+		"--daemonize", "no",
+		// The data volume survives container restarts even without persistence (an emptyDir): a
+		// master restarted in place must come back with its keys, or its replicas would resync
+		// from an empty master and lose them too.
+		"--appendonly", "yes",
+		"--save", "",
+		// Clients are held off by the password when there is one; nodes bind to their address.
+		"--protected-mode", "no",
+	}
+}

@@ -107,6 +107,45 @@ func TestImageOfTheOperator(t *testing.T) {
 	require.ElementsMatch(t, []string{"amd64", "arm64"}, archs)
 }
 
+// TestArchiveReadsBack writes an archive and reads it with pkg/oci's reader, as imagepush and the
+// sandbox do: what imagebuild writes is what they read.
+func TestArchiveReadsBack(t *testing.T) {
+	b := blobs{}
+	binary := []byte("a stand-in for the operator's binary")
+	desc, err := image(b, "amd64", binary, map[string]string{"org.opencontainers.image.version": "v1"})
+	require.NoError(t, err)
+	index, _ := json.Marshal(oci.Index{SchemaVersion: 2, MediaType: oci.MediaIndex, Manifests: []oci.Descriptor{desc}})
+	top := b.add(oci.MediaIndex, index)
+	layoutIndex, _ := json.Marshal(oci.Index{SchemaVersion: 2, MediaType: oci.MediaIndex, Manifests: []oci.Descriptor{top}})
+	path := filepath.Join(t.TempDir(), "image.oci.tar")
+	require.NoError(t, archive(path, b, layoutIndex))
+
+	a, err := oci.OpenArchive(path)
+	require.NoError(t, err)
+	defer a.Close()
+	layout, err := a.Index()
+	require.NoError(t, err)
+	require.Equal(t, []oci.Descriptor{top}, layout.Manifests)
+	var multi oci.Index
+	require.NoError(t, a.DecodeJSON(top, &multi))
+	require.Equal(t, []oci.Descriptor{desc}, multi.Manifests)
+	var manifest oci.Manifest
+	require.NoError(t, a.DecodeJSON(desc, &manifest))
+	var config struct{ Config struct{ Entrypoint []string } }
+	require.NoError(t, a.DecodeJSON(manifest.Config, &config))
+	require.Equal(t, []string{"/redis-operator"}, config.Config.Entrypoint)
+	require.Len(t, manifest.Layers, 1)
+	var inLayer map[string][]byte
+	require.NoError(t, a.ReadBlob(manifest.Layers[0], func(r io.Reader) error {
+		compressed, err := io.ReadAll(r)
+		if err == nil {
+			inLayer = readTarBytes(t, gunzip(t, compressed))
+		}
+		return err
+	}))
+	require.Equal(t, binary, inLayer["redis-operator"])
+}
+
 func readTar(t *testing.T, path string) map[string][]byte {
 	raw, err := os.ReadFile(path)
 	require.NoError(t, err)

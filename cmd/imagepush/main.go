@@ -33,11 +33,16 @@ type pusher struct {
 // push sends the archive's image to ref, tagged ref.tag or, when ref has no tag, the tag the
 // layout gives its image. It returns the reference pushed and the digest the tag resolves to.
 func (p *pusher) push(ctx context.Context, archive string, ref reference) (reference, string, error) {
-	l, err := readLayout(archive)
+	a, err := oci.OpenArchive(archive)
 	if err != nil {
 		return ref, "", err
 	}
-	root, err := l.root()
+	defer a.Close()
+	index, err := a.Index()
+	if err != nil {
+		return ref, "", fmt.Errorf("%s: %w", archive, err)
+	}
+	root, err := rootImage(index)
 	if err != nil {
 		return ref, "", fmt.Errorf("%s: %w", archive, err)
 	}
@@ -47,7 +52,7 @@ func (p *pusher) push(ctx context.Context, archive string, ref reference) (refer
 			return ref, "", fmt.Errorf("%s names no tag in the image and the archive gives none: add :TAG", ref)
 		}
 	}
-	pl, err := l.planPush(root)
+	pl, err := planPush(a, root)
 	if err != nil {
 		return ref, "", fmt.Errorf("%s: %w", archive, err)
 	}
@@ -70,7 +75,10 @@ func (p *pusher) push(ctx context.Context, archive string, ref reference) (refer
 			fmt.Fprintf(p.log, "blob %s: already there\n", b.Digest)
 			continue
 		}
-		content, _ := l.blob(b) // checked by planPush
+		content, err := a.Blob(b)
+		if err != nil {
+			return ref, "", fmt.Errorf("%s: %w", archive, err)
+		}
 		if err := r.uploadBlob(ctx, b, content); err != nil {
 			return ref, "", err
 		}

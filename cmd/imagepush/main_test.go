@@ -1,7 +1,6 @@
 package main
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -48,44 +47,31 @@ type archiveContent struct {
 }
 
 func readArchive(t *testing.T, path string) archiveContent {
-	raw, err := os.ReadFile(path)
+	a, err := oci.OpenArchive(path)
 	require.NoError(t, err)
-	files := map[string][]byte{}
-	tr := tar.NewReader(bytes.NewReader(raw))
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		require.NoError(t, err)
-		content, err := io.ReadAll(tr)
-		require.NoError(t, err)
-		files[hdr.Name] = content
-	}
+	defer a.Close()
 	c := archiveContent{manifests: map[string]string{}, blobs: map[string][]byte{}}
-	for name, content := range files {
-		if hex, ok := strings.CutPrefix(name, "blobs/sha256/"); ok && hex != "" {
-			c.blobs["sha256:"+hex] = content
-		}
+	keep := func(d oci.Descriptor) []byte {
+		content, err := a.Blob(d)
+		require.NoError(t, err)
+		c.blobs[d.Digest] = content
+		return content
 	}
-	var layout struct{ Manifests []oci.Descriptor }
-	require.NoError(t, json.Unmarshal(files["index.json"], &layout))
+	layout, err := a.Index()
+	require.NoError(t, err)
 	require.Len(t, layout.Manifests, 1)
 	c.index = layout.Manifests[0].Digest
 	c.manifests[c.index] = oci.MediaIndex
-	var index struct{ Manifests []oci.Descriptor }
-	require.NoError(t, json.Unmarshal(c.blobs[c.index], &index))
+	var index oci.Index
+	require.NoError(t, json.Unmarshal(keep(layout.Manifests[0]), &index))
 	require.Len(t, index.Manifests, 2)
 	for _, m := range index.Manifests {
 		c.manifests[m.Digest] = m.MediaType
-		var manifest struct {
-			Config oci.Descriptor
-			Layers []oci.Descriptor
-		}
-		require.NoError(t, json.Unmarshal(c.blobs[m.Digest], &manifest))
-		c.layers = append(c.layers, manifest.Config.Digest)
-		for _, l := range manifest.Layers {
-			c.layers = append(c.layers, l.Digest)
+		var manifest oci.Manifest
+		require.NoError(t, json.Unmarshal(keep(m), &manifest))
+		for _, b := range append([]oci.Descriptor{manifest.Config}, manifest.Layers...) {
+			keep(b)
+			c.layers = append(c.layers, b.Digest)
 		}
 	}
 	return c

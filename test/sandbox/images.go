@@ -1,16 +1,9 @@
 package sandbox
 
 import (
-	"archive/tar"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
-	"io"
 	"os"
-	"path"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -84,10 +77,10 @@ type archivedImage struct {
 type resolvedImage struct {
 	archivedImage
 	// exact is false when the archive was taken for its name alone, its tag differing.
-	exact          bool
-	manifestDigest string
-	config         imageConfig
-	layers         []oci.Descriptor
+	exact            bool
+	platformManifest oci.Descriptor // for this platform: the entry itself, or the one its index lists
+	config           imageConfig
+	layers           []oci.Descriptor
 }
 
 // String names the image as the archive does, with the archive's file.
@@ -209,13 +202,14 @@ func (s *imageStore) images(name string) ([]archivedImage, []error) {
 
 // readArchiveIndex lists the images the archive's index.json names.
 func readArchiveIndex(archive string, modTime time.Time) ([]archivedImage, error) {
-	raw, err := readArchiveFile(archive, "index.json")
+	a, err := oci.OpenArchive(archive)
 	if err != nil {
 		return nil, err
 	}
-	var index oci.Index
-	if err := json.Unmarshal(raw, &index); err != nil {
-		return nil, fmt.Errorf("%s: index.json: %w", archive, err)
+	defer a.Close()
+	index, err := a.Index()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", archive, err)
 	}
 	fileName := strings.TrimSuffix(filepath.Base(archive), imageArchiveSuffix)
 	var out []archivedImage
@@ -232,13 +226,24 @@ func readArchiveIndex(archive string, modTime time.Time) ([]archivedImage, error
 
 // forPlatform follows the entry to the manifest of os/arch and reads its configuration.
 func (a *archivedImage) forPlatform(os, arch string) (*resolvedImage, error) {
+	archive, err := oci.OpenArchive(a.archive)
+	if err != nil {
+		return nil, err
+	}
+	defer archive.Close()
+	readJSON := func(d oci.Descriptor, v any) error {
+		if err := archive.DecodeJSON(d, v); err != nil {
+			return fmt.Errorf("%s: %w", a.archive, err)
+		}
+		return nil
+	}
 	desc := a.manifest
 	for depth := 0; desc.MediaType == oci.MediaIndex || desc.MediaType == oci.MediaDockerList; depth++ {
 		if depth > 4 {
 			return nil, fmt.Errorf("%s: indexes nested too deep", a.archive)
 		}
 		var index oci.Index
-		if err := a.readJSON(desc, &index); err != nil {
+		if err := readJSON(desc, &index); err != nil {
 			return nil, err
 		}
 		found := false
@@ -261,93 +266,14 @@ func (a *archivedImage) forPlatform(os, arch string) (*resolvedImage, error) {
 		return nil, fmt.Errorf("%s: %s has media type %q, not an image manifest", a.archive, desc.Digest, desc.MediaType)
 	}
 	var manifest oci.Manifest
-	if err := a.readJSON(desc, &manifest); err != nil {
+	if err := readJSON(desc, &manifest); err != nil {
 		return nil, err
 	}
 	var config struct {
 		Config imageConfig `json:"config"`
 	}
-	if err := a.readJSON(manifest.Config, &config); err != nil {
+	if err := readJSON(manifest.Config, &config); err != nil {
 		return nil, err
 	}
-	return &resolvedImage{archivedImage: *a, manifestDigest: desc.Digest, config: config.Config, layers: manifest.Layers}, nil
-}
-
-// readJSON reads the blob desc names, checks its digest and decodes it.
-func (a *archivedImage) readJSON(desc oci.Descriptor, v interface{}) error {
-	if desc.Size > 4<<20 {
-		return fmt.Errorf("%s: blob %s of %d bytes is too large for JSON", a.archive, desc.Digest, desc.Size)
-	}
-	var raw []byte
-	err := withBlob(a.archive, desc.Digest, func(r io.Reader) error {
-		var err error
-		raw, err = io.ReadAll(r)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		return fmt.Errorf("%s: blob %s: %w", a.archive, desc.Digest, err)
-	}
-	return nil
-}
-
-// readArchiveFile reads one small file of the archive.
-func readArchiveFile(archive, name string) ([]byte, error) {
-	var raw []byte
-	err := withArchiveFile(archive, name, func(r io.Reader) error {
-		var err error
-		raw, err = io.ReadAll(io.LimitReader(r, 4<<20))
-		return err
-	})
-	return raw, err
-}
-
-// withArchiveFile calls read with the content of file name in the tar archive. Skipping other
-// entries seeks, so finding a file costs little even in a large archive.
-func withArchiveFile(archive, name string, read func(io.Reader) error) error {
-	f, err := os.Open(archive)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	tr := tar.NewReader(f)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return fmt.Errorf("%s has no %s", archive, name)
-		}
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", archive, err)
-		}
-		if path.Clean(strings.TrimPrefix(hdr.Name, "./")) == name && hdr.Typeflag == tar.TypeReg {
-			return read(tr)
-		}
-	}
-}
-
-// withBlob calls read with the blob of digest, and fails when the content does not match it.
-func withBlob(archive, digest string, read func(io.Reader) error) error {
-	algorithm, hexSum, ok := strings.Cut(digest, ":")
-	if !ok || algorithm != "sha256" || len(hexSum) != sha256.Size*2 {
-		return fmt.Errorf("%s: unsupported digest %q", archive, digest)
-	}
-	return withArchiveFile(archive, "blobs/sha256/"+hexSum, func(r io.Reader) error {
-		h := sha256.New()
-		if err := read(io.TeeReader(r, h)); err != nil {
-			return err
-		}
-		if _, err := io.Copy(h, r); err != nil { // what read left unread counts too
-			return err
-		}
-		return checkSum(archive, digest, h)
-	})
-}
-
-func checkSum(archive, digest string, h hash.Hash) error {
-	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != digest {
-		return fmt.Errorf("%s: blob %s has digest %s", archive, digest, got)
-	}
-	return nil
+	return &resolvedImage{archivedImage: *a, platformManifest: desc, config: config.Config, layers: manifest.Layers}, nil
 }

@@ -193,10 +193,13 @@ func TestImageStoreResolves(t *testing.T) {
 	// The manifest for this host's architecture, and none when the archive has no such image.
 	img, err = store.resolve("redis-operator:4638cf9")
 	require.NoError(t, err)
+	archive, err := oci.OpenArchive(img.archive)
+	require.NoError(t, err)
+	defer archive.Close()
 	var manifest oci.Manifest
-	require.NoError(t, img.readJSON(oci.Descriptor{Digest: img.manifestDigest}, &manifest))
+	require.NoError(t, archive.DecodeJSON(img.platformManifest, &manifest))
 	var cfg struct{ Architecture string }
-	require.NoError(t, img.readJSON(manifest.Config, &cfg))
+	require.NoError(t, archive.DecodeJSON(manifest.Config, &cfg))
 	require.Equal(t, runtime.GOARCH, cfg.Architecture)
 
 	var other testArchive

@@ -26,8 +26,13 @@ func (i *resolvedImage) unpack(rootfs string) error {
 		return err
 	}
 	defer root.Close()
+	archive, err := oci.OpenArchive(i.archive)
+	if err != nil {
+		return fmt.Errorf("unpacking %s: %w", i, err)
+	}
+	defer archive.Close()
 	for _, layer := range i.layers {
-		err := withBlob(i.archive, layer.Digest, func(r io.Reader) error {
+		err := archive.ReadBlob(layer, func(r io.Reader) error {
 			switch layer.MediaType {
 			case oci.MediaLayerGzip, oci.MediaDockerLayer:
 				zr, err := gzip.NewReader(r)

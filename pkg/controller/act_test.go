@@ -113,10 +113,10 @@ func (r *fakeRedis) Close()           {}
 func liveFixture(t *testing.T, rc *redisv1beta1.RedisCluster, nodes ...fakeNode) *fixture {
 	f := newFixture(t)
 	f.clusters = append(f.clusters, rc)
-	f.services = append(f.services, desiredExporterService(rc))
-	secret := desiredConfigSecret(rc, "", nil, false)
+	f.services = append(f.services, ExporterService(rc))
+	secret := ConfigSecret(rc, "", nil, false)
 	f.secrets = append(f.secrets, secret)
-	f.budgets = desiredBudgets(rc)
+	f.budgets = Budgets(rc)
 	o := clusterFixture(int(rc.Spec.Masters), int(rc.Spec.Replicas), nodes...)
 	f.redis = &fakeRedis{view: o.View}
 	shards := shardOf(o.reachable())
@@ -124,8 +124,8 @@ func liveFixture(t *testing.T, rc *redisv1beta1.RedisCluster, nodes ...fakeNode)
 		if n.noPod {
 			continue
 		}
-		pod := desiredPod(rc, n.index)
-		for k, v := range liveAnnotations(rc, secret) {
+		pod := Pod(rc, n.index)
+		for k, v := range LiveAnnotations(rc, secret) {
 			pod.Annotations[k] = v
 		}
 		if s, ok := shards[n.id]; ok {
@@ -327,7 +327,7 @@ func TestActGivesNodesFromBeforeTheExportersUserIt(t *testing.T) {
 	for _, pod := range f.pods {
 		pod.Annotations[AnnotationSettings] = "from-before"
 	}
-	monitor := string(f.secrets[0].Data[monitorPasswordKey])
+	monitor := string(f.secrets[0].Data[MonitorPasswordKey])
 	actions := f.runSync(keyOf(rc))
 
 	writes := f.redis.writes()
@@ -338,7 +338,7 @@ func TestActGivesNodesFromBeforeTheExportersUserIt(t *testing.T) {
 	}
 	patched := 0
 	for _, a := range actions {
-		if p, ok := a.(core.PatchAction); ok && strings.Contains(string(p.GetPatch()), settingsHash(rc)) {
+		if p, ok := a.(core.PatchAction); ok && strings.Contains(string(p.GetPatch()), SettingsHash(rc)) {
 			patched++
 		}
 	}
@@ -356,7 +356,7 @@ func TestAClusterKeepsThePortsItsPodsHold(t *testing.T) {
 	younger.CreationTimestamp = metav1.NewTime(time.Unix(200, 0))
 	f.clusters = append(f.clusters, younger)
 	for i := 1; i < 3; i++ {
-		pod := desiredPod(younger, i)
+		pod := Pod(younger, i)
 		pod.ResourceVersion = "1"
 		f.pods = append(f.pods, pod)
 	}
@@ -383,7 +383,7 @@ func TestCheckMastersRefusesPortsAnotherClusterHolds(t *testing.T) {
 	other := newCluster("other")
 	other.Namespace, other.UID, other.Spec.BasePort = "elsewhere", "other-uid", 10004
 	f.clusters = append(f.clusters, other)
-	pod := desiredPod(other, 0)
+	pod := Pod(other, 0)
 	pod.ResourceVersion = "1"
 	f.pods = append(f.pods, pod)
 	c, _, _ := f.newController()

@@ -16,7 +16,7 @@ func (c *Controller) CheckMasters(namespace, name string, masters int32) error {
 	if !ok {
 		return nil
 	}
-	o := seen.(*observation)
+	o := seen.(*Observation)
 	rc := o.Cluster.DeepCopy()
 	rc.Spec.Masters = masters
 	if masters > o.Cluster.Spec.Masters {
@@ -24,7 +24,7 @@ func (c *Controller) CheckMasters(namespace, name string, masters int32) error {
 		if err != nil || len(held) == 0 {
 			return err
 		}
-		return errors.New(heldMessage(held))
+		return errors.New(HeldMessage(held))
 	}
 	if o.View == nil || masters == o.Cluster.Spec.Masters {
 		return nil
@@ -32,8 +32,8 @@ func (c *Controller) CheckMasters(namespace, name string, masters int32) error {
 	in := plannerInput(rc, o)
 	owners, _ := o.View.SlotOwners()
 	for _, a := range planScale(in, in.reachable(), &owners) {
-		if refused, ok := a.(notEnoughMemory); ok {
-			return errors.New(refused.why())
+		if refused, ok := a.(NotEnoughMemory); ok {
+			return errors.New(refused.Why())
 		}
 	}
 	return nil

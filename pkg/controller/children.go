@@ -17,7 +17,7 @@ import (
 
 // createExporterService creates the exporters' headless Service.
 func (c *Controller) createExporterService(ctx context.Context, rc *redisv1beta1.RedisCluster) error {
-	want := desiredExporterService(rc)
+	want := ExporterService(rc)
 	_, err := c.kubeClient.CoreV1().Services(rc.Namespace).Create(ctx, want, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		return nil
@@ -54,7 +54,7 @@ func (c *Controller) writeConfigSecret(ctx context.Context, rc *redisv1beta1.Red
 // createNodePod creates the pod of node index. Names are fixed per index, so a create racing
 // the informer only meets AlreadyExists.
 func (c *Controller) createNodePod(ctx context.Context, rc *redisv1beta1.RedisCluster, index int, annotations map[string]string) error {
-	want := desiredPod(rc, index)
+	want := Pod(rc, index)
 	for k, v := range annotations {
 		want.Annotations[k] = v
 	}
@@ -72,7 +72,7 @@ func (c *Controller) createNodePod(ctx context.Context, rc *redisv1beta1.RedisCl
 
 // createClaim creates the data claim of node index.
 func (c *Controller) createClaim(ctx context.Context, rc *redisv1beta1.RedisCluster, index int) error {
-	want := desiredClaim(rc, index)
+	want := Claim(rc, index)
 	_, err := c.kubeClient.CoreV1().PersistentVolumeClaims(rc.Namespace).Create(ctx, want, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		return nil
@@ -86,7 +86,7 @@ func (c *Controller) createClaim(ctx context.Context, rc *redisv1beta1.RedisClus
 
 // clusterPods returns the cluster's pods by node index, skipping pods of another owner.
 func (c *Controller) clusterPods(rc *redisv1beta1.RedisCluster) (map[int]*corev1.Pod, error) {
-	list, err := c.pods.Pods(rc.Namespace).List(clusterSelector(rc))
+	list, err := c.pods.Pods(rc.Namespace).List(ClusterSelector(rc))
 	if err != nil {
 		return nil, fmt.Errorf("listing pods of %s/%s: %w", rc.Namespace, rc.Name, err)
 	}
@@ -153,8 +153,8 @@ func (c *Controller) writeBudgets(ctx context.Context, rc *redisv1beta1.RedisClu
 	return nil
 }
 
-// labelPod sets a node pod's role and shard labels; an empty value removes the label.
-func (c *Controller) labelPod(ctx context.Context, rc *redisv1beta1.RedisCluster, a labelPod) error {
+// setLabels sets a node pod's role and shard labels; an empty value removes the label.
+func (c *Controller) setLabels(ctx context.Context, rc *redisv1beta1.RedisCluster, a LabelPod) error {
 	labels := map[string]interface{}{}
 	for k, v := range a.Labels {
 		if v == "" {

@@ -19,32 +19,32 @@ const AnnotationSpecHash = "redis.redis/pod-spec-hash"
 
 // Keys of the config Secret.
 const (
-	// configFileKey holds the directives the operator applies live, which every node includes
+	// ConfigFileKey holds the directives the operator applies live, which every node includes
 	// at start so that a restart keeps them.
-	configFileKey = "redis.conf"
-	// passwordKey holds the password nodes take; absent without one.
-	passwordKey = "password"
-	// monitorPasswordKey holds the exporter's own password (conf.MonitorUser), made once.
-	monitorPasswordKey = "exporter-password"
-	// settingsKey holds the live settings as JSON, to tell which of them change.
-	settingsKey = "settings"
-	// previousPasswordKey holds, while a password change runs, the password nodes took before
+	ConfigFileKey = "redis.conf"
+	// PasswordKey holds the password nodes take; absent without one.
+	PasswordKey = "password"
+	// MonitorPasswordKey holds the exporter's own password (conf.MonitorUser), made once.
+	MonitorPasswordKey = "exporter-password"
+	// SettingsKey holds the live settings as JSON, to tell which of them change.
+	SettingsKey = "settings"
+	// PreviousPasswordKey holds, while a password change runs, the password nodes took before
 	// ("" for none); the operator authenticates with either until every node dropped it.
-	previousPasswordKey = "previous-password"
-	// authVersionKey counts password changes; each node's pod records the one it has taken.
-	authVersionKey = "auth-version"
+	PreviousPasswordKey = "previous-password"
+	// AuthVersionKey counts password changes; each node's pod records the one it has taken.
+	AuthVersionKey = "auth-version"
 )
 
 // Pod annotations recording what a node took live.
 const (
 	// AnnotationSettings is the hash of the live settings the node runs with, prefixed with
-	// restartPrefix when Redis takes one of them only at start.
+	// RestartPrefix when Redis takes one of them only at start.
 	AnnotationSettings = "redis.redis/settings-hash"
-	// AnnotationAuth is the auth version the node took, suffixed with addedSuffix while it
+	// AnnotationAuth is the auth version the node took, suffixed with AddedSuffix while it
 	// still accepts the previous password too.
 	AnnotationAuth = "redis.redis/auth-version"
-	restartPrefix  = "restart:"
-	addedSuffix    = ":added"
+	RestartPrefix  = "restart:"
+	AddedSuffix    = ":added"
 )
 
 // ConfigSecretName is the Secret every node of rc mounts: its live settings and password.
@@ -61,46 +61,46 @@ func liveSettings(rc *redisv1beta1.RedisCluster) map[string]string {
 	return conf.LiveSettings(rc.Spec.MaxMemory, int64(rc.Spec.NodeTimeoutMillis()), user)
 }
 
-// desiredConfigSecret is the config Secret of rc for nodes taking password ("" for none),
+// ConfigSecret is the config Secret of rc for nodes taking password ("" for none),
 // following existing: a password that differs from existing's starts a change (the version
 // goes up, the former password is kept as the previous one) and rotated says every node took
 // the change, which drops the previous password.
-func desiredConfigSecret(rc *redisv1beta1.RedisCluster, password string, existing *corev1.Secret, rotated bool) *corev1.Secret {
+func ConfigSecret(rc *redisv1beta1.RedisCluster, password string, existing *corev1.Secret, rotated bool) *corev1.Secret {
 	settings := liveSettings(rc)
 	encoded, _ := json.Marshal(settings) // a map of strings always encodes
 	var monitorPassword string
 	if existing != nil {
-		monitorPassword = string(existing.Data[monitorPasswordKey])
+		monitorPassword = string(existing.Data[MonitorPasswordKey])
 	}
 	if monitorPassword == "" {
 		monitorPassword = newMonitorPassword()
 	}
 	data := map[string][]byte{
-		configFileKey:      []byte(conf.File(settings, password, monitorPassword)),
-		settingsKey:        encoded,
-		monitorPasswordKey: []byte(monitorPassword),
+		ConfigFileKey:      []byte(conf.File(settings, password, monitorPassword)),
+		SettingsKey:        encoded,
+		MonitorPasswordKey: []byte(monitorPassword),
 	}
 	if password != "" {
-		data[passwordKey] = []byte(password)
+		data[PasswordKey] = []byte(password)
 	}
 	version := 0
 	if existing != nil {
-		version, _ = strconv.Atoi(string(existing.Data[authVersionKey]))
-		previous, rotating := existing.Data[previousPasswordKey]
-		if now := string(existing.Data[passwordKey]); now != password {
+		version, _ = strconv.Atoi(string(existing.Data[AuthVersionKey]))
+		previous, changing := existing.Data[PreviousPasswordKey]
+		if now := string(existing.Data[PasswordKey]); now != password {
 			version++
-			previous, rotating = []byte(now), true
+			previous, changing = []byte(now), true
 		}
-		if rotating && !rotated {
-			data[previousPasswordKey] = previous
+		if changing && !rotated {
+			data[PreviousPasswordKey] = previous
 		}
 	}
-	data[authVersionKey] = []byte(strconv.Itoa(version))
+	data[AuthVersionKey] = []byte(strconv.Itoa(version))
 	return &corev1.Secret{ObjectMeta: ownedMeta(rc, ConfigSecretName(rc), nil), Type: corev1.SecretTypeOpaque, Data: data}
 }
 
-// settingsHash is a short hash of rc's live settings and the exporter user's rules.
-func settingsHash(rc *redisv1beta1.RedisCluster) string {
+// SettingsHash is a short hash of rc's live settings and the exporter user's rules.
+func SettingsHash(rc *redisv1beta1.RedisCluster) string {
 	return shortHash([]byte(conf.File(liveSettings(rc), "", "") + conf.MonitorRulesVersion()))
 }
 
@@ -111,8 +111,8 @@ func newMonitorPassword() string {
 	return hex.EncodeToString(b)
 }
 
-// podSpecHash is a short hash of a pod spec as the operator builds it.
-func podSpecHash(spec *corev1.PodSpec) string {
+// PodSpecHash is a short hash of a pod spec as the operator builds it.
+func PodSpecHash(spec *corev1.PodSpec) string {
 	raw, err := json.Marshal(spec)
 	if err != nil {
 		panic(err) // a PodSpec always marshals

@@ -167,7 +167,7 @@ func New(kubeClient kubernetes.Interface, redisClient clientset.Interface, inf I
 	// looks whether a master must move off it.
 	if _, err := inf.Nodes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		UpdateFunc: func(old, cur interface{}) {
-			if leaving(old.(*corev1.Node)) != leaving(cur.(*corev1.Node)) {
+			if Leaving(old.(*corev1.Node)) != Leaving(cur.(*corev1.Node)) {
 				c.enqueueAll()
 			}
 		},
@@ -342,7 +342,7 @@ const maxEventMessage = 1024
 
 // recordEvent records an Event on the cluster and logs the same action once.
 func (c *Controller) recordEvent(rc *redisv1beta1.RedisCluster, eventType, reason, format string, args ...interface{}) {
-	c.recorder.Event(rc, eventType, reason, boundText(fmt.Sprintf(format, args...), maxEventMessage))
+	c.recorder.Event(rc, eventType, reason, BoundText(fmt.Sprintf(format, args...), maxEventMessage))
 	level := zerolog.InfoLevel
 	if eventType == corev1.EventTypeWarning {
 		level = zerolog.WarnLevel
@@ -351,9 +351,9 @@ func (c *Controller) recordEvent(rc *redisv1beta1.RedisCluster, eventType, reaso
 		Msgf(format, args...)
 }
 
-// boundText cuts text longer than limit bytes at the last separator (", ", "; " or ",") that
+// BoundText cuts text longer than limit bytes at the last separator (", ", "; " or ",") that
 // fits and says how much was left out.
-func boundText(text string, limit int) string {
+func BoundText(text string, limit int) string {
 	if len(text) <= limit {
 		return text
 	}

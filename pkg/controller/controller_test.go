@@ -139,7 +139,7 @@ func newCluster(name string) *redisv1beta1.RedisCluster {
 func ownedPod(rc *redisv1beta1.RedisCluster, name string) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
-			Name: name, Namespace: rc.Namespace, Labels: clusterLabels(rc), ResourceVersion: "1",
+			Name: name, Namespace: rc.Namespace, Labels: ClusterLabels(rc), ResourceVersion: "1",
 			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(rc, redisv1beta1.SchemeGroupVersion.WithKind("RedisCluster"))},
 		},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning},
@@ -262,8 +262,8 @@ func TestStatusUpdateRetriesOnConflict(t *testing.T) {
 	c, _, _ := f.newController()
 
 	conflicts := 1
-	f.redisClient.PrependReactor("update", "redisclusters", func(action core.Action) (bool, runtime.Object, error) {
-		if action.GetSubresource() == "status" && conflicts > 0 {
+	f.redisClient.PrependReactor("update", "redisclusters", func(Action core.Action) (bool, runtime.Object, error) {
+		if Action.GetSubresource() == "status" && conflicts > 0 {
 			conflicts--
 			return true, nil, apierrors.NewConflict(redisv1beta1.Resource("redisclusters"), rc.Name, nil)
 		}

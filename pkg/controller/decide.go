@@ -21,9 +21,9 @@ const (
 	portRecheckDelay = 10 * time.Second
 )
 
-// decision is the whole plan of one sync: the objects to create, the Redis actions in order
+// Decision is the whole plan of one sync: the objects to create, the Redis actions in order
 // (waits included), the status to report and when to look again.
-type decision struct {
+type Decision struct {
 	CreateService bool
 	// ConfigSecret is the config Secret to create or update, nil when it is current.
 	ConfigSecret *corev1.Secret
@@ -36,37 +36,37 @@ type decision struct {
 	// ExpandClaims are claims to grow to the spec's size, by node index.
 	ExpandClaims map[int]string
 	CreatePods   []int
-	Actions      []action
+	Actions      []Action
 	Status       redisv1beta1.RedisClusterStatus
 	// Events are those not tied to an action.
-	Events  []event
+	Events  []Event
 	Requeue time.Duration // 0 for none
 }
 
 // refusePorts reports nodes that are not created because another cluster holds their ports:
 // the cluster serves with the nodes it has, and says why it is not Ready.
-func (d *decision) refusePorts(o *observation) {
+func (d *Decision) refusePorts(o *Observation) {
 	if len(o.HeldElsewhere) == 0 {
 		return
 	}
 	rc := o.Cluster
-	msg := heldMessage(o.HeldElsewhere)
+	msg := HeldMessage(o.HeldElsewhere)
 	if old := meta.FindStatusCondition(rc.Status.Conditions, redisv1beta1.ConditionReady); old == nil || old.Reason != ReasonPortConflict {
-		d.Events = append(d.Events, event{corev1.EventTypeWarning, ReasonPortConflict, msg})
+		d.Events = append(d.Events, Event{corev1.EventTypeWarning, ReasonPortConflict, msg})
 	}
-	setCondition(&d.Status, rc.Generation, redisv1beta1.ConditionReady, metav1.ConditionFalse, ReasonPortConflict, msg)
+	SetCondition(&d.Status, rc.Generation, redisv1beta1.ConditionReady, metav1.ConditionFalse, ReasonPortConflict, msg)
 	if d.Requeue == 0 {
 		d.Requeue = portRecheckDelay
 	}
 }
 
-type event struct {
+type Event struct {
 	Type, Reason, Message string
 }
 
 // plannerInput is what the planners know of rc as o saw it.
-func plannerInput(rc *redisv1beta1.RedisCluster, o *observation) *observed {
-	ms := members(rc, o.Pods, o.Claims)
+func plannerInput(rc *redisv1beta1.RedisCluster, o *Observation) *liveCluster {
+	ms := WantedMembers(rc, o.Pods, o.Claims)
 	for i := range ms {
 		if domain, ok := o.Domains[ms[i].Node]; ok {
 			ms[i].Host = domain
@@ -75,7 +75,7 @@ func plannerInput(rc *redisv1beta1.RedisCluster, o *observation) *observed {
 			ms[i].Outdated, ms[i].Current = true, false
 		}
 	}
-	return &observed{
+	return &liveCluster{
 		Members:        ms,
 		View:           o.View,
 		Masters:        int(rc.Spec.Masters),
@@ -90,36 +90,36 @@ func plannerInput(rc *redisv1beta1.RedisCluster, o *observation) *observed {
 	}
 }
 
-// decide turns an observation into a decision. It is pure: the same observation gives the same
-// decision, and it reads nothing else.
-func decide(o *observation) decision {
+// Decide turns an observation into a decision. It is pure: the same observation gives the same
+// Decision, and it reads nothing else.
+func Decide(o *Observation) Decision {
 	rc := o.Cluster
-	d := decision{Status: *rc.Status.DeepCopy()}
+	d := Decision{Status: *rc.Status.DeepCopy()}
 	status := &d.Status
 	status.ObservedGeneration = rc.Generation
-	status.Selector = clusterSelector(rc).String()
+	status.Selector = ClusterSelector(rc).String()
 
 	if o.PortConflict != "" {
 		if old := meta.FindStatusCondition(rc.Status.Conditions, redisv1beta1.ConditionReady); old == nil || old.Reason != ReasonPortConflict {
-			d.Events = append(d.Events, event{corev1.EventTypeWarning, ReasonPortConflict, "Not created: " + o.PortConflict})
+			d.Events = append(d.Events, Event{corev1.EventTypeWarning, ReasonPortConflict, "Not created: " + o.PortConflict})
 		}
-		setCondition(status, rc.Generation, redisv1beta1.ConditionReady, metav1.ConditionFalse, ReasonPortConflict, o.PortConflict)
+		SetCondition(status, rc.Generation, redisv1beta1.ConditionReady, metav1.ConditionFalse, ReasonPortConflict, o.PortConflict)
 		d.Requeue = portRecheckDelay // the other cluster may go away
 		return d
 	}
 	d.CreateService = !o.HasService
 	d.ExpandClaims = o.SmallClaims
 	d.WriteBudgets, d.DeleteBudgets = planBudgets(rc, o.Budgets)
-	if want := desiredConfigSecret(rc, o.Password, o.ConfigSecret, rotated(o)); o.ConfigSecret == nil || !equality.Semantic.DeepEqual(o.ConfigSecret.Data, want.Data) {
+	if want := ConfigSecret(rc, o.Password, o.ConfigSecret, rotated(o)); o.ConfigSecret == nil || !equality.Semantic.DeepEqual(o.ConfigSecret.Data, want.Data) {
 		d.ConfigSecret = want
-		d.PodAnnotations = liveAnnotations(rc, want)
+		d.PodAnnotations = LiveAnnotations(rc, want)
 	} else {
-		d.PodAnnotations = liveAnnotations(rc, o.ConfigSecret)
+		d.PodAnnotations = LiveAnnotations(rc, o.ConfigSecret)
 	}
 
 	in := plannerInput(rc, o)
 	// A lost master's pod waits for its replica to take over before it is created again.
-	hold, failovers := map[int]string{}, []action(nil)
+	hold, failovers := map[int]string{}, []Action(nil)
 	if o.View != nil {
 		present := map[int]bool{}
 		for index := range o.Pods {
@@ -127,7 +127,7 @@ func decide(o *observation) decision {
 		}
 		hold, failovers = awaitingFailover(rc, in, present)
 	}
-	for _, index := range wantedIndexes(rc) {
+	for _, index := range WantedIndexes(rc) {
 		if _, exists := o.Pods[index]; exists {
 			continue
 		}
@@ -147,7 +147,7 @@ func decide(o *observation) decision {
 	}
 
 	if o.View == nil {
-		setCondition(status, rc.Generation, redisv1beta1.ConditionReady, metav1.ConditionFalse, ReasonProvisioning,
+		SetCondition(status, rc.Generation, redisv1beta1.ConditionReady, metav1.ConditionFalse, ReasonProvisioning,
 			fmt.Sprintf("0 of %d Redis pods are ready", len(in.Members)))
 		d.Requeue = convergeDelay
 		d.refusePorts(o)
@@ -160,7 +160,7 @@ func decide(o *observation) decision {
 	}
 	var drainBlocked []string
 	if !migrating {
-		var moves []action
+		var moves []Action
 		moves, drainBlocked = planDrain(in)
 		failovers = append(failovers, moves...)
 	}
@@ -177,25 +177,25 @@ func decide(o *observation) decision {
 	}
 	d.Actions = append(d.Actions, planLabels(o, in)...)
 	for i, a := range d.Actions {
-		if r, ok := a.(replacePod); ok {
+		if r, ok := a.(ReplacePod); ok {
 			r.Claim = o.OtherClass[r.Node.Index]
 			d.Actions[i] = r
 		}
-		if t, ok := a.(addTemporaryNode); ok {
+		if t, ok := a.(AddTemporaryNode); ok {
 			if rc.Spec.PersistenceEnabled() && !o.Claims[t.Index] {
 				d.CreateClaims = append(d.CreateClaims, t.Index)
 			}
 			d.CreatePods = append(d.CreatePods, t.Index)
 		}
 	}
-	for _, index := range wantedIndexes(rc) {
+	for _, index := range WantedIndexes(rc) {
 		if reason, held := hold[index]; held {
-			d.Actions = append(d.Actions, waitFor{because(reason)})
+			d.Actions = append(d.Actions, WaitFor{Because(reason)})
 		}
 	}
 	for _, a := range d.Actions {
 		switch a.(type) {
-		case migrateSlots, removeNode:
+		case MigrateSlots, RemoveNode:
 			now := metav1.NewTime(o.Now)
 			status.LastScaleTime = &now
 		}
@@ -216,19 +216,19 @@ func decide(o *observation) decision {
 	applyHealth(status, rc.Generation, h, o.Now)
 	applyRoll(status, rc.Generation, in, d.Actions)
 	if migrating {
-		setCondition(status, rc.Generation, redisv1beta1.ConditionScaling, metav1.ConditionTrue, ReasonMigrating,
+		SetCondition(status, rc.Generation, redisv1beta1.ConditionScaling, metav1.ConditionTrue, ReasonMigratingSlots,
 			fmt.Sprintf("%d of %d slots moved: %s", status.Migration.SlotsDone, status.Migration.SlotsPlanned, status.Migration.Step))
 	}
 
 	d.refusePorts(o)
 	refused := false
 	for _, a := range d.Actions {
-		if r, ok := a.(notEnoughMemory); ok {
+		if r, ok := a.(NotEnoughMemory); ok {
 			refused = true
 			if old := meta.FindStatusCondition(rc.Status.Conditions, redisv1beta1.ConditionScaling); old == nil || old.Reason != ReasonNotEnoughMemory {
-				d.Events = append(d.Events, event{corev1.EventTypeWarning, ReasonNotEnoughMemory, r.why()})
+				d.Events = append(d.Events, Event{corev1.EventTypeWarning, ReasonNotEnoughMemory, r.Why()})
 			}
-			setCondition(status, rc.Generation, redisv1beta1.ConditionScaling, metav1.ConditionFalse, ReasonNotEnoughMemory, r.why())
+			SetCondition(status, rc.Generation, redisv1beta1.ConditionScaling, metav1.ConditionFalse, ReasonNotEnoughMemory, r.Why())
 		}
 	}
 	switch {

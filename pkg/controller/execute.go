@@ -32,7 +32,7 @@ type executed struct {
 // recording Events for what it did (one for all of a pass's meetings). It stops at the first
 // error: the next sync decides again from the live cluster.
 func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster,
-	o *observation, d *decision) (executed, error) {
+	o *Observation, d *Decision) (executed, error) {
 	var done executed
 	view := o.View
 	for _, e := range d.Events {
@@ -82,25 +82,25 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 	for _, a := range d.Actions {
 		var err error
 		switch a := a.(type) {
-		case waitFor, waitForData, notEnoughMemory, addTemporaryNode:
+		case WaitFor, WaitForData, NotEnoughMemory, AddTemporaryNode:
 			continue // a temporary node's pod is among the decision's pods
-		case replacePod:
-			err = c.replacePod(ctx, rc, a)
-		case labelPod:
-			err = c.labelPod(ctx, rc, a)
-		case applySettings:
-			err = c.applySettings(ctx, rc, redis, a)
-		case applyPassword:
-			err = c.applyPassword(ctx, rc, redis, a)
-		case meetNode:
+		case ReplacePod:
+			err = c.deleteOutdated(ctx, rc, a)
+		case LabelPod:
+			err = c.setLabels(ctx, rc, a)
+		case ApplySettings:
+			err = c.setLiveSettings(ctx, rc, redis, a)
+		case ApplyPassword:
+			err = c.stepPassword(ctx, rc, redis, a)
+		case MeetNode:
 			err = redis.Meet(ctx, a.Addr, a.Peer.IP, a.Peer.Port, a.Peer.Port+redisv1beta1.BusPortOffset)
 			if err == nil {
 				met.add(a.Addr, a.Peer.Addr())
 			}
-		case addSlots:
+		case AddSlots:
 			err = redis.AddSlots(ctx, a.Addr, a.Ranges, a.Epoch)
 			c.recordIf(err, rc, ReasonAssignedSlots, "Assigned slots %s to %s", strings.Join(topology.FormatRanges(a.Ranges), ","), a.Addr)
-		case claimLostSlots:
+		case ClaimLostSlots:
 			err = redis.ClaimSlots(ctx, view.Nodes[a.Addr], a.Ranges)
 			if err == nil {
 				done.lostSlots = append(done.lostSlots, topology.FormatRanges(a.Ranges)...)
@@ -114,29 +114,29 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 				c.recordEvent(rc, corev1.EventTypeWarning, ReasonSlotsLost, "%s", what)
 				done.notes = append(done.notes, what)
 			}
-		case replicate:
+		case Replicate:
 			err = redis.Replicate(ctx, a.Addr, a.MasterID)
-			c.recordIf(err, rc, ReasonReplicaSet, "%s: %s replicates %s", a.why(), a.Addr, short(a.MasterID))
-		case forgetNode:
+			c.recordIf(err, rc, ReasonAttachedReplica, "%s: %s replicates %s", a.Why(), a.Addr, ShortID(a.MasterID))
+		case ForgetNode:
 			err = redis.ForgetEverywhere(ctx, view, a.ID)
-			c.recordIf(err, rc, ReasonForgotNode, "Forgot node %s on every node: %s", short(a.ID), a.why())
-		case failover:
+			c.recordIf(err, rc, ReasonForgotNode, "Forgot node %s on every node: %s", ShortID(a.ID), a.Why())
+		case Failover:
 			err = redis.Failover(ctx, a.Addr, a.Mode)
-			reason := ReasonFailover
+			reason := ReasonForcedFailover
 			if a.Mode == topology.FailoverGraceful {
-				reason = ReasonHandedOver
+				reason = ReasonHandedOverMaster
 			}
-			c.recordIf(err, rc, reason, "%s", a.why())
-			done.note(err, a.why())
-		case migrateSlots:
+			c.recordIf(err, rc, reason, "%s", a.Why())
+			done.note(err, a.Why())
+		case MigrateSlots:
 			c.startMigration(ctx, rc, redis, view, a.Moves)
-		case removeNode:
-			err = c.removeNode(ctx, rc, redis, view, a)
-		case pointOwner:
+		case RemoveNode:
+			err = c.forgetAndDelete(ctx, rc, redis, view, a)
+		case PointOwner:
 			err = redis.PointOwner(ctx, a.Addr, a.Slots, a.OwnerID)
-			c.recordIf(err, rc, ReasonRepairedSlot, "%s: %s", a.why(), topology.SlotList(a.Slots))
-			done.note(err, a.why())
-		case repairSlot:
+			c.recordIf(err, rc, ReasonRepairedSlot, "%s: %s", a.Why(), topology.SlotList(a.Slots))
+			done.note(err, a.Why())
+		case RepairSlot:
 			var r redisops.Repair
 			if r, err = redis.RepairOpenSlot(ctx, view, a.Slot, a.Owner); err == nil {
 				repairs = append(repairs, r)
@@ -146,8 +146,8 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 		}
 		if err != nil {
 			c.reportRepairs(rc, &done, repairs)
-			c.recordEvent(rc, corev1.EventTypeWarning, ReasonRedisError, "%s failed: %v", a.why(), err)
-			done.notes = append(done.notes, fmt.Sprintf("%s failed: %v", a.why(), err))
+			c.recordEvent(rc, corev1.EventTypeWarning, ReasonRedisError, "%s failed: %v", a.Why(), err)
+			done.notes = append(done.notes, fmt.Sprintf("%s failed: %v", a.Why(), err))
 			return done, err
 		}
 		done.actions++
@@ -156,11 +156,11 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 	return done, nil
 }
 
-// removeNode forgets a node above the wanted count on every other node and deletes its pod and,
+// forgetAndDelete forgets a node above the wanted count on every other node and deletes its pod and,
 // with persistence, its claim: the node owned no slot, and a later node at its index must not
 // start as the forgotten one.
-func (c *Controller) removeNode(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster,
-	view *topology.ClusterView, a removeNode) error {
+func (c *Controller) forgetAndDelete(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster,
+	view *topology.ClusterView, a RemoveNode) error {
 	if err := redis.ForgetEverywhere(ctx, view, a.ID); err != nil {
 		return err
 	}
@@ -179,13 +179,13 @@ func (c *Controller) removeNode(ctx context.Context, rc *redisv1beta1.RedisClust
 		what += " and claim " + claim
 	}
 	c.recordEvent(rc, corev1.EventTypeNormal, ReasonRemovedNode, "Removed node %d (%s): forgot %s and deleted %s",
-		a.Node.Index, a.Node.Addr(), short(a.ID), what)
+		a.Node.Index, a.Node.Addr(), ShortID(a.ID), what)
 	return nil
 }
 
-// replacePod deletes the pod of a node built from an older spec; the next sync creates it from
+// deleteOutdated deletes the pod of a node built from an older spec; the next sync creates it from
 // the current one. The delete names the pod's UID, so a pod already replaced is left alone.
-func (c *Controller) replacePod(ctx context.Context, rc *redisv1beta1.RedisCluster, a replacePod) error {
+func (c *Controller) deleteOutdated(ctx context.Context, rc *redisv1beta1.RedisCluster, a ReplacePod) error {
 	pod, err := c.pods.Pods(rc.Namespace).Get(a.Node.Pod)
 	if err != nil {
 		return fmt.Errorf("reading pod %s: %w", a.Node.Pod, err)
@@ -201,7 +201,7 @@ func (c *Controller) replacePod(ctx context.Context, rc *redisv1beta1.RedisClust
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 		return fmt.Errorf("deleting pod %s: %w", pod.Name, err)
 	}
-	c.recordEvent(rc, corev1.EventTypeNormal, ReasonReplacedPod, "%s", a.why())
+	c.recordEvent(rc, corev1.EventTypeNormal, ReasonReplacedPod, "%s", a.Why())
 	return nil
 }
 
@@ -274,7 +274,7 @@ func summarizeRepairs(repairs []redisops.Repair) []string {
 		}
 		what := fmt.Sprintf("rolled slots %s back to their owner %s (%d keys returned)", ranges, o.owner, keys[o])
 		if o.lost != "" {
-			what += fmt.Sprintf("; keys they had sent to node %s are lost with it", short(o.lost))
+			what += fmt.Sprintf("; keys they had sent to node %s are lost with it", ShortID(o.lost))
 		}
 		if o.oom {
 			what += ": the target was out of memory"

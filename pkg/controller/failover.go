@@ -37,9 +37,9 @@ func lostMajority(r reachableMember) bool {
 // and drop every key. Once the replica has taken over, the index is released. When the lost
 // master has been silent for forceFailoverAfter node timeouts and its replica still waits, it
 // returns an action forcing the best replica to take over.
-func awaitingFailover(rc *redisv1beta1.RedisCluster, o *observed, present map[int]bool) (map[int]string, []action) {
+func awaitingFailover(rc *redisv1beta1.RedisCluster, o *liveCluster, present map[int]bool) (map[int]string, []Action) {
 	hold := map[int]string{}
-	var force []action
+	var force []Action
 	if o.View == nil || rc.Spec.PersistenceEnabled() {
 		return hold, nil // a persistent node comes back with its id and keys
 	}
@@ -84,7 +84,7 @@ func awaitingFailover(rc *redisv1beta1.RedisCluster, o *observed, present map[in
 		if lostMajority(best) || silent > takeoverAfter*o.NodeTimeout {
 			mode, how = topology.FailoverTakeover, "make"
 		}
-		force = append(force, failover{because(fmt.Sprintf("%s node %d to take over from master node %d, unheard of for over %d node timeouts",
+		force = append(force, Failover{Because(fmt.Sprintf("%s node %d to take over from master node %d, unheard of for over %d node timeouts",
 			how, best.Index, m.Index, forceFailoverAfter)), best.Addr(), was.NodeID, mode})
 	}
 	return hold, force

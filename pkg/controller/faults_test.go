@@ -83,7 +83,7 @@ func TestMasterAtARemovedIndexHandsItsRoleOver(t *testing.T) {
 	require.Equal(t, []string{actFailover}, kinds(p), "%+v", p.Actions)
 	require.Equal(t, addrOf(0), p.Actions[0].Addr, "the replica at a kept index takes over")
 	require.Equal(t, "m6", p.Actions[0].NodeID)
-	require.Equal(t, topology.FailoverGraceful, planCluster(o, false)[0].(failover).Mode)
+	require.Equal(t, topology.FailoverGraceful, planCluster(o, false)[0].(Failover).Mode)
 }
 
 // Item 4: a replica in the middle of a full sync from its master is not re-pointed, which
@@ -123,10 +123,10 @@ func TestLostMajorityTakesOver(t *testing.T) {
 	_, force := awaitingFailover(rc, o, present)
 	require.Len(t, force, 2)
 	for _, a := range force {
-		require.Equal(t, topology.FailoverTakeover, a.(failover).Mode, "two of three masters gone: no majority to vote")
+		require.Equal(t, topology.FailoverTakeover, a.(Failover).Mode, "two of three masters gone: no majority to vote")
 	}
 	for _, a := range force {
-		require.NotContains(t, a.why(), "silent for", "the same hold gives the same Event text every pass")
+		require.NotContains(t, a.Why(), "silent for", "the same hold gives the same Event text every pass")
 	}
 }
 
@@ -157,7 +157,7 @@ func TestConditionMessagesAreBounded(t *testing.T) {
 	status := &redisv1beta1.RedisClusterStatus{}
 	applyHealth(status, 1, assessCluster(o, planCluster(o, false), nil), o.Now)
 	for _, c := range status.Conditions {
-		require.LessOrEqual(t, len(c.Message), maxConditionMessage, "%s: %d bytes", c.Type, len(c.Message))
+		require.LessOrEqual(t, len(c.Message), MaxConditionMessage, "%s: %d bytes", c.Type, len(c.Message))
 	}
 	ready := findCondition(status, redisv1beta1.ConditionReady)
 	require.Contains(t, ready.Message, "more")
@@ -195,16 +195,16 @@ func TestEventsAreBounded(t *testing.T) {
 		met.add(addrOf(i), addrOf(i+1))
 	}
 	met.report(c, rc)
-	event := <-c.recorder.(*record.FakeRecorder).Events
-	require.LessOrEqual(t, len(event), maxEventMessage+len("Normal MetNode "), event)
-	require.Contains(t, event, "more")
-	require.True(t, strings.HasPrefix(event, "Normal MetNode Introduced nodes: "+addrOf(0)+" met "+addrOf(1)), event)
+	recorded := <-c.recorder.(*record.FakeRecorder).Events
+	require.LessOrEqual(t, len(recorded), maxEventMessage+len("Normal MetNode "), recorded)
+	require.Contains(t, recorded, "more")
+	require.True(t, strings.HasPrefix(recorded, "Normal MetNode Introduced nodes: "+addrOf(0)+" met "+addrOf(1)), recorded)
 }
 
 // Issue 16, item 1: a scale-in whose remaining masters would not hold the keys within the
 // maxmemory limit is refused with the figures; one that fits goes ahead.
 func TestScaleInThatDoesNotFitInMemoryIsRefused(t *testing.T) {
-	shape := func(dataMiB int) *observed {
+	shape := func(dataMiB int) *liveCluster {
 		split := topology.EvenSplit(4)
 		nodes := healthy()[:3]
 		for i := range nodes {
@@ -218,7 +218,7 @@ func TestScaleInThatDoesNotFitInMemoryIsRefused(t *testing.T) {
 	p := planOf(shape(70))
 	requireWaiting(t, p, "does not fit in memory")
 	require.Contains(t, p.Actions[0].Reason, "95.3 MiB of 100.0 MiB", "the figures: 72 MiB + a third of 70 MiB")
-	require.IsType(t, notEnoughMemory{}, planCluster(shape(70), false)[0])
+	require.IsType(t, NotEnoughMemory{}, planCluster(shape(70), false)[0])
 	require.Equal(t, []string{"migrate"}, kinds(planOf(shape(50))))
 }
 

@@ -13,13 +13,13 @@ import (
 	"redis-operator/pkg/redisops/topology"
 )
 
-// maxConditionMessage bounds a condition's message, so that a large or badly split cluster's
+// MaxConditionMessage bounds a condition's message, so that a large or badly split cluster's
 // status still fits what the API server takes.
-const maxConditionMessage = 1024
+const MaxConditionMessage = 1024
 
-// joinBounded joins parts with "; " into at most limit bytes, ending with how many parts did not
+// JoinBounded joins parts with "; " into at most limit bytes, ending with how many parts did not
 // fit.
-func joinBounded(parts []string, limit int) string {
+func JoinBounded(parts []string, limit int) string {
 	if all := strings.Join(parts, "; "); len(all) <= limit {
 		return all
 	}
@@ -70,7 +70,7 @@ type clusterHealth struct {
 //
 // A node that does not answer keeps the identity previous recorded for its pod, so that the
 // operator still knows a lost pod held a master.
-func assessCluster(o *observed, plan []action, previous []redisv1beta1.NodeStatus) clusterHealth {
+func assessCluster(o *liveCluster, plan []Action, previous []redisv1beta1.NodeStatus) clusterHealth {
 	var h clusterHealth
 	last := map[string]redisv1beta1.NodeStatus{}
 	for _, n := range previous {
@@ -129,8 +129,8 @@ func assessCluster(o *observed, plan []action, previous []redisv1beta1.NodeStatu
 	}
 	h.degraded = append(h.degraded, awayOwners(o, nodes)...)
 	for _, a := range plan {
-		if w, ok := a.(waitForData); ok {
-			h.degraded = append(h.degraded, w.why())
+		if w, ok := a.(WaitForData); ok {
+			h.degraded = append(h.degraded, w.Why())
 		}
 	}
 	if int(h.readyMasters) != o.Masters {
@@ -158,13 +158,13 @@ func assessCluster(o *observed, plan []action, previous []redisv1beta1.NodeStatu
 		h.notReady = append(h.notReady, fmt.Sprintf("%d slots are open (importing or migrating)", len(open)))
 	}
 	for _, a := range plan {
-		if _, bookkeeping := a.(labelPod); bookkeeping {
+		if _, bookkeeping := a.(LabelPod); bookkeeping {
 			continue
 		}
-		h.notReady = append(h.notReady, a.why())
+		h.notReady = append(h.notReady, a.Why())
 		switch a.(type) {
-		case migrateSlots, removeNode:
-			h.scaling = append(h.scaling, a.why())
+		case MigrateSlots, RemoveNode:
+			h.scaling = append(h.scaling, a.Why())
 		}
 	}
 	extra := 0
@@ -189,7 +189,7 @@ func applyHealth(status *redisv1beta1.RedisClusterStatus, generation int64, h cl
 	status.Nodes = h.nodes
 	status.ReadyMasters, status.ReadyReplicas = h.readyMasters, h.readyReplicas
 	if len(h.notReady) == 0 {
-		setCondition(status, generation, redisv1beta1.ConditionReady, metav1.ConditionTrue, ReasonHealthy,
+		SetCondition(status, generation, redisv1beta1.ConditionReady, metav1.ConditionTrue, ReasonClusterHealthy,
 			"all slots served by the wanted masters with their replicas")
 		// A migration is over when the cluster is back in shape, repairs on the way included.
 		if m := status.Migration; m != nil {
@@ -197,27 +197,27 @@ func applyHealth(status *redisv1beta1.RedisClusterStatus, generation int64, h cl
 			status.LastMigration, status.Migration = m, nil
 		}
 	} else {
-		setCondition(status, generation, redisv1beta1.ConditionReady, metav1.ConditionFalse, ReasonReconciling,
-			joinBounded(h.notReady, maxConditionMessage))
+		SetCondition(status, generation, redisv1beta1.ConditionReady, metav1.ConditionFalse, ReasonReconciling,
+			JoinBounded(h.notReady, MaxConditionMessage))
 	}
-	reason := ReasonMissingRepls
+	reason := ReasonReplicasMissing
 	if h.nodesDown > 0 {
 		reason = ReasonNodesDown
 	}
-	setDegraded(status, generation, reason, h.degraded, nil, now)
+	SetDegraded(status, generation, reason, h.degraded, nil, now)
 	if len(h.scaling) > 0 {
-		setCondition(status, generation, redisv1beta1.ConditionScaling, metav1.ConditionTrue, ReasonScaling, joinBounded(h.scaling, maxConditionMessage))
+		SetCondition(status, generation, redisv1beta1.ConditionScaling, metav1.ConditionTrue, ReasonScaling, JoinBounded(h.scaling, MaxConditionMessage))
 	} else {
-		setCondition(status, generation, redisv1beta1.ConditionScaling, metav1.ConditionFalse, ReasonNotScaling, "no scaling in progress")
+		SetCondition(status, generation, redisv1beta1.ConditionScaling, metav1.ConditionFalse, ReasonNotScaling, "no scaling in progress")
 	}
 }
 
-// setDegraded reports lost redundancy; slots whose data was lost stay named for slotsLostMemory.
+// SetDegraded reports lost redundancy; slots whose data was lost stay named for slotsLostMemory.
 // reason is the Degraded reason of degraded.
-func setDegraded(status *redisv1beta1.RedisClusterStatus, generation int64, reason string, degraded, lostSlots []string, now time.Time) {
+func SetDegraded(status *redisv1beta1.RedisClusterStatus, generation int64, reason string, degraded, lostSlots []string, now time.Time) {
 	if len(lostSlots) > 0 {
-		setCondition(status, generation, redisv1beta1.ConditionDegraded, metav1.ConditionTrue, ReasonSlotsLost,
-			"slots lost their data (their master died with no replica): "+joinBounded(lostSlots, maxConditionMessage-70))
+		SetCondition(status, generation, redisv1beta1.ConditionDegraded, metav1.ConditionTrue, ReasonSlotsLost,
+			"slots lost their data (their master died with no replica): "+JoinBounded(lostSlots, MaxConditionMessage-70))
 		return
 	}
 	if old := meta.FindStatusCondition(status.Conditions, redisv1beta1.ConditionDegraded); old != nil &&
@@ -226,15 +226,15 @@ func setDegraded(status *redisv1beta1.RedisClusterStatus, generation int64, reas
 	}
 	switch {
 	case len(degraded) > 0:
-		setCondition(status, generation, redisv1beta1.ConditionDegraded, metav1.ConditionTrue, reason, joinBounded(degraded, maxConditionMessage))
+		SetCondition(status, generation, redisv1beta1.ConditionDegraded, metav1.ConditionTrue, reason, JoinBounded(degraded, MaxConditionMessage))
 	default:
-		setCondition(status, generation, redisv1beta1.ConditionDegraded, metav1.ConditionFalse, ReasonFullyRedund, "every master has its replicas")
+		SetCondition(status, generation, redisv1beta1.ConditionDegraded, metav1.ConditionFalse, ReasonFullyRedundant, "every master has its replicas")
 	}
 }
 
 // awayOwners names the masters that own slots in some node's table but do not answer, with
 // their slots: those slots are not served until the master or its replica is back.
-func awayOwners(o *observed, nodes []reachableMember) []string {
+func awayOwners(o *liveCluster, nodes []reachableMember) []string {
 	live := map[string]bool{}
 	for _, n := range nodes {
 		live[n.Self.ID] = true
@@ -252,7 +252,7 @@ func awayOwners(o *observed, nodes []reachableMember) []string {
 				pod = "pod " + m.Pod
 			}
 			out = append(out, fmt.Sprintf("slots %s of master %s (%s, was at %s) are not served until it or a replica answers",
-				strings.Join(topology.FormatRanges(peer.Slots), ","), short(peer.ID), pod, peer.Addr))
+				strings.Join(topology.FormatRanges(peer.Slots), ","), ShortID(peer.ID), pod, peer.Addr))
 		}
 	}
 	sort.Strings(out)

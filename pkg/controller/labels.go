@@ -26,8 +26,8 @@ func ManagedSelector() labels.Selector {
 	return labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedByValue})
 }
 
-// clusterLabels are the labels shared by all objects of one RedisCluster.
-func clusterLabels(rc *redisv1beta1.RedisCluster) labels.Set {
+// ClusterLabels are the labels shared by all objects of one RedisCluster.
+func ClusterLabels(rc *redisv1beta1.RedisCluster) labels.Set {
 	return labels.Set{
 		LabelName:        "redis",
 		LabelInstance:    rc.Name,
@@ -36,8 +36,8 @@ func clusterLabels(rc *redisv1beta1.RedisCluster) labels.Set {
 	}
 }
 
-// clusterSelector selects the objects of one RedisCluster.
-func clusterSelector(rc *redisv1beta1.RedisCluster) labels.Selector {
+// ClusterSelector selects the objects of one RedisCluster.
+func ClusterSelector(rc *redisv1beta1.RedisCluster) labels.Selector {
 	return labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedByValue, LabelInstance: rc.Name})
 }
 

@@ -16,64 +16,64 @@ import (
 	"redis-operator/pkg/redisops/conf"
 )
 
-// applySettings sets the live settings on the node with CONFIG SET, makes the exporter's user
+// ApplySettings sets the live settings on the node with CONFIG SET, makes the exporter's user
 // log in with MonitorPassword and records Hash on its pod.
-type applySettings struct {
-	because
-	Node            member
+type ApplySettings struct {
+	Because
+	Node            Member
 	Settings        map[string]string
 	MonitorPassword string
 	Hash            string
 }
 
-// applyPassword moves the node to Password: first it accepts Password besides the previous one
+// ApplyPassword moves the node to Password: first it accepts Password besides the previous one
 // and gives it to its master (Drop false), then, once every node got that far, it accepts only
 // Password (Drop true). Version is recorded on its pod.
-type applyPassword struct {
-	because
-	Node     member
+type ApplyPassword struct {
+	Because
+	Node     Member
 	Password string
 	Drop     bool
 	Version  string
 }
 
-// authVersion is the password change the config Secret is at, "0" before the first.
-func authVersion(secret *corev1.Secret) string {
-	if secret == nil || len(secret.Data[authVersionKey]) == 0 {
+// AuthVersion is the password change the config Secret is at, "0" before the first.
+func AuthVersion(secret *corev1.Secret) string {
+	if secret == nil || len(secret.Data[AuthVersionKey]) == 0 {
 		return "0"
 	}
-	return string(secret.Data[authVersionKey])
+	return string(secret.Data[AuthVersionKey])
 }
 
-// rotating reports whether a password change runs: nodes may still take the previous one.
-func rotating(secret *corev1.Secret) bool {
+// Rotating reports whether a password change runs: nodes may still take the previous one.
+func Rotating(secret *corev1.Secret) bool {
 	if secret == nil {
 		return false
 	}
-	_, ok := secret.Data[previousPasswordKey]
+	_, ok := secret.Data[PreviousPasswordKey]
 	return ok
 }
 
-// passwordsFor are the passwords to authenticate with, in order: the one nodes take, then,
+// Passwords are the passwords to authenticate with, in order: the one nodes take, then,
 // while a change runs, the previous one. Before the cluster has a config Secret, its nodes take
 // the password its passwordSecret holds.
-func passwordsFor(secret *corev1.Secret, password string) []string {
+func Passwords(secret *corev1.Secret, password string) []string {
 	if secret == nil {
 		return []string{password}
 	}
-	out := []string{string(secret.Data[passwordKey])}
-	if previous, ok := secret.Data[previousPasswordKey]; ok && string(previous) != out[0] {
+	out := []string{string(secret.Data[PasswordKey])}
+	if previous, ok := secret.Data[PreviousPasswordKey]; ok && string(previous) != out[0] {
 		out = append(out, string(previous))
 	}
 	return out
 }
 
 // rotated reports whether every pod of the cluster took the running password change.
-func rotated(o *observation) bool {
-	if !rotating(o.ConfigSecret) {
+func rotated(o *Observation) bool {
+	if !Rotating(o.ConfigSecret) {
 		return false
 	}
-	version := authVersion(o.ConfigSecret)
+	version := AuthVersion(o.ConfigSecret)
 	for _, pod := range o.Pods {
 		if pod.DeletionTimestamp == nil && pod.Annotations[AnnotationAuth] != version {
 			return false
@@ -85,46 +85,46 @@ func rotated(o *observation) bool {
 // planLive brings every answering node to the live settings and the password of the config
 // Secret, which is current when it is called: it is written first, so that a node restarting
 // meanwhile starts with them.
-func planLive(o *observation, in *observed) []action {
+func planLive(o *Observation, in *liveCluster) []Action {
 	secret := o.ConfigSecret
 	if secret == nil || in.View == nil {
 		return nil
 	}
 	var settings map[string]string
-	if err := json.Unmarshal(secret.Data[settingsKey], &settings); err != nil {
-		return []action{waitFor{because("config Secret has no readable settings: " + err.Error())}}
+	if err := json.Unmarshal(secret.Data[SettingsKey], &settings); err != nil {
+		return []Action{WaitFor{Because("config Secret has no readable settings: " + err.Error())}}
 	}
-	hash := settingsHash(o.Cluster)
-	version := authVersion(secret)
-	password := string(secret.Data[passwordKey])
-	var out, drops []action
+	hash := SettingsHash(o.Cluster)
+	version := AuthVersion(secret)
+	password := string(secret.Data[PasswordKey])
+	var out, drops []Action
 	everyNodeAdded := true
 	for _, n := range in.reachable() {
 		pod := o.Pods[n.Index]
 		if pod == nil {
 			continue
 		}
-		if got := pod.Annotations[AnnotationSettings]; got != hash && got != restartPrefix+hash {
-			out = append(out, applySettings{because(fmt.Sprintf("apply the live settings to node %d", n.Index)), n.member, settings,
-				string(secret.Data[monitorPasswordKey]), hash})
+		if got := pod.Annotations[AnnotationSettings]; got != hash && got != RestartPrefix+hash {
+			out = append(out, ApplySettings{Because(fmt.Sprintf("apply the live settings to node %d", n.Index)), n.Member, settings,
+				string(secret.Data[MonitorPasswordKey]), hash})
 		}
 		switch got := pod.Annotations[AnnotationAuth]; {
 		case got == version:
-		case !rotating(secret):
+		case !Rotating(secret):
 			// A pod from before the config Secret: its node took the same password at start.
-			out = append(out, applyPassword{because(fmt.Sprintf("record node %d's password", n.Index)), n.member, password, true, version})
-		case got == version+addedSuffix:
-			drops = append(drops, applyPassword{because(fmt.Sprintf("make node %d drop the previous password", n.Index)), n.member, password, true, version})
+			out = append(out, ApplyPassword{Because(fmt.Sprintf("record node %d's password", n.Index)), n.Member, password, true, version})
+		case got == version+AddedSuffix:
+			drops = append(drops, ApplyPassword{Because(fmt.Sprintf("make node %d drop the previous password", n.Index)), n.Member, password, true, version})
 		default:
 			everyNodeAdded = false
-			out = append(out, applyPassword{because(fmt.Sprintf("make node %d take the new password besides the previous one", n.Index)), n.member, password, false, version})
+			out = append(out, ApplyPassword{Because(fmt.Sprintf("make node %d take the new password besides the previous one", n.Index)), n.Member, password, false, version})
 		}
 	}
 	for index, pod := range o.Pods {
-		if got := pod.Annotations[AnnotationAuth]; pod.DeletionTimestamp == nil && rotating(secret) && got != version && got != version+addedSuffix {
+		if got := pod.Annotations[AnnotationAuth]; pod.DeletionTimestamp == nil && Rotating(secret) && got != version && got != version+AddedSuffix {
 			everyNodeAdded = false
 			if in.memberAddr(index) == "" {
-				out = append(out, waitFor{because(fmt.Sprintf("password change waits for node %d to answer", index))})
+				out = append(out, WaitFor{Because(fmt.Sprintf("password change waits for node %d to answer", index))})
 			}
 		}
 	}
@@ -135,7 +135,7 @@ func planLive(o *observation, in *observed) []action {
 }
 
 // memberAddr is the address of the member at index, "" when it has none.
-func (o *observed) memberAddr(index int) string {
+func (o *liveCluster) memberAddr(index int) string {
 	for _, m := range o.Members {
 		if m.Index == index {
 			return m.Addr()
@@ -144,9 +144,9 @@ func (o *observed) memberAddr(index int) string {
 	return ""
 }
 
-// applySettings sets a node's live settings and records them on its pod. A directive Redis
+// setLiveSettings sets a node's live settings and records them on its pod. A directive Redis
 // takes only at start marks the pod for the rolling update.
-func (c *Controller) applySettings(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster, a applySettings) error {
+func (c *Controller) setLiveSettings(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster, a ApplySettings) error {
 	result, err := redis.SetConfig(ctx, a.Node.Addr(), a.Settings)
 	if err != nil {
 		return err
@@ -161,15 +161,15 @@ func (c *Controller) applySettings(ctx context.Context, rc *redisv1beta1.RedisCl
 	}
 	recorded := a.Hash
 	if len(result.NeedsRestart) > 0 {
-		recorded = restartPrefix + a.Hash
+		recorded = RestartPrefix + a.Hash
 		c.recordEvent(rc, corev1.EventTypeNormal, ReasonSettingsApplied, "Node %d takes %s only at start: its pod is replaced",
 			a.Node.Index, strings.Join(result.NeedsRestart, ", "))
 	}
 	return c.annotatePod(ctx, rc, a.Node.Pod, AnnotationSettings, recorded)
 }
 
-// applyPassword carries out one step of a password change on a node.
-func (c *Controller) applyPassword(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster, a applyPassword) error {
+// stepPassword carries out one step of a password change on a node.
+func (c *Controller) stepPassword(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster, a ApplyPassword) error {
 	addr := a.Node.Addr()
 	recorded := a.Version
 	if a.Drop {
@@ -177,7 +177,7 @@ func (c *Controller) applyPassword(ctx context.Context, rc *redisv1beta1.RedisCl
 			return err
 		}
 	} else {
-		recorded += addedSuffix
+		recorded += AddedSuffix
 		if a.Password != "" {
 			if err := redis.AddPassword(ctx, addr, a.Password); err != nil {
 				return err
@@ -193,12 +193,12 @@ func (c *Controller) applyPassword(ctx context.Context, rc *redisv1beta1.RedisCl
 // probeSettings tries the settings that change on one answering node before the config Secret
 // takes them: a directive Redis refuses must never reach the file nodes read at start, where it
 // would keep them from starting. The node gets its former values back when one is refused.
-func (c *Controller) probeSettings(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster, o *observation, want *corev1.Secret) error {
+func (c *Controller) probeSettings(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster, o *Observation, want *corev1.Secret) error {
 	var before, after map[string]string
 	if o.ConfigSecret != nil {
-		_ = json.Unmarshal(o.ConfigSecret.Data[settingsKey], &before)
+		_ = json.Unmarshal(o.ConfigSecret.Data[SettingsKey], &before)
 	}
-	if err := json.Unmarshal(want.Data[settingsKey], &after); err != nil || before == nil {
+	if err := json.Unmarshal(want.Data[SettingsKey], &after); err != nil || before == nil {
 		return nil
 	}
 	changed := map[string]string{}
@@ -258,8 +258,8 @@ func (c *Controller) annotatePod(ctx context.Context, rc *redisv1beta1.RedisClus
 	return nil
 }
 
-// liveAnnotations are what a pod created now records: it starts with the config Secret's
+// LiveAnnotations are what a pod created now records: it starts with the config Secret's
 // settings and password.
-func liveAnnotations(rc *redisv1beta1.RedisCluster, secret *corev1.Secret) map[string]string {
-	return map[string]string{AnnotationSettings: settingsHash(rc), AnnotationAuth: authVersion(secret)}
+func LiveAnnotations(rc *redisv1beta1.RedisCluster, secret *corev1.Secret) map[string]string {
+	return map[string]string{AnnotationSettings: SettingsHash(rc), AnnotationAuth: AuthVersion(secret)}
 }

@@ -11,12 +11,12 @@ import (
 )
 
 // liveObservation is a Ready 3x1 cluster whose pods recorded auth version and settings hash.
-func liveObservation(secret *corev1.Secret, settings string, auth ...string) *observation {
+func liveObservation(secret *corev1.Secret, settings string, auth ...string) *Observation {
 	rc := newCluster("rc")
 	in := clusterFixture(3, 1, healthy()...)
-	o := &observation{Cluster: rc, View: in.View, ConfigSecret: secret, Pods: map[int]*corev1.Pod{}}
+	o := &Observation{Cluster: rc, View: in.View, ConfigSecret: secret, Pods: map[int]*corev1.Pod{}}
 	for i := range 6 {
-		pod := desiredPod(rc, i)
+		pod := Pod(rc, i)
 		pod.Annotations[AnnotationSettings], pod.Annotations[AnnotationAuth] = settings, auth[i%len(auth)]
 		pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: in.Members[i].IP,
 			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
@@ -25,20 +25,20 @@ func liveObservation(secret *corev1.Secret, settings string, auth ...string) *ob
 	return o
 }
 
-func liveKinds(o *observation) []string {
+func liveKinds(o *Observation) []string {
 	var out []string
 	for _, a := range planLive(o, plannerInput(o.Cluster, o)) {
 		switch a := a.(type) {
-		case applySettings:
+		case ApplySettings:
 			out = append(out, "settings")
-		case applyPassword:
+		case ApplyPassword:
 			if a.Drop {
 				out = append(out, "drop "+a.Password)
 			} else {
 				out = append(out, "add "+a.Password)
 			}
 		default:
-			out = append(out, a.why())
+			out = append(out, a.Why())
 		}
 	}
 	return out
@@ -46,54 +46,54 @@ func liveKinds(o *observation) []string {
 
 func TestLiveSettingsGoToNodesThatDidNotTakeThem(t *testing.T) {
 	rc := newCluster("rc")
-	secret := desiredConfigSecret(rc, "", nil, false)
-	require.Empty(t, liveKinds(liveObservation(secret, settingsHash(rc), "0")))
+	secret := ConfigSecret(rc, "", nil, false)
+	require.Empty(t, liveKinds(liveObservation(secret, SettingsHash(rc), "0")))
 	require.Len(t, liveKinds(liveObservation(secret, "older", "0")), 6)
-	require.Empty(t, liveKinds(liveObservation(secret, restartPrefix+settingsHash(rc), "0")), "left to the rolling update")
+	require.Empty(t, liveKinds(liveObservation(secret, RestartPrefix+SettingsHash(rc), "0")), "left to the rolling update")
 
 	rc.Spec.MaxMemory = "1gb"
-	require.NotEqual(t, settingsHash(newCluster("rc")), settingsHash(rc))
+	require.NotEqual(t, SettingsHash(newCluster("rc")), SettingsHash(rc))
 }
 
 // The exporter logs in as a user of its own: its password is made once and kept through every
 // change, and nodes from before it (an older settings hash) get the user live.
 func TestExporterUserOutlivesPasswordChanges(t *testing.T) {
 	rc := newCluster("rc")
-	first := desiredConfigSecret(rc, "", nil, false)
-	monitor := string(first.Data[monitorPasswordKey])
+	first := ConfigSecret(rc, "", nil, false)
+	monitor := string(first.Data[MonitorPasswordKey])
 	require.NotEmpty(t, monitor)
-	require.NotEqual(t, monitor, string(desiredConfigSecret(rc, "", nil, false).Data[monitorPasswordKey]), "each cluster its own")
-	changed := desiredConfigSecret(rc, "new", first, false)
+	require.NotEqual(t, monitor, string(ConfigSecret(rc, "", nil, false).Data[MonitorPasswordKey]), "each cluster its own")
+	changed := ConfigSecret(rc, "new", first, false)
 	rc.Spec.MaxMemory = "1gb"
-	changed = desiredConfigSecret(rc, "", changed, true)
-	require.Equal(t, monitor, string(changed.Data[monitorPasswordKey]))
+	changed = ConfigSecret(rc, "", changed, true)
+	require.Equal(t, monitor, string(changed.Data[MonitorPasswordKey]))
 
-	beforeExporterUser := desiredConfigSecret(rc, "", nil, false)
-	delete(beforeExporterUser.Data, monitorPasswordKey)
-	require.NotEmpty(t, desiredConfigSecret(rc, "", beforeExporterUser, false).Data[monitorPasswordKey], "made for a Secret from before")
+	beforeExporterUser := ConfigSecret(rc, "", nil, false)
+	delete(beforeExporterUser.Data, MonitorPasswordKey)
+	require.NotEmpty(t, ConfigSecret(rc, "", beforeExporterUser, false).Data[MonitorPasswordKey], "made for a Secret from before")
 
-	o := liveObservation(changed, "from-before-the-exporter-user", authVersion(changed))
+	o := liveObservation(changed, "from-before-the-exporter-user", AuthVersion(changed))
 	actions := planLive(o, plannerInput(o.Cluster, o))
 	require.Len(t, actions, 6)
 	for _, a := range actions {
-		require.Equal(t, monitor, a.(applySettings).MonitorPassword)
+		require.Equal(t, monitor, a.(ApplySettings).MonitorPassword)
 	}
 }
 
 func TestPasswordChangeAddsEverywhereBeforeDroppingTheOld(t *testing.T) {
 	rc := newCluster("rc")
 	rc.Spec.PasswordSecret = &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "auth"}, Key: "pw"}
-	first := desiredConfigSecret(rc, "old", nil, false)
-	require.Equal(t, "0", authVersion(first))
-	require.False(t, rotating(first))
-	require.Equal(t, []string{"old"}, passwordsFor(first, "ignored"))
+	first := ConfigSecret(rc, "old", nil, false)
+	require.Equal(t, "0", AuthVersion(first))
+	require.False(t, Rotating(first))
+	require.Equal(t, []string{"old"}, Passwords(first, "ignored"))
 
-	changing := desiredConfigSecret(rc, "new", first, false)
-	require.Equal(t, "1", authVersion(changing))
-	require.Equal(t, []string{"new", "old"}, passwordsFor(changing, "new"), "either works while nodes change")
-	require.Contains(t, string(changing.Data[configFileKey]), `requirepass "new"`, "a node restarting now starts with the new one")
+	changing := ConfigSecret(rc, "new", first, false)
+	require.Equal(t, "1", AuthVersion(changing))
+	require.Equal(t, []string{"new", "old"}, Passwords(changing, "new"), "either works while nodes change")
+	require.Contains(t, string(changing.Data[ConfigFileKey]), `requirepass "new"`, "a node restarting now starts with the new one")
 
-	hash := settingsHash(rc)
+	hash := SettingsHash(rc)
 	require.Equal(t, []string{"add new", "add new", "add new", "add new", "add new", "add new"}, liveKinds(liveObservation(changing, hash, "0")))
 	require.Equal(t, []string{"add new", "add new", "add new"}, liveKinds(liveObservation(changing, hash, "0", "1:added")),
 		"no node drops the old one while another does not take the new one")
@@ -102,24 +102,24 @@ func TestPasswordChangeAddsEverywhereBeforeDroppingTheOld(t *testing.T) {
 	o := liveObservation(changing, hash, "1")
 	require.Empty(t, liveKinds(o))
 	require.True(t, rotated(o))
-	done := desiredConfigSecret(rc, "new", changing, true)
-	require.False(t, rotating(done), "the previous password is forgotten")
-	require.Equal(t, "1", authVersion(done))
+	done := ConfigSecret(rc, "new", changing, true)
+	require.False(t, Rotating(done), "the previous password is forgotten")
+	require.Equal(t, "1", AuthVersion(done))
 
-	removed := desiredConfigSecret(&redisv1beta1.RedisCluster{ObjectMeta: rc.ObjectMeta, Spec: newCluster("rc").Spec}, "", done, false)
-	require.Equal(t, []string{"", "new"}, passwordsFor(removed, ""))
-	require.NotContains(t, string(removed.Data[configFileKey]), "requirepass")
+	removed := ConfigSecret(&redisv1beta1.RedisCluster{ObjectMeta: rc.ObjectMeta, Spec: newCluster("rc").Spec}, "", done, false)
+	require.Equal(t, []string{"", "new"}, Passwords(removed, ""))
+	require.NotContains(t, string(removed.Data[ConfigFileKey]), "requirepass")
 }
 
 func TestANewStorageClassRollsNodesOntoNewClaims(t *testing.T) {
 	rc := newCluster("rc")
 	rc.Spec.Persistence = &redisv1beta1.PersistenceSpec{Enabled: true, StorageClass: ptr.To("fast")}
-	secret := desiredConfigSecret(rc, "", nil, false)
-	o := liveObservation(secret, settingsHash(rc), "0")
+	secret := ConfigSecret(rc, "", nil, false)
+	o := liveObservation(secret, SettingsHash(rc), "0")
 	o.Cluster = rc
 	for i, pod := range o.Pods {
-		o.Pods[i] = desiredPod(rc, i)
-		for k, v := range liveAnnotations(rc, secret) {
+		o.Pods[i] = Pod(rc, i)
+		for k, v := range LiveAnnotations(rc, secret) {
 			o.Pods[i].Annotations[k] = v
 		}
 		o.Pods[i].Status = pod.Status
@@ -131,8 +131,8 @@ func TestANewStorageClassRollsNodesOntoNewClaims(t *testing.T) {
 
 	delete(o.Pods, 3)
 	o.ClaimsGoing = map[int]bool{3: true}
-	require.NotContains(t, decide(o).CreatePods, 3, "not while the old claim is going")
+	require.NotContains(t, Decide(o).CreatePods, 3, "not while the old claim is going")
 	o.ClaimsGoing = nil
-	require.Contains(t, decide(o).CreateClaims, 3)
-	require.Contains(t, decide(o).CreatePods, 3)
+	require.Contains(t, Decide(o).CreateClaims, 3)
+	require.Contains(t, Decide(o).CreatePods, 3)
 }

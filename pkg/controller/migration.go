@@ -153,7 +153,7 @@ func (c *Controller) startMigration(ctx context.Context, rc *redisv1beta1.RedisC
 		t.update(func(m *redisv1beta1.MigrationStatus) {
 			if err != nil {
 				m.Step = "stopped: " + err.Error()
-				m.Interruptions = appendNotes(m.Interruptions, []string{"moving slots failed: " + err.Error()})
+				m.Interruptions = AppendNotes(m.Interruptions, []string{"moving slots failed: " + err.Error()})
 			} else {
 				m.Step = fmt.Sprintf("moved %d slots", m.SlotsPlanned)
 			}
@@ -197,7 +197,7 @@ func (c *Controller) migrate(ctx context.Context, rc *redisv1beta1.RedisCluster,
 		source, target := byID[pair[0]], byID[pair[1]]
 		if source == nil || target == nil {
 			wg.Wait()
-			return fmt.Errorf("master %s or %s is not reachable", short(pair[0]), short(pair[1]))
+			return fmt.Errorf("master %s or %s is not reachable", ShortID(pair[0]), ShortID(pair[1]))
 		}
 		var slots []int
 		for _, r := range pairs[pair] {
@@ -244,8 +244,8 @@ const (
 	noteLength       = 300
 )
 
-// appendNotes adds notes to a migration's interruptions within the bounds.
-func appendNotes(interruptions, notes []string) []string {
+// AppendNotes adds notes to a migration's interruptions within the bounds.
+func AppendNotes(interruptions, notes []string) []string {
 	out := append([]string(nil), interruptions...)
 	for _, n := range notes {
 		if len(n) > noteLength {
@@ -260,8 +260,8 @@ func appendNotes(interruptions, notes []string) []string {
 	return out
 }
 
-// withSlots adds slots to ranges, as ranges.
-func withSlots(ranges []string, slots []int) []string {
+// WithSlots adds slots to ranges, as ranges.
+func WithSlots(ranges []string, slots []int) []string {
 	if len(slots) == 0 {
 		return ranges
 	}

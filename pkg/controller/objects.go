@@ -19,8 +19,8 @@ const (
 	// LabelPort is the node's client port, as the original operator labelled it.
 	LabelPort = "port"
 
-	redisContainer    = "redis"
-	exporterContainer = "redis-exporter"
+	RedisContainer    = "redis"
+	ExporterContainer = "redis-exporter"
 	dataVolume        = "data"
 	dataDir           = "/data"
 	configVolume      = "config"
@@ -57,16 +57,16 @@ func ownerRef(rc *redisv1beta1.RedisCluster) metav1.OwnerReference {
 // ownedMeta is the metadata of rc's object name: in rc's namespace, with the cluster's labels
 // and extra ones, controlled by rc.
 func ownedMeta(rc *redisv1beta1.RedisCluster, name string, extra map[string]string) metav1.ObjectMeta {
-	labels := clusterLabels(rc)
+	labels := ClusterLabels(rc)
 	for k, v := range extra {
 		labels[k] = v
 	}
 	return metav1.ObjectMeta{Name: name, Namespace: rc.Namespace, Labels: labels, OwnerReferences: []metav1.OwnerReference{ownerRef(rc)}}
 }
 
-// desiredPod is the pod of node index: host network, client port basePort+N, cluster bus on
+// Pod is the pod of node index: host network, client port basePort+N, cluster bus on
 // +10000, exporter on +20000, data on an emptyDir or the node's claim.
-func desiredPod(rc *redisv1beta1.RedisCluster, index int) *corev1.Pod {
+func Pod(rc *redisv1beta1.RedisCluster, index int) *corev1.Pod {
 	spec := &rc.Spec
 	port := spec.NodePort(index)
 	pod := &corev1.Pod{
@@ -92,7 +92,7 @@ func desiredPod(rc *redisv1beta1.RedisCluster, index int) *corev1.Pod {
 		pod.Annotations["prometheus.io/scrape"] = "true"
 		pod.Annotations["prometheus.io/port"] = strconv.Itoa(int(port + redisv1beta1.ExporterPortOffset))
 	}
-	pod.Annotations[AnnotationSpecHash] = podSpecHash(&pod.Spec)
+	pod.Annotations[AnnotationSpecHash] = PodSpecHash(&pod.Spec)
 	return pod
 }
 
@@ -111,7 +111,7 @@ func exporterAuthEnv(rc *redisv1beta1.RedisCluster) []corev1.EnvVar {
 		Name: "REDIS_PASSWORD",
 		ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 			LocalObjectReference: corev1.LocalObjectReference{Name: ConfigSecretName(rc)},
-			Key:                  monitorPasswordKey,
+			Key:                  MonitorPasswordKey,
 		}},
 	}}
 }
@@ -119,14 +119,14 @@ func exporterAuthEnv(rc *redisv1beta1.RedisCluster) []corev1.EnvVar {
 func redisContainerSpec(rc *redisv1beta1.RedisCluster, port int32) corev1.Container {
 	spec := &rc.Spec
 	args := conf.Server{
-		Include: configDir + "/" + configFileKey,
+		Include: configDir + "/" + ConfigFileKey,
 		Port:    port, BusPort: port + redisv1beta1.BusPortOffset,
 		Address: "$(POD_IP)",
 		Dir:     dataDir,
 	}.Args()
 
 	container := corev1.Container{
-		Name:            redisContainer,
+		Name:            RedisContainer,
 		Image:           spec.ImageRef(),
 		ImagePullPolicy: spec.ImagePullPolicy,
 		Command:         []string{"redis-server"},
@@ -162,7 +162,7 @@ func redisContainerSpec(rc *redisv1beta1.RedisCluster, port int32) corev1.Contai
 func exporterContainerSpec(rc *redisv1beta1.RedisCluster, port int32) corev1.Container {
 	metricsPort := port + redisv1beta1.ExporterPortOffset
 	return corev1.Container{
-		Name:            exporterContainer,
+		Name:            ExporterContainer,
 		Image:           rc.Spec.ExporterImageRef(),
 		ImagePullPolicy: rc.Spec.ImagePullPolicy,
 		Command:         []string{"/redis_exporter"},
@@ -208,9 +208,9 @@ func podAffinity(rc *redisv1beta1.RedisCluster) *corev1.Affinity {
 	}}
 }
 
-// desiredClaim is the PersistentVolumeClaim of node index. Claims carry no owner reference to
+// Claim is the PersistentVolumeClaim of node index. Claims carry no owner reference to
 // the pod, so a replacement pod finds its node's data; the cluster owns them.
-func desiredClaim(rc *redisv1beta1.RedisCluster, index int) *corev1.PersistentVolumeClaim {
+func Claim(rc *redisv1beta1.RedisCluster, index int) *corev1.PersistentVolumeClaim {
 	return &corev1.PersistentVolumeClaim{
 		ObjectMeta: ownedMeta(rc, ClaimName(rc, index), map[string]string{LabelNodeIndex: strconv.Itoa(index)}),
 		Spec: corev1.PersistentVolumeClaimSpec{
@@ -223,9 +223,9 @@ func desiredClaim(rc *redisv1beta1.RedisCluster, index int) *corev1.PersistentVo
 	}
 }
 
-// desiredExporterService is the headless Service listing every node's exporter; its port targets
+// ExporterService is the headless Service listing every node's exporter; its port targets
 // the container port named metrics, which differs from node to node.
-func desiredExporterService(rc *redisv1beta1.RedisCluster) *corev1.Service {
+func ExporterService(rc *redisv1beta1.RedisCluster) *corev1.Service {
 	return &corev1.Service{
 		ObjectMeta: ownedMeta(rc, ExporterServiceName(rc), nil),
 		Spec: corev1.ServiceSpec{

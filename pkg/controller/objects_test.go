@@ -39,7 +39,7 @@ func containerNamed(t *testing.T, pod *corev1.Pod, name string) corev1.Container
 func TestDesiredPodOfSeedCluster(t *testing.T) {
 	rc := newCluster("rediscluster1")
 	rc.Spec.ExporterResources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("200m")}}
-	pod := desiredPod(rc, 4)
+	pod := Pod(rc, 4)
 
 	require.Equal(t, "rediscluster1-4", pod.Name)
 	require.Equal(t, "cache", pod.Namespace)
@@ -52,7 +52,7 @@ func TestDesiredPodOfSeedCluster(t *testing.T) {
 	require.True(t, *pod.OwnerReferences[0].Controller)
 	require.Equal(t, rc.UID, pod.OwnerReferences[0].UID)
 
-	redis := containerNamed(t, pod, redisContainer)
+	redis := containerNamed(t, pod, RedisContainer)
 	require.Equal(t, "awbrg789/redis:latest", redis.Image)
 	require.Equal(t, "10004", argValue(t, redis.Args, "--port"))
 	require.Equal(t, "20004", argValue(t, redis.Args, "--cluster-port"))
@@ -67,7 +67,7 @@ func TestDesiredPodOfSeedCluster(t *testing.T) {
 	require.EqualValues(t, 10004, redis.ReadinessProbe.TCPSocket.Port.IntValue())
 	require.NotNil(t, pod.Spec.Volumes[0].EmptyDir)
 
-	exporter := containerNamed(t, pod, exporterContainer)
+	exporter := containerNamed(t, pod, ExporterContainer)
 	require.Equal(t, "oliver006/redis_exporter:v1.62.0", exporter.Image)
 	require.EqualValues(t, 30004, exporter.Ports[0].ContainerPort)
 	require.Equal(t, "200m", exporter.Resources.Limits.Cpu().String(), "exporterResources still applies")
@@ -92,27 +92,27 @@ func TestDesiredPodHonoursOptionalFields(t *testing.T) {
 	}
 	rc.Spec.ExporterResources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("200m")}}
 	rc.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{}}
-	pod := desiredPod(rc, 0)
+	pod := Pod(rc, 0)
 
-	redis := containerNamed(t, pod, redisContainer)
+	redis := containerNamed(t, pod, RedisContainer)
 	require.Equal(t, "awbrg789/redis:7.0.15", redis.Image)
 	require.NotContains(t, redis.Args, "--requirepass", "the password lives in the config Secret")
 	require.Equal(t, "yes", argValue(t, redis.Args, "--appendonly"))
 	require.Equal(t, "data-rediscluster1-0", pod.Spec.Volumes[0].PersistentVolumeClaim.ClaimName)
 	require.Equal(t, "rediscluster1-config", pod.Spec.Volumes[1].Secret.SecretName)
 
-	secret := desiredConfigSecret(rc, `s3"cr\et`, nil, false)
-	file, monitor := string(secret.Data[configFileKey]), string(secret.Data[monitorPasswordKey])
+	secret := ConfigSecret(rc, `s3"cr\et`, nil, false)
+	file, monitor := string(secret.Data[ConfigFileKey]), string(secret.Data[MonitorPasswordKey])
 	require.Len(t, monitor, 48, "the exporter's own password")
 	require.Equal(t, "cluster-node-timeout \"2000\"\nhz \"20\"\nmaxmemory \"512mb\"\nmaxmemory-policy \"allkeys-lru\"\n"+
 		"requirepass \"s3\\\"cr\\\\et\"\nmasterauth \"s3\\\"cr\\\\et\"\n"+
 		"user redis-exporter "+strings.Join(conf.MonitorRules(monitor), " ")+"\n", file, "sorted, quoted as redis.conf reads them")
 	require.NotContains(t, file, monitor, "the file holds the exporter's password's hash only")
-	withPassword := podSpecHash(&pod.Spec)
+	withPassword := PodSpecHash(&pod.Spec)
 	rc.Spec.PasswordSecret, rc.Spec.Config, rc.Spec.MaxMemory = nil, nil, "1gb"
-	require.Equal(t, withPassword, podSpecHash(&desiredPod(rc, 0).Spec), "password and live settings change no pod")
+	require.Equal(t, withPassword, PodSpecHash(&Pod(rc, 0).Spec), "password and live settings change no pod")
 
-	exporter := containerNamed(t, pod, exporterContainer)
+	exporter := containerNamed(t, pod, ExporterContainer)
 	require.Equal(t, "quay.io/opstree/redis-exporter:v1.44.0", exporter.Image)
 	require.Contains(t, exporter.Env, corev1.EnvVar{Name: "REDIS_USER", Value: conf.MonitorUser})
 	require.Contains(t, exporter.Env, corev1.EnvVar{Name: "REDIS_PASSWORD", ValueFrom: &corev1.EnvVarSource{
@@ -125,7 +125,7 @@ func TestDesiredPodHonoursOptionalFields(t *testing.T) {
 func TestDesiredPodWithoutExporter(t *testing.T) {
 	rc := newCluster("rediscluster1")
 	rc.Spec.Exporter = &redisv1beta1.ExporterSpec{Enabled: ptr.To(false)}
-	pod := desiredPod(rc, 0)
+	pod := Pod(rc, 0)
 	require.Len(t, pod.Spec.Containers, 1)
 	require.NotContains(t, pod.Annotations, "prometheus.io/scrape")
 }
@@ -133,12 +133,12 @@ func TestDesiredPodWithoutExporter(t *testing.T) {
 func TestDesiredClaimAndService(t *testing.T) {
 	rc := newCluster("rediscluster1")
 	rc.Spec.Persistence = &redisv1beta1.PersistenceSpec{Enabled: true, StorageClass: ptr.To("fast")}
-	claim := desiredClaim(rc, 2)
+	claim := Claim(rc, 2)
 	require.Equal(t, "data-rediscluster1-2", claim.Name)
 	require.Equal(t, "fast", *claim.Spec.StorageClassName)
 	require.Equal(t, "1Gi", claim.Spec.Resources.Requests.Storage().String())
 
-	svc := desiredExporterService(rc)
+	svc := ExporterService(rc)
 	require.Equal(t, corev1.ClusterIPNone, svc.Spec.ClusterIP)
 	require.Equal(t, exporterPortName, svc.Spec.Ports[0].TargetPort.StrVal)
 	require.Equal(t, "rediscluster1", svc.Spec.Selector[LabelInstance])
@@ -146,7 +146,7 @@ func TestDesiredClaimAndService(t *testing.T) {
 
 func TestNodeIndex(t *testing.T) {
 	rc := newCluster("rediscluster1")
-	index, ok := NodeIndex(desiredPod(rc, 7))
+	index, ok := NodeIndex(Pod(rc, 7))
 	require.True(t, ok)
 	require.Equal(t, 7, index)
 	_, ok = NodeIndex(&corev1.Pod{})

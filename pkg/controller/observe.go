@@ -17,10 +17,10 @@ import (
 	"redis-operator/pkg/redisops/topology"
 )
 
-// observation is everything one sync knows of a cluster: its objects from the listers, every
+// Observation is everything one sync knows of a cluster: its objects from the listers, every
 // node's own view of Redis and the state of the cluster's migration task. decide needs nothing
 // else.
-type observation struct {
+type Observation struct {
 	Cluster *redisv1beta1.RedisCluster
 	Pods    map[int]*corev1.Pod // by node index
 	Claims  map[int]bool        // node indexes whose data claim exists
@@ -59,8 +59,8 @@ type observation struct {
 // observe reads what sync needs of rc. The task is read before Redis, so a finished migration
 // is seen with the cluster it left behind.
 func (c *Controller) observe(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster,
-	password string) (*observation, error) {
-	o := &observation{Cluster: rc, Now: time.Now(), Claims: map[int]bool{}, Password: password}
+	password string) (*Observation, error) {
+	o := &Observation{Cluster: rc, Now: time.Now(), Claims: map[int]bool{}, Password: password}
 	var err error
 	if o.Pods, err = c.clusterPods(rc); err != nil {
 		return nil, err
@@ -116,14 +116,14 @@ func (c *Controller) observe(ctx context.Context, rc *redisv1beta1.RedisCluster,
 		}
 	}
 	o.Migration = c.migrations.report(keyOf(rc), rc.UID)
-	if addrs := memberAddrs(members(rc, o.Pods, o.Claims)); len(addrs) > 0 {
+	if addrs := MemberAddrs(WantedMembers(rc, o.Pods, o.Claims)); len(addrs) > 0 {
 		o.View = redis.View(ctx, addrs)
 	}
 	return o, nil
 }
 
-// wantedIndexes are the node indexes the spec asks for.
-func wantedIndexes(rc *redisv1beta1.RedisCluster) []int {
+// WantedIndexes are the node indexes the spec asks for.
+func WantedIndexes(rc *redisv1beta1.RedisCluster) []int {
 	out := make([]int, rc.Spec.NodeCount())
 	for i := range out {
 		out[i] = i
@@ -131,25 +131,25 @@ func wantedIndexes(rc *redisv1beta1.RedisCluster) []int {
 	return out
 }
 
-// members lists the wanted nodes, and any node above the wanted count that still has a pod, with
+// WantedMembers lists the wanted nodes, and any node above the wanted count that still has a pod, with
 // the address of each pod that is ready and not going away.
-func members(rc *redisv1beta1.RedisCluster, pods map[int]*corev1.Pod, claims map[int]bool) []member {
-	var out []member
-	indexes := wantedIndexes(rc)
+func WantedMembers(rc *redisv1beta1.RedisCluster, pods map[int]*corev1.Pod, claims map[int]bool) []Member {
+	var out []Member
+	indexes := WantedIndexes(rc)
 	for index := range pods {
 		if index >= len(indexes) {
 			indexes = append(indexes, index)
 		}
 	}
 	for _, index := range indexes {
-		m := member{Index: index, Pod: PodName(rc, index), Port: int(rc.Spec.NodePort(index)), Extra: index >= rc.Spec.NodeCount(),
+		m := Member{Index: index, Pod: PodName(rc, index), Port: int(rc.Spec.NodePort(index)), Extra: index >= rc.Spec.NodeCount(),
 			ClaimKept: claims[index]}
 		if pod, ok := pods[index]; ok {
 			m.Node, m.Host = pod.Spec.NodeName, pod.Spec.NodeName
 			if pod.DeletionTimestamp == nil {
 				// A setting Redis takes only at start needs a new pod too.
-				m.Outdated = pod.Annotations[AnnotationSpecHash] != desiredPod(rc, index).Annotations[AnnotationSpecHash] ||
-					strings.HasPrefix(pod.Annotations[AnnotationSettings], restartPrefix)
+				m.Outdated = pod.Annotations[AnnotationSpecHash] != Pod(rc, index).Annotations[AnnotationSpecHash] ||
+					strings.HasPrefix(pod.Annotations[AnnotationSettings], RestartPrefix)
 				m.Current = !m.Outdated
 				m.PodIP = pod.Status.PodIP
 				if podReady(pod) {
@@ -175,7 +175,7 @@ func podReady(pod *corev1.Pod) bool {
 	return false
 }
 
-func memberAddrs(ms []member) []string {
+func MemberAddrs(ms []Member) []string {
 	var out []string
 	for _, m := range ms {
 		if a := m.Addr(); a != "" {
@@ -194,16 +194,16 @@ func (c *Controller) checkPorts(rc *redisv1beta1.RedisCluster, runningNodes int)
 	}
 	held, err := c.portsHeldElsewhere(rc, nil)
 	if err != nil || len(held) > 0 {
-		return heldMessage(held), err
+		return HeldMessage(held), err
 	}
-	ranges := func(other *redisv1beta1.RedisCluster) portRange {
+	ranges := func(other *redisv1beta1.RedisCluster) PortRange {
 		pods, err := c.clusterPods(other)
 		if err != nil {
-			return hostPorts(other, 0)
+			return HostPorts(other, 0)
 		}
-		return hostPorts(other, maxIndex(pods)+1)
+		return HostPorts(other, maxIndex(pods)+1)
 	}
-	msg, _ := portConflict(rc, hostPorts(rc, runningNodes), others, ranges)
+	msg, _ := FirstPortConflict(rc, HostPorts(rc, runningNodes), others, ranges)
 	return msg, nil
 }
 
@@ -212,7 +212,7 @@ func (c *Controller) checkPorts(rc *redisv1beta1.RedisCluster, runningNodes int)
 // there (its status keeps the node's id while the pod is replaced). A cluster keeps the ports
 // its nodes run on: a later change of another cluster never takes them.
 func (c *Controller) portsHeldElsewhere(rc *redisv1beta1.RedisCluster, pods map[int]*corev1.Pod) (map[int]string, error) {
-	return c.portsHeldAt(rc, pods, wantedIndexes(rc))
+	return c.portsHeldAt(rc, pods, WantedIndexes(rc))
 }
 
 // noTemporary says why the temporary node of a rolling update (the index after the wanted
@@ -251,7 +251,7 @@ func (c *Controller) portsHeldAt(rc *redisv1beta1.RedisCluster, pods map[int]*co
 			}
 		}
 		for index := range held {
-			for _, port := range nodePorts(other, index) {
+			for _, port := range NodePorts(other, index) {
 				holder[port] = other.Namespace + "/" + other.Name
 			}
 		}
@@ -261,7 +261,7 @@ func (c *Controller) portsHeldAt(rc *redisv1beta1.RedisCluster, pods map[int]*co
 		if _, exists := pods[index]; exists {
 			continue
 		}
-		for _, port := range nodePorts(rc, index) {
+		for _, port := range NodePorts(rc, index) {
 			if name, held := holder[port]; held {
 				out[index] = fmt.Sprintf("port %d of node %d is held by RedisCluster %s", port, index, name)
 				break
@@ -271,8 +271,8 @@ func (c *Controller) portsHeldAt(rc *redisv1beta1.RedisCluster, pods map[int]*co
 	return out, nil
 }
 
-// heldMessage says which nodes cannot be created and why, in node order.
-func heldMessage(held map[int]string) string {
+// HeldMessage says which nodes cannot be created and why, in node order.
+func HeldMessage(held map[int]string) string {
 	indexes := make([]int, 0, len(held))
 	for index := range held {
 		indexes = append(indexes, index)
@@ -282,7 +282,7 @@ func heldMessage(held map[int]string) string {
 	for i, index := range indexes {
 		parts[i] = held[index]
 	}
-	return "host ports taken: " + joinBounded(parts, maxConditionMessage/2) +
+	return "host ports taken: " + JoinBounded(parts, MaxConditionMessage/2) +
 		"; those nodes are not created: choose another basePort, or a size that fits"
 }
 
@@ -295,14 +295,14 @@ func (c *Controller) placement(rc *redisv1beta1.RedisCluster) (map[string]bool, 
 	cordoned, domains := map[string]bool{}, map[string]string{}
 	key := rc.Spec.TopologyKeyOrDefault()
 	for _, n := range nodes {
-		if leaving(n) {
+		if Leaving(n) {
 			cordoned[n.Name] = true
 		}
 		if domain, ok := n.Labels[key]; ok {
 			domains[n.Name] = domain
 		}
 	}
-	list, err := c.budgets.PodDisruptionBudgets(rc.Namespace).List(clusterSelector(rc))
+	list, err := c.budgets.PodDisruptionBudgets(rc.Namespace).List(ClusterSelector(rc))
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("listing disruption budgets: %w", err)
 	}

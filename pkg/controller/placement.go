@@ -25,9 +25,9 @@ const (
 	LabelShard = "redis.redis/shard"
 )
 
-// labelPod sets (or, for an empty value, removes) labels on a node's pod.
-type labelPod struct {
-	because
+// LabelPod sets (or, for an empty value, removes) labels on a node's pod.
+type LabelPod struct {
+	Because
 	Pod    string
 	Labels map[string]string
 }
@@ -46,10 +46,10 @@ func shardOf(nodes []reachableMember) map[string]int {
 // planLabels brings each answering node's pod labels to its role and shard. Pods that stop
 // being masters are relabelled before those that become masters: the masters' budget must never
 // count more masters than there are, or it would let one be evicted.
-func planLabels(o *observation, in *observed) []action {
+func planLabels(o *Observation, in *liveCluster) []Action {
 	nodes := in.reachable()
 	shards := shardOf(nodes)
-	var demoted, out []action
+	var demoted, out []Action
 	for _, n := range nodes {
 		pod := o.Pods[n.Index]
 		if pod == nil {
@@ -62,7 +62,7 @@ func planLabels(o *observation, in *observed) []action {
 			role, shard = "replica", strconv.Itoa(s)
 		}
 		if pod.Labels[LabelRole] != role || pod.Labels[LabelShard] != shard {
-			a := labelPod{because(fmt.Sprintf("label pod %s as %s of shard %s", pod.Name, orNone(role), orNone(shard))),
+			a := LabelPod{Because(fmt.Sprintf("label pod %s as %s of shard %s", pod.Name, orNone(role), orNone(shard))),
 				pod.Name, map[string]string{LabelRole: role, LabelShard: shard}}
 			if pod.Labels[LabelRole] == "master" {
 				demoted = append(demoted, a)
@@ -89,9 +89,9 @@ var drainTaints = map[string]bool{
 	"karpenter.sh/disruption":        true, // Karpenter before v1
 }
 
-// leaving reports whether a Kubernetes node is being emptied: cordoned (a drain starts so), or
+// Leaving reports whether a Kubernetes node is being emptied: cordoned (a drain starts so), or
 // tainted by an autoscaler that removes it.
-func leaving(n *corev1.Node) bool {
+func Leaving(n *corev1.Node) bool {
 	if n.Spec.Unschedulable {
 		return true
 	}
@@ -107,14 +107,14 @@ func leaving(n *corev1.Node) bool {
 // to the master's most up-to-date replica on a schedulable node, gracefully. The masters'
 // budget keeps their pods from being evicted until then. It also says which masters cannot
 // move, and so block a drain.
-func planDrain(in *observed) ([]action, []string) {
+func planDrain(in *liveCluster) ([]Action, []string) {
 	if len(in.Cordoned) == 0 {
 		return nil, nil
 	}
 	var blocked []string
 	nodes := in.reachable()
 	masters := ownerNodes(nodes)
-	var out []action
+	var out []Action
 	for _, m := range masters {
 		if !in.Cordoned[m.Node] {
 			continue
@@ -126,7 +126,7 @@ func planDrain(in *observed) ([]action, []string) {
 			}
 		}
 		if r, ok := bestReplica(replicas, masters); ok {
-			out = append(out, failover{because(fmt.Sprintf("master of slots %s moved off node %s before drain: node %d takes over from node %d",
+			out = append(out, Failover{Because(fmt.Sprintf("master of slots %s moved off node %s before drain: node %d takes over from node %d",
 				strings.Join(topology.FormatRanges(m.Self.Slots), ","), m.Node, r.Index, m.Index)), r.Addr(), m.Self.ID, topology.FailoverGraceful})
 			continue
 		}
@@ -142,7 +142,7 @@ func planDrain(in *observed) ([]action, []string) {
 // domain, or the replica of a crowded master with none elsewhere, has its pod replaced while a
 // schedulable domain holds no pod of the cluster: the scheduler's spreading puts the new pod
 // there. It returns why the layout stays at risk otherwise.
-func planSpread(in *observed) ([]action, string) {
+func planSpread(in *liveCluster) ([]Action, string) {
 	nodes := in.reachable()
 	masters := ownerNodes(nodes)
 	mastersOn := map[string][]reachableMember{}
@@ -169,7 +169,7 @@ func planSpread(in *observed) ([]action, string) {
 			continue
 		}
 		if r, ok := bestReplica(away, masters); ok && crowded {
-			return []action{failover{because(fmt.Sprintf("spread masters: node %d on %s takes over from node %d, which shares node %s with another master",
+			return []Action{Failover{Because(fmt.Sprintf("spread masters: node %d on %s takes over from node %d, which shares node %s with another master",
 				r.Index, r.Host, m.Index, m.Host)), r.Addr(), m.Self.ID, topology.FailoverGraceful}}, ""
 		}
 		if len(in.EmptyDomains) > 0 && len(replicas) > 0 {
@@ -179,8 +179,8 @@ func planSpread(in *observed) ([]action, string) {
 					move = r
 				}
 			}
-			return []action{replacePod{because(fmt.Sprintf("spread shards: replace pod %s of replica node %d (on %s, with master node %d) so that it runs in an empty domain (%s)",
-				move.Pod, move.Index, move.Host, m.Index, strings.Join(in.EmptyDomains, ", "))), move.member, ""}}, ""
+			return []Action{ReplacePod{Because(fmt.Sprintf("spread shards: replace pod %s of replica node %d (on %s, with master node %d) so that it runs in an empty domain (%s)",
+				move.Pod, move.Index, move.Host, m.Index, strings.Join(in.EmptyDomains, ", "))), move.Member, ""}}, ""
 		}
 		if crowded {
 			risks = append(risks, fmt.Sprintf("masters %d and %d share node %s and no replica on a node without a master can take over",
@@ -204,11 +204,11 @@ func ShardBudgetName(rc *redisv1beta1.RedisCluster, k int) string {
 	return fmt.Sprintf("%s-shard-%d", rc.Name, k)
 }
 
-// desiredBudgets are the cluster's disruption budgets: none of the masters may go, one replica
+// Budgets are the cluster's disruption budgets: none of the masters may go, one replica
 // per shard may. A pod matches exactly one, as the eviction API requires. They count pods with
 // minAvailable: maxUnavailable would make the disruption controller count the pods the owner's
 // scale asks for, which is the number of masters for every budget.
-func desiredBudgets(rc *redisv1beta1.RedisCluster) []*policyv1.PodDisruptionBudget {
+func Budgets(rc *redisv1beta1.RedisCluster) []*policyv1.PodDisruptionBudget {
 	budget := func(name string, match map[string]string, minAvailable int32) *policyv1.PodDisruptionBudget {
 		selector := map[string]string{LabelManagedBy: ManagedByValue, LabelInstance: rc.Name}
 		for k, v := range match {
@@ -232,7 +232,7 @@ func desiredBudgets(rc *redisv1beta1.RedisCluster) []*policyv1.PodDisruptionBudg
 // gone); existing maps each budget's name to its minAvailable.
 func planBudgets(rc *redisv1beta1.RedisCluster, existing map[string]int32) (write []*policyv1.PodDisruptionBudget, remove []string) {
 	wanted := map[string]bool{}
-	for _, b := range desiredBudgets(rc) {
+	for _, b := range Budgets(rc) {
 		wanted[b.Name] = true
 		if least, ok := existing[b.Name]; !ok || least != b.Spec.MinAvailable.IntVal {
 			write = append(write, b)
@@ -248,9 +248,9 @@ func planBudgets(rc *redisv1beta1.RedisCluster, existing map[string]int32) (writ
 }
 
 // emptyDomains are the failure domains that have a schedulable node and none of members.
-func emptyDomains(o *observation, members []member) []string {
+func emptyDomains(o *Observation, WantedMembers []Member) []string {
 	used := map[string]bool{}
-	for _, m := range members {
+	for _, m := range WantedMembers {
 		if m.Node != "" {
 			used[m.Host] = true
 		}

@@ -40,15 +40,15 @@ func TestANodeIsLeavingWhenCordonedOrTaintedByAnAutoscaler(t *testing.T) {
 	node := func(unschedulable bool, taints ...corev1.Taint) *corev1.Node {
 		return &corev1.Node{Spec: corev1.NodeSpec{Unschedulable: unschedulable, Taints: taints}}
 	}
-	require.True(t, leaving(node(true)))
-	require.False(t, leaving(node(false)))
+	require.True(t, Leaving(node(true)))
+	require.False(t, Leaving(node(false)))
 	for _, key := range []string{"ToBeDeletedByClusterAutoscaler", "karpenter.sh/disrupted", "karpenter.sh/disruption"} {
-		require.True(t, leaving(node(false, corev1.Taint{Key: key, Effect: corev1.TaintEffectNoSchedule})), key)
-		require.True(t, leaving(node(false, corev1.Taint{Key: key, Effect: corev1.TaintEffectNoExecute})), key)
-		require.False(t, leaving(node(false, corev1.Taint{Key: key, Effect: corev1.TaintEffectPreferNoSchedule})), key)
+		require.True(t, Leaving(node(false, corev1.Taint{Key: key, Effect: corev1.TaintEffectNoSchedule})), key)
+		require.True(t, Leaving(node(false, corev1.Taint{Key: key, Effect: corev1.TaintEffectNoExecute})), key)
+		require.False(t, Leaving(node(false, corev1.Taint{Key: key, Effect: corev1.TaintEffectPreferNoSchedule})), key)
 	}
-	require.False(t, leaving(node(false, corev1.Taint{Key: "DeletionCandidateOfClusterAutoscaler", Effect: corev1.TaintEffectPreferNoSchedule})))
-	require.False(t, leaving(node(false, corev1.Taint{Key: "dedicated", Value: "redis", Effect: corev1.TaintEffectNoSchedule})))
+	require.False(t, Leaving(node(false, corev1.Taint{Key: "DeletionCandidateOfClusterAutoscaler", Effect: corev1.TaintEffectPreferNoSchedule})))
+	require.False(t, Leaving(node(false, corev1.Taint{Key: "dedicated", Value: "redis", Effect: corev1.TaintEffectNoSchedule})))
 }
 
 func TestSpreadMovesASecondMasterOffAKubernetesNode(t *testing.T) {
@@ -105,13 +105,13 @@ func TestSpreadMovesAReplicaOffItsMastersNodeToAnEmptyOne(t *testing.T) {
 func TestLabelsAndBudgetsFollowTheShards(t *testing.T) {
 	rc := newCluster("rc")
 	in := clusterFixture(3, 1, healthy()...)
-	o := &observation{Cluster: rc, View: in.View, Pods: map[int]*corev1.Pod{}}
+	o := &Observation{Cluster: rc, View: in.View, Pods: map[int]*corev1.Pod{}}
 	for i := range 6 {
-		o.Pods[i] = desiredPod(rc, i)
+		o.Pods[i] = Pod(rc, i)
 	}
 	labels := map[string]map[string]string{}
 	for _, a := range planLabels(o, in) {
-		labels[a.(labelPod).Pod] = a.(labelPod).Labels
+		labels[a.(LabelPod).Pod] = a.(LabelPod).Labels
 	}
 	require.Equal(t, map[string]string{LabelRole: "master", LabelShard: "0"}, labels["rc-0"])
 	require.Equal(t, map[string]string{LabelRole: "replica", LabelShard: "2"}, labels["rc-5"])
@@ -123,17 +123,17 @@ func TestLabelsAndBudgetsFollowTheShards(t *testing.T) {
 		names = append(names, b.Name)
 	}
 	require.Equal(t, []string{"rc-masters", "rc-shard-1", "rc-shard-2"}, names, "the masters' budget follows spec.masters")
-	require.EqualValues(t, 3, desiredBudgets(rc)[0].Spec.MinAvailable.IntVal, "masters wait for their hand-over")
-	require.EqualValues(t, 0, desiredBudgets(rc)[1].Spec.MinAvailable.IntVal, "the one replica of a shard may go")
+	require.EqualValues(t, 3, Budgets(rc)[0].Spec.MinAvailable.IntVal, "masters wait for their hand-over")
+	require.EqualValues(t, 0, Budgets(rc)[1].Spec.MinAvailable.IntVal, "the one replica of a shard may go")
 }
 
 func TestTopologyKeyMakesZonesTheFailureDomains(t *testing.T) {
 	rc := newCluster("rc")
 	rc.Spec.TopologyKey = "topology.kubernetes.io/zone"
-	pod := desiredPod(rc, 0)
+	pod := Pod(rc, 0)
 	require.Equal(t, "topology.kubernetes.io/zone", pod.Spec.Affinity.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution[0].PodAffinityTerm.TopologyKey)
 	pod.Spec.NodeName = "node-a"
-	o := &observation{Cluster: rc, Pods: map[int]*corev1.Pod{0: pod}, Domains: map[string]string{"node-a": "zone-1"}}
+	o := &Observation{Cluster: rc, Pods: map[int]*corev1.Pod{0: pod}, Domains: map[string]string{"node-a": "zone-1"}}
 	in := plannerInput(rc, o)
 	require.Equal(t, "node-a", in.Members[0].Node, "a drain cordons the node")
 	require.Equal(t, "zone-1", in.Members[0].Host, "masters spread over zones")

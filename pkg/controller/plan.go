@@ -10,8 +10,8 @@ import (
 	"redis-operator/pkg/redisops/topology"
 )
 
-// member is a node the cluster wants: its index, pod and, once the pod is ready, its address.
-type member struct {
+// Member is a node the cluster wants: its index, pod and, once the pod is ready, its address.
+type Member struct {
 	Index int
 	// Extra marks a node above the count the spec asks for: it is drained and removed.
 	Extra bool
@@ -25,28 +25,28 @@ type member struct {
 	PodIP     string
 	ClaimKept bool
 	// Outdated says the member's pod was built from an older spec, Current from this one; a
-	// member without a pod, or whose pod is going away, is neither.
+	// Member without a pod, or whose pod is going away, is neither.
 	Outdated, Current bool
 }
 
 // mayReturnAs reports whether the node once at addr may come back with its data: its claim
 // outlives pods, or, without persistence, the pod holding the data still stands at addr (a
 // new pod elsewhere starts empty).
-func (m member) mayReturnAs(addr string) bool {
+func (m Member) mayReturnAs(addr string) bool {
 	return m.ClaimKept || (m.PodIP != "" && m.PodIP+":"+strconv.Itoa(m.Port) == addr)
 }
 
 // Addr is the member's ip:port, empty before the pod has an address.
-func (m member) Addr() string {
+func (m Member) Addr() string {
 	if m.IP == "" {
 		return ""
 	}
 	return m.IP + ":" + strconv.Itoa(m.Port)
 }
 
-// observed joins the wanted members with what every reachable one reports.
-type observed struct {
-	Members  []member
+// liveCluster joins the wanted members with what every reachable one reports.
+type liveCluster struct {
+	Members  []Member
 	View     *topology.ClusterView
 	Masters  int // wanted masters
 	Replicas int // wanted replicas per master
@@ -67,18 +67,18 @@ type observed struct {
 }
 
 // memberAt returns the member whose port addr has: a node's port is fixed by its index.
-func (o *observed) memberAt(addr string) (member, bool) {
+func (o *liveCluster) memberAt(addr string) (Member, bool) {
 	_, port, ok := strings.Cut(addr, ":")
 	for _, m := range o.Members {
 		if ok && strconv.Itoa(m.Port) == port {
 			return m, true
 		}
 	}
-	return member{}, false
+	return Member{}, false
 }
 
 // reachable returns the members whose node answered, with their own table line.
-func (o *observed) reachable() []reachableMember {
+func (o *liveCluster) reachable() []reachableMember {
 	var out []reachableMember
 	for _, m := range o.Members {
 		if m.Addr() == "" {
@@ -92,13 +92,13 @@ func (o *observed) reachable() []reachableMember {
 		if !ok {
 			continue
 		}
-		out = append(out, reachableMember{member: m, State: state, Self: self})
+		out = append(out, reachableMember{Member: m, State: state, Self: self})
 	}
 	return out
 }
 
 type reachableMember struct {
-	member
+	Member
 	State *topology.NodeState
 	Self  topology.NodeView
 }
@@ -120,10 +120,10 @@ type slotOwners = [topology.SlotCount]string
 // these with anything to do is the plan. While the cluster's migration task runs (busy), only
 // steps that cannot interfere with it are planned: meeting new nodes and attaching replicas.
 // It is pure: everything it knows is in o.
-func planCluster(o *observed, busy bool) []action {
+func planCluster(o *liveCluster, busy bool) []Action {
 	nodes := o.reachable()
 	if len(nodes) == 0 {
-		return []action{waitFor{"no Redis node is reachable yet"}}
+		return []Action{WaitFor{"no Redis node is reachable yet"}}
 	}
 	byID := map[string]reachableMember{}
 	for _, n := range nodes {
@@ -140,24 +140,24 @@ func planCluster(o *observed, busy bool) []action {
 	// A new cluster: wait for every node, introduce them, then split the slots.
 	if assigned == 0 && !busy {
 		if len(nodes) < len(o.Members) {
-			return []action{waitFor{because(fmt.Sprintf("%d of %d Redis nodes are running", len(nodes), len(o.Members)))}}
+			return []Action{WaitFor{Because(fmt.Sprintf("%d of %d Redis nodes are running", len(nodes), len(o.Members)))}}
 		}
 		return planBootstrap(o, nodes)
 	}
-	steps := []func() []action{
-		func() []action { return planForget(o, nodes, byID, &owners) },
-		func() []action { return planMeet(nodes) },
-		func() []action { return planRepair(o, nodes, &owners, byID) },
-		func() []action { return planUnownedSlots(o, nodes, &owners, byID) },
-		func() []action { return planHandOver(nodes) },
-		func() []action { return planScale(o, nodes, &owners) },
-		func() []action { return planRemove(o, nodes) },
-		func() []action { return planReplicas(o, nodes, byID) },
+	steps := []func() []Action{
+		func() []Action { return planForget(o, nodes, byID, &owners) },
+		func() []Action { return planMeet(nodes) },
+		func() []Action { return planRepair(o, nodes, &owners, byID) },
+		func() []Action { return planUnownedSlots(o, nodes, &owners, byID) },
+		func() []Action { return planHandOver(nodes) },
+		func() []Action { return planScale(o, nodes, &owners) },
+		func() []Action { return planRemove(o, nodes) },
+		func() []Action { return planReplicas(o, nodes, byID) },
 	}
 	if busy {
-		steps = []func() []action{
-			func() []action { return planMeet(nodes) },
-			func() []action { return planReplicas(o, nodes, byID) },
+		steps = []func() []Action{
+			func() []Action { return planMeet(nodes) },
+			func() []Action { return planReplicas(o, nodes, byID) },
 		}
 	}
 	for _, step := range steps {
@@ -202,7 +202,7 @@ func hasLiveReplica(nodes []reachableMember, masterID string) bool {
 	return false
 }
 
-func short(id string) string {
+func ShortID(id string) string {
 	if len(id) > 8 {
 		return id[:8]
 	}

@@ -64,12 +64,12 @@ func (n fakeNode) line(self bool) topology.NodeView {
 	return v
 }
 
-// clusterFixture builds the observed cluster of nodes for a cluster of masters x replicas.
-func clusterFixture(masters, replicas int, nodes ...fakeNode) *observed {
-	o := &observed{Masters: masters, Replicas: replicas, View: &topology.ClusterView{Nodes: map[string]*topology.NodeState{}},
+// clusterFixture builds the liveCluster cluster of nodes for a cluster of masters x replicas.
+func clusterFixture(masters, replicas int, nodes ...fakeNode) *liveCluster {
+	o := &liveCluster{Masters: masters, Replicas: replicas, View: &topology.ClusterView{Nodes: map[string]*topology.NodeState{}},
 		LinkDownLimit: 12, NodeTimeout: 5 * time.Second, Now: time.Unix(1000, 0)}
 	for _, n := range nodes {
-		m := member{Index: n.index, Pod: fmt.Sprintf("rc-%d", n.index), Node: n.host, Host: n.host, Port: 10000 + n.index, ClaimKept: n.dataKept}
+		m := Member{Index: n.index, Pod: fmt.Sprintf("rc-%d", n.index), Node: n.host, Host: n.host, Port: 10000 + n.index, ClaimKept: n.dataKept}
 		if !n.noPod {
 			m.IP = "10.0.0." + strconv.Itoa(n.index%3+1)
 			m.PodIP = m.IP
@@ -128,7 +128,7 @@ type plan struct {
 type flatAction struct {
 	Kind   string
 	Addr   string
-	Target member
+	Target Member
 	Ranges []topology.SlotRange
 	NodeID string
 	Slot   int
@@ -156,36 +156,36 @@ const (
 	actTemporary    = "addTemporary"
 )
 
-func flatten(actions []action) plan {
+func flatten(actions []Action) plan {
 	var p plan
 	for _, a := range actions {
-		f := flatAction{Reason: a.why()}
+		f := flatAction{Reason: a.Why()}
 		switch a := a.(type) {
-		case waitFor, waitForData, notEnoughMemory:
+		case WaitFor, WaitForData, NotEnoughMemory:
 			f.Kind = actWait
-		case meetNode:
+		case MeetNode:
 			f.Kind, f.Addr, f.Target = actMeet, a.Addr, a.Peer
-		case addSlots:
+		case AddSlots:
 			f.Kind, f.Addr, f.Ranges, f.Epoch = actAddSlots, a.Addr, a.Ranges, a.Epoch
-		case claimLostSlots:
+		case ClaimLostSlots:
 			f.Kind, f.Addr, f.Ranges = actAssignedLost, a.Addr, a.Ranges
-		case replicate:
+		case Replicate:
 			f.Kind, f.Addr, f.NodeID = actReplicate, a.Addr, a.MasterID
-		case forgetNode:
+		case ForgetNode:
 			f.Kind, f.NodeID = actForget, a.ID
-		case failover:
+		case Failover:
 			f.Kind, f.Addr, f.NodeID = actFailover, a.Addr, a.MasterID
-		case pointOwner:
+		case PointOwner:
 			f.Kind, f.Addr, f.NodeID, f.Slots = actPointOwner, a.Addr, a.OwnerID, a.Slots
-		case repairSlot:
+		case RepairSlot:
 			f.Kind, f.Slot, f.Owner = actRepairSlot, a.Slot, a.Owner
-		case migrateSlots:
+		case MigrateSlots:
 			f.Kind, f.Moves = actMigrate, a.Moves
-		case removeNode:
+		case RemoveNode:
 			f.Kind, f.Addr, f.NodeID, f.Target = actRemove, a.Node.Addr(), a.ID, a.Node
-		case replacePod:
+		case ReplacePod:
 			f.Kind, f.Addr, f.Target = actReplace, a.Node.Addr(), a.Node
-		case addTemporaryNode:
+		case AddTemporaryNode:
 			f.Kind, f.Slot = actTemporary, a.Index
 		default:
 			panic(fmt.Sprintf("no flattening for %T", a))
@@ -196,13 +196,13 @@ func flatten(actions []action) plan {
 }
 
 // planOf is the plan planCluster makes of o when no migration runs.
-func planOf(o *observed) plan { return flatten(planCluster(o, false)) }
+func planOf(o *liveCluster) plan { return flatten(planCluster(o, false)) }
 
 // requireWaiting checks that the plan only waits, for a reason containing why.
-func requireWaiting(t *testing.T, p plan, why string) {
+func requireWaiting(t *testing.T, p plan, Why string) {
 	t.Helper()
 	require.Equal(t, []string{"wait"}, kinds(p), "%+v", p.Actions)
-	require.Contains(t, p.Actions[0].Reason, why)
+	require.Contains(t, p.Actions[0].Reason, Why)
 }
 
 func kinds(p plan) []string {

@@ -322,7 +322,7 @@ func TestAssessCluster(t *testing.T) {
 
 	status := &redisv1beta1.RedisClusterStatus{}
 	applyHealth(status, 1, h, time.Now())
-	setDegraded(status, 1, ReasonSlotsLost, nil, []string{"0-5461"}, time.Now())
+	SetDegraded(status, 1, ReasonSlotsLost, nil, []string{"0-5461"}, time.Now())
 	require.Equal(t, ReasonSlotsLost, findCondition(status, redisv1beta1.ConditionDegraded).Reason)
 	applyHealth(status, 1, assessCluster(o, nil, nil), time.Now().Add(time.Minute))
 	require.Equal(t, ReasonSlotsLost, findCondition(status, redisv1beta1.ConditionDegraded).Reason, "lost slots stay named for a while")
@@ -437,13 +437,13 @@ func TestNotReadyUntilEveryNodeAgreesOnOwners(t *testing.T) {
 func TestMigrationRecordKeepsWhatInterruptedIt(t *testing.T) {
 	started := metav1.NewTime(time.Unix(100, 0))
 	m := &redisv1beta1.MigrationStatus{SlotsPlanned: 4096, SlotsDone: 640, Step: "stopped: connection refused", StartTime: &started}
-	m.Interruptions = appendNotes(m.Interruptions, []string{"migrate slots failed: connection refused"})
+	m.Interruptions = AppendNotes(m.Interruptions, []string{"migrate slots failed: connection refused"})
 	require.Equal(t, []string{"migrate slots failed: connection refused"}, m.Interruptions)
 
-	m.Interruptions = appendNotes(m.Interruptions, []string{"rolled slot 7 back to its owner 10.0.0.1:10003 (120 keys returned)"})
+	m.Interruptions = AppendNotes(m.Interruptions, []string{"rolled slot 7 back to its owner 10.0.0.1:10003 (120 keys returned)"})
 	require.Len(t, m.Interruptions, 2)
 	for i := 0; i < 20; i++ {
-		m.Interruptions = appendNotes(m.Interruptions, []string{strings.Repeat("x", 1000)})
+		m.Interruptions = AppendNotes(m.Interruptions, []string{strings.Repeat("x", 1000)})
 	}
 	require.Len(t, m.Interruptions, maxInterruptions)
 	require.Equal(t, "migrate slots failed: connection refused", m.Interruptions[0], "what broke the migration stays first")

@@ -12,11 +12,11 @@ import (
 // being in a minority partition and answers with a rejoin delay of up to 5 seconds.
 // Each master also gets a config epoch of its own while alone (as redis-cli does), so the
 // cluster starts without the epoch collisions Redis would otherwise settle over some seconds.
-func planBootstrap(o *observed, nodes []reachableMember) []action {
-	var out []action
+func planBootstrap(o *liveCluster, nodes []reachableMember) []Action {
+	var out []Action
 	masters := chooseMasters(nodes, o.Masters)
 	for i, r := range topology.EvenSplit(len(masters)) {
-		a := addSlots{because: because(fmt.Sprintf("assign slots %s to node %d", r, masters[i].Index)),
+		a := AddSlots{Because: Because(fmt.Sprintf("assign slots %s to node %d", r, masters[i].Index)),
 			Addr: masters[i].Addr(), Ranges: []topology.SlotRange{r}}
 		// Redis takes a config epoch only from a node that has none and knows no other.
 		if masters[i].Self.Epoch == 0 && len(masters[i].State.Table) == 1 {
@@ -30,7 +30,7 @@ func planBootstrap(o *observed, nodes []reachableMember) []action {
 // planForget forgets node ids that are dead for sure: another node now answers at their address,
 // or their address belongs to no wanted node and they are failed. A dead master that still owns
 // slots is forgotten only when none of its replicas lives to take over.
-func planForget(o *observed, nodes []reachableMember, byID map[string]reachableMember, owners *slotOwners) []action {
+func planForget(o *liveCluster, nodes []reachableMember, byID map[string]reachableMember, owners *slotOwners) []Action {
 	wanted := map[string]bool{}
 	for _, m := range o.Members {
 		if a := m.Addr(); a != "" {
@@ -43,7 +43,7 @@ func planForget(o *observed, nodes []reachableMember, byID map[string]reachableM
 	}
 	openWith := openPeers(nodes, owners, byID)
 	seen := map[string]bool{}
-	var out []action
+	var out []Action
 	for _, n := range nodes {
 		for _, peer := range n.State.Table {
 			if seen[peer.ID] || byID[peer.ID].State != nil {
@@ -73,7 +73,7 @@ func planForget(o *observed, nodes []reachableMember, byID map[string]reachableM
 			if was == "" {
 				was = "no address"
 			}
-			out = append(out, forgetNode{because(fmt.Sprintf("forget dead node %s (was at %s)", short(peer.ID), was)), peer.ID})
+			out = append(out, ForgetNode{Because(fmt.Sprintf("forget dead node %s (was at %s)", ShortID(peer.ID), was)), peer.ID})
 		}
 	}
 	return out
@@ -104,7 +104,7 @@ const directMeetOwners = 16
 
 // planMeet introduces reachable nodes the cluster does not know (a new or replacement pod's fresh
 // node) to the slot owners: directly to each when there are few, else through one of them.
-func planMeet(nodes []reachableMember) []action {
+func planMeet(nodes []reachableMember) []Action {
 	var slotOwners []reachableMember
 	for _, n := range nodes {
 		if isSlotOwner(n) {
@@ -115,13 +115,13 @@ func planMeet(nodes []reachableMember) []action {
 		return nil
 	}
 	anchor := slotOwners[0]
-	var out []action
+	var out []Action
 	// A node known by id at another address (its pod moved to another host with its data) is
 	// met at its new one by every node that has the old: the handshake updates the address.
 	for _, n := range nodes {
 		for _, other := range nodes {
 			if peer, ok := other.State.Peer(n.Self.ID); ok && other.Self.ID != n.Self.ID && peer.Addr != n.Addr() {
-				out = append(out, meetNode{because(fmt.Sprintf("meet node %d at its new address %s", n.Index, n.Addr())), other.Addr(), n.member})
+				out = append(out, MeetNode{Because(fmt.Sprintf("meet node %d at its new address %s", n.Index, n.Addr())), other.Addr(), n.Member})
 			}
 		}
 	}
@@ -133,7 +133,7 @@ func planMeet(nodes []reachableMember) []action {
 			continue
 		}
 		if len(n.State.Table) > 1 || len(slotOwners) > directMeetOwners {
-			out = append(out, meetNode{because(fmt.Sprintf("introduce node %d to the cluster", n.Index)), anchor.Addr(), n.member})
+			out = append(out, MeetNode{Because(fmt.Sprintf("introduce node %d to the cluster", n.Index)), anchor.Addr(), n.Member})
 			continue
 		}
 		// A node that knows no one yet meets every slot owner itself: it hears each one's
@@ -143,7 +143,7 @@ func planMeet(nodes []reachableMember) []action {
 		// for another rejoin delay (up to 5 s).
 		for _, m := range slotOwners {
 			if m.Self.ID != n.Self.ID {
-				out = append(out, meetNode{because(fmt.Sprintf("introduce node %d to slot owner %d", n.Index, m.Index)), n.Addr(), m.member})
+				out = append(out, MeetNode{Because(fmt.Sprintf("introduce node %d to slot owner %d", n.Index, m.Index)), n.Addr(), m.Member})
 			}
 		}
 	}

@@ -5,7 +5,7 @@ import "fmt"
 // planReplicas attaches slot-less masters and orphaned replicas to the masters lacking replicas,
 // moves a replica from a master with too many to one with none, and re-points replicas whose link
 // stays down.
-func planReplicas(o *observed, nodes []reachableMember, byID map[string]reachableMember) []action {
+func planReplicas(o *liveCluster, nodes []reachableMember, byID map[string]reachableMember) []Action {
 	replicasOf := map[string][]reachableMember{}
 	var masters, free []reachableMember
 	for _, n := range nodes {
@@ -30,7 +30,7 @@ func planReplicas(o *observed, nodes []reachableMember, byID map[string]reachabl
 	if len(masters) == 0 {
 		return nil
 	}
-	var out []action
+	var out []Action
 	var joined []reachableMember
 	for _, n := range free {
 		knowsAll := true
@@ -40,7 +40,7 @@ func planReplicas(o *observed, nodes []reachableMember, byID map[string]reachabl
 		if knowsAll {
 			joined = append(joined, n)
 		} else {
-			out = append(out, waitFor{because(fmt.Sprintf("node %d is still joining the cluster", n.Index))})
+			out = append(out, WaitFor{Because(fmt.Sprintf("node %d is still joining the cluster", n.Index))})
 		}
 	}
 	free = joined
@@ -48,7 +48,7 @@ func planReplicas(o *observed, nodes []reachableMember, byID map[string]reachabl
 	// that node, back empty, is its replica, and takes the shard back from it.
 	for _, m := range masters {
 		if len(free) > 0 && m.Extra && m.Index == o.TemporaryIndex && len(replicasOf[m.Self.ID]) == 0 {
-			out = append(out, replicate{because(fmt.Sprintf("make node %d a replica of temporary node %d, which holds its shard", free[0].Index, m.Index)),
+			out = append(out, Replicate{Because(fmt.Sprintf("make node %d a replica of temporary node %d, which holds its shard", free[0].Index, m.Index)),
 				free[0].Addr(), m.Self.ID})
 			replicasOf[m.Self.ID] = append(replicasOf[m.Self.ID], free[0])
 			free = free[1:]
@@ -56,7 +56,7 @@ func planReplicas(o *observed, nodes []reachableMember, byID map[string]reachabl
 	}
 	for len(free) > 0 {
 		r, m := bestReplicaPair(free, masters, replicasOf)
-		out = append(out, replicate{because(fmt.Sprintf("make node %d a replica of node %d", free[r].Index, masters[m].Index)),
+		out = append(out, Replicate{Because(fmt.Sprintf("make node %d a replica of node %d", free[r].Index, masters[m].Index)),
 			free[r].Addr(), masters[m].Self.ID})
 		replicasOf[masters[m].Self.ID] = append(replicasOf[masters[m].Self.ID], free[r])
 		free = append(free[:r], free[r+1:]...)
@@ -72,7 +72,7 @@ func planReplicas(o *observed, nodes []reachableMember, byID map[string]reachabl
 		for _, donor := range masters {
 			if reps := replicasOf[donor.Self.ID]; len(reps) > max(o.Replicas, 1) {
 				r := pickMovableReplica(reps, m.Host)
-				out = append(out, replicate{because(fmt.Sprintf("move replica node %d to node %d, which has none", r.Index, m.Index)),
+				out = append(out, Replicate{Because(fmt.Sprintf("move replica node %d to node %d, which has none", r.Index, m.Index)),
 					r.Addr(), m.Self.ID})
 				return out
 			}
@@ -84,7 +84,7 @@ func planReplicas(o *observed, nodes []reachableMember, byID map[string]reachabl
 			// A replica in a full sync shows its link down until the sync ends; re-pointing it
 			// would cancel the sync and make its master fork again.
 			if !r.State.LinkUp() && !r.State.Syncing() && o.LinkDownLimit > 0 && down > o.LinkDownLimit {
-				out = append(out, replicate{because(fmt.Sprintf("re-point replica node %d, its link is down for %ds", r.Index, down)),
+				out = append(out, Replicate{Because(fmt.Sprintf("re-point replica node %d, its link is down for %ds", r.Index, down)),
 					r.Addr(), r.Self.MasterID})
 			}
 		}

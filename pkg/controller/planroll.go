@@ -14,24 +14,24 @@ import (
 // up: the two are read a moment apart while writes go on.
 const caughtUpBytes = 4 << 20
 
-// replacePod deletes a node's pod built from an older spec; it is created again from the
+// ReplacePod deletes a node's pod built from an older spec; it is created again from the
 // current one. Only replicas and slot-less nodes are replaced. Claim, when set, is the node's
 // claim of another storage class, deleted too so that the node comes back on a new one.
-type replacePod struct {
-	because
-	Node  member
+type ReplacePod struct {
+	Because
+	Node  Member
 	Claim string
 }
 
-// addTemporaryNode creates the pod of the temporary node at Index: a replica for a shard that
+// AddTemporaryNode creates the pod of the temporary node at Index: a replica for a shard that
 // has none, so that its master can hand its role over before its pod is replaced.
-type addTemporaryNode struct {
-	because
+type AddTemporaryNode struct {
+	Because
 	Index int
 }
 
 // rolling reports whether pods of wanted nodes were built from an older spec.
-func (o *observed) rolling() bool {
+func (o *liveCluster) rolling() bool {
 	for _, m := range o.Members {
 		if m.Outdated && !m.Extra {
 			return true
@@ -41,17 +41,17 @@ func (o *observed) rolling() bool {
 }
 
 // isTemporary reports whether m is the temporary node the roll keeps.
-func (o *observed) isTemporary(m member) bool {
+func (o *liveCluster) isTemporary(m Member) bool {
 	return m.Extra && m.Index == o.TemporaryIndex && o.rolling()
 }
 
 // planRoll replaces the pods built from an older spec one at a time, once the cluster is in
 // shape (the planner has nothing else to do and no migration runs): shard by shard, replicas
 // first; a master hands its role to its most up-to-date current replica with a graceful
-// failover, and is then replaced as a replica. A shard without a replica first gets the
+// Failover, and is then replaced as a replica. A shard without a replica first gets the
 // temporary node as one. Each step waits until every node answers and every replica is linked
 // and caught up, the previous replacement's included.
-func planRoll(o *observed) []action {
+func planRoll(o *liveCluster) []Action {
 	if !o.rolling() {
 		return nil
 	}
@@ -62,7 +62,7 @@ func planRoll(o *observed) []action {
 	}
 	for _, m := range o.Members {
 		if _, ok := byIndex[m.Index]; !ok && !m.Extra {
-			return []action{waitFor{because(fmt.Sprintf("rolling update waits for node %d to answer", m.Index))}}
+			return []Action{WaitFor{Because(fmt.Sprintf("rolling update waits for node %d to answer", m.Index))}}
 		}
 	}
 	byID := map[string]reachableMember{}
@@ -75,7 +75,7 @@ func planRoll(o *observed) []action {
 		}
 		master, ok := byID[n.Self.MasterID]
 		if !ok || !n.State.StateOK() || !n.State.LinkUp() || n.State.Syncing() || master.State.StreamOffset()-n.State.ReplOffset() > caughtUpBytes {
-			return []action{waitFor{because(fmt.Sprintf("rolling update waits for replica node %d to catch up with its master", n.Index))}}
+			return []Action{WaitFor{Because(fmt.Sprintf("rolling update waits for replica node %d to catch up with its master", n.Index))}}
 		}
 	}
 
@@ -97,19 +97,19 @@ func planRoll(o *observed) []action {
 		sort.Slice(replicas, func(i, j int) bool { return replicas[i].Index < replicas[j].Index })
 		for _, r := range replicas {
 			if r.Outdated {
-				return []action{replacePod{because(fmt.Sprintf("replace pod %s of replica node %d, built from an older spec", r.Pod, r.Index)), r.member, ""}}
+				return []Action{ReplacePod{Because(fmt.Sprintf("replace pod %s of replica node %d, built from an older spec", r.Pod, r.Index)), r.Member, ""}}
 			}
 		}
 		if !m.Outdated || m.Extra {
 			continue
 		}
 		if r, ok := bestReplica(replicas, masters); ok {
-			return []action{failover{because(fmt.Sprintf("node %d takes over from master node %d, whose pod is to be replaced", r.Index, m.Index)),
+			return []Action{Failover{Because(fmt.Sprintf("node %d takes over from master node %d, whose pod is to be replaced", r.Index, m.Index)),
 				r.Addr(), m.Self.ID, topology.FailoverGraceful}}
 		}
 		for _, r := range replicas {
 			if !r.Outdated {
-				return []action{waitFor{because(fmt.Sprintf("rolling update waits for every master to know node %d as the replica of node %d", r.Index, m.Index))}}
+				return []Action{WaitFor{Because(fmt.Sprintf("rolling update waits for every master to know node %d as the replica of node %d", r.Index, m.Index))}}
 			}
 		}
 		return temporaryReplica(o, m, byIndex)
@@ -117,7 +117,7 @@ func planRoll(o *observed) []action {
 	// What is left owns no slot and replicates no master that does.
 	for _, n := range nodes {
 		if n.Outdated && !n.Extra && !isSlotOwner(n) {
-			return []action{replacePod{because(fmt.Sprintf("replace pod %s of node %d, built from an older spec", n.Pod, n.Index)), n.member, ""}}
+			return []Action{ReplacePod{Because(fmt.Sprintf("replace pod %s of node %d, built from an older spec", n.Pod, n.Index)), n.Member, ""}}
 		}
 	}
 	return nil
@@ -140,9 +140,9 @@ func bestReplica(replicas, masters []reachableMember) (reachableMember, bool) {
 }
 
 // temporaryReplica brings the temporary node up and makes it a replica of master m.
-func temporaryReplica(o *observed, m reachableMember, byIndex map[int]reachableMember) []action {
+func temporaryReplica(o *liveCluster, m reachableMember, byIndex map[int]reachableMember) []Action {
 	if o.NoTemporary != "" {
-		return []action{waitFor{because(fmt.Sprintf("master node %d has no replica to hand over to and no temporary one can be added: %s",
+		return []Action{WaitFor{Because(fmt.Sprintf("master node %d has no replica to hand over to and no temporary one can be added: %s",
 			m.Index, o.NoTemporary))}}
 	}
 	for _, t := range o.Members {
@@ -151,24 +151,24 @@ func temporaryReplica(o *observed, m reachableMember, byIndex map[int]reachableM
 		}
 		n, ok := byIndex[t.Index]
 		if !ok {
-			return []action{waitFor{because(fmt.Sprintf("rolling update waits for temporary node %d to answer", t.Index))}}
+			return []Action{WaitFor{Because(fmt.Sprintf("rolling update waits for temporary node %d to answer", t.Index))}}
 		}
 		if isSlotOwner(n) {
-			return []action{waitFor{because(fmt.Sprintf("temporary node %d hands its slots back before it serves another shard", t.Index))}}
+			return []Action{WaitFor{Because(fmt.Sprintf("temporary node %d hands its slots back before it serves another shard", t.Index))}}
 		}
 		if !n.knows(m.Self.ID) || !n.State.StateOK() {
-			return []action{waitFor{because(fmt.Sprintf("temporary node %d is still joining the cluster", t.Index))}}
+			return []Action{WaitFor{Because(fmt.Sprintf("temporary node %d is still joining the cluster", t.Index))}}
 		}
-		return []action{replicate{because(fmt.Sprintf("make temporary node %d a replica of master node %d, which has none, before its pod is replaced",
+		return []Action{Replicate{Because(fmt.Sprintf("make temporary node %d a replica of master node %d, which has none, before its pod is replaced",
 			t.Index, m.Index)), n.Addr(), m.Self.ID}}
 	}
-	return []action{addTemporaryNode{because(fmt.Sprintf("add temporary node %d: master node %d has no replica to hand over to",
+	return []Action{AddTemporaryNode{Because(fmt.Sprintf("add temporary node %d: master node %d has no replica to hand over to",
 		o.TemporaryIndex, m.Index)), o.TemporaryIndex}}
 }
 
 // applyRoll reports the rolling update: how many wanted nodes run a current pod, and the
 // Updating condition with the roll's next step.
-func applyRoll(status *redisv1beta1.RedisClusterStatus, generation int64, o *observed, plan []action) {
+func applyRoll(status *redisv1beta1.RedisClusterStatus, generation int64, o *liveCluster, plan []Action) {
 	updated, wanted := 0, 0
 	for _, m := range o.Members {
 		if m.Extra {
@@ -181,15 +181,15 @@ func applyRoll(status *redisv1beta1.RedisClusterStatus, generation int64, o *obs
 	}
 	status.UpdatedNodes = int32(updated)
 	if !o.rolling() {
-		setCondition(status, generation, redisv1beta1.ConditionUpdating, metav1.ConditionFalse, ReasonUpToDate,
+		SetCondition(status, generation, redisv1beta1.ConditionUpdating, metav1.ConditionFalse, ReasonUpToDate,
 			"no pod runs an older spec")
 		return
 	}
 	msg := fmt.Sprintf("%d of %d nodes updated", updated, wanted)
 	if len(plan) > 0 {
-		msg += "; " + plan[0].why()
+		msg += "; " + plan[0].Why()
 	}
-	setCondition(status, generation, redisv1beta1.ConditionUpdating, metav1.ConditionTrue, ReasonRolling, boundText(msg, maxConditionMessage))
+	SetCondition(status, generation, redisv1beta1.ConditionUpdating, metav1.ConditionTrue, ReasonRollingUpdate, BoundText(msg, MaxConditionMessage))
 }
 
 // knownAsReplica reports whether every other master's table has r as a replica of r's master:

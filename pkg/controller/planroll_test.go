@@ -11,7 +11,7 @@ import (
 
 // rollOf is what decide plans when no migration runs: the planner's steps, and the roll's when
 // the planner has none.
-func rollOf(o *observed) plan {
+func rollOf(o *liveCluster) plan {
 	if p := planCluster(o, false); len(p) > 0 {
 		return flatten(p)
 	}
@@ -19,8 +19,8 @@ func rollOf(o *observed) plan {
 }
 
 // rolling marks the members at indexes outdated and every other member with a pod current;
-// members at or above wanted are above the wanted count, the first of them the temporary node.
-func rolling(o *observed, wanted int, outdated ...int) *observed {
+// WantedMembers at or above wanted are above the wanted count, the first of them the temporary node.
+func rolling(o *liveCluster, wanted int, outdated ...int) *liveCluster {
 	o.TemporaryIndex = wanted
 	for i := range o.Members {
 		m := &o.Members[i]

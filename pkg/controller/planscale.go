@@ -10,7 +10,7 @@ import (
 // planScale brings the number of slot-owning masters to the spec and spreads the slots evenly:
 // new masters are wanted nodes that joined empty and say cluster_state:ok; when there are too
 // many, the highest-index masters are drained (nodes above the wanted count first).
-func planScale(o *observed, nodes []reachableMember, owners *slotOwners) []action {
+func planScale(o *liveCluster, nodes []reachableMember, owners *slotOwners) []Action {
 	var masters, free []reachableMember
 	for _, n := range nodes {
 		switch {
@@ -45,7 +45,7 @@ func planScale(o *observed, nodes []reachableMember, owners *slotOwners) []actio
 			}
 		}
 		if len(joined) < need {
-			return []action{waitFor{because(fmt.Sprintf("waiting for %d new masters to join (%d ready)", need, len(joined)))}}
+			return []Action{WaitFor{Because(fmt.Sprintf("waiting for %d new masters to join (%d ready)", need, len(joined)))}}
 		}
 		keep = append(append([]reachableMember(nil), masters...), chooseMasters(joined, need)...)
 	}
@@ -55,7 +55,7 @@ func planScale(o *observed, nodes []reachableMember, owners *slotOwners) []actio
 	}
 	moves, err := topology.PlanRebalance(*owners, ids)
 	if err != nil {
-		return []action{waitFor{because("cannot plan the slot spread: " + err.Error())}}
+		return []Action{WaitFor{Because("cannot plan the slot spread: " + err.Error())}}
 	}
 	if len(moves) == 0 {
 		return nil
@@ -63,16 +63,16 @@ func planScale(o *observed, nodes []reachableMember, owners *slotOwners) []actio
 	for _, m := range keep {
 		if !m.State.StateOK() {
 			// MIGRATE to or from a node that counts the cluster down is refused (CLUSTERDOWN).
-			return []action{waitFor{because(fmt.Sprintf("waiting for node %d to say cluster_state:ok before moving slots", m.Index))}}
+			return []Action{WaitFor{Because(fmt.Sprintf("waiting for node %d to say cluster_state:ok before moving slots", m.Index))}}
 		}
 	}
 	if reason := unsettledEpochs(nodes); reason != "" {
-		return []action{waitFor{because(reason)}}
+		return []Action{WaitFor{Because(reason)}}
 	}
 	if reason := overMemory(nodes, moves, len(keep)); reason != "" {
-		return []action{notEnoughMemory{because(reason)}}
+		return []Action{NotEnoughMemory{Because(reason)}}
 	}
-	return []action{migrateSlots{because(fmt.Sprintf("move %d slots to spread them over %d masters", len(moves), len(keep))), moves}}
+	return []Action{MigrateSlots{Because(fmt.Sprintf("move %d slots to spread them over %d masters", len(moves), len(keep))), moves}}
 }
 
 // memoryLimit is the share of a master's maxmemory the keys it would hold after a move may take;
@@ -142,13 +142,13 @@ func unsettledEpochs(nodes []reachableMember) string {
 }
 
 // planRemove removes nodes above the wanted count that own no slots, replicas first.
-func planRemove(o *observed, nodes []reachableMember) []action {
-	var replicas, masters []action
+func planRemove(o *liveCluster, nodes []reachableMember) []Action {
+	var replicas, masters []Action
 	for _, n := range nodes {
-		if !n.Extra || isSlotOwner(n) || o.isTemporary(n.member) {
+		if !n.Extra || isSlotOwner(n) || o.isTemporary(n.Member) {
 			continue
 		}
-		a := removeNode{because(fmt.Sprintf("remove node %d, above the wanted count", n.Index)), n.member, n.Self.ID}
+		a := RemoveNode{Because(fmt.Sprintf("remove node %d, above the wanted count", n.Index)), n.Member, n.Self.ID}
 		if n.Self.Master() {
 			masters = append(masters, a)
 		} else {
@@ -173,8 +173,8 @@ func ownerNodes(nodes []reachableMember) []reachableMember {
 // owner may sit at an index being removed, which would keep the shrink from ever finishing. Its
 // replica at a kept index with a live link takes over gracefully (no write lost); with no such
 // replica, planScale drains its slots.
-func planHandOver(nodes []reachableMember) []action {
-	var out []action
+func planHandOver(nodes []reachableMember) []Action {
+	var out []Action
 	for _, m := range nodes {
 		if !m.Extra || !isSlotOwner(m) {
 			continue
@@ -182,7 +182,7 @@ func planHandOver(nodes []reachableMember) []action {
 		for _, r := range nodes {
 			if !r.Extra && !r.Outdated && !r.Self.Master() && r.Self.MasterID == m.Self.ID && r.State.LinkUp() &&
 				knownAsReplica(r, ownerNodes(nodes)) {
-				out = append(out, failover{because(fmt.Sprintf("node %d takes over from master node %d, whose index is being removed", r.Index, m.Index)),
+				out = append(out, Failover{Because(fmt.Sprintf("node %d takes over from master node %d, whose index is being removed", r.Index, m.Index)),
 					r.Addr(), m.Self.ID, topology.FailoverGraceful})
 				break
 			}

@@ -10,7 +10,7 @@ import (
 // planRepair closes slots left importing or migrating. A slot whose owner migrates it to a node
 // that does not answer but may come back waits for it: rolling back now would leave the keys
 // already moved on that node, hidden, to overwrite newer ones when it returns.
-func planRepair(o *observed, nodes []reachableMember, owners *slotOwners, byID map[string]reachableMember) []action {
+func planRepair(o *liveCluster, nodes []reachableMember, owners *slotOwners, byID map[string]reachableMember) []Action {
 	open := map[int]bool{}
 	for _, n := range nodes {
 		for s := range n.Self.Migrating {
@@ -28,24 +28,24 @@ func planRepair(o *observed, nodes []reachableMember, owners *slotOwners, byID m
 	if point := planPointOwners(nodes, owners, byID, slots); len(point) > 0 {
 		return point
 	}
-	var out []action
+	var out []Action
 	for _, s := range slots {
 		owner, ok := byID[owners[s]]
 		if !ok {
 			continue // no live owner: the unowned-slot step gives it one first
 		}
 		if away := awayTarget(o, owner, s, byID); away != "" {
-			out = append(out, waitForData{because(away)})
+			out = append(out, WaitForData{Because(away)})
 			continue
 		}
-		out = append(out, repairSlot{because(fmt.Sprintf("repair open slot %d", s)), s, owner.Addr()})
+		out = append(out, RepairSlot{Because(fmt.Sprintf("repair open slot %d", s)), s, owner.Addr()})
 	}
 	return out
 }
 
 // awayTarget says why slot, which owner migrates, waits: its target does not answer and its
 // data may come back. Empty when the slot need not wait.
-func awayTarget(o *observed, owner reachableMember, slot int, byID map[string]reachableMember) string {
+func awayTarget(o *liveCluster, owner reachableMember, slot int, byID map[string]reachableMember) string {
 	id, migrating := owner.Self.Migrating[slot]
 	if _, live := byID[id]; !migrating || live {
 		return ""
@@ -53,7 +53,7 @@ func awayTarget(o *observed, owner reachableMember, slot int, byID map[string]re
 	peer, known := owner.State.Peer(id)
 	if m, ok := o.memberAt(peer.Addr); known && ok && m.mayReturnAs(peer.Addr) {
 		return fmt.Sprintf("slot %d is migrating to node %s (pod %s), which does not answer; waiting for it to return with its keys",
-			slot, short(id), m.Pod)
+			slot, ShortID(id), m.Pod)
 	}
 	return ""
 }
@@ -62,8 +62,8 @@ func awayTarget(o *observed, owner reachableMember, slot int, byID map[string]re
 // names another (or none). Redis ignores ownership gossip for a slot it imports, so after the
 // source of a migration fails over, the target keeps the dead source as owner and counts the
 // cluster down, refusing the MIGRATE that would return its keys. One action per node and owner.
-func planPointOwners(nodes []reachableMember, owners *slotOwners, byID map[string]reachableMember, open []int) []action {
-	var out []action
+func planPointOwners(nodes []reachableMember, owners *slotOwners, byID map[string]reachableMember, open []int) []Action {
+	var out []Action
 	for _, n := range nodes {
 		if !n.Self.Master() {
 			continue
@@ -87,7 +87,7 @@ func planPointOwners(nodes []reachableMember, owners *slotOwners, byID map[strin
 		sort.Strings(ids)
 		for _, id := range ids {
 			slots := wrong[id]
-			out = append(out, pointOwner{because(fmt.Sprintf("tell node %d that node %d owns %d open slots", n.Index, byID[id].Index, len(slots))),
+			out = append(out, PointOwner{Because(fmt.Sprintf("tell node %d that node %d owns %d open slots", n.Index, byID[id].Index, len(slots))),
 				n.Addr(), id, slots})
 		}
 	}
@@ -97,7 +97,7 @@ func planPointOwners(nodes []reachableMember, owners *slotOwners, byID map[strin
 // planUnownedSlots gives slots without a live owner to a node: empty masters first (a replacement
 // of a master lost with no replica), else the master with the fewest slots. Such slots' data is
 // gone; the action says so.
-func planUnownedSlots(o *observed, nodes []reachableMember, owners *slotOwners, byID map[string]reachableMember) []action {
+func planUnownedSlots(o *liveCluster, nodes []reachableMember, owners *slotOwners, byID map[string]reachableMember) []Action {
 	// A slot is unowned only when no reachable node's table gives it to a node that did not
 	// answer: such an owner may merely be slow. A live master's own line is the truth about its
 	// slots; others' tables may keep a claim it gave up, which Redis corrects only on a newer one.
@@ -142,15 +142,15 @@ func planUnownedSlots(o *observed, nodes []reachableMember, owners *slotOwners, 
 		})
 		receivers = holders[:1]
 	} else {
-		return []action{waitFor{"no master to take the unowned slots"}}
+		return []Action{WaitFor{"no master to take the unowned slots"}}
 	}
 	chunks := topology.SplitRanges(unowned, len(receivers))
-	var out []action
+	var out []Action
 	for i, r := range receivers {
 		if len(chunks[i]) == 0 {
 			continue
 		}
-		out = append(out, claimLostSlots{because(fmt.Sprintf("assign unowned slots %v to node %d", topology.FormatRanges(chunks[i]), r.Index)),
+		out = append(out, ClaimLostSlots{Because(fmt.Sprintf("assign unowned slots %v to node %d", topology.FormatRanges(chunks[i]), r.Index)),
 			r.Addr(), chunks[i]})
 	}
 	return out
@@ -158,16 +158,16 @@ func planUnownedSlots(o *observed, nodes []reachableMember, owners *slotOwners, 
 
 // waitForDeadOwners waits while slots belong to a master that does not answer: its replica may
 // take over, or it may come back.
-func waitForDeadOwners(nodes []reachableMember, byID map[string]reachableMember) []action {
+func waitForDeadOwners(nodes []reachableMember, byID map[string]reachableMember) []Action {
 	for _, n := range nodes {
 		for _, peer := range n.State.Table {
 			if _, live := byID[peer.ID]; live || !peer.Master() || len(peer.Slots) == 0 {
 				continue
 			}
 			if hasLiveReplica(nodes, peer.ID) {
-				return []action{waitFor{because(fmt.Sprintf("waiting for a replica of failed master %s to take over", short(peer.ID)))}}
+				return []Action{WaitFor{Because(fmt.Sprintf("waiting for a replica of failed master %s to take over", ShortID(peer.ID)))}}
 			}
-			return []action{waitFor{because(fmt.Sprintf("waiting for master %s, which owns slots, to answer", short(peer.ID)))}}
+			return []Action{WaitFor{Because(fmt.Sprintf("waiting for master %s, which owns slots, to answer", ShortID(peer.ID)))}}
 		}
 	}
 	return nil

@@ -7,23 +7,23 @@ import (
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 )
 
-// portRange is the half-open range [first, end) of client ports of a cluster's nodes. The bus
+// PortRange is the half-open range [first, end) of client ports of a cluster's nodes. The bus
 // and exporter ports are the same range shifted by fixed offsets.
-type portRange struct{ first, end int32 }
+type PortRange struct{ first, end int32 }
 
-// hostPorts is the client port range a cluster holds: enough for its wanted nodes, and for any
+// HostPorts is the client port range a cluster holds: enough for its wanted nodes, and for any
 // node it still runs beyond that (a scale-in not yet drained).
-func hostPorts(rc *redisv1beta1.RedisCluster, runningNodes int) portRange {
+func HostPorts(rc *redisv1beta1.RedisCluster, runningNodes int) PortRange {
 	n := rc.Spec.NodeCount()
 	if runningNodes > n {
 		n = runningNodes
 	}
-	return portRange{first: rc.Spec.BasePort, end: rc.Spec.BasePort + int32(n)}
+	return PortRange{first: rc.Spec.BasePort, end: rc.Spec.BasePort + int32(n)}
 }
 
 // shifted lists the three ranges a node range occupies on a host.
-func (r portRange) shifted() [3]portRange {
-	return [3]portRange{
+func (r PortRange) shifted() [3]PortRange {
+	return [3]PortRange{
 		r,
 		{r.first + redisv1beta1.BusPortOffset, r.end + redisv1beta1.BusPortOffset},
 		{r.first + redisv1beta1.ExporterPortOffset, r.end + redisv1beta1.ExporterPortOffset},
@@ -31,7 +31,7 @@ func (r portRange) shifted() [3]portRange {
 }
 
 // overlap returns the first port both a and b occupy on a host, if any.
-func overlap(a, b portRange) (int32, bool) {
+func overlap(a, b PortRange) (int32, bool) {
 	for _, x := range a.shifted() {
 		for _, y := range b.shifted() {
 			lo, hi := max(x.first, y.first), min(x.end, y.end)
@@ -43,17 +43,17 @@ func overlap(a, b portRange) (int32, bool) {
 	return 0, false
 }
 
-func (r portRange) String() string {
+func (r PortRange) String() string {
 	return fmt.Sprintf("%d-%d, %d-%d and %d-%d", r.first, r.end-1,
 		r.first+redisv1beta1.BusPortOffset, r.end-1+redisv1beta1.BusPortOffset,
 		r.first+redisv1beta1.ExporterPortOffset, r.end-1+redisv1beta1.ExporterPortOffset)
 }
 
-// portConflict reports the cluster among others whose host ports overlap rc's and which came
+// FirstPortConflict reports the cluster among others whose host ports overlap rc's and which came
 // first (older, or same age and earlier by namespace/name). The first one keeps its ports; the
 // later one is not created. ranges gives each cluster's range keyed by namespace/name.
-func portConflict(rc *redisv1beta1.RedisCluster, mine portRange, others []*redisv1beta1.RedisCluster,
-	ranges func(*redisv1beta1.RedisCluster) portRange) (string, bool) {
+func FirstPortConflict(rc *redisv1beta1.RedisCluster, mine PortRange, others []*redisv1beta1.RedisCluster,
+	ranges func(*redisv1beta1.RedisCluster) PortRange) (string, bool) {
 	sorted := append([]*redisv1beta1.RedisCluster(nil), others...)
 	sort.Slice(sorted, func(i, j int) bool { return comesBefore(sorted[i], sorted[j]) })
 	for _, other := range sorted {
@@ -76,8 +76,8 @@ func comesBefore(a, b *redisv1beta1.RedisCluster) bool {
 	return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
 }
 
-// nodePorts are the host ports node index of rc listens on: client, bus and exporter.
-func nodePorts(rc *redisv1beta1.RedisCluster, index int) [3]int32 {
+// NodePorts are the host ports node index of rc listens on: client, bus and exporter.
+func NodePorts(rc *redisv1beta1.RedisCluster, index int) [3]int32 {
 	port := rc.Spec.NodePort(index)
 	return [3]int32{port, port + redisv1beta1.BusPortOffset, port + redisv1beta1.ExporterPortOffset}
 }

@@ -14,15 +14,15 @@ import (
 func TestOverlap(t *testing.T) {
 	cases := []struct {
 		name string
-		a, b portRange
+		a, b PortRange
 		want int32
 		ok   bool
 	}{
-		{"disjoint", portRange{10000, 10006}, portRange{11000, 11006}, 0, false},
-		{"adjacent", portRange{10000, 10006}, portRange{10006, 10012}, 0, false},
-		{"client ports", portRange{10000, 10006}, portRange{10005, 10011}, 10005, true},
-		{"client ports on another's bus ports", portRange{20000, 20006}, portRange{10000, 10006}, 20000, true},
-		{"exporter ports on another's client ports", portRange{10000, 10006}, portRange{30003, 30004}, 30003, true},
+		{"disjoint", PortRange{10000, 10006}, PortRange{11000, 11006}, 0, false},
+		{"adjacent", PortRange{10000, 10006}, PortRange{10006, 10012}, 0, false},
+		{"client ports", PortRange{10000, 10006}, PortRange{10005, 10011}, 10005, true},
+		{"client ports on another's bus ports", PortRange{20000, 20006}, PortRange{10000, 10006}, 20000, true},
+		{"exporter ports on another's client ports", PortRange{10000, 10006}, PortRange{30003, 30004}, 30003, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -48,25 +48,25 @@ func TestPortConflictBlocksOnlyTheLaterCluster(t *testing.T) {
 	second := at("second", "b", 11000, now.Add(time.Second))
 	late := at("late", "c", 10003, now.Add(2*time.Second))
 	all := []*redisv1beta1.RedisCluster{late, second, first}
-	ranges := func(rc *redisv1beta1.RedisCluster) portRange { return hostPorts(rc, 0) }
+	ranges := func(rc *redisv1beta1.RedisCluster) PortRange { return HostPorts(rc, 0) }
 
-	_, blocked := portConflict(first, ranges(first), all, ranges)
+	_, blocked := FirstPortConflict(first, ranges(first), all, ranges)
 	require.False(t, blocked, "the first cluster keeps its ports")
-	_, blocked = portConflict(second, ranges(second), all, ranges)
+	_, blocked = FirstPortConflict(second, ranges(second), all, ranges)
 	require.False(t, blocked)
-	msg, blocked := portConflict(late, ranges(late), all, ranges)
+	msg, blocked := FirstPortConflict(late, ranges(late), all, ranges)
 	require.True(t, blocked)
 	require.Contains(t, msg, "RedisCluster a/first")
 	require.Contains(t, msg, "first at port 10003")
 
 	deleting := first.DeepCopy()
 	deleting.DeletionTimestamp = &metav1.Time{Time: now}
-	_, blocked = portConflict(late, ranges(late), []*redisv1beta1.RedisCluster{deleting}, ranges)
+	_, blocked = FirstPortConflict(late, ranges(late), []*redisv1beta1.RedisCluster{deleting}, ranges)
 	require.False(t, blocked, "a cluster being deleted gives its ports up")
 }
 
 func TestHostPortsCoverUndrainedNodes(t *testing.T) {
 	rc := newCluster("rediscluster1")
-	require.Equal(t, portRange{10000, 10006}, hostPorts(rc, 4))
-	require.Equal(t, portRange{10000, 10008}, hostPorts(rc, 8))
+	require.Equal(t, PortRange{10000, 10006}, HostPorts(rc, 4))
+	require.Equal(t, PortRange{10000, 10008}, HostPorts(rc, 8))
 }

@@ -26,12 +26,12 @@ const (
 	ReasonMetNode       = "MetNode"
 	ReasonAssignedSlots = "AssignedSlots"
 	ReasonSlotsLost     = "SlotsLost"
-	ReasonReplicaSet    = "AttachedReplica"
+	ReasonAttachedReplica    = "AttachedReplica"
 	ReasonForgotNode    = "ForgotNode"
 	ReasonRepairedSlot  = "RepairedSlot"
 	ReasonRedisError    = "RedisError"
-	ReasonFailover      = "ForcedFailover"
-	ReasonHandedOver    = "HandedOverMaster"
+	ReasonForcedFailover      = "ForcedFailover"
+	ReasonHandedOverMaster    = "HandedOverMaster"
 	ReasonMigratedSlots = "MigratedSlots"
 )
 
@@ -39,17 +39,17 @@ const (
 const (
 	ReasonProvisioning = "Provisioning"
 	ReasonPortConflict = "PortConflict"
-	ReasonHealthy      = "ClusterHealthy"
+	ReasonClusterHealthy      = "ClusterHealthy"
 	ReasonReconciling  = "Reconciling"
 	ReasonNodesDown    = "NodesDown"
-	ReasonMissingRepls = "ReplicasMissing"
-	ReasonFullyRedund  = "FullyRedundant"
+	ReasonReplicasMissing = "ReplicasMissing"
+	ReasonFullyRedundant  = "FullyRedundant"
 	ReasonNotScaling   = "NotScaling"
-	ReasonMigrating    = "MigratingSlots"
+	ReasonMigratingSlots    = "MigratingSlots"
 	ReasonScaling      = "Scaling"
 	// ReasonNotEnoughMemory: slots do not move, the masters receiving them would exceed maxmemory.
 	ReasonNotEnoughMemory = "NotEnoughMemory"
-	// Updating: ReasonRolling while pods built from an older spec are replaced.
-	ReasonRolling  = "RollingUpdate"
+	// Updating: ReasonRollingUpdate while pods built from an older spec are replaced.
+	ReasonRollingUpdate  = "RollingUpdate"
 	ReasonUpToDate = "UpToDate"
 )

@@ -21,9 +21,9 @@ import (
 // minStatusInterval is the least time between two status writes of one cluster.
 const minStatusInterval = 250 * time.Millisecond
 
-// setCondition sets a condition on status, keeping its transition time when the status itself
+// SetCondition sets a condition on status, keeping its transition time when the status itself
 // did not change, so recomputing an unchanged status gives an equal object.
-func setCondition(status *redisv1beta1.RedisClusterStatus, generation int64, conditionType string,
+func SetCondition(status *redisv1beta1.RedisClusterStatus, generation int64, conditionType string,
 	value metav1.ConditionStatus, reason, message string) {
 	meta.SetStatusCondition(&status.Conditions, metav1.Condition{
 		Type:               conditionType,

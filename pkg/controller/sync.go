@@ -32,26 +32,26 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	if err != nil {
 		return err
 	}
-	redis := c.redis.get(key, passwordsFor(c.configSecret(rc), password))
+	redis := c.redis.get(key, Passwords(c.configSecret(rc), password))
 	o, err := c.observe(ctx, rc, redis, password)
 	if err != nil {
 		return err
 	}
 	c.lastSeen.Store(key, o)
-	d := decide(o)
+	d := Decide(o)
 	done, actErr := c.act(ctx, rc, redis, o, &d)
 
 	status := d.Status
 	if done.configRefused != "" {
-		setCondition(&status, rc.Generation, redisv1beta1.ConditionReady, metav1.ConditionFalse, ReasonConfigRefused, done.configRefused)
+		SetCondition(&status, rc.Generation, redisv1beta1.ConditionReady, metav1.ConditionFalse, ReasonConfigRefused, done.configRefused)
 	}
 	if len(done.lostSlots) > 0 {
-		setDegraded(&status, rc.Generation, ReasonSlotsLost, nil, done.lostSlots, o.Now)
+		SetDegraded(&status, rc.Generation, ReasonSlotsLost, nil, done.lostSlots, o.Now)
 	}
 	if (len(done.notes) > 0 || len(done.lostKeys) > 0) && status.Migration != nil {
 		record := func(s *redisv1beta1.MigrationStatus) {
-			s.Interruptions = appendNotes(s.Interruptions, done.notes)
-			s.LostSlots = withSlots(s.LostSlots, done.lostKeys)
+			s.Interruptions = AppendNotes(s.Interruptions, done.notes)
+			s.LostSlots = WithSlots(s.LostSlots, done.lostKeys)
 		}
 		status.Migration = status.Migration.DeepCopy()
 		record(status.Migration)

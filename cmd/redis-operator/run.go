@@ -30,6 +30,7 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"redis-operator/pkg/controller"
+	"redis-operator/pkg/controller/objects"
 	clientset "redis-operator/pkg/generated/clientset/versioned"
 	redisscheme "redis-operator/pkg/generated/clientset/versioned/scheme"
 	informers "redis-operator/pkg/generated/informers/externalversions"
@@ -73,7 +74,7 @@ func run(ctx context.Context, opts *options, log zerolog.Logger) error {
 	kubeInformers := kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, 0,
 		kubeinformers.WithNamespace(opts.namespace), kubeinformers.WithTransform(controller.StripManagedFields),
 		kubeinformers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.LabelSelector = controller.ManagedSelector().String()
+			o.LabelSelector = objects.ManagedSelector().String()
 		}))
 	// Password Secrets are the users' own, unlabelled; Helm's release records and token
 	// Secrets are left out of the cache.

@@ -16,6 +16,9 @@ import (
 	core "k8s.io/client-go/testing"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/controller/internal/testcluster"
+	"redis-operator/pkg/controller/objects"
+	"redis-operator/pkg/controller/plan"
 	"redis-operator/pkg/redisops"
 	"redis-operator/pkg/redisops/conf"
 	"redis-operator/pkg/redisops/topology"
@@ -110,32 +113,31 @@ func (r *fakeRedis) Close()           {}
 
 // liveFixture is a fixture whose cluster runs: a ready pod for every fake node with a pod, at
 // the address the node answers on, and the exporter Service.
-func liveFixture(t *testing.T, rc *redisv1beta1.RedisCluster, nodes ...fakeNode) *fixture {
+func liveFixture(t *testing.T, rc *redisv1beta1.RedisCluster, nodes ...testcluster.Node) *fixture {
 	f := newFixture(t)
 	f.clusters = append(f.clusters, rc)
-	f.services = append(f.services, ExporterService(rc))
-	secret := ConfigSecret(rc, "", nil, false)
+	f.services = append(f.services, objects.ExporterService(rc))
+	secret := objects.ConfigSecret(rc, "", "exporter-secret", nil, false)
 	f.secrets = append(f.secrets, secret)
-	f.budgets = Budgets(rc)
-	o := clusterFixture(int(rc.Spec.Masters), int(rc.Spec.Replicas), nodes...)
-	f.redis = &fakeRedis{view: o.View}
-	shards := shardOf(o.reachable())
+	f.budgets = objects.Budgets(rc)
+	f.redis = &fakeRedis{view: testcluster.View(nodes...)}
+	shards := testcluster.Shards(nodes...)
 	for _, n := range nodes {
-		if n.noPod {
+		if n.NoPod {
 			continue
 		}
-		pod := Pod(rc, n.index)
-		for k, v := range LiveAnnotations(rc, secret) {
+		pod := objects.Pod(rc, n.Index)
+		for k, v := range objects.LiveAnnotations(rc, secret) {
 			pod.Annotations[k] = v
 		}
-		if s, ok := shards[n.id]; ok {
-			pod.Labels[LabelRole], pod.Labels[LabelShard] = "master", strconv.Itoa(s)
-		} else if s, ok := shards[n.masterID]; ok && !n.master {
-			pod.Labels[LabelRole], pod.Labels[LabelShard] = "replica", strconv.Itoa(s)
+		if s, ok := shards[n.ID]; ok {
+			pod.Labels[objects.LabelRole], pod.Labels[objects.LabelShard] = "master", strconv.Itoa(s)
+		} else if s, ok := shards[n.MasterID]; ok && !n.Master {
+			pod.Labels[objects.LabelRole], pod.Labels[objects.LabelShard] = "replica", strconv.Itoa(s)
 		}
 		pod.ResourceVersion = "1"
-		pod.Spec.NodeName = n.host
-		pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: strings.Split(addrOf(n.index), ":")[0],
+		pod.Spec.NodeName = n.Host
+		pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: strings.Split(testcluster.Addr(n.Index), ":")[0],
 			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
 		f.pods = append(f.pods, pod)
 	}
@@ -173,14 +175,14 @@ func statusOf(t *testing.T, actions []core.Action) redisv1beta1.RedisClusterStat
 }
 
 func TestActBootstrapsANewCluster(t *testing.T) {
-	rc := newCluster("rc")
-	f := liveFixture(t, rc, emptyNodes(6, false)...)
+	rc := testcluster.Cluster("rc")
+	f := liveFixture(t, rc, testcluster.EmptyNodes(6, false)...)
 	actions := f.runSync(keyOf(rc))
 
 	require.Equal(t, []string{
-		"addslots " + addrOf(0) + " 0-5461 epoch 1",
-		"addslots " + addrOf(1) + " 5462-10922 epoch 2",
-		"addslots " + addrOf(2) + " 10923-16383 epoch 3",
+		"addslots " + testcluster.Addr(0) + " 0-5461 epoch 1",
+		"addslots " + testcluster.Addr(1) + " 5462-10922 epoch 2",
+		"addslots " + testcluster.Addr(2) + " 10923-16383 epoch 3",
 	}, f.redis.writes())
 	require.Equal(t, []string{"update status"}, apiWrites(actions))
 	ready := meta.FindStatusCondition(statusOf(t, actions).Conditions, redisv1beta1.ConditionReady)
@@ -190,13 +192,13 @@ func TestActBootstrapsANewCluster(t *testing.T) {
 func TestActHealsALostMaster(t *testing.T) {
 	// Master 0's pod is gone; its replica, node 3, took over its slots. The dead id is
 	// forgotten and the pod comes back to join as a new node.
-	rc := newCluster("rc")
-	nodes := healthy()
-	nodes[0].noPod = true
-	nodes[3].master, nodes[3].masterID, nodes[3].slots = true, "", topology.EvenSplit(3)[0:1]
-	dead := topology.NodeView{ID: "m0", Addr: addrOf(0), Flags: map[string]bool{"master": true, "fail": true}}
+	rc := testcluster.Cluster("rc")
+	nodes := testcluster.Healthy()
+	nodes[0].NoPod = true
+	nodes[3].Master, nodes[3].MasterID, nodes[3].Slots = true, "", topology.EvenSplit(3)[0:1]
+	dead := topology.NodeView{ID: "m0", Addr: testcluster.Addr(0), Flags: map[string]bool{"master": true, "fail": true}}
 	for i := 1; i < len(nodes); i++ {
-		nodes[i].ghosts = []topology.NodeView{dead}
+		nodes[i].Ghosts = []topology.NodeView{dead}
 	}
 	rc.Status.Nodes = []redisv1beta1.NodeStatus{{Pod: "rc-0", Role: redisv1beta1.RoleMaster, NodeID: "m0", Slots: []string{"0-5461"}}}
 	f := liveFixture(t, rc, nodes...)
@@ -207,13 +209,13 @@ func TestActHealsALostMaster(t *testing.T) {
 }
 
 func TestActHoldsALostMastersPodUntilItsReplicaTookOver(t *testing.T) {
-	rc := newCluster("rc")
-	nodes := healthy()
-	nodes[0].noPod = true
-	lost := topology.NodeView{ID: "m0", Addr: addrOf(0), Flags: map[string]bool{"master": true, "fail?": true},
+	rc := testcluster.Cluster("rc")
+	nodes := testcluster.Healthy()
+	nodes[0].NoPod = true
+	lost := topology.NodeView{ID: "m0", Addr: testcluster.Addr(0), Flags: map[string]bool{"master": true, "fail?": true},
 		Slots: topology.EvenSplit(3)[0:1]}
 	for i := 1; i < len(nodes); i++ {
-		nodes[i].ghosts = []topology.NodeView{lost}
+		nodes[i].Ghosts = []topology.NodeView{lost}
 	}
 	rc.Status.Nodes = []redisv1beta1.NodeStatus{{Pod: "rc-0", Role: redisv1beta1.RoleMaster, NodeID: "m0", Slots: []string{"0-5461"}}}
 	f := liveFixture(t, rc, nodes...)
@@ -224,10 +226,10 @@ func TestActHoldsALostMastersPodUntilItsReplicaTookOver(t *testing.T) {
 }
 
 func TestActStartsAScaleOutAndReportsIt(t *testing.T) {
-	rc := newCluster("rc")
+	rc := testcluster.Cluster("rc")
 	rc.Spec.Masters, rc.Spec.Replicas = 4, 0
-	nodes := healthy()[:3]
-	nodes = append(nodes, fakeNode{index: 3, host: "a", id: "n3", master: true, stateOK: true, epoch: -1})
+	nodes := testcluster.Healthy()[:3]
+	nodes = append(nodes, testcluster.Node{Index: 3, Host: "a", ID: "n3", Master: true, StateOK: true, Epoch: -1})
 	f := liveFixture(t, rc, nodes...)
 	c, _, _ := f.newController()
 	require.NoError(t, c.syncHandler(context.Background(), keyOf(rc)))
@@ -248,7 +250,7 @@ func TestActStartsAScaleOutAndReportsIt(t *testing.T) {
 
 	// The next sync reports the end: the cluster is spread and Ready, the migration on record.
 	for i, r := range topology.EvenSplit(4) {
-		state := f.redis.view.Nodes[addrOf(i)]
+		state := f.redis.view.Nodes[testcluster.Addr(i)]
 		self := &state.Table[0]
 		self.Slots = []topology.SlotRange{r}
 	}
@@ -273,43 +275,43 @@ func TestActStartsAScaleOutAndReportsIt(t *testing.T) {
 }
 
 func TestActRemovesADrainedMaster(t *testing.T) {
-	rc := newCluster("rc")
+	rc := testcluster.Cluster("rc")
 	rc.Spec.Replicas = 0
-	nodes := healthy()[:3]
-	nodes = append(nodes, fakeNode{index: 3, host: "a", id: "n3", master: true, stateOK: true})
+	nodes := testcluster.Healthy()[:3]
+	nodes = append(nodes, testcluster.Node{Index: 3, Host: "a", ID: "n3", Master: true, StateOK: true})
 	f := liveFixture(t, rc, nodes...)
 	actions := f.runSync(keyOf(rc))
 
-	require.Equal(t, []string{"forget n3", "drop " + addrOf(3)}, f.redis.writes())
+	require.Equal(t, []string{"forget n3", "drop " + testcluster.Addr(3)}, f.redis.writes())
 	require.ElementsMatch(t, []string{"delete pods/rc-3", "update status"}, apiWrites(actions))
 }
 
 func TestActRemovesADrainedNodesClaim(t *testing.T) {
-	rc := newCluster("rc")
+	rc := testcluster.Cluster("rc")
 	rc.Spec.Replicas = 0
 	rc.Spec.Persistence = &redisv1beta1.PersistenceSpec{Enabled: true}
-	nodes := healthy()[:3]
-	nodes = append(nodes, fakeNode{index: 3, host: "a", id: "n3", master: true, stateOK: true})
+	nodes := testcluster.Healthy()[:3]
+	nodes = append(nodes, testcluster.Node{Index: 3, Host: "a", ID: "n3", Master: true, StateOK: true})
 	f := liveFixture(t, rc, nodes...)
 	actions := f.runSync(keyOf(rc))
 	require.Contains(t, apiWrites(actions), "delete persistentvolumeclaims/data-rc-3", "a later node 3 must not start as the forgotten one")
 }
 
 func TestActRepairsAnOpenSlot(t *testing.T) {
-	rc := newCluster("rc")
-	nodes := healthy()
-	nodes[0].migrating = map[int]string{5: "m1"}
-	nodes[1].importing = map[int]string{5: "m0"}
+	rc := testcluster.Cluster("rc")
+	nodes := testcluster.Healthy()
+	nodes[0].Migrating = map[int]string{5: "m1"}
+	nodes[1].Importing = map[int]string{5: "m0"}
 	f := liveFixture(t, rc, nodes...)
 	actions := f.runSync(keyOf(rc))
 
-	require.Equal(t, []string{"repair 5 owner " + addrOf(0)}, f.redis.writes())
+	require.Equal(t, []string{"repair 5 owner " + testcluster.Addr(0)}, f.redis.writes())
 	require.Equal(t, []string{"update status"}, apiWrites(actions))
 }
 
 func TestReadyClusterResyncMakesNoWrite(t *testing.T) {
-	rc := newCluster("rc")
-	f := liveFixture(t, rc, healthy()...)
+	rc := testcluster.Cluster("rc")
+	f := liveFixture(t, rc, testcluster.Healthy()...)
 	first := f.runSync(keyOf(rc))
 	require.Empty(t, f.redis.writes(), "a healthy cluster needs no Redis command")
 	status := statusOf(t, first)
@@ -322,23 +324,23 @@ func TestReadyClusterResyncMakesNoWrite(t *testing.T) {
 
 // Nodes started by an operator from before the exporter's user get it live with the settings.
 func TestActGivesNodesFromBeforeTheExportersUserIt(t *testing.T) {
-	rc := newCluster("rc")
-	f := liveFixture(t, rc, healthy()...)
+	rc := testcluster.Cluster("rc")
+	f := liveFixture(t, rc, testcluster.Healthy()...)
 	for _, pod := range f.pods {
-		pod.Annotations[AnnotationSettings] = "from-before"
+		pod.Annotations[objects.AnnotationSettings] = "from-before"
 	}
-	monitor := string(f.secrets[0].Data[MonitorPasswordKey])
+	monitor := string(f.secrets[0].Data[objects.MonitorPasswordKey])
 	actions := f.runSync(keyOf(rc))
 
 	writes := f.redis.writes()
 	require.Len(t, writes, 12, "%v", writes)
 	for i := range 6 {
-		require.Equal(t, fmt.Sprintf("setuser %s %s %s", addrOf(i), conf.MonitorUser,
+		require.Equal(t, fmt.Sprintf("setuser %s %s %s", testcluster.Addr(i), conf.MonitorUser,
 			strings.Join(conf.MonitorRules(monitor), " ")), writes[2*i+1], "after the settings of node %d", i)
 	}
 	patched := 0
 	for _, a := range actions {
-		if p, ok := a.(core.PatchAction); ok && strings.Contains(string(p.GetPatch()), SettingsHash(rc)) {
+		if p, ok := a.(core.PatchAction); ok && strings.Contains(string(p.GetPatch()), objects.SettingsHash(rc)) {
 			patched++
 		}
 	}
@@ -346,17 +348,17 @@ func TestActGivesNodesFromBeforeTheExportersUserIt(t *testing.T) {
 }
 
 func TestAClusterKeepsThePortsItsPodsHold(t *testing.T) {
-	older := newCluster("older")
+	older := testcluster.Cluster("older")
 	older.Spec.Replicas = 0
 	older.CreationTimestamp = metav1.NewTime(time.Unix(100, 0))
-	f := liveFixture(t, older, healthy()[:3]...)
-	younger := newCluster("younger")
+	f := liveFixture(t, older, testcluster.Healthy()[:3]...)
+	younger := testcluster.Cluster("younger")
 	younger.Namespace, younger.UID = "other", "younger-uid"
 	younger.Spec.BasePort, younger.Spec.Replicas = 10004, 0
 	younger.CreationTimestamp = metav1.NewTime(time.Unix(200, 0))
 	f.clusters = append(f.clusters, younger)
 	for i := 1; i < 3; i++ {
-		pod := Pod(younger, i)
+		pod := objects.Pod(younger, i)
 		pod.ResourceVersion = "1"
 		f.pods = append(f.pods, pod)
 	}
@@ -368,22 +370,22 @@ func TestAClusterKeepsThePortsItsPodsHold(t *testing.T) {
 	require.ElementsMatch(t, []string{"create pods/older-3", "update status"}, apiWrites(actions),
 		"nodes 4 and 5 would listen on the younger cluster's ports 10004 and 10005")
 	ready := meta.FindStatusCondition(statusOf(t, actions).Conditions, redisv1beta1.ConditionReady)
-	require.Equal(t, ReasonPortConflict, ready.Reason)
+	require.Equal(t, plan.ReasonPortConflict, ready.Reason)
 	require.Contains(t, ready.Message, "port 10004 of node 4 is held by RedisCluster other/younger")
 
 	actions = f.runSync(keyOf(younger))
 	ready = meta.FindStatusCondition(statusOf(t, actions).Conditions, redisv1beta1.ConditionReady)
-	require.NotEqual(t, ReasonPortConflict, ready.Reason, "the younger cluster keeps its ports")
+	require.NotEqual(t, plan.ReasonPortConflict, ready.Reason, "the younger cluster keeps its ports")
 }
 
 func TestCheckMastersRefusesPortsAnotherClusterHolds(t *testing.T) {
-	rc := newCluster("rc")
+	rc := testcluster.Cluster("rc")
 	rc.Spec.Replicas = 0
-	f := liveFixture(t, rc, healthy()[:3]...)
-	other := newCluster("other")
+	f := liveFixture(t, rc, testcluster.Healthy()[:3]...)
+	other := testcluster.Cluster("other")
 	other.Namespace, other.UID, other.Spec.BasePort = "elsewhere", "other-uid", 10004
 	f.clusters = append(f.clusters, other)
-	pod := Pod(other, 0)
+	pod := objects.Pod(other, 0)
 	pod.ResourceVersion = "1"
 	f.pods = append(f.pods, pod)
 	c, _, _ := f.newController()

@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"k8s.io/client-go/tools/cache"
+
+	"redis-operator/pkg/controller/plan"
 )
 
 // CheckMasters says why the cluster namespace/name, as the operator last saw it, cannot run with
@@ -16,7 +18,7 @@ func (c *Controller) CheckMasters(namespace, name string, masters int32) error {
 	if !ok {
 		return nil
 	}
-	o := seen.(*Observation)
+	o := seen.(*plan.Observation)
 	rc := o.Cluster.DeepCopy()
 	rc.Spec.Masters = masters
 	if masters > o.Cluster.Spec.Masters {
@@ -24,17 +26,13 @@ func (c *Controller) CheckMasters(namespace, name string, masters int32) error {
 		if err != nil || len(held) == 0 {
 			return err
 		}
-		return errors.New(HeldMessage(held))
+		return errors.New(plan.HeldMessage(held))
 	}
 	if o.View == nil || masters == o.Cluster.Spec.Masters {
 		return nil
 	}
-	in := plannerInput(rc, o)
-	owners, _ := o.View.SlotOwners()
-	for _, a := range planScale(in, in.reachable(), &owners) {
-		if refused, ok := a.(NotEnoughMemory); ok {
-			return errors.New(refused.Why())
-		}
+	if why := plan.MemoryRefusal(o, masters); why != "" {
+		return errors.New(why)
 	}
 	return nil
 }

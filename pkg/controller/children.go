@@ -13,11 +13,13 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/controller/objects"
+	"redis-operator/pkg/controller/plan"
 )
 
 // createExporterService creates the exporters' headless Service.
 func (c *Controller) createExporterService(ctx context.Context, rc *redisv1beta1.RedisCluster) error {
-	want := ExporterService(rc)
+	want := objects.ExporterService(rc)
 	_, err := c.kubeClient.CoreV1().Services(rc.Namespace).Create(ctx, want, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		return nil
@@ -25,7 +27,7 @@ func (c *Controller) createExporterService(ctx context.Context, rc *redisv1beta1
 	if err != nil {
 		return fmt.Errorf("creating service %s: %w", want.Name, err)
 	}
-	c.recordEvent(rc, corev1.EventTypeNormal, ReasonCreatedService, "Created service %s", want.Name)
+	c.recordEvent(rc, corev1.EventTypeNormal, plan.ReasonCreatedService, "Created service %s", want.Name)
 	return nil
 }
 
@@ -54,7 +56,7 @@ func (c *Controller) writeConfigSecret(ctx context.Context, rc *redisv1beta1.Red
 // createNodePod creates the pod of node index. Names are fixed per index, so a create racing
 // the informer only meets AlreadyExists.
 func (c *Controller) createNodePod(ctx context.Context, rc *redisv1beta1.RedisCluster, index int, annotations map[string]string) error {
-	want := Pod(rc, index)
+	want := objects.Pod(rc, index)
 	for k, v := range annotations {
 		want.Annotations[k] = v
 	}
@@ -65,14 +67,14 @@ func (c *Controller) createNodePod(ctx context.Context, rc *redisv1beta1.RedisCl
 	if err != nil {
 		return fmt.Errorf("creating pod of node %d: %w", index, err)
 	}
-	c.recordEvent(rc, corev1.EventTypeNormal, ReasonCreatedPod, "Created pod %s for node %d (port %d)",
+	c.recordEvent(rc, corev1.EventTypeNormal, plan.ReasonCreatedPod, "Created pod %s for node %d (port %d)",
 		pod.Name, index, rc.Spec.NodePort(index))
 	return nil
 }
 
 // createClaim creates the data claim of node index.
 func (c *Controller) createClaim(ctx context.Context, rc *redisv1beta1.RedisCluster, index int) error {
-	want := Claim(rc, index)
+	want := objects.Claim(rc, index)
 	_, err := c.kubeClient.CoreV1().PersistentVolumeClaims(rc.Namespace).Create(ctx, want, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		return nil
@@ -80,20 +82,20 @@ func (c *Controller) createClaim(ctx context.Context, rc *redisv1beta1.RedisClus
 	if err != nil {
 		return fmt.Errorf("creating claim %s: %w", want.Name, err)
 	}
-	c.recordEvent(rc, corev1.EventTypeNormal, ReasonCreatedClaim, "Created claim %s for node %d", want.Name, index)
+	c.recordEvent(rc, corev1.EventTypeNormal, plan.ReasonCreatedClaim, "Created claim %s for node %d", want.Name, index)
 	return nil
 }
 
 // clusterPods returns the cluster's pods by node index, skipping pods of another owner.
 func (c *Controller) clusterPods(rc *redisv1beta1.RedisCluster) (map[int]*corev1.Pod, error) {
-	list, err := c.pods.Pods(rc.Namespace).List(ClusterSelector(rc))
+	list, err := c.pods.Pods(rc.Namespace).List(objects.ClusterSelector(rc))
 	if err != nil {
 		return nil, fmt.Errorf("listing pods of %s/%s: %w", rc.Namespace, rc.Name, err)
 	}
 	pods := make(map[int]*corev1.Pod, len(list))
 	for _, pod := range list {
 		owner := metav1.GetControllerOf(pod)
-		index, ok := NodeIndex(pod)
+		index, ok := objects.NodeIndex(pod)
 		if !ok || owner == nil || owner.UID != rc.UID {
 			continue
 		}
@@ -123,10 +125,10 @@ func (c *Controller) expandClaims(ctx context.Context, rc *redisv1beta1.RedisClu
 	for _, index := range indexes {
 		_, err := c.kubeClient.CoreV1().PersistentVolumeClaims(rc.Namespace).Patch(ctx, claims[index], types.MergePatchType, []byte(patch), metav1.PatchOptions{})
 		if err != nil {
-			c.recordEvent(rc, corev1.EventTypeWarning, ReasonClaimNotExpanded, "Claim %s cannot grow to %s: %v", claims[index], size.String(), err)
+			c.recordEvent(rc, corev1.EventTypeWarning, plan.ReasonClaimNotExpanded, "Claim %s cannot grow to %s: %v", claims[index], size.String(), err)
 			return fmt.Errorf("expanding claim %s: %w", claims[index], err)
 		}
-		c.recordEvent(rc, corev1.EventTypeNormal, ReasonExpandedClaim, "Claim %s of node %d grows to %s", claims[index], index, size.String())
+		c.recordEvent(rc, corev1.EventTypeNormal, plan.ReasonExpandedClaim, "Claim %s of node %d grows to %s", claims[index], index, size.String())
 	}
 	return nil
 }
@@ -154,7 +156,7 @@ func (c *Controller) writeBudgets(ctx context.Context, rc *redisv1beta1.RedisClu
 }
 
 // setLabels sets a node pod's role and shard labels; an empty value removes the label.
-func (c *Controller) setLabels(ctx context.Context, rc *redisv1beta1.RedisCluster, a LabelPod) error {
+func (c *Controller) setLabels(ctx context.Context, rc *redisv1beta1.RedisCluster, a plan.LabelPod) error {
 	labels := map[string]interface{}{}
 	for k, v := range a.Labels {
 		if v == "" {

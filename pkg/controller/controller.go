@@ -5,7 +5,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +25,8 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/controller/objects"
+	"redis-operator/pkg/controller/plan"
 	clientset "redis-operator/pkg/generated/clientset/versioned"
 	redisinformers "redis-operator/pkg/generated/informers/externalversions/redis/v1beta1"
 	redislisters "redis-operator/pkg/generated/listers/redis/v1beta1"
@@ -167,7 +168,7 @@ func New(kubeClient kubernetes.Interface, redisClient clientset.Interface, inf I
 	// looks whether a master must move off it.
 	if _, err := inf.Nodes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		UpdateFunc: func(old, cur interface{}) {
-			if Leaving(old.(*corev1.Node)) != Leaving(cur.(*corev1.Node)) {
+			if plan.Leaving(old.(*corev1.Node)) != plan.Leaving(cur.(*corev1.Node)) {
 				c.enqueueAll()
 			}
 		},
@@ -317,7 +318,7 @@ func (c *Controller) handleSecret(obj interface{}) {
 		return
 	}
 	for _, rc := range clusters {
-		if ref := rc.Spec.PasswordSecret; (ref != nil && ref.Name == secret.GetName()) || ConfigSecretName(rc) == secret.GetName() {
+		if ref := rc.Spec.PasswordSecret; (ref != nil && ref.Name == secret.GetName()) || objects.ConfigSecretName(rc) == secret.GetName() {
 			c.enqueue(rc)
 		}
 	}
@@ -342,25 +343,11 @@ const maxEventMessage = 1024
 
 // recordEvent records an Event on the cluster and logs the same action once.
 func (c *Controller) recordEvent(rc *redisv1beta1.RedisCluster, eventType, reason, format string, args ...interface{}) {
-	c.recorder.Event(rc, eventType, reason, BoundText(fmt.Sprintf(format, args...), maxEventMessage))
+	c.recorder.Event(rc, eventType, reason, plan.BoundText(fmt.Sprintf(format, args...), maxEventMessage))
 	level := zerolog.InfoLevel
 	if eventType == corev1.EventTypeWarning {
 		level = zerolog.WarnLevel
 	}
 	c.log.WithLevel(level).Str("namespace", rc.Namespace).Str("cluster", rc.Name).Str("reason", reason).
 		Msgf(format, args...)
-}
-
-// BoundText cuts text longer than limit bytes at the last separator (", ", "; " or ",") that
-// fits and says how much was left out.
-func BoundText(text string, limit int) string {
-	if len(text) <= limit {
-		return text
-	}
-	suffix := fmt.Sprintf(" ... and %d more bytes", len(text))
-	cut := text[:limit-len(suffix)]
-	if i := strings.LastIndexAny(cut, ",;"); i > 0 {
-		cut = cut[:i]
-	}
-	return cut + fmt.Sprintf(" ... and %d more bytes", len(text)-len(cut))
 }

@@ -14,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	kubeinformers "k8s.io/client-go/informers"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	core "k8s.io/client-go/testing"
@@ -22,6 +21,9 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/controller/internal/testcluster"
+	"redis-operator/pkg/controller/objects"
+	"redis-operator/pkg/controller/plan"
 	"redis-operator/pkg/generated/clientset/versioned/fake"
 	informers "redis-operator/pkg/generated/informers/externalversions"
 	"redis-operator/pkg/redisops"
@@ -124,22 +126,10 @@ func writeActions(lists ...[]core.Action) []core.Action {
 	return out
 }
 
-func newCluster(name string) *redisv1beta1.RedisCluster {
-	return &redisv1beta1.RedisCluster{
-		TypeMeta: metav1.TypeMeta{APIVersion: redisv1beta1.SchemeGroupVersion.String(), Kind: "RedisCluster"},
-		ObjectMeta: metav1.ObjectMeta{
-			Name: name, Namespace: "cache", UID: types.UID(name + "-uid"), Generation: 1, ResourceVersion: "1",
-		},
-		Spec: redisv1beta1.RedisClusterSpec{
-			Image: "awbrg789/redis:latest", Masters: 3, Replicas: 1, BasePort: 10000, MaxMemory: "512mb",
-		},
-	}
-}
-
 func ownedPod(rc *redisv1beta1.RedisCluster, name string) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
-			Name: name, Namespace: rc.Namespace, Labels: ClusterLabels(rc), ResourceVersion: "1",
+			Name: name, Namespace: rc.Namespace, Labels: objects.ClusterLabels(rc), ResourceVersion: "1",
 			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(rc, redisv1beta1.SchemeGroupVersion.WithKind("RedisCluster"))},
 		},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning},
@@ -176,7 +166,7 @@ func TestNewClusterIsEnqueued(t *testing.T) {
 	c, redisInformers, kubeInformers := f.newController()
 	startInformers(t, c, redisInformers, kubeInformers)
 
-	rc := newCluster("rediscluster1")
+	rc := testcluster.Cluster("rediscluster1")
 	_, err := f.redisClient.RedisV1beta1().RedisClusters("cache").Create(context.Background(), rc, metav1.CreateOptions{})
 	require.NoError(t, err)
 	require.Equal(t, []cache.ObjectName{keyOf(rc)}, drainQueue(t, c, 1))
@@ -184,7 +174,7 @@ func TestNewClusterIsEnqueued(t *testing.T) {
 
 func TestOwnedPodChangeEnqueuesItsOwner(t *testing.T) {
 	f := newFixture(t)
-	rc := newCluster("rediscluster1")
+	rc := testcluster.Cluster("rediscluster1")
 	f.clusters = append(f.clusters, rc)
 	c, redisInformers, kubeInformers := f.newController()
 	startInformers(t, c, redisInformers, kubeInformers)
@@ -204,7 +194,7 @@ func TestOwnedPodChangeEnqueuesItsOwner(t *testing.T) {
 
 func TestPodOfAnotherOwnerIsIgnored(t *testing.T) {
 	f := newFixture(t)
-	rc := newCluster("rediscluster1")
+	rc := testcluster.Cluster("rediscluster1")
 	f.clusters = append(f.clusters, rc)
 	c, _, _ := f.newController()
 
@@ -218,7 +208,7 @@ func TestPodOfAnotherOwnerIsIgnored(t *testing.T) {
 
 func TestSyncCreatesTheObjectsOfANewCluster(t *testing.T) {
 	f := newFixture(t)
-	rc := newCluster("rediscluster1")
+	rc := testcluster.Cluster("rediscluster1")
 	f.clusters = append(f.clusters, rc)
 
 	actions := f.runSync(keyOf(rc))
@@ -247,7 +237,7 @@ func TestSyncCreatesTheObjectsOfANewCluster(t *testing.T) {
 	require.Equal(t, "app.kubernetes.io/instance=rediscluster1,app.kubernetes.io/managed-by=redis-operator", status.Selector)
 	ready := meta.FindStatusCondition(status.Conditions, redisv1beta1.ConditionReady)
 	require.Equal(t, metav1.ConditionFalse, ready.Status)
-	require.Equal(t, ReasonProvisioning, ready.Reason)
+	require.Equal(t, plan.ReasonProvisioning, ready.Reason)
 }
 
 func TestSyncOfDeletedClusterDoesNothing(t *testing.T) {
@@ -257,7 +247,7 @@ func TestSyncOfDeletedClusterDoesNothing(t *testing.T) {
 
 func TestStatusUpdateRetriesOnConflict(t *testing.T) {
 	f := newFixture(t)
-	rc := newCluster("rediscluster1")
+	rc := testcluster.Cluster("rediscluster1")
 	f.clusters = append(f.clusters, rc)
 	c, _, _ := f.newController()
 
@@ -282,7 +272,7 @@ func TestStatusUpdateRetriesOnConflict(t *testing.T) {
 }
 
 func TestClusterNeedsSync(t *testing.T) {
-	base := newCluster("rediscluster1")
+	base := testcluster.Cluster("rediscluster1")
 	statusOnly := base.DeepCopy()
 	statusOnly.ResourceVersion = "2"
 	statusOnly.Status.ReadyMasters = 3

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/controller/plan"
 	"redis-operator/pkg/redisops"
 	"redis-operator/pkg/redisops/topology"
 )
@@ -49,10 +50,8 @@ type migrationTask struct {
 
 // migrationReport is a snapshot of a task for one sync.
 type migrationReport struct {
-	task      *migrationTask
-	Running   bool
-	Migration *redisv1beta1.MigrationStatus
-	Nodes     map[string]bool
+	task *migrationTask
+	plan.MigrationProgress
 }
 
 func (t *migrationTask) update(change func(m *redisv1beta1.MigrationStatus)) {
@@ -77,7 +76,7 @@ func (m *migrations) report(key cache.ObjectName, uid types.UID) *migrationRepor
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return &migrationReport{task: t, Running: t.running, Migration: t.state.DeepCopy(), Nodes: t.nodes}
+	return &migrationReport{task: t, MigrationProgress: plan.MigrationProgress{Running: t.running, Record: t.state.DeepCopy(), Nodes: t.nodes}}
 }
 
 // reported drops a finished task once its end is in the cluster's status.
@@ -130,7 +129,7 @@ func (c *Controller) startMigration(ctx context.Context, rc *redisv1beta1.RedisC
 	t.state = redisv1beta1.MigrationStatus{SlotsPlanned: int32(len(moves)), StartTime: &metav1.Time{Time: time.Now()}}
 	if old := rc.Status.Migration; old != nil {
 		// A migration interrupted by a restart or a repair goes on under the same record.
-		t.state.Interruptions = old.Interruptions
+		t.state.Interruptions, t.state.LostSlots = old.Interruptions, old.LostSlots
 		if old.StartTime != nil {
 			t.state.StartTime = old.StartTime.DeepCopy()
 		}
@@ -153,13 +152,13 @@ func (c *Controller) startMigration(ctx context.Context, rc *redisv1beta1.RedisC
 		t.update(func(m *redisv1beta1.MigrationStatus) {
 			if err != nil {
 				m.Step = "stopped: " + err.Error()
-				m.Interruptions = AppendNotes(m.Interruptions, []string{"moving slots failed: " + err.Error()})
+				m.Interruptions = plan.AppendNotes(m.Interruptions, []string{"moving slots failed: " + err.Error()})
 			} else {
 				m.Step = fmt.Sprintf("moved %d slots", m.SlotsPlanned)
 			}
 		})
 		if err != nil {
-			c.recordEvent(rc, corev1.EventTypeWarning, ReasonRedisError, "Moving slots failed: %v", err)
+			c.recordEvent(rc, corev1.EventTypeWarning, plan.ReasonRedisError, "Moving slots failed: %v", err)
 		}
 		t.mu.Lock()
 		t.running = false
@@ -197,7 +196,7 @@ func (c *Controller) migrate(ctx context.Context, rc *redisv1beta1.RedisCluster,
 		source, target := byID[pair[0]], byID[pair[1]]
 		if source == nil || target == nil {
 			wg.Wait()
-			return fmt.Errorf("master %s or %s is not reachable", ShortID(pair[0]), ShortID(pair[1]))
+			return fmt.Errorf("master %s or %s is not reachable", plan.ShortID(pair[0]), plan.ShortID(pair[1]))
 		}
 		var slots []int
 		for _, r := range pairs[pair] {
@@ -229,52 +228,10 @@ func (c *Controller) migrate(ctx context.Context, rc *redisv1beta1.RedisCluster,
 				mu.Unlock()
 				return
 			}
-			c.recordEvent(rc, corev1.EventTypeNormal, ReasonMigratedSlots, "Moved %d slots from %s to %s",
+			c.recordEvent(rc, corev1.EventTypeNormal, plan.ReasonMigratedSlots, "Moved %d slots from %s to %s",
 				len(moved), source.Addr, target.Addr)
 		}()
 	}
 	wg.Wait()
 	return firstErr
-}
-
-// maxInterruptions bounds the record of what interrupted one migration (the first entry and the
-// latest are kept); noteLength bounds one entry.
-const (
-	maxInterruptions = 10
-	noteLength       = 300
-)
-
-// AppendNotes adds notes to a migration's interruptions within the bounds.
-func AppendNotes(interruptions, notes []string) []string {
-	out := append([]string(nil), interruptions...)
-	for _, n := range notes {
-		if len(n) > noteLength {
-			n = n[:noteLength] + "..."
-		}
-		out = append(out, n)
-	}
-	if extra := len(out) - maxInterruptions; extra > 0 {
-		// The first entry says what broke the migration; keep it and the latest.
-		out = append(out[:1], out[1+extra:]...)
-	}
-	return out
-}
-
-// WithSlots adds slots to ranges, as ranges.
-func WithSlots(ranges []string, slots []int) []string {
-	if len(slots) == 0 {
-		return ranges
-	}
-	set := map[int]bool{}
-	for _, s := range slots {
-		set[s] = true
-	}
-	for _, text := range ranges {
-		if r, err := topology.ParseSlotRange(text); err == nil {
-			for s := r.Start; s <= r.End; s++ {
-				set[s] = true
-			}
-		}
-	}
-	return topology.FormatRanges(topology.RangesOf(func(slot int) bool { return set[slot] }))
 }

@@ -9,6 +9,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/controller/objects"
 	"redis-operator/pkg/redisops"
 )
 
@@ -57,7 +58,7 @@ func (r *redisConnections) close(key cache.ObjectName) {
 
 // configSecret is rc's config Secret from the informer's cache, nil before it exists.
 func (c *Controller) configSecret(rc *redisv1beta1.RedisCluster) *corev1.Secret {
-	secret, err := c.secrets.Secrets(rc.Namespace).Get(ConfigSecretName(rc))
+	secret, err := c.secrets.Secrets(rc.Namespace).Get(objects.ConfigSecretName(rc))
 	if err != nil {
 		return nil
 	}

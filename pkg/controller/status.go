@@ -9,7 +9,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
@@ -20,19 +19,6 @@ import (
 
 // minStatusInterval is the least time between two status writes of one cluster.
 const minStatusInterval = 250 * time.Millisecond
-
-// SetCondition sets a condition on status, keeping its transition time when the status itself
-// did not change, so recomputing an unchanged status gives an equal object.
-func SetCondition(status *redisv1beta1.RedisClusterStatus, generation int64, conditionType string,
-	value metav1.ConditionStatus, reason, message string) {
-	meta.SetStatusCondition(&status.Conditions, metav1.Condition{
-		Type:               conditionType,
-		Status:             value,
-		ObservedGeneration: generation,
-		Reason:             reason,
-		Message:            message,
-	})
-}
 
 // statusWriter is the one writer of clusters' status; only sync calls it, so no two writes of
 // one cluster race. It writes through the status subresource when the status differs from the

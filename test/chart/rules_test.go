@@ -13,7 +13,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"redis-operator/pkg/controller"
+	clusterobjects "redis-operator/pkg/controller/objects"
 )
 
 // The alerts the operator's webhook scales on (pkg/httpapi/alertmanager.go).
@@ -183,11 +183,11 @@ func TestPodMonitorFindsTheExporters(t *testing.T) {
 	render(t, renderOptions{apiVersions: []string{monitoringV1}}).one(t, "PodMonitor").decode(t, &pm)
 
 	redisName := sourceString(t, "pkg/controller/labels.go", regexp.MustCompile(`LabelName:\s*"([^"]+)"`))
-	wantSelector := map[string]string{controller.LabelManagedBy: controller.ManagedByValue, controller.LabelName: redisName}
+	wantSelector := map[string]string{clusterobjects.LabelManagedBy: clusterobjects.ManagedByValue, clusterobjects.LabelName: redisName}
 	if fmt.Sprint(pm.Spec.Selector.MatchLabels) != fmt.Sprint(wantSelector) {
 		t.Errorf("PodMonitor selects %v, the operator labels Redis pods %v", pm.Spec.Selector.MatchLabels, wantSelector)
 	}
-	portName := sourceString(t, "pkg/controller/objects.go", regexp.MustCompile(`exporterPortName\s*=\s*"([^"]+)"`))
+	portName := sourceString(t, "pkg/controller/objects/objects.go", regexp.MustCompile(`exporterPortName\s*=\s*"([^"]+)"`))
 	if len(pm.Spec.Endpoints) != 1 || pm.Spec.Endpoints[0].Port != portName {
 		t.Fatalf("PodMonitor endpoints %+v, want one on port %q (the exporter's container port)", pm.Spec.Endpoints, portName)
 	}
@@ -195,10 +195,10 @@ func TestPodMonitorFindsTheExporters(t *testing.T) {
 	for _, r := range pm.Spec.Endpoints[0].Relabelings {
 		relabel[r.TargetLabel] = strings.Join(r.SourceLabels, ",")
 	}
-	if got, want := relabel["redis_cluster"], promLabel(controller.LabelInstance); got != want {
+	if got, want := relabel["redis_cluster"], promLabel(clusterobjects.LabelInstance); got != want {
 		t.Errorf("redis_cluster comes from %q, want %q (the pod label holding the RedisCluster name)", got, want)
 	}
-	if got, want := relabel["redis_node"], promLabel(controller.LabelNodeIndex); got != want {
+	if got, want := relabel["redis_node"], promLabel(clusterobjects.LabelNodeIndex); got != want {
 		t.Errorf("redis_node comes from %q, want %q", got, want)
 	}
 }

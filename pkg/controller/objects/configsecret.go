@@ -1,0 +1,157 @@
+package objects
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"hash/fnv"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/redisops/conf"
+)
+
+// AnnotationSpecHash on a node's pod is the hash of the pod spec it was built from; a pod whose
+// hash differs from the current spec's is replaced by the rolling update.
+const AnnotationSpecHash = "redis.redis/pod-spec-hash"
+
+// Keys of the config Secret.
+const (
+	// ConfigFileKey holds the directives the operator applies live, which every node includes
+	// at start so that a restart keeps them.
+	ConfigFileKey = "redis.conf"
+	// PasswordKey holds the password nodes take; absent without one.
+	PasswordKey = "password"
+	// MonitorPasswordKey holds the exporter's own password (conf.MonitorUser), made once.
+	MonitorPasswordKey = "exporter-password"
+	// SettingsKey holds the live settings as JSON, to tell which of them change.
+	SettingsKey = "settings"
+	// PreviousPasswordKey holds, while a password change runs, the password nodes took before
+	// ("" for none); the operator authenticates with either until every node dropped it.
+	PreviousPasswordKey = "previous-password"
+	// AuthVersionKey counts password changes; each node's pod records the one it has taken.
+	AuthVersionKey = "auth-version"
+)
+
+// Pod annotations recording what a node took live.
+const (
+	// AnnotationSettings is the hash of the live settings the node runs with, prefixed with
+	// RestartPrefix when Redis takes one of them only at start.
+	AnnotationSettings = "redis.redis/settings-hash"
+	// AnnotationAuth is the auth version the node took, suffixed with AddedSuffix while it
+	// still accepts the previous password too.
+	AnnotationAuth = "redis.redis/auth-version"
+	RestartPrefix  = "restart:"
+	AddedSuffix    = ":added"
+)
+
+// ConfigSecretName is the Secret every node of rc mounts: its live settings and password.
+func ConfigSecretName(rc *redisv1beta1.RedisCluster) string {
+	return rc.Name + "-config"
+}
+
+// liveSettings are the directives that can change on running nodes with CONFIG SET.
+func liveSettings(rc *redisv1beta1.RedisCluster) map[string]string {
+	user := make(map[string]string, len(rc.Spec.Config))
+	for k, v := range rc.Spec.Config {
+		user[k] = string(v)
+	}
+	return conf.LiveSettings(rc.Spec.MaxMemory, int64(rc.Spec.NodeTimeoutMillis()), user)
+}
+
+// ConfigSecret is the config Secret of rc for nodes taking password ("" for none) and the
+// exporter's user taking monitorPassword (the one existing holds, made once), following existing: a password that differs from existing's starts a change (the version
+// goes up, the former password is kept as the previous one) and rotated says every node took
+// the change, which drops the previous password.
+func ConfigSecret(rc *redisv1beta1.RedisCluster, password, monitorPassword string, existing *corev1.Secret, rotated bool) *corev1.Secret {
+	settings := liveSettings(rc)
+	encoded, _ := json.Marshal(settings) // a map of strings always encodes
+	data := map[string][]byte{
+		ConfigFileKey:      []byte(conf.File(settings, password, monitorPassword)),
+		SettingsKey:        encoded,
+		MonitorPasswordKey: []byte(monitorPassword),
+	}
+	if password != "" {
+		data[PasswordKey] = []byte(password)
+	}
+	version := 0
+	if existing != nil {
+		version, _ = strconv.Atoi(string(existing.Data[AuthVersionKey]))
+		previous, changing := existing.Data[PreviousPasswordKey]
+		if now := string(existing.Data[PasswordKey]); now != password {
+			version++
+			previous, changing = []byte(now), true
+		}
+		if changing && !rotated {
+			data[PreviousPasswordKey] = previous
+		}
+	}
+	data[AuthVersionKey] = []byte(strconv.Itoa(version))
+	return &corev1.Secret{ObjectMeta: ownedMeta(rc, ConfigSecretName(rc), nil), Type: corev1.SecretTypeOpaque, Data: data}
+}
+
+// SettingsHash is a short hash of rc's live settings and the exporter user's rules.
+func SettingsHash(rc *redisv1beta1.RedisCluster) string {
+	return shortHash([]byte(conf.File(liveSettings(rc), "", "") + conf.MonitorRulesVersion()))
+}
+
+// PodSpecHash is a short hash of a pod spec as the operator builds it.
+func PodSpecHash(spec *corev1.PodSpec) string {
+	raw, err := json.Marshal(spec)
+	if err != nil {
+		panic(err) // a PodSpec always marshals
+	}
+	return shortHash(raw)
+}
+
+func shortHash(b []byte) string {
+	h := fnv.New64a()
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// AuthVersion is the password change the config Secret is at, "0" before the first.
+func AuthVersion(secret *corev1.Secret) string {
+	if secret == nil || len(secret.Data[AuthVersionKey]) == 0 {
+		return "0"
+	}
+	return string(secret.Data[AuthVersionKey])
+}
+
+// Rotating reports whether a password change runs: nodes may still take the previous one.
+func Rotating(secret *corev1.Secret) bool {
+	if secret == nil {
+		return false
+	}
+	_, ok := secret.Data[PreviousPasswordKey]
+	return ok
+}
+
+// Passwords are the passwords to authenticate with, in order: the one nodes take, then,
+// while a change runs, the previous one. Before the cluster has a config Secret, its nodes take
+// the password its passwordSecret holds.
+func Passwords(secret *corev1.Secret, password string) []string {
+	if secret == nil {
+		return []string{password}
+	}
+	out := []string{string(secret.Data[PasswordKey])}
+	if previous, ok := secret.Data[PreviousPasswordKey]; ok && string(previous) != out[0] {
+		out = append(out, string(previous))
+	}
+	return out
+}
+
+// LiveAnnotations are what a pod created now records: it starts with the config Secret's
+// settings and password.
+func LiveAnnotations(rc *redisv1beta1.RedisCluster, secret *corev1.Secret) map[string]string {
+	return map[string]string{AnnotationSettings: SettingsHash(rc), AnnotationAuth: AuthVersion(secret)}
+}
+
+// MonitorPassword is the exporter user's password secret holds, "" before it has one.
+func MonitorPassword(secret *corev1.Secret) string {
+	if secret == nil {
+		return ""
+	}
+	return string(secret.Data[MonitorPasswordKey])
+}

@@ -1,0 +1,247 @@
+package plan
+
+import (
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/controller/objects"
+)
+
+// Requeue delays while the cluster converges; Redis state changes raise no Kubernetes event.
+const (
+	settleDelay   = 300 * time.Millisecond
+	convergeDelay = time.Second
+	// portRecheckDelay: a refused change looks again whether the ports or the memory were freed.
+	portRecheckDelay = 10 * time.Second
+)
+
+// Decision is the whole plan of one sync: the objects to create, the Redis actions in order
+// (waits included), the status to report and when to look again.
+type Decision struct {
+	CreateService bool
+	// ConfigSecret is the config Secret to create or update, nil when it is current.
+	ConfigSecret *corev1.Secret
+	// PodAnnotations are what the pods created now record of the live settings they start with.
+	PodAnnotations map[string]string
+	CreateClaims   []int
+	// WriteBudgets and DeleteBudgets follow the shards.
+	WriteBudgets  []*policyv1.PodDisruptionBudget
+	DeleteBudgets []string
+	// ExpandClaims are claims to grow to the spec's size, by node index.
+	ExpandClaims map[int]string
+	CreatePods   []int
+	Actions      []Action
+	Status       redisv1beta1.RedisClusterStatus
+	// Events are those not tied to an action.
+	Events  []Event
+	Requeue time.Duration // 0 for none
+}
+
+// refusePorts reports nodes that are not created because another cluster holds their ports:
+// the cluster serves with the nodes it has, and says why it is not Ready.
+func (d *Decision) refusePorts(o *Observation) {
+	if len(o.HeldElsewhere) == 0 {
+		return
+	}
+	rc := o.Cluster
+	msg := HeldMessage(o.HeldElsewhere)
+	if old := meta.FindStatusCondition(rc.Status.Conditions, redisv1beta1.ConditionReady); old == nil || old.Reason != ReasonPortConflict {
+		d.Events = append(d.Events, Event{corev1.EventTypeWarning, ReasonPortConflict, msg})
+	}
+	SetCondition(&d.Status, rc.Generation, redisv1beta1.ConditionReady, metav1.ConditionFalse, ReasonPortConflict, msg)
+	if d.Requeue == 0 {
+		d.Requeue = portRecheckDelay
+	}
+}
+
+type Event struct {
+	Type, Reason, Message string
+}
+
+// plannerInput is what the planners know of rc as o saw it.
+func plannerInput(rc *redisv1beta1.RedisCluster, o *Observation) *liveCluster {
+	ms := WantedMembers(rc, o.Pods, o.Claims)
+	for i := range ms {
+		if domain, ok := o.Domains[ms[i].Node]; ok {
+			ms[i].Host = domain
+		}
+		if _, ok := o.OtherClass[ms[i].Index]; ok && ms[i].Current {
+			ms[i].Outdated, ms[i].Current = true, false
+		}
+	}
+	return &liveCluster{
+		Members:        ms,
+		View:           o.View,
+		Masters:        int(rc.Spec.Masters),
+		Replicas:       int(rc.Spec.Replicas),
+		LinkDownLimit:  2 * int(rc.Spec.NodeTimeoutMillis()/1000+1),
+		NodeTimeout:    time.Duration(rc.Spec.NodeTimeoutMillis()) * time.Millisecond,
+		Now:            o.Now,
+		TemporaryIndex: rc.Spec.NodeCount(),
+		Cordoned:       o.Cordoned,
+		EmptyDomains:   emptyDomains(o, ms),
+		NoTemporary:    o.NoTemporary,
+	}
+}
+
+// Decide turns an observation into a decision. It is pure: the same observation gives the same
+// Decision, and it reads nothing else.
+func Decide(o *Observation) Decision {
+	rc := o.Cluster
+	d := Decision{Status: *rc.Status.DeepCopy()}
+	status := &d.Status
+	status.ObservedGeneration = rc.Generation
+	status.Selector = objects.ClusterSelector(rc).String()
+
+	if o.PortConflict != "" {
+		if old := meta.FindStatusCondition(rc.Status.Conditions, redisv1beta1.ConditionReady); old == nil || old.Reason != ReasonPortConflict {
+			d.Events = append(d.Events, Event{corev1.EventTypeWarning, ReasonPortConflict, "Not created: " + o.PortConflict})
+		}
+		SetCondition(status, rc.Generation, redisv1beta1.ConditionReady, metav1.ConditionFalse, ReasonPortConflict, o.PortConflict)
+		d.Requeue = portRecheckDelay // the other cluster may go away
+		return d
+	}
+	d.CreateService = !o.HasService
+	d.ExpandClaims = o.SmallClaims
+	d.WriteBudgets, d.DeleteBudgets = planBudgets(rc, o.Budgets)
+	if want := objects.ConfigSecret(rc, o.Password, o.MonitorPassword, o.ConfigSecret, rotated(o)); o.ConfigSecret == nil || !equality.Semantic.DeepEqual(o.ConfigSecret.Data, want.Data) {
+		d.ConfigSecret = want
+		d.PodAnnotations = objects.LiveAnnotations(rc, want)
+	} else {
+		d.PodAnnotations = objects.LiveAnnotations(rc, o.ConfigSecret)
+	}
+
+	in := plannerInput(rc, o)
+	// A lost master's pod waits for its replica to take over before it is created again.
+	hold, failovers := map[int]string{}, []Action(nil)
+	if o.View != nil {
+		present := map[int]bool{}
+		for index := range o.Pods {
+			present[index] = true
+		}
+		hold, failovers = awaitingFailover(rc, in, present)
+	}
+	for _, index := range WantedIndexes(rc) {
+		if _, exists := o.Pods[index]; exists {
+			continue
+		}
+		if _, held := hold[index]; held {
+			continue
+		}
+		if _, taken := o.HeldElsewhere[index]; taken {
+			continue
+		}
+		if o.ClaimsGoing[index] {
+			continue // a pod naming it would keep the old claim from ever going
+		}
+		if rc.Spec.PersistenceEnabled() && !o.Claims[index] {
+			d.CreateClaims = append(d.CreateClaims, index)
+		}
+		d.CreatePods = append(d.CreatePods, index)
+	}
+
+	if o.View == nil {
+		SetCondition(status, rc.Generation, redisv1beta1.ConditionReady, metav1.ConditionFalse, ReasonProvisioning,
+			fmt.Sprintf("0 of %d Redis pods are ready", len(in.Members)))
+		d.Requeue = convergeDelay
+		d.refusePorts(o)
+		return d
+	}
+
+	migrating := o.Migration != nil && o.Migration.Running
+	if migrating {
+		in.Migrating = o.Migration.Nodes
+	}
+	var drainBlocked []string
+	if !migrating {
+		var moves []Action
+		moves, drainBlocked = planDrain(in)
+		failovers = append(failovers, moves...)
+	}
+	d.Actions = append(failovers, planCluster(in, migrating)...)
+	if len(d.Actions) == 0 && !migrating {
+		d.Actions = planRoll(in)
+	}
+	layoutRisk := ""
+	if len(d.Actions) == 0 && !migrating {
+		d.Actions, layoutRisk = planSpread(in)
+	}
+	if d.ConfigSecret == nil {
+		d.Actions = append(d.Actions, planLive(o, in)...)
+	}
+	d.Actions = append(d.Actions, planLabels(o, in)...)
+	for i, a := range d.Actions {
+		if r, ok := a.(ReplacePod); ok {
+			r.Claim = o.OtherClass[r.Node.Index]
+			d.Actions[i] = r
+		}
+		if t, ok := a.(AddTemporaryNode); ok {
+			if rc.Spec.PersistenceEnabled() && !o.Claims[t.Index] {
+				d.CreateClaims = append(d.CreateClaims, t.Index)
+			}
+			d.CreatePods = append(d.CreatePods, t.Index)
+		}
+	}
+	for _, index := range WantedIndexes(rc) {
+		if reason, held := hold[index]; held {
+			d.Actions = append(d.Actions, WaitFor{Because(reason)})
+		}
+	}
+	for _, a := range d.Actions {
+		switch a.(type) {
+		case MigrateSlots, RemoveNode:
+			now := metav1.NewTime(o.Now)
+			status.LastScaleTime = &now
+		}
+	}
+	h := assessCluster(in, d.Actions, rc.Status.Nodes)
+	if layoutRisk != "" {
+		h.degraded = append(h.degraded, layoutRisk)
+	}
+	h.degraded = append(h.degraded, drainBlocked...)
+	if m := o.Migration; m != nil {
+		status.Migration = m.Record
+		if migrating {
+			progress := fmt.Sprintf("%d of %d slots moved: %s", m.Record.SlotsDone, m.Record.SlotsPlanned, m.Record.Step)
+			h.notReady = append(h.notReady, progress)
+			h.scaling = append(h.scaling, progress)
+		}
+	}
+	applyHealth(status, rc.Generation, h, o.Now)
+	applyRoll(status, rc.Generation, in, d.Actions)
+	if migrating {
+		SetCondition(status, rc.Generation, redisv1beta1.ConditionScaling, metav1.ConditionTrue, ReasonMigratingSlots,
+			fmt.Sprintf("%d of %d slots moved: %s", status.Migration.SlotsDone, status.Migration.SlotsPlanned, status.Migration.Step))
+	}
+
+	d.refusePorts(o)
+	refused := false
+	for _, a := range d.Actions {
+		if r, ok := a.(NotEnoughMemory); ok {
+			refused = true
+			if old := meta.FindStatusCondition(rc.Status.Conditions, redisv1beta1.ConditionScaling); old == nil || old.Reason != ReasonNotEnoughMemory {
+				d.Events = append(d.Events, Event{corev1.EventTypeWarning, ReasonNotEnoughMemory, r.Why()})
+			}
+			SetCondition(status, rc.Generation, redisv1beta1.ConditionScaling, metav1.ConditionFalse, ReasonNotEnoughMemory, r.Why())
+		}
+	}
+	switch {
+	case refused:
+		// Nothing changes until the spec or the keys do; a spec change is an event of its own.
+		d.Requeue = portRecheckDelay
+	case len(d.Actions) > 0:
+		// Something will change, or Redis is converging on its own (a handshake, gossip, an
+		// election): look again soon rather than at the slower not-ready pace.
+		d.Requeue = settleDelay
+	case !meta.IsStatusConditionTrue(status.Conditions, redisv1beta1.ConditionReady):
+		d.Requeue = convergeDelay
+	}
+	return d
+}

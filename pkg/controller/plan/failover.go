@@ -1,0 +1,91 @@
+package plan
+
+import (
+	"fmt"
+	"time"
+
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/redisops/topology"
+)
+
+// forceFailoverAfter is how many node timeouts a lost master may stay unheard of before the
+// operator forces its replica to take over instead of waiting for Redis' own election.
+const forceFailoverAfter = 3
+
+// takeoverAfter is how many node timeouts of silence make a replica take over without a vote,
+// when forcing did not win one.
+const takeoverAfter = 2 * forceFailoverAfter
+
+// lostMajority reports whether, in r's table, at least half of the masters owning slots are
+// failed: too few are left to vote a replica in.
+func lostMajority(r reachableMember) bool {
+	owners, failed := 0, 0
+	for _, n := range r.State.Table {
+		if n.Master() && len(n.Slots) > 0 {
+			owners++
+			if n.Failed() || n.NoAddr() {
+				failed++
+			}
+		}
+	}
+	return owners > 0 && 2*failed >= owners
+}
+
+// awaitingFailover returns the node indexes whose pod must not be re-created yet: the pod of a
+// master that owned slots is gone while a replica of it lives. A replacement would come back
+// empty at the old address, and the replica, which replicates by address, would resync from it
+// and drop every key. Once the replica has taken over, the index is released. When the lost
+// master has been silent for forceFailoverAfter node timeouts and its replica still waits, it
+// returns an action forcing the best replica to take over.
+func awaitingFailover(rc *redisv1beta1.RedisCluster, o *liveCluster, present map[int]bool) (map[int]string, []Action) {
+	hold := map[int]string{}
+	var force []Action
+	if o.View == nil || rc.Spec.PersistenceEnabled() {
+		return hold, nil // a persistent node comes back with its id and keys
+	}
+	last := map[string]redisv1beta1.NodeStatus{}
+	for _, n := range rc.Status.Nodes {
+		last[n.Pod] = n
+	}
+	nodes := o.reachable()
+	for _, m := range o.Members {
+		was, ok := last[m.Pod]
+		if present[m.Index] || !ok || was.Role != redisv1beta1.RoleMaster || len(was.Slots) == 0 || was.NodeID == "" {
+			continue
+		}
+		var replicas []reachableMember
+		for _, n := range nodes {
+			if !n.Self.Master() && n.Self.MasterID == was.NodeID {
+				replicas = append(replicas, n)
+			}
+		}
+		if len(replicas) == 0 {
+			continue
+		}
+		hold[m.Index] = fmt.Sprintf("pod of master node %d is re-created once its replica has taken over", m.Index)
+		best := replicas[0]
+		for _, r := range replicas[1:] {
+			if r.State.ReplOffset() > best.State.ReplOffset() {
+				best = r
+			}
+		}
+		peer, known := best.State.Peer(was.NodeID)
+		silent := o.Now.Sub(time.UnixMilli(peer.PongRecv))
+		// A master whose address was reused shows noaddr and is never flagged fail by Redis.
+		gone := peer.Failed() || peer.NoAddr()
+		if !known || !gone || peer.PongRecv == 0 || silent <= forceFailoverAfter*o.NodeTimeout {
+			continue
+		}
+		// FORCE still needs the votes of a majority of masters. When most are gone (they had
+		// bunched on a host that died), or FORCE has had time to win and did not, the replica
+		// takes over without a vote. The text stays the same every pass so that the Events of
+		// one hold are counted as one.
+		mode, how := topology.FailoverForce, "force"
+		if lostMajority(best) || silent > takeoverAfter*o.NodeTimeout {
+			mode, how = topology.FailoverTakeover, "make"
+		}
+		force = append(force, Failover{Because(fmt.Sprintf("%s node %d to take over from master node %d, unheard of for over %d node timeouts",
+			how, best.Index, m.Index, forceFailoverAfter)), best.Addr(), was.NodeID, mode})
+	}
+	return hold, force
+}

@@ -1,0 +1,134 @@
+package plan
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
+
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/controller/internal/testcluster"
+	"redis-operator/pkg/controller/objects"
+)
+
+// liveObservation is a Ready 3x1 cluster whose pods recorded auth version and settings hash.
+func liveObservation(secret *corev1.Secret, settings string, auth ...string) *Observation {
+	rc := testcluster.Cluster("rc")
+	in := clusterFixture(3, 1, testcluster.Healthy()...)
+	o := &Observation{Cluster: rc, View: in.View, ConfigSecret: secret, Pods: map[int]*corev1.Pod{}}
+	for i := range 6 {
+		pod := objects.Pod(rc, i)
+		pod.Annotations[objects.AnnotationSettings], pod.Annotations[objects.AnnotationAuth] = settings, auth[i%len(auth)]
+		pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: in.Members[i].IP,
+			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
+		o.Pods[i] = pod
+	}
+	return o
+}
+
+func liveKinds(o *Observation) []string {
+	var out []string
+	for _, a := range planLive(o, plannerInput(o.Cluster, o)) {
+		switch a := a.(type) {
+		case ApplySettings:
+			out = append(out, "settings")
+		case ApplyPassword:
+			if a.Drop {
+				out = append(out, "drop "+a.Password)
+			} else {
+				out = append(out, "add "+a.Password)
+			}
+		default:
+			out = append(out, a.Why())
+		}
+	}
+	return out
+}
+
+func TestLiveSettingsGoToNodesThatDidNotTakeThem(t *testing.T) {
+	rc := testcluster.Cluster("rc")
+	secret := objects.ConfigSecret(rc, "", "exporter-secret", nil, false)
+	require.Empty(t, liveKinds(liveObservation(secret, objects.SettingsHash(rc), "0")))
+	require.Len(t, liveKinds(liveObservation(secret, "older", "0")), 6)
+	require.Empty(t, liveKinds(liveObservation(secret, objects.RestartPrefix+objects.SettingsHash(rc), "0")), "left to the rolling update")
+
+	rc.Spec.MaxMemory = "1gb"
+	require.NotEqual(t, objects.SettingsHash(testcluster.Cluster("rc")), objects.SettingsHash(rc))
+}
+
+// The exporter logs in as a user of its own: the password the observation brings (made once
+// by the controller) is kept through every change, and nodes from before it (an older settings
+// hash) get the user live.
+func TestExporterUserOutlivesPasswordChanges(t *testing.T) {
+	rc := testcluster.Cluster("rc")
+	first := objects.ConfigSecret(rc, "", "exporter-secret", nil, false)
+	changed := objects.ConfigSecret(rc, "new", objects.MonitorPassword(first), first, false)
+	rc.Spec.MaxMemory = "1gb"
+	changed = objects.ConfigSecret(rc, "", objects.MonitorPassword(changed), changed, true)
+	require.Equal(t, "exporter-secret", objects.MonitorPassword(changed))
+
+	o := liveObservation(changed, "from-before-the-exporter-user", objects.AuthVersion(changed))
+	actions := planLive(o, plannerInput(o.Cluster, o))
+	require.Len(t, actions, 6)
+	for _, a := range actions {
+		require.Equal(t, "exporter-secret", a.(ApplySettings).MonitorPassword)
+	}
+}
+
+func TestPasswordChangeAddsEverywhereBeforeDroppingTheOld(t *testing.T) {
+	rc := testcluster.Cluster("rc")
+	rc.Spec.PasswordSecret = &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "auth"}, Key: "pw"}
+	first := objects.ConfigSecret(rc, "old", "exporter-secret", nil, false)
+	require.Equal(t, "0", objects.AuthVersion(first))
+	require.False(t, objects.Rotating(first))
+	require.Equal(t, []string{"old"}, objects.Passwords(first, "ignored"))
+
+	changing := objects.ConfigSecret(rc, "new", "exporter-secret", first, false)
+	require.Equal(t, "1", objects.AuthVersion(changing))
+	require.Equal(t, []string{"new", "old"}, objects.Passwords(changing, "new"), "either works while nodes change")
+	require.Contains(t, string(changing.Data[objects.ConfigFileKey]), `requirepass "new"`, "a node restarting now starts with the new one")
+
+	hash := objects.SettingsHash(rc)
+	require.Equal(t, []string{"add new", "add new", "add new", "add new", "add new", "add new"}, liveKinds(liveObservation(changing, hash, "0")))
+	require.Equal(t, []string{"add new", "add new", "add new"}, liveKinds(liveObservation(changing, hash, "0", "1:added")),
+		"no node drops the old one while another does not take the new one")
+	require.Equal(t, []string{"drop new", "drop new", "drop new", "drop new", "drop new", "drop new"}, liveKinds(liveObservation(changing, hash, "1:added")))
+
+	o := liveObservation(changing, hash, "1")
+	require.Empty(t, liveKinds(o))
+	require.True(t, rotated(o))
+	done := objects.ConfigSecret(rc, "new", "exporter-secret", changing, true)
+	require.False(t, objects.Rotating(done), "the previous password is forgotten")
+	require.Equal(t, "1", objects.AuthVersion(done))
+
+	removed := objects.ConfigSecret(&redisv1beta1.RedisCluster{ObjectMeta: rc.ObjectMeta, Spec: testcluster.Cluster("rc").Spec}, "", "exporter-secret", done, false)
+	require.Equal(t, []string{"", "new"}, objects.Passwords(removed, ""))
+	require.NotContains(t, string(removed.Data[objects.ConfigFileKey]), "requirepass")
+}
+
+func TestANewStorageClassRollsNodesOntoNewClaims(t *testing.T) {
+	rc := testcluster.Cluster("rc")
+	rc.Spec.Persistence = &redisv1beta1.PersistenceSpec{Enabled: true, StorageClass: ptr.To("fast")}
+	secret := objects.ConfigSecret(rc, "", "exporter-secret", nil, false)
+	o := liveObservation(secret, objects.SettingsHash(rc), "0")
+	o.Cluster = rc
+	for i, pod := range o.Pods {
+		o.Pods[i] = objects.Pod(rc, i)
+		for k, v := range objects.LiveAnnotations(rc, secret) {
+			o.Pods[i].Annotations[k] = v
+		}
+		o.Pods[i].Status = pod.Status
+	}
+	o.OtherClass = map[int]string{3: "data-rc-3"}
+	in := plannerInput(rc, o)
+	require.True(t, in.Members[3].Outdated, "its claim is of the old class")
+	require.False(t, in.Members[4].Outdated)
+
+	delete(o.Pods, 3)
+	o.ClaimsGoing = map[int]bool{3: true}
+	require.NotContains(t, Decide(o).CreatePods, 3, "not while the old claim is going")
+	o.ClaimsGoing = nil
+	require.Contains(t, Decide(o).CreateClaims, 3)
+	require.Contains(t, Decide(o).CreatePods, 3)
+}

@@ -1,0 +1,146 @@
+package plan
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"sort"
+	"strings"
+	"time"
+
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/controller/objects"
+	"redis-operator/pkg/redisops/topology"
+)
+
+// Observation is everything one sync knows of a cluster: its objects from the listers, every
+// node's own view of Redis and the state of the cluster's migration task. decide needs nothing
+// else.
+type Observation struct {
+	Cluster *redisv1beta1.RedisCluster
+	Pods    map[int]*corev1.Pod // by node index
+	Claims  map[int]bool        // node indexes whose data claim exists
+	// SmallClaims are the claims whose requested size is below the spec's, by node index.
+	SmallClaims map[int]string
+	// OtherClass are the claims of another storage class than the spec's, by node index: their
+	// node is rolled onto a new claim. ClaimsGoing are claims being deleted.
+	OtherClass  map[int]string
+	ClaimsGoing map[int]bool
+	HasService  bool
+	// Cordoned are the Kubernetes nodes marked unschedulable (a drain starts so).
+	Cordoned map[string]bool
+	// Domains maps each Kubernetes node to its failure domain, the value of the cluster's
+	// topology key on it.
+	Domains map[string]string
+	// Budgets maps the cluster's disruption budgets to their minAvailable.
+	Budgets map[string]int32
+	// ConfigSecret is the cluster's config Secret, nil before it is created.
+	ConfigSecret *corev1.Secret
+	// Password is the one the cluster's passwordSecret holds, "" without one.
+	Password string
+	// MonitorPassword is the exporter user's: the config Secret's, or one made for a cluster
+	// whose Secret has none yet.
+	MonitorPassword string
+	// PortConflict says why the cluster may not run: another cluster holds its host ports.
+	PortConflict string
+	// HeldElsewhere names the nodes the spec asks for that have no pod and whose host ports
+	// another cluster's pods hold: they are not created, with the reason.
+	HeldElsewhere map[int]string
+	// NoTemporary says why a rolling update cannot add its temporary node, if so.
+	NoTemporary string
+	// View is nil while no pod is ready, or when the cluster may not run.
+	View *topology.ClusterView
+	// Migration is the cluster's migration task, running or finished and not yet reported.
+	Migration *MigrationProgress
+	Now       time.Time
+}
+
+// WantedIndexes are the node indexes the spec asks for.
+func WantedIndexes(rc *redisv1beta1.RedisCluster) []int {
+	out := make([]int, rc.Spec.NodeCount())
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// WantedMembers lists the wanted nodes, and any node above the wanted count that still has a pod, with
+// the address of each pod that is ready and not going away.
+func WantedMembers(rc *redisv1beta1.RedisCluster, pods map[int]*corev1.Pod, claims map[int]bool) []Member {
+	var out []Member
+	indexes := WantedIndexes(rc)
+	for index := range pods {
+		if index >= len(indexes) {
+			indexes = append(indexes, index)
+		}
+	}
+	for _, index := range indexes {
+		m := Member{Index: index, Pod: objects.PodName(rc, index), Port: int(rc.Spec.NodePort(index)), Extra: index >= rc.Spec.NodeCount(),
+			ClaimKept: claims[index]}
+		if pod, ok := pods[index]; ok {
+			m.Node, m.Host = pod.Spec.NodeName, pod.Spec.NodeName
+			if pod.DeletionTimestamp == nil {
+				// A setting Redis takes only at start needs a new pod too.
+				m.Outdated = pod.Annotations[objects.AnnotationSpecHash] != objects.Pod(rc, index).Annotations[objects.AnnotationSpecHash] ||
+					strings.HasPrefix(pod.Annotations[objects.AnnotationSettings], objects.RestartPrefix)
+				m.Current = !m.Outdated
+				m.PodIP = pod.Status.PodIP
+				if podReady(pod) {
+					m.IP = pod.Status.PodIP
+				}
+			}
+		}
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
+	return out
+}
+
+func podReady(pod *corev1.Pod) bool {
+	if pod.Status.Phase != corev1.PodRunning || pod.Status.PodIP == "" {
+		return false
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func MemberAddrs(ms []Member) []string {
+	var out []string
+	for _, m := range ms {
+		if a := m.Addr(); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// FirstAnswering is the address of the first node, by index, that answered; "" when none did.
+func FirstAnswering(o *Observation) string {
+	if o.View == nil {
+		return ""
+	}
+	if nodes := plannerInput(o.Cluster, o).reachable(); len(nodes) > 0 {
+		return nodes[0].Addr()
+	}
+	return ""
+}
+
+// MemoryRefusal says why the cluster o saw cannot spread its slots over masters within the
+// masters' maxmemory; "" when it can, or when o cannot tell.
+func MemoryRefusal(o *Observation, masters int32) string {
+	if o.View == nil {
+		return ""
+	}
+	rc := o.Cluster.DeepCopy()
+	rc.Spec.Masters = masters
+	in := plannerInput(rc, o)
+	owners, _ := o.View.SlotOwners()
+	for _, a := range planScale(in, in.reachable(), &owners) {
+		if refused, ok := a.(NotEnoughMemory); ok {
+			return refused.Why()
+		}
+	}
+	return ""
+}

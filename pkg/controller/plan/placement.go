@@ -1,0 +1,219 @@
+package plan
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/controller/objects"
+	"redis-operator/pkg/redisops/topology"
+)
+
+// shardOf maps each slot-owning master's id to its shard: masters ranked by their first slot.
+func shardOf(nodes []reachableMember) map[string]int {
+	masters := ownerNodes(nodes)
+	sort.Slice(masters, func(i, j int) bool { return masters[i].Self.Slots[0].Start < masters[j].Self.Slots[0].Start })
+	out := map[string]int{}
+	for i, m := range masters {
+		out[m.Self.ID] = i
+	}
+	return out
+}
+
+// planLabels brings each answering node's pod labels to its role and shard. Pods that stop
+// being masters are relabelled before those that become masters: the masters' budget must never
+// count more masters than there are, or it would let one be evicted.
+func planLabels(o *Observation, in *liveCluster) []Action {
+	nodes := in.reachable()
+	shards := shardOf(nodes)
+	var demoted, out []Action
+	for _, n := range nodes {
+		pod := o.Pods[n.Index]
+		if pod == nil {
+			continue
+		}
+		role, shard := "", ""
+		if s, ok := shards[n.Self.ID]; ok {
+			role, shard = "master", strconv.Itoa(s)
+		} else if s, ok := shards[n.Self.MasterID]; ok && !n.Self.Master() {
+			role, shard = "replica", strconv.Itoa(s)
+		}
+		if pod.Labels[objects.LabelRole] != role || pod.Labels[objects.LabelShard] != shard {
+			a := LabelPod{Because(fmt.Sprintf("label pod %s as %s of shard %s", pod.Name, orNone(role), orNone(shard))),
+				pod.Name, map[string]string{objects.LabelRole: role, objects.LabelShard: shard}}
+			if pod.Labels[objects.LabelRole] == "master" {
+				demoted = append(demoted, a)
+			} else {
+				out = append(out, a)
+			}
+		}
+	}
+	return append(demoted, out...)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// drainTaints mark a Kubernetes node an autoscaler is removing: it evicts the node's pods
+// without cordoning it first.
+var drainTaints = map[string]bool{
+	"ToBeDeletedByClusterAutoscaler": true, // cluster autoscaler
+	"karpenter.sh/disrupted":         true, // Karpenter v1
+	"karpenter.sh/disruption":        true, // Karpenter before v1
+}
+
+// Leaving reports whether a Kubernetes node is being emptied: cordoned (a drain starts so), or
+// tainted by an autoscaler that removes it.
+func Leaving(n *corev1.Node) bool {
+	if n.Spec.Unschedulable {
+		return true
+	}
+	for _, t := range n.Spec.Taints {
+		if drainTaints[t.Key] && t.Effect != corev1.TaintEffectPreferNoSchedule {
+			return true
+		}
+	}
+	return false
+}
+
+// planDrain hands the master role off Kubernetes nodes that are cordoned (a drain starts so)
+// to the master's most up-to-date replica on a schedulable node, gracefully. The masters'
+// budget keeps their pods from being evicted until then. It also says which masters cannot
+// move, and so block a drain.
+func planDrain(in *liveCluster) ([]Action, []string) {
+	if len(in.Cordoned) == 0 {
+		return nil, nil
+	}
+	var blocked []string
+	nodes := in.reachable()
+	masters := ownerNodes(nodes)
+	var out []Action
+	for _, m := range masters {
+		if !in.Cordoned[m.Node] {
+			continue
+		}
+		var replicas []reachableMember
+		for _, n := range nodes {
+			if !n.Self.Master() && n.Self.MasterID == m.Self.ID && !in.Cordoned[n.Node] {
+				replicas = append(replicas, n)
+			}
+		}
+		if r, ok := bestReplica(replicas, masters); ok {
+			out = append(out, Failover{Because(fmt.Sprintf("master of slots %s moved off node %s before drain: node %d takes over from node %d",
+				strings.Join(topology.FormatRanges(m.Self.Slots), ","), m.Node, r.Index, m.Index)), r.Addr(), m.Self.ID, topology.FailoverGraceful})
+			continue
+		}
+		blocked = append(blocked, fmt.Sprintf("master node %d on node %s, which is being emptied, has no in-sync replica on another node to hand over to: the masters' budget keeps its pod from eviction",
+			m.Index, m.Node))
+	}
+	return out, blocked
+}
+
+// planSpread spreads the shards over failure domains (Kubernetes nodes by default) so that one
+// domain's loss never takes a shard, nor a majority of masters. A second master in a domain
+// hands its role to a replica in a domain without a master. A replica that shares its master's
+// domain, or the replica of a crowded master with none elsewhere, has its pod replaced while a
+// schedulable domain holds no pod of the cluster: the scheduler's spreading puts the new pod
+// there. It returns why the layout stays at risk otherwise.
+func planSpread(in *liveCluster) ([]Action, string) {
+	nodes := in.reachable()
+	masters := ownerNodes(nodes)
+	mastersOn := map[string][]reachableMember{}
+	for _, m := range masters {
+		mastersOn[m.Host] = append(mastersOn[m.Host], m)
+	}
+	var risks []string
+	for _, m := range masters {
+		crowded := len(mastersOn[m.Host]) > 1 && m.Index != mastersOn[m.Host][0].Index
+		var replicas, away []reachableMember
+		for _, n := range nodes {
+			if !n.Self.Master() && n.Self.MasterID == m.Self.ID {
+				replicas = append(replicas, n)
+				if n.Host != m.Host && len(mastersOn[n.Host]) == 0 && !in.Cordoned[n.Node] {
+					away = append(away, n)
+				}
+			}
+		}
+		withOwnReplica := false
+		for _, r := range replicas {
+			withOwnReplica = withOwnReplica || r.Host == m.Host
+		}
+		if !crowded && !withOwnReplica {
+			continue
+		}
+		if r, ok := bestReplica(away, masters); ok && crowded {
+			return []Action{Failover{Because(fmt.Sprintf("spread masters: node %d on %s takes over from node %d, which shares node %s with another master",
+				r.Index, r.Host, m.Index, m.Host)), r.Addr(), m.Self.ID, topology.FailoverGraceful}}, ""
+		}
+		if len(in.EmptyDomains) > 0 && len(replicas) > 0 {
+			move := replicas[0]
+			for _, r := range replicas {
+				if r.Host == m.Host {
+					move = r
+				}
+			}
+			return []Action{ReplacePod{Because(fmt.Sprintf("spread shards: replace pod %s of replica node %d (on %s, with master node %d) so that it runs in an empty domain (%s)",
+				move.Pod, move.Index, move.Host, m.Index, strings.Join(in.EmptyDomains, ", "))), move.Member, ""}}, ""
+		}
+		if crowded {
+			risks = append(risks, fmt.Sprintf("masters %d and %d share node %s and no replica on a node without a master can take over",
+				mastersOn[m.Host][0].Index, m.Index, m.Host))
+		} else {
+			risks = append(risks, fmt.Sprintf("master %d and its replica share node %s", m.Index, m.Host))
+		}
+	}
+	if len(risks) == 0 {
+		return nil, ""
+	}
+	return nil, "layout at risk (too few Kubernetes nodes, or placement constraints): " + strings.Join(risks, "; ")
+}
+
+// planBudgets returns the budgets to create or update and the names of those to delete (shards
+// gone); existing maps each budget's name to its minAvailable.
+func planBudgets(rc *redisv1beta1.RedisCluster, existing map[string]int32) (write []*policyv1.PodDisruptionBudget, remove []string) {
+	wanted := map[string]bool{}
+	for _, b := range objects.Budgets(rc) {
+		wanted[b.Name] = true
+		if least, ok := existing[b.Name]; !ok || least != b.Spec.MinAvailable.IntVal {
+			write = append(write, b)
+		}
+	}
+	for name := range existing {
+		if !wanted[name] {
+			remove = append(remove, name)
+		}
+	}
+	sort.Strings(remove)
+	return write, remove
+}
+
+// emptyDomains are the failure domains that have a schedulable node and none of members.
+func emptyDomains(o *Observation, WantedMembers []Member) []string {
+	used := map[string]bool{}
+	for _, m := range WantedMembers {
+		if m.Node != "" {
+			used[m.Host] = true
+		}
+	}
+	free := map[string]bool{}
+	for node, domain := range o.Domains {
+		if !o.Cordoned[node] && !used[domain] {
+			free[domain] = true
+		}
+	}
+	out := make([]string, 0, len(free))
+	for d := range free {
+		out = append(out, d)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,55 @@
+package plan
+
+// Reasons of the Events the controller records and of the conditions it sets, in one place.
+
+// Event reasons for Kubernetes objects.
+const (
+	ReasonCreatedPod     = "CreatedPod"
+	ReasonCreatedClaim   = "CreatedClaim"
+	ReasonCreatedService = "CreatedService"
+	ReasonRemovedNode    = "RemovedNode"
+	ReasonReplacedPod    = "ReplacedPod"
+	ReasonConfigSecret   = "ConfigSecret"
+	ReasonExpandedClaim  = "ExpandedClaim"
+	// ReasonClaimNotExpanded: the API server refused a larger claim (its class does not expand).
+	ReasonClaimNotExpanded = "ClaimNotExpanded"
+)
+
+// Event reasons for live settings; ConfigRefused is also a Ready reason.
+const (
+	ReasonSettingsApplied = "SettingsApplied"
+	ReasonConfigRefused   = "ConfigRefused"
+)
+
+// Event reasons for Redis actions.
+const (
+	ReasonMetNode          = "MetNode"
+	ReasonAssignedSlots    = "AssignedSlots"
+	ReasonSlotsLost        = "SlotsLost"
+	ReasonAttachedReplica  = "AttachedReplica"
+	ReasonForgotNode       = "ForgotNode"
+	ReasonRepairedSlot     = "RepairedSlot"
+	ReasonRedisError       = "RedisError"
+	ReasonForcedFailover   = "ForcedFailover"
+	ReasonHandedOverMaster = "HandedOverMaster"
+	ReasonMigratedSlots    = "MigratedSlots"
+)
+
+// Condition reasons; PortConflict and SlotsLost are also Event reasons.
+const (
+	ReasonProvisioning    = "Provisioning"
+	ReasonPortConflict    = "PortConflict"
+	ReasonClusterHealthy  = "ClusterHealthy"
+	ReasonReconciling     = "Reconciling"
+	ReasonNodesDown       = "NodesDown"
+	ReasonReplicasMissing = "ReplicasMissing"
+	ReasonFullyRedundant  = "FullyRedundant"
+	ReasonNotScaling      = "NotScaling"
+	ReasonMigratingSlots  = "MigratingSlots"
+	ReasonScaling         = "Scaling"
+	// ReasonNotEnoughMemory: slots do not move, the masters receiving them would exceed maxmemory.
+	ReasonNotEnoughMemory = "NotEnoughMemory"
+	// Updating: ReasonRollingUpdate while pods built from an older spec are replaced.
+	ReasonRollingUpdate = "RollingUpdate"
+	ReasonUpToDate      = "UpToDate"
+)

@@ -1,0 +1,131 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/controller/objects"
+	"redis-operator/pkg/controller/plan"
+	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/conf"
+)
+
+// setLiveSettings sets a node's live settings and records them on its pod. A directive Redis
+// takes only at start marks the pod for the rolling update.
+func (c *Controller) setLiveSettings(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster, a plan.ApplySettings) error {
+	result, err := redis.SetConfig(ctx, a.Node.Addr(), a.Settings)
+	if err != nil {
+		return err
+	}
+	if len(result.Refused) > 0 {
+		return fmt.Errorf("node %d refused %s", a.Node.Index, refusals(result.Refused))
+	}
+	if a.MonitorPassword != "" {
+		if err := redis.SetUser(ctx, a.Node.Addr(), conf.MonitorUser, conf.MonitorRules(a.MonitorPassword)); err != nil {
+			return err
+		}
+	}
+	recorded := a.Hash
+	if len(result.NeedsRestart) > 0 {
+		recorded = objects.RestartPrefix + a.Hash
+		c.recordEvent(rc, corev1.EventTypeNormal, plan.ReasonSettingsApplied, "Node %d takes %s only at start: its pod is replaced",
+			a.Node.Index, strings.Join(result.NeedsRestart, ", "))
+	}
+	return c.annotatePod(ctx, rc, a.Node.Pod, objects.AnnotationSettings, recorded)
+}
+
+// stepPassword carries out one step of a password change on a node.
+func (c *Controller) stepPassword(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster, a plan.ApplyPassword) error {
+	addr := a.Node.Addr()
+	recorded := a.Version
+	if a.Drop {
+		if err := redis.SetPassword(ctx, addr, a.Password); err != nil {
+			return err
+		}
+	} else {
+		recorded += objects.AddedSuffix
+		if a.Password != "" {
+			if err := redis.AddPassword(ctx, addr, a.Password); err != nil {
+				return err
+			}
+		}
+	}
+	if err := redis.SetMasterAuth(ctx, addr, a.Password); err != nil {
+		return err
+	}
+	return c.annotatePod(ctx, rc, a.Node.Pod, objects.AnnotationAuth, recorded)
+}
+
+// probeSettings tries the settings that change on one answering node before the config Secret
+// takes them: a directive Redis refuses must never reach the file nodes read at start, where it
+// would keep them from starting. The node gets its former values back when one is refused.
+func (c *Controller) probeSettings(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster, o *plan.Observation, want *corev1.Secret) error {
+	var before, after map[string]string
+	if o.ConfigSecret != nil {
+		_ = json.Unmarshal(o.ConfigSecret.Data[objects.SettingsKey], &before)
+	}
+	if err := json.Unmarshal(want.Data[objects.SettingsKey], &after); err != nil || before == nil {
+		return nil
+	}
+	changed := map[string]string{}
+	for k, v := range after {
+		if old, ok := before[k]; !ok || old != v {
+			changed[k] = v
+		}
+	}
+	addr := plan.FirstAnswering(o)
+	if len(changed) == 0 || addr == "" {
+		return nil
+	}
+	result, err := redis.SetConfig(ctx, addr, changed)
+	if err != nil || len(result.Refused) == 0 {
+		return err
+	}
+	restore := map[string]string{}
+	for _, k := range result.Applied {
+		if old, ok := before[k]; ok {
+			restore[k] = old
+		}
+	}
+	if len(restore) > 0 {
+		_, _ = redis.SetConfig(ctx, addr, restore)
+	}
+	return &refusedSettings{refusals(result.Refused)}
+}
+
+// refusedSettings says which settings Redis refused; nothing of the change was applied.
+type refusedSettings struct{ what string }
+
+func (r *refusedSettings) Error() string {
+	return "Redis refuses " + r.what + ": the config change is not applied"
+}
+
+func refusals(refused map[string]string) string {
+	keys := make([]string, 0, len(refused))
+	for k := range refused {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("config %s (%s)", k, refused[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// annotatePod records what a node took on its pod.
+func (c *Controller) annotatePod(ctx context.Context, rc *redisv1beta1.RedisCluster, pod, key, value string) error {
+	patch, _ := json.Marshal(map[string]interface{}{"metadata": map[string]interface{}{"annotations": map[string]string{key: value}}})
+	if _, err := c.kubeClient.CoreV1().Pods(rc.Namespace).Patch(ctx, pod, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("recording %s=%s on pod %s: %w", key, value, pod, err)
+	}
+	return nil
+}

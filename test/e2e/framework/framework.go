@@ -15,6 +15,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -184,16 +185,22 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool
 }
 
 // Poll is WaitFor returning the timeout as an error, for callers that gather more before failing.
+// An error from cond does not end the wait: it is what the timeout reports.
 func Poll(timeout time.Duration, what string, cond func() (bool, error)) error {
-	deadline := time.Now().Add(timeout)
 	var lastErr error
-	for time.Now().Before(deadline) {
-		ok, err := cond()
-		if ok {
-			return nil
-		}
-		lastErr = err
-		time.Sleep(100 * time.Millisecond)
+	err := wait.PollUntilContextTimeout(context.Background(), pollInterval, timeout, true,
+		func(context.Context) (bool, error) {
+			ok, err := cond()
+			if !ok {
+				lastErr = err
+			}
+			return ok, nil
+		})
+	if err != nil {
+		return fmt.Errorf("timed out after %s waiting for %s (last error: %v)", timeout, what, lastErr)
 	}
-	return fmt.Errorf("timed out after %s waiting for %s (last error: %v)", timeout, what, lastErr)
+	return nil
 }
+
+// pollInterval is how often WaitFor and Poll ask.
+const pollInterval = 100 * time.Millisecond

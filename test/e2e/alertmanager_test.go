@@ -141,7 +141,6 @@ func (a *autoscaler) unchanged(before *redisv1beta1.RedisCluster) {
 // delivered, the group's last notification then holds no firing alert, and the new instance (same
 // labels, same fingerprint, a later startsAt) is delivered. The test does exactly that.
 func TestAlertmanagerScalesAClusterThroughTheWebhook(t *testing.T) {
-	f.InstallCRD(t)
 	tokenFile := writeToken(t, "am-"+strconv.FormatInt(time.Now().UnixNano(), 36))
 	op := f.StartOperator(t, "--webhook-token-file", tokenFile)
 	// The alert of the issue, HighMemoryUsage{redis_cluster="rediscluster1",namespace="cache"},

@@ -23,8 +23,6 @@ import (
 	"redis-operator/test/e2e/framework"
 )
 
-const discoveryBasePort = 19500
-
 // apiCall is one request to the operator's HTTP API and what it answered.
 func apiCall(t *testing.T, op *framework.Operator, method, path, body string, header map[string]string) (int, http.Header, []byte) {
 	t.Helper()
@@ -114,13 +112,10 @@ func autoscaledEvents(t *testing.T, ns, name string) int {
 }
 
 func TestDiscoveryListsEveryNodeAndRefusesBadRequests(t *testing.T) {
-	f.InstallCRD(t)
 	const token = "discovery-token"
 	op := f.StartOperator(t, "--webhook-token-file", writeToken(t, token))
-	ns := f.Namespace(t, "discovery")
-	f.CreateCluster(t, framework.NewCluster(ns, "discovered", discoveryBasePort))
-	rc := f.WaitReady(t, ns, "discovered", 2*time.Minute)
-	f.CheckInvariants(t, rc)
+	rc := f.ReadyCluster(t, "discovered", framework.RunBy(op))
+	ns := rc.Namespace
 
 	// The original clients ask by name alone; the namespace narrows it.
 	checkDiscovery(t, op, rc, "clusterName=discovered")

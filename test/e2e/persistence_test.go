@@ -25,23 +25,23 @@ import (
 )
 
 // Persistent nodes that come back on another Kubernetes node: same claim, same data, same node
-// id, but a new IP. Ports 11500.. and 11600.. (+10000 bus, +20000 exporter) are these tests' own.
+// id, but a new IP.
+
+// persistent gives the cluster persistence.
+var persistent = framework.WithSpec(func(s *redisv1beta1.RedisClusterSpec) {
+	s.Persistence = &redisv1beta1.PersistenceSpec{Enabled: true}
+})
 
 // TestPersistentMasterWithoutReplicaMovesToAnotherHost loses a master that has no replica, and
 // its pod comes back on another host. With persistence the node returns with its keys and node
 // id, so the operator must wait for it and let it serve its slots again, not give them away empty.
 func TestPersistentMasterWithoutReplicaMovesToAnotherHost(t *testing.T) {
 	const keys = 20000
-	f.InstallCRD(t)
-	f.StartOperator(t)
-	ns := f.Namespace(t, "moved")
-	rc := framework.NewCluster(ns, "moved", 11500)
-	rc.Spec.Replicas = 0
-	rc.Spec.Persistence = &redisv1beta1.PersistenceSpec{Enabled: true}
-	f.CreateCluster(t, rc) // the default clusterNodeTimeout: 5000 ms
-	rc = f.WaitReady(t, ns, "moved", 2*time.Minute)
+	op := f.StartOperator(t)
+	// The default clusterNodeTimeout: 5000 ms.
+	rc := f.ReadyCluster(t, "moved", framework.RunBy(op), framework.Shape(3, 0), persistent)
+	ns := rc.Namespace
 	require.EqualValues(t, 5000, rc.Spec.NodeTimeoutMillis())
-	f.CheckInvariants(t, rc)
 	framework.WriteKeys(t, framework.ClusterClient(t, rc), "moved", keys)
 	// AOF is flushed every second.
 	time.Sleep(1500 * time.Millisecond)
@@ -101,15 +101,9 @@ func TestPersistentMasterWithoutReplicaMovesToAnotherHost(t *testing.T) {
 // others last saw it. Each must come back with its node id and the cluster with every key.
 func TestEveryPersistentPodMovesHosts(t *testing.T) {
 	const keys = 20000
-	f.InstallCRD(t)
-	f.StartOperator(t)
-	ns := f.Namespace(t, "movedall")
-	rc := framework.NewCluster(ns, "movedall", 11600)
-	rc.Spec.Persistence = &redisv1beta1.PersistenceSpec{Enabled: true}
-	f.CreateCluster(t, rc)
-	rc = f.WaitReady(t, ns, "movedall", 2*time.Minute)
+	rc := f.ReadyCluster(t, "movedall", persistent)
+	ns := rc.Namespace
 	require.Len(t, rc.Status.Nodes, 6)
-	f.CheckInvariants(t, rc)
 	framework.WriteKeys(t, framework.ClusterClient(t, rc), "movedall", keys)
 	// AOF is flushed every second, on the replicas too.
 	time.Sleep(2 * time.Second)

@@ -21,10 +21,10 @@ const resourcesPatch = `{"spec":{"resources":{"requests":{"cpu":"10m","memory":"
 
 // rollUnderLoad changes the resources of a Ready cluster with keys and 8 writers, waits for the
 // roll to end, and checks that every pod was replaced, no key and no acknowledged write was lost.
-func rollUnderLoad(t *testing.T, ns, name string, keys int) {
+func rollUnderLoad(t *testing.T, rc *redisv1beta1.RedisCluster, keys int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	rc := f.WaitReady(t, ns, name, 2*time.Minute)
+	ns, name := rc.Namespace, rc.Name
 	client := framework.ClusterClient(t, rc)
 	framework.WriteKeys(t, client, "before", keys)
 	before := podUIDs(t, ns, name)
@@ -95,19 +95,9 @@ func podUIDs(t testing.TB, ns, name string) map[string]types.UID {
 }
 
 func TestRollingUpdateFailsMastersOverFirst(t *testing.T) {
-	f.InstallCRD(t)
-	f.StartOperator(t)
-	ns := f.Namespace(t, "roll")
-	f.CreateCluster(t, framework.NewCluster(ns, "rolled", 12000))
-	rollUnderLoad(t, ns, "rolled", 50000)
+	rollUnderLoad(t, f.ReadyCluster(t, "rolled"), 50000)
 }
 
 func TestRollingUpdateWithoutReplicasUsesATemporaryOne(t *testing.T) {
-	f.InstallCRD(t)
-	f.StartOperator(t)
-	ns := f.Namespace(t, "roll")
-	rc := framework.NewCluster(ns, "bare", 12100)
-	rc.Spec.Replicas = 0
-	f.CreateCluster(t, rc)
-	rollUnderLoad(t, ns, "bare", 20000)
+	rollUnderLoad(t, f.ReadyCluster(t, "bare", framework.Shape(3, 0)), 20000)
 }

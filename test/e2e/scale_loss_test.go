@@ -99,12 +99,9 @@ func slotsUntilGone(t *testing.T, rc *redisv1beta1.RedisCluster, lost redisops.N
 // scaleOutLosingANode scales a loaded 3x1 cluster to 4 masters and deletes the pod of the
 // migration's source or target while a slot is open. It returns the cluster once Ready again
 // and the slots the lost node held or was importing.
-func scaleOutLosingANode(t *testing.T, name string, basePort int32, source bool, keys int) (*redisv1beta1.RedisCluster, map[int]bool) {
-	f.InstallCRD(t)
-	f.StartOperator(t)
-	ns := f.Namespace(t, name)
-	f.CreateCluster(t, framework.NewCluster(ns, name, basePort))
-	rc := f.WaitReady(t, ns, name, 2*time.Minute)
+func scaleOutLosingANode(t *testing.T, name string, source bool, keys int) (*redisv1beta1.RedisCluster, map[int]bool) {
+	rc := f.ReadyCluster(t, name)
+	ns := rc.Namespace
 	framework.WriteKeys(t, framework.ClusterClient(t, rc), name, keys)
 
 	patchMasters(t, ns, name, "4")
@@ -147,7 +144,7 @@ func reportedLost(interruptions []string) map[int]bool {
 
 func TestMigrationSourcePodLost(t *testing.T) {
 	const keys = 100000
-	rc, _ := scaleOutLosingANode(t, "lose-source", 19000, true, keys)
+	rc, _ := scaleOutLosingANode(t, "lose-source", true, keys)
 	// The source had a replica: it takes over, and the keys the target had already received
 	// go back to it or forward to the target. Nothing is lost.
 	framework.CheckKeys(t, framework.ClusterClient(t, rc), "lose-source", keys)
@@ -155,7 +152,7 @@ func TestMigrationSourcePodLost(t *testing.T) {
 
 func TestMigrationTargetPodLost(t *testing.T) {
 	const keys = 100000
-	rc, held := scaleOutLosingANode(t, "lose-target", 19100, false, keys)
+	rc, held := scaleOutLosingANode(t, "lose-target", false, keys)
 	// A new master has no replica until it has its slots: what reached it is gone with it, and
 	// the status names those slots. Every other key is intact.
 	for s := range reportedLost(rc.Status.LastMigration.Interruptions) {

@@ -18,7 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 	"redis-operator/test/e2e/framework"
@@ -53,8 +52,9 @@ func TestPersistentMasterWithoutReplicaMovesToAnotherHost(t *testing.T) {
 
 	// No host takes a new pod for now: the replacement waits unscheduled, as when moving a pod
 	// and its volume to another host takes a while, until the other masters have declared the
-	// master failed (or forgotten it), and 5 s more. Then another host takes it; the master's own
-	// host stays cordoned.
+	// master failed (or forgotten it) and the operator has reconciled the cluster twice since,
+	// room to give the slots away if it would. Then another host takes it; the master's own host
+	// stays cordoned.
 	var survivors []string
 	for _, n := range rc.Status.Nodes {
 		if n.Pod != master.Pod {
@@ -75,7 +75,10 @@ func TestPersistentMasterWithoutReplicaMovesToAnotherHost(t *testing.T) {
 	deletePod(t, ns, master.Pod)
 	seen := waitFailedOrForgotten(t, survivors, master.NodeID, 60*time.Second)
 	t.Logf("%s after the delete: %s", time.Since(start).Round(time.Millisecond), strings.Join(seen, "; "))
-	time.Sleep(5 * time.Second)
+	op.WaitReconciles(t, ns, 2, time.Minute)
+	if ready := meta.FindStatusCondition(f.Cluster(t, ns, "moved").Status.Conditions, redisv1beta1.ConditionReady); ready != nil {
+		t.Logf("%s after the delete the operator says Ready=%s: %s", time.Since(start).Round(time.Millisecond), ready.Status, ready.Message)
+	}
 	uncordon(t, target)
 	moved := waitReplaced(t, ns, master.Pod, old.UID, time.Minute)
 	require.NotEqual(t, old.Spec.NodeName, moved.Spec.NodeName, "the replacement avoided the cordoned host")
@@ -159,7 +162,9 @@ func TestEveryPersistentPodMovesHosts(t *testing.T) {
 		}
 		return running == len(olds), fmt.Errorf("%d of %d running", running, len(olds))
 	})
-	time.Sleep(time.Second) // and for the scheduler to have seen them
+	for name, old := range olds {
+		waitSchedulerSeesPort(t, ns, old.Spec.NodeName, before[name].Port)
+	}
 	for _, h := range hosts.Items {
 		uncordon(t, h.Name)
 	}
@@ -277,26 +282,6 @@ func waitFailedOrForgotten(t *testing.T, addrs []string, id string, timeout time
 		return true, nil
 	})
 	return seen
-}
-
-// blockHostPort binds to node a pod that declares host port port (it only sleeps), so the
-// scheduler puts no other pod needing that port there.
-func blockHostPort(t *testing.T, ns, node string, port int32) {
-	t.Helper()
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("block-%d", port), Labels: map[string]string{"test": "port-blocker"}},
-		Spec: corev1.PodSpec{
-			NodeName:                      node,
-			HostNetwork:                   true,
-			TerminationGracePeriodSeconds: ptr.To[int64](1),
-			Containers: []corev1.Container{{
-				Name: "sleep", Image: "busybox", Command: []string{"sleep"}, Args: []string{"3600"},
-				Ports: []corev1.ContainerPort{{ContainerPort: port, HostPort: port, Protocol: corev1.ProtocolTCP}},
-			}},
-		},
-	}
-	_, err := f.Kube.CoreV1().Pods(ns).Create(context.Background(), pod, metav1.CreateOptions{})
-	require.NoError(t, err)
 }
 
 // logPodsOn logs the namespace's pods bound to node, with their host ports.

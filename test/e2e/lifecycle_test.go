@@ -167,8 +167,7 @@ func TestPersistentMasterComesBackWithItsIdentityAndKeys(t *testing.T) {
 	ns := rc.Namespace
 	client := framework.ClusterClient(t, rc)
 	framework.WriteKeys(t, client, "durable", 5000)
-	// AOF is flushed every second.
-	time.Sleep(1500 * time.Millisecond)
+	framework.WaitAOFWritten(t, rc)
 
 	master := podOfRole(t, rc, redisv1beta1.RoleMaster)
 	deletePod(t, ns, master.Pod)

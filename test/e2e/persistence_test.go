@@ -42,8 +42,7 @@ func TestPersistentMasterWithoutReplicaMovesToAnotherHost(t *testing.T) {
 	ns := rc.Namespace
 	require.EqualValues(t, 5000, rc.Spec.NodeTimeoutMillis())
 	framework.WriteKeys(t, framework.ClusterClient(t, rc), "moved", keys)
-	// AOF is flushed every second.
-	time.Sleep(1500 * time.Millisecond)
+	framework.WaitAOFWritten(t, rc)
 
 	master := masterWithSlots(t, rc)
 	old := getPod(t, ns, master.Pod)
@@ -108,8 +107,7 @@ func TestEveryPersistentPodMovesHosts(t *testing.T) {
 	ns := rc.Namespace
 	require.Len(t, rc.Status.Nodes, 6)
 	framework.WriteKeys(t, framework.ClusterClient(t, rc), "movedall", keys)
-	// AOF is flushed every second, on the replicas too.
-	time.Sleep(2 * time.Second)
+	framework.WaitAOFWritten(t, rc)
 
 	before := map[string]redisv1beta1.NodeStatus{}
 	olds := map[string]*corev1.Pod{}

@@ -202,9 +202,9 @@ func TestClaimSlotsOverridesAStaleOwner(t *testing.T) {
 	})
 }
 
-// A rollback never writes an older copy over a newer one (issue 13, item 2): keys moved to the
-// target, then written anew on the owner after it gave up the move, keep the owner's values when
-// the target's copies come back.
+// A rollback never writes an older copy over a newer one: keys moved to the target, then written
+// anew on the owner after it gave up the move, keep the owner's values when the target's copies
+// come back.
 func TestRollbackKeepsTheOwnersNewerCopies(t *testing.T) {
 	admin, servers, ctx := formedCluster(t)
 	const slot = 400
@@ -239,7 +239,7 @@ func TestRollbackKeepsTheOwnersNewerCopies(t *testing.T) {
 }
 
 // A move its target has no room for (noeviction at maxmemory refuses the keys) is rolled back
-// whole by the repair, instead of being finished again and again (issue 16, item 1).
+// whole by the repair, instead of being finished again and again.
 func TestRepairRollsBackAMoveTheTargetHasNoRoomFor(t *testing.T) {
 	admin, servers, ctx := newCluster(t, 2, 2)
 	source, target := servers[0], servers[1]

@@ -162,8 +162,8 @@ func (a *autoscaler) pastCooldown() {
 func TestAlertmanagerScalesAClusterThroughTheWebhook(t *testing.T) {
 	tokenFile := writeToken(t, "am-"+strconv.FormatInt(time.Now().UnixNano(), 36))
 	op := f.StartOperator(t, "--webhook-token-file", tokenFile)
-	// The alert of the issue, HighMemoryUsage{redis_cluster="rediscluster1",namespace="cache"},
-	// for the seed manifest's cluster.
+	// The alert the chart's rules raise, HighMemoryUsage{redis_cluster="rediscluster1",
+	// namespace="cache"}, for the seed manifest's cluster.
 	ns, name := framework.SeedNamespace, framework.SeedCluster
 	f.ApplySeed(t)
 	f.WaitReady(t, ns, name, 2*time.Minute)

@@ -15,8 +15,8 @@ import (
 )
 
 // Two of three masters bunched on one host by failovers, and that host's pods lost: too few
-// masters are left to vote a replica in, so the replicas take over without a vote (issue 13,
-// item 5) and the cluster heals with every key.
+// masters are left to vote a replica in, so the replicas take over without a vote and the
+// cluster heals with every key.
 func TestLostMajorityOfMastersHeals(t *testing.T) {
 	rc := f.ReadyCluster(t, "majority")
 	ns := rc.Namespace

@@ -16,8 +16,8 @@ import (
 )
 
 // A scale-in whose remaining masters could not hold the keys within maxmemory is refused before a
-// slot moves (issue 16, item 1): the cluster keeps its masters and every key, and its Scaling
-// condition gives the figures; scaling back to the masters it has makes it Ready again.
+// slot moves: the cluster keeps its masters and every key, and its Scaling condition gives the
+// figures; scaling back to the masters it has makes it Ready again.
 func TestScaleInThatDoesNotFitInMemoryIsRefused(t *testing.T) {
 	rc := f.ReadyCluster(t, "tight", framework.Shape(4, 0),
 		framework.WithSpec(func(s *redisv1beta1.RedisClusterSpec) { s.MaxMemory = "16mb" }))

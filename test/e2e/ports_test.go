@@ -16,9 +16,9 @@ import (
 	"redis-operator/test/e2e/framework"
 )
 
-// A cluster that holds its ports keeps them when an older cluster is scaled into them (issue 16,
-// item 2): the scaled cluster's new node on those ports is not created and its condition names
-// the other cluster and the port; the other keeps serving and healing.
+// A cluster that holds its ports keeps them when an older cluster is scaled into them: the
+// scaled cluster's new node on those ports is not created and its condition names the other
+// cluster and the port; the other keeps serving and healing.
 func TestScaleIntoAnotherClustersPortsIsRefused(t *testing.T) {
 	op := f.StartOperator(t)
 	older := f.ReadyCluster(t, "older", framework.RunBy(op), framework.Shape(3, 0))

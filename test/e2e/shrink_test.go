@@ -16,8 +16,8 @@ import (
 	"redis-operator/test/e2e/framework"
 )
 
-// A shrink converges when failovers left a master at an index being removed (issue 13, item 3):
-// 3 masters x 2 replicas, a replica at index 6 or above made master by hand, then replicas: 1.
+// A shrink converges when failovers left a master at an index being removed: 3 masters x 2
+// replicas, a replica at index 6 or above made master by hand, then replicas: 1.
 func TestShrinkWithAMasterAtARemovedIndex(t *testing.T) {
 	rc := f.ReadyCluster(t, "shrink", framework.Shape(3, 2))
 	ns := rc.Namespace

@@ -51,8 +51,7 @@ func TestHelmChartInstallsAnOperatorItsRBACIsEnoughFor(t *testing.T) {
 	if crdExisted {
 		t.Log("the CRD existed before the install (an earlier test applied it); helm skipped crds/")
 	}
-	out, err = f.Kubectl(ctx, "wait", "--for=condition=Established", "--timeout=60s", "crd/redisclusters.redis.redis")
-	require.NoError(t, err, out)
+	f.WaitCRDEstablished(t)
 
 	manifest, err := f.Helm(t, "get", "manifest", chartRelease, "--namespace", chartNamespace)
 	require.NoError(t, err)

@@ -155,9 +155,23 @@ func (f *Framework) InstallCRD(t testing.TB) {
 	if out, err := f.Kubectl(ctx, "apply", "--server-side", "--force-conflicts", "-f", "charts/redis-operator/crds/"); err != nil {
 		t.Fatalf("applying the CRD: %v\n%s", err, out)
 	}
-	if out, err := f.Kubectl(ctx, "wait", "--for=condition=Established", "--timeout=60s", "crd/redisclusters.redis.redis"); err != nil {
-		t.Fatalf("waiting for the CRD: %v\n%s", err, out)
-	}
+	f.WaitCRDEstablished(t)
+}
+
+// WaitCRDEstablished waits until the API server serves the CRD. Not with kubectl wait: that
+// fails at once on a CRD just created, whose status has no conditions yet.
+func (f *Framework) WaitCRDEstablished(t testing.TB) {
+	t.Helper()
+	WaitFor(t, time.Minute, "the CRD to be Established", func() (bool, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		out, err := f.Kubectl(ctx, "get", "crd/redisclusters.redis.redis",
+			"-o", `jsonpath={.status.conditions[?(@.type=="Established")].status}`)
+		if err != nil {
+			return false, fmt.Errorf("%v: %s", err, out)
+		}
+		return out == "True", fmt.Errorf("Established=%q", out)
+	})
 }
 
 // Namespace creates a namespace for one test and deletes it when the test ends.

@@ -25,12 +25,13 @@ import (
 // writer's gaps between two acknowledged writes longer than minGap, and each key's last
 // acknowledged value (with the value of a later SET that failed, whose fate is unknown).
 type writeLoad struct {
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	gaps   []writeGap
-	acked  []map[string]int // per writer: key -> last acknowledged value
-	unsure []map[string]int // per writer: key -> value of a later SET that failed
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	gaps    []writeGap
+	lastAck []time.Time      // per writer: when its last write was acknowledged
+	acked   []map[string]int // per writer: key -> last acknowledged value
+	unsure  []map[string]int // per writer: key -> value of a later SET that failed
 }
 
 // writeGap is a time when a writer had no write acknowledged, or a write refused.
@@ -44,7 +45,8 @@ const minGap = 2 * time.Millisecond
 
 func startWriters(t *testing.T, client *redis.ClusterClient, writers int) *writeLoad {
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &writeLoad{cancel: cancel, acked: make([]map[string]int, writers), unsure: make([]map[string]int, writers)}
+	w := &writeLoad{cancel: cancel, lastAck: make([]time.Time, writers),
+		acked: make([]map[string]int, writers), unsure: make([]map[string]int, writers)}
 	for i := 0; i < writers; i++ {
 		acked, unsure := map[string]int{}, map[string]int{}
 		w.acked[i], w.unsure[i] = acked, unsure
@@ -68,11 +70,12 @@ func startWriters(t *testing.T, client *redis.ClusterClient, writers int) *write
 				acked[key] = n
 				delete(unsure, key)
 				now := time.Now()
+				w.mu.Lock()
 				if now.Sub(last) > minGap {
-					w.mu.Lock()
 					w.gaps = append(w.gaps, writeGap{last, now, nil})
-					w.mu.Unlock()
 				}
+				w.lastAck[i] = now
+				w.mu.Unlock()
 				last = now
 			}
 		}()
@@ -97,6 +100,22 @@ func (w *writeLoad) gap(from, to time.Time) (longest writeGap, refused []error) 
 		}
 	}
 	return longest, refused
+}
+
+// waitRecorded waits until every writer has had a write acknowledged after end: every gap and
+// refusal that began before end has ended and is recorded.
+func (w *writeLoad) waitRecorded(t *testing.T, ctx context.Context, end time.Time) {
+	t.Helper()
+	redistest.WaitNoError(t, ctx, "every writer to have a write acknowledged after "+end.Format(time.StampMilli), func() error {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		for i, at := range w.lastAck {
+			if !at.After(end) {
+				return fmt.Errorf("writer %d: the last acknowledged at %s", i, at.Format(time.StampMilli))
+			}
+		}
+		return nil
+	})
 }
 
 func (w *writeLoad) stop() {
@@ -263,8 +282,9 @@ func TestGracefulFailoversOfARollWithATemporaryNode(t *testing.T) {
 		err := admin.Failover(ctx, replica.Addr, topology.FailoverGraceful)
 		took := time.Since(began)
 		// The writers' gaps overlapping the failover and the redirects after it.
-		time.Sleep(time.Second)
-		g, refused := load.gap(began, began.Add(took+500*time.Millisecond))
+		end := began.Add(took + 500*time.Millisecond)
+		load.waitRecorded(t, ctx, end)
+		g, refused := load.gap(began, end)
 		gap := g.to.Sub(g.from)
 		allRefused = append(allRefused, refused...)
 		t.Logf("+%5.1fs %s: %v after %v; longest write gap %v (%v to %v of the failover's start), %d writes refused",
@@ -277,8 +297,9 @@ func TestGracefulFailoversOfARollWithATemporaryNode(t *testing.T) {
 			// What the planner does on its next pass: ask again.
 			again := time.Now()
 			err = admin.Failover(ctx, replica.Addr, topology.FailoverGraceful)
-			time.Sleep(time.Second)
-			g, refused := load.gap(again, time.Now())
+			end := time.Now().Add(500 * time.Millisecond)
+			load.waitRecorded(t, ctx, end)
+			g, refused := load.gap(again, end)
 			allRefused = append(allRefused, refused...)
 			t.Logf("  asked again: %v, %v after the first ask; longest write gap %v, %d writes refused",
 				err, time.Since(began).Round(time.Millisecond), g.to.Sub(g.from).Round(time.Millisecond), len(refused))

@@ -118,18 +118,9 @@ func TestMoveSlotsRefusesAHandOverFromASourceThatFailedOver(t *testing.T) {
 // violations seen.
 func settle(t *testing.T, ctx context.Context, admin *redisops.Admin, addrs []string) {
 	t.Helper()
-	var last error
-	for {
-		err := invariants.Check(ctx, admin, addrs, invariants.Expect{Masters: 3, ReplicasPerMaster: 1})
-		if err == nil {
-			return
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("the cluster never settled: %v", last)
-		}
-		last = err
-		time.Sleep(100 * time.Millisecond)
-	}
+	redistest.WaitNoError(t, ctx, "the cluster to settle", func() error {
+		return invariants.Check(ctx, admin, addrs, invariants.Expect{Masters: 3, ReplicasPerMaster: 1})
+	})
 }
 
 // requireNoneLost reads every key through a cluster client, counting those missing or changed.

@@ -2,6 +2,7 @@ package redisops_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -174,7 +175,18 @@ func TestClaimSlotsOverridesAStaleOwner(t *testing.T) {
 	// dead master's slots after it is forgotten and a replacement joined.
 	require.NoError(t, admin.Client(servers[0].Addr).Do(ctx, "CLUSTER", "DELSLOTSRANGE", lost.Start, lost.End).Err())
 	owner := selfID(t, ctx, admin, servers[0].Addr)
-	time.Sleep(time.Second) // a few gossip rounds
+	// Gossip carries the first master's slots, without 0-99 now, to every node: each of its
+	// messages holds its slots and, from here on, a new announced hostname, so a node naming it
+	// by that hostname has had its new slots.
+	require.NoError(t, admin.Client(servers[0].Addr).ConfigSet(ctx, "cluster-announce-hostname", "gave-up-0-99").Err())
+	redistest.WaitNoError(t, ctx, "every node to have heard from the first master since", func() error {
+		for addr, st := range admin.View(ctx, redistest.Addrs(servers[1:])).Nodes {
+			if peer, ok := st.Peer(owner); !ok || peer.Hostname != "gave-up-0-99" {
+				return fmt.Errorf("%s names the first master %+v", addr, peer)
+			}
+		}
+		return nil
+	})
 	receiver := admin.View(ctx, []string{servers[1].Addr}).Nodes[servers[1].Addr]
 	require.Equal(t, owner, receiver.Owner(0), "the receiver's table is stale")
 
@@ -191,9 +203,9 @@ func TestClaimSlotsOverridesAStaleOwner(t *testing.T) {
 	})
 }
 
-// A rollback never writes an older copy over a newer one (issue 13, item 2): keys moved to the
-// target, then written anew on the owner after it gave up the move, keep the owner's values when
-// the target's copies come back.
+// A rollback never writes an older copy over a newer one: keys moved to the target, then written
+// anew on the owner after it gave up the move, keep the owner's values when the target's copies
+// come back.
 func TestRollbackKeepsTheOwnersNewerCopies(t *testing.T) {
 	admin, servers, ctx := formedCluster(t)
 	const slot = 400
@@ -228,7 +240,7 @@ func TestRollbackKeepsTheOwnersNewerCopies(t *testing.T) {
 }
 
 // A move its target has no room for (noeviction at maxmemory refuses the keys) is rolled back
-// whole by the repair, instead of being finished again and again (issue 16, item 1).
+// whole by the repair, instead of being finished again and again.
 func TestRepairRollsBackAMoveTheTargetHasNoRoomFor(t *testing.T) {
 	admin, servers, ctx := newCluster(t, 2, 2)
 	source, target := servers[0], servers[1]

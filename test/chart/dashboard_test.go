@@ -130,7 +130,8 @@ func TestDashboard(t *testing.T) {
 	writeRuleFile(t, filepath.Join(dir, "dashboard.yaml"), groups)
 	promtool(t, dir, "check", "rules", "--lint=none", "dashboard.yaml")
 
-	// What the issue asks the dashboard to show.
+	// What the dashboard must show: memory and load, keys, slots and their migration, and the
+	// operator's own reconciles.
 	for _, title := range []string{
 		"Memory used, fullest node", "Commands per second, busiest node", "Keys per cluster",
 		"Slots per master", "Slot migration progress", "Reconciles per second", "Reconcile duration",

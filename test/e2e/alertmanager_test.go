@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -124,14 +125,32 @@ func (a *autoscaler) waitEvent(alert string) {
 }
 
 // unchanged checks a skipped alert changed nothing: the same generation, masters and autoscale
-// time (written with every change the webhook makes).
+// time (written with every change the webhook makes). The webhook writes the cluster before it
+// logs the alert handled, and fire has seen that line, so a wrong write would be there now.
 func (a *autoscaler) unchanged(before *redisv1beta1.RedisCluster) {
 	a.t.Helper()
-	time.Sleep(2 * time.Second) // room for a wrong write to show
 	rc := f.Cluster(a.t, a.ns, a.rdc)
 	require.Equal(a.t, before.Generation, rc.Generation)
 	require.Equal(a.t, before.Spec.Masters, rc.Spec.Masters)
 	require.Equal(a.t, before.Annotations[httpapi.AnnotationLastAutoscale], rc.Annotations[httpapi.AnnotationLastAutoscale])
+}
+
+// pastCooldown waits until the cluster's last scale is further back than its cooldown, as the
+// webhook reckons it: from the later of status.lastScaleTime and the autoscale annotation.
+func (a *autoscaler) pastCooldown() {
+	a.t.Helper()
+	framework.WaitFor(a.t, time.Minute, "the scale cooldown to pass", func() (bool, error) {
+		rc := f.Cluster(a.t, a.ns, a.rdc)
+		var last time.Time
+		if rc.Status.LastScaleTime != nil {
+			last = rc.Status.LastScaleTime.Time
+		}
+		if at, err := time.Parse(time.RFC3339, rc.Annotations[httpapi.AnnotationLastAutoscale]); err == nil && at.After(last) {
+			last = at
+		}
+		left := rc.Spec.ScaleCooldownDuration() - time.Since(last)
+		return left < 0, fmt.Errorf("%s left", left)
+	})
 }
 
 // Alertmanager sends a group again before repeat_interval only when the group's firing alerts
@@ -141,11 +160,10 @@ func (a *autoscaler) unchanged(before *redisv1beta1.RedisCluster) {
 // delivered, the group's last notification then holds no firing alert, and the new instance (same
 // labels, same fingerprint, a later startsAt) is delivered. The test does exactly that.
 func TestAlertmanagerScalesAClusterThroughTheWebhook(t *testing.T) {
-	f.InstallCRD(t)
 	tokenFile := writeToken(t, "am-"+strconv.FormatInt(time.Now().UnixNano(), 36))
 	op := f.StartOperator(t, "--webhook-token-file", tokenFile)
-	// The alert of the issue, HighMemoryUsage{redis_cluster="rediscluster1",namespace="cache"},
-	// for the seed manifest's cluster.
+	// The alert the chart's rules raise, HighMemoryUsage{redis_cluster="rediscluster1",
+	// namespace="cache"}, for the seed manifest's cluster.
 	ns, name := framework.SeedNamespace, framework.SeedCluster
 	f.ApplySeed(t)
 	f.WaitReady(t, ns, name, 2*time.Minute)
@@ -183,7 +201,7 @@ func TestAlertmanagerScalesAClusterThroughTheWebhook(t *testing.T) {
 		[]byte(`{"spec":{"scaleCooldown":"1s"}}`), metav1.PatchOptions{})
 	require.NoError(t, err)
 	f.WaitReady(t, ns, name, 30*time.Second)
-	time.Sleep(time.Second)
+	a.pastCooldown()
 	low, got := a.fire("LowMemoryUsage")
 	require.Equal(t, httpapi.OutcomeScaled, got.Outcome, "%+v", got)
 	require.Equal(t, [2]int32{4, 3}, [2]int32{got.From, got.To})
@@ -201,7 +219,7 @@ func TestAlertmanagerScalesAClusterThroughTheWebhook(t *testing.T) {
 
 	// At minMasters, low memory again changes nothing.
 	a.resolve(low)
-	time.Sleep(time.Second) // past the 1 s cooldown, so the bound is what refuses it
+	a.pastCooldown() // so the bound is what refuses it
 	_, got = a.fire("LowMemoryUsage")
 	require.Equal(t, httpapi.OutcomeSkipped, got.Outcome, "%+v", got)
 	require.True(t, strings.HasPrefix(got.Reason, httpapi.SkipBound), "%+v", got)

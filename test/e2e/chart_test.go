@@ -25,7 +25,6 @@ import (
 const (
 	chartRelease   = "redis-operator"
 	chartNamespace = "ops"
-	chartBasePort  = 19700
 )
 
 // TestHelmChartInstallsAnOperatorItsRBACIsEnoughFor installs the chart as its README says, runs
@@ -52,8 +51,7 @@ func TestHelmChartInstallsAnOperatorItsRBACIsEnoughFor(t *testing.T) {
 	if crdExisted {
 		t.Log("the CRD existed before the install (an earlier test applied it); helm skipped crds/")
 	}
-	out, err = f.Kubectl(ctx, "wait", "--for=condition=Established", "--timeout=60s", "crd/redisclusters.redis.redis")
-	require.NoError(t, err, out)
+	f.WaitCRDEstablished(t)
 
 	manifest, err := f.Helm(t, "get", "manifest", chartRelease, "--namespace", chartNamespace)
 	require.NoError(t, err)
@@ -88,7 +86,7 @@ func TestHelmChartInstallsAnOperatorItsRBACIsEnoughFor(t *testing.T) {
 	op := f.StartOperatorAs(t, kubeconfig, podArgs(t, deploy, tokenBefore)...)
 
 	ns := f.Namespace(t, "chart")
-	seed := strings.Replace(seedCluster(t, ns), "basePort: 10000", fmt.Sprintf("basePort: %d", chartBasePort), 1)
+	seed := strings.Replace(seedCluster(t, ns), "basePort: 10000", fmt.Sprintf("basePort: %d", f.FreeBasePort(t)), 1)
 	out, err = kubectlApply(t, seed)
 	require.NoError(t, err, out)
 	rc := waitReadyUnrefused(t, op, ns, "rediscluster1")

@@ -41,18 +41,10 @@ func healed(rc *redisv1beta1.RedisCluster, lost redisv1beta1.NodeStatus) bool {
 // With one worker, a cluster moving 200,000 keys to a new master must not keep another cluster,
 // whose master pod is deleted meanwhile, from healing within the usual bound.
 func TestMasterLossHealsWhileAnotherClusterMigrates(t *testing.T) {
-	f.InstallCRD(t)
-	f.StartOperator(t, "--workers=1")
-	busyNS, otherNS := f.Namespace(t, "concurrent-busy"), f.Namespace(t, "concurrent-other")
-
-	busy := framework.NewCluster(busyNS, "busy", 19200)
-	busy.Spec.Replicas = 0
-	f.CreateCluster(t, busy)
-	f.CreateCluster(t, framework.NewCluster(otherNS, "other", 19300))
-	busy = f.WaitReady(t, busyNS, "busy", 2*time.Minute)
-	other := f.WaitReady(t, otherNS, "other", 2*time.Minute)
-	f.CheckInvariants(t, busy)
-	f.CheckInvariants(t, other)
+	op := f.StartOperator(t, "--workers=1")
+	busy := f.ReadyCluster(t, "busy", framework.RunBy(op), framework.Shape(3, 0))
+	other := f.ReadyCluster(t, "other", framework.RunBy(op))
+	busyNS, otherNS := busy.Namespace, other.Namespace
 	framework.WriteKeys(t, framework.ClusterClient(t, busy), "busy", busyKeys)
 	framework.WriteKeys(t, framework.ClusterClient(t, other), "other", otherKeys)
 

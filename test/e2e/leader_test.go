@@ -28,7 +28,6 @@ func leaderIdentity(op *framework.Operator) string {
 }
 
 func TestLeaderElectionHandsOverOnShutdown(t *testing.T) {
-	f.InstallCRD(t)
 	ns := f.Namespace(t, "leader")
 	args := []string{"--leader-elect", "--leader-election-namespace", ns, "--leader-election-id", "redis-operator-test"}
 	ops := []*framework.Operator{f.StartOperator(t, args...), f.StartOperator(t, args...)}

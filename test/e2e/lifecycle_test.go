@@ -19,8 +19,6 @@ import (
 	"redis-operator/test/e2e/framework"
 )
 
-// Each test uses its own basePort range, so clusters never collide on host ports.
-
 func podOfRole(t testing.TB, rc *redisv1beta1.RedisCluster, role string) redisv1beta1.NodeStatus {
 	t.Helper()
 	for _, n := range rc.Status.Nodes {
@@ -47,7 +45,6 @@ func deletePod(t *testing.T, namespace, name string) {
 }
 
 func TestSeedClusterBecomesReadyAndHealsLostPods(t *testing.T) {
-	f.InstallCRD(t)
 	op := f.StartOperator(t, "--resync-period", "2s")
 	ctx := context.Background()
 	f.ApplySeed(t)
@@ -63,9 +60,10 @@ func TestSeedClusterBecomesReadyAndHealsLostPods(t *testing.T) {
 	client := framework.ClusterClient(t, rc)
 	framework.WriteKeys(t, client, "seed", 20000)
 
-	// A steady cluster costs no API writes across several resyncs.
+	// A steady cluster costs no API writes across several resyncs: three whole reconciles (one
+	// every 2 s) and the cluster is as it was.
 	before := f.Cluster(t, "cache", "rediscluster1").ResourceVersion
-	time.Sleep(6 * time.Second)
+	op.WaitReconciles(t, "cache", 3, 30*time.Second)
 	require.Equal(t, before, f.Cluster(t, "cache", "rediscluster1").ResourceVersion, "a resync of a steady cluster wrote to the API")
 
 	// A slot left half-migrated by anything is repaired without losing a key.
@@ -119,11 +117,9 @@ func TestSeedClusterBecomesReadyAndHealsLostPods(t *testing.T) {
 }
 
 func TestBootstrapSurvivesAnOperatorCrash(t *testing.T) {
-	f.InstallCRD(t)
-	ns := f.Namespace(t, "crash")
 	op := f.StartOperator(t)
-	rc := framework.NewCluster(ns, "crashy", 11000)
-	f.CreateCluster(t, rc)
+	ns := f.Namespace(t, "crash")
+	f.CreateCluster(t, framework.NewCluster(ns, "crashy", f.FreeBasePort(t)))
 
 	// Kill the operator once the nodes have met, before the cluster is formed.
 	framework.WaitFor(t, 60*time.Second, "the bootstrap to start", func() (bool, error) {
@@ -140,22 +136,18 @@ func TestBootstrapSurvivesAnOperatorCrash(t *testing.T) {
 	})
 	op.Kill()
 	f.StartOperator(t)
-	rc = f.WaitReady(t, ns, "crashy", 2*time.Minute)
+	rc := f.WaitReady(t, ns, "crashy", 2*time.Minute)
 	f.CheckInvariants(t, rc)
 }
 
 func TestClustersInTwoNamespacesAndAPortConflict(t *testing.T) {
-	f.InstallCRD(t)
-	f.StartOperator(t)
-	first, second, third := f.Namespace(t, "first"), f.Namespace(t, "second"), f.Namespace(t, "third")
-	f.CreateCluster(t, framework.NewCluster(first, "alpha", 12000))
-	f.CreateCluster(t, framework.NewCluster(second, "beta", 12100))
-	a := f.WaitReady(t, first, "alpha", 2*time.Minute)
-	b := f.WaitReady(t, second, "beta", 2*time.Minute)
-	f.CheckInvariants(t, a)
-	f.CheckInvariants(t, b)
+	op := f.StartOperator(t)
+	a := f.ReadyCluster(t, "alpha", framework.RunBy(op))
+	b := f.ReadyCluster(t, "beta", framework.RunBy(op))
+	first, second, third := a.Namespace, b.Namespace, f.Namespace(t, "third")
 
-	f.CreateCluster(t, framework.NewCluster(third, "gamma", 12003))
+	// gamma's node 0 would listen on alpha's node 3.
+	f.CreateCluster(t, framework.NewCluster(third, "gamma", a.Spec.BasePort+3))
 	framework.WaitFor(t, 30*time.Second, "gamma refused for its ports", func() (bool, error) {
 		rc := f.Cluster(t, third, "gamma")
 		ready := meta.FindStatusCondition(rc.Status.Conditions, redisv1beta1.ConditionReady)
@@ -170,19 +162,13 @@ func TestClustersInTwoNamespacesAndAPortConflict(t *testing.T) {
 }
 
 func TestPersistentMasterComesBackWithItsIdentityAndKeys(t *testing.T) {
-	f.InstallCRD(t)
-	f.StartOperator(t)
-	ns := f.Namespace(t, "persist")
-	rc := framework.NewCluster(ns, "durable", 13000)
-	rc.Spec.Persistence = &redisv1beta1.PersistenceSpec{Enabled: true}
-	rc.Spec.ClusterNodeTimeout = ptr.To[int32](15000) // the pod is back long before a failover
-	f.CreateCluster(t, rc)
-	rc = f.WaitReady(t, ns, "durable", 2*time.Minute)
-	f.CheckInvariants(t, rc)
+	rc := f.ReadyCluster(t, "durable", persistent, framework.WithSpec(func(s *redisv1beta1.RedisClusterSpec) {
+		s.ClusterNodeTimeout = ptr.To[int32](15000) // the pod is back long before a failover
+	}))
+	ns := rc.Namespace
 	client := framework.ClusterClient(t, rc)
 	framework.WriteKeys(t, client, "durable", 5000)
-	// AOF is flushed every second.
-	time.Sleep(1500 * time.Millisecond)
+	framework.WaitAOFWritten(t, rc)
 
 	master := podOfRole(t, rc, redisv1beta1.RoleMaster)
 	deletePod(t, ns, master.Pod)

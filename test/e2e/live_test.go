@@ -32,11 +32,8 @@ func patchCluster(t *testing.T, ns, name, patch string) {
 }
 
 func TestLiveSettingsReachEveryNodeWithoutANewPod(t *testing.T) {
-	f.InstallCRD(t)
-	f.StartOperator(t)
-	ns := f.Namespace(t, "live")
-	f.CreateCluster(t, framework.NewCluster(ns, "tuned", 12200))
-	rc := f.WaitReady(t, ns, "tuned", 2*time.Minute)
+	rc := f.ReadyCluster(t, "tuned")
+	ns := rc.Namespace
 	client := framework.ClusterClient(t, rc)
 	framework.WriteKeys(t, client, "kept", 5000)
 	uids := podUIDs(t, ns, "tuned")
@@ -133,11 +130,8 @@ func requirePassword(t *testing.T, rc *redisv1beta1.RedisCluster, password, refu
 }
 
 func TestPasswordAddedRotatedAndRemovedLive(t *testing.T) {
-	f.InstallCRD(t)
-	f.StartOperator(t)
-	ns := f.Namespace(t, "auth")
-	f.CreateCluster(t, framework.NewCluster(ns, "guarded", 12300))
-	rc := f.WaitReady(t, ns, "guarded", 2*time.Minute)
+	rc := f.ReadyCluster(t, "guarded")
+	ns := rc.Namespace
 	framework.WriteKeys(t, framework.ClusterClient(t, rc), "kept", 5000)
 	before := podUIDs(t, ns, "guarded")
 

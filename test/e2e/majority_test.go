@@ -15,15 +15,11 @@ import (
 )
 
 // Two of three masters bunched on one host by failovers, and that host's pods lost: too few
-// masters are left to vote a replica in, so the replicas take over without a vote (issue 13,
-// item 5) and the cluster heals with every key.
+// masters are left to vote a replica in, so the replicas take over without a vote and the
+// cluster heals with every key.
 func TestLostMajorityOfMastersHeals(t *testing.T) {
-	f.InstallCRD(t)
-	f.StartOperator(t)
-	ns := f.Namespace(t, "majority")
-	f.CreateCluster(t, framework.NewCluster(ns, "majority", 19900))
-	rc := f.WaitReady(t, ns, "majority", 2*time.Minute)
-	f.CheckInvariants(t, rc)
+	rc := f.ReadyCluster(t, "majority")
+	ns := rc.Namespace
 	framework.WriteKeys(t, framework.ClusterClient(t, rc), "majority", 20000)
 
 	// The host whose two pods will both be masters.

@@ -16,16 +16,12 @@ import (
 )
 
 // A scale-in whose remaining masters could not hold the keys within maxmemory is refused before a
-// slot moves (issue 16, item 1): the cluster keeps its masters and every key, and its Scaling
-// condition gives the figures; scaling back to the masters it has makes it Ready again.
+// slot moves: the cluster keeps its masters and every key, and its Scaling condition gives the
+// figures; scaling back to the masters it has makes it Ready again.
 func TestScaleInThatDoesNotFitInMemoryIsRefused(t *testing.T) {
-	f.InstallCRD(t)
-	f.StartOperator(t)
-	ns := f.Namespace(t, "memory")
-	rc := framework.NewCluster(ns, "tight", 11900)
-	rc.Spec.Masters, rc.Spec.Replicas, rc.Spec.MaxMemory = 4, 0, "16mb"
-	f.CreateCluster(t, rc)
-	rc = f.WaitReady(t, ns, "tight", 2*time.Minute)
+	rc := f.ReadyCluster(t, "tight", framework.Shape(4, 0),
+		framework.WithSpec(func(s *redisv1beta1.RedisClusterSpec) { s.MaxMemory = "16mb" }))
+	ns := rc.Namespace
 	client := framework.ClusterClient(t, rc)
 	// About 12 MB of values on each master: 75% of maxmemory now, over 90% on three.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

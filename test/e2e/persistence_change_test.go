@@ -14,11 +14,8 @@ import (
 )
 
 func TestPersistenceTurnedOnThenGrown(t *testing.T) {
-	f.InstallCRD(t)
-	f.StartOperator(t)
-	ns := f.Namespace(t, "persist")
-	f.CreateCluster(t, framework.NewCluster(ns, "kept", 12600))
-	rc := f.WaitReady(t, ns, "kept", 2*time.Minute)
+	rc := f.ReadyCluster(t, "kept")
+	ns := rc.Namespace
 	framework.WriteKeys(t, framework.ClusterClient(t, rc), "kept", 20000)
 	ctx := context.Background()
 

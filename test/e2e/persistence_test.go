@@ -18,33 +18,31 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 	"redis-operator/test/e2e/framework"
 )
 
 // Persistent nodes that come back on another Kubernetes node: same claim, same data, same node
-// id, but a new IP. Ports 11500.. and 11600.. (+10000 bus, +20000 exporter) are these tests' own.
+// id, but a new IP.
+
+// persistent gives the cluster persistence.
+var persistent = framework.WithSpec(func(s *redisv1beta1.RedisClusterSpec) {
+	s.Persistence = &redisv1beta1.PersistenceSpec{Enabled: true}
+})
 
 // TestPersistentMasterWithoutReplicaMovesToAnotherHost loses a master that has no replica, and
 // its pod comes back on another host. With persistence the node returns with its keys and node
 // id, so the operator must wait for it and let it serve its slots again, not give them away empty.
 func TestPersistentMasterWithoutReplicaMovesToAnotherHost(t *testing.T) {
 	const keys = 20000
-	f.InstallCRD(t)
-	f.StartOperator(t)
-	ns := f.Namespace(t, "moved")
-	rc := framework.NewCluster(ns, "moved", 11500)
-	rc.Spec.Replicas = 0
-	rc.Spec.Persistence = &redisv1beta1.PersistenceSpec{Enabled: true}
-	f.CreateCluster(t, rc) // the default clusterNodeTimeout: 5000 ms
-	rc = f.WaitReady(t, ns, "moved", 2*time.Minute)
+	op := f.StartOperator(t)
+	// The default clusterNodeTimeout: 5000 ms.
+	rc := f.ReadyCluster(t, "moved", framework.RunBy(op), framework.Shape(3, 0), persistent)
+	ns := rc.Namespace
 	require.EqualValues(t, 5000, rc.Spec.NodeTimeoutMillis())
-	f.CheckInvariants(t, rc)
 	framework.WriteKeys(t, framework.ClusterClient(t, rc), "moved", keys)
-	// AOF is flushed every second.
-	time.Sleep(1500 * time.Millisecond)
+	framework.WaitAOFWritten(t, rc)
 
 	master := masterWithSlots(t, rc)
 	old := getPod(t, ns, master.Pod)
@@ -53,8 +51,9 @@ func TestPersistentMasterWithoutReplicaMovesToAnotherHost(t *testing.T) {
 
 	// No host takes a new pod for now: the replacement waits unscheduled, as when moving a pod
 	// and its volume to another host takes a while, until the other masters have declared the
-	// master failed (or forgotten it), and 5 s more. Then another host takes it; the master's own
-	// host stays cordoned.
+	// master failed (or forgotten it) and the operator has reconciled the cluster twice since,
+	// room to give the slots away if it would. Then another host takes it; the master's own host
+	// stays cordoned.
 	var survivors []string
 	for _, n := range rc.Status.Nodes {
 		if n.Pod != master.Pod {
@@ -75,7 +74,10 @@ func TestPersistentMasterWithoutReplicaMovesToAnotherHost(t *testing.T) {
 	deletePod(t, ns, master.Pod)
 	seen := waitFailedOrForgotten(t, survivors, master.NodeID, 60*time.Second)
 	t.Logf("%s after the delete: %s", time.Since(start).Round(time.Millisecond), strings.Join(seen, "; "))
-	time.Sleep(5 * time.Second)
+	op.WaitReconciles(t, ns, 2, time.Minute)
+	if ready := meta.FindStatusCondition(f.Cluster(t, ns, "moved").Status.Conditions, redisv1beta1.ConditionReady); ready != nil {
+		t.Logf("%s after the delete the operator says Ready=%s: %s", time.Since(start).Round(time.Millisecond), ready.Status, ready.Message)
+	}
 	uncordon(t, target)
 	moved := waitReplaced(t, ns, master.Pod, old.UID, time.Minute)
 	require.NotEqual(t, old.Spec.NodeName, moved.Spec.NodeName, "the replacement avoided the cordoned host")
@@ -101,18 +103,11 @@ func TestPersistentMasterWithoutReplicaMovesToAnotherHost(t *testing.T) {
 // others last saw it. Each must come back with its node id and the cluster with every key.
 func TestEveryPersistentPodMovesHosts(t *testing.T) {
 	const keys = 20000
-	f.InstallCRD(t)
-	f.StartOperator(t)
-	ns := f.Namespace(t, "movedall")
-	rc := framework.NewCluster(ns, "movedall", 11600)
-	rc.Spec.Persistence = &redisv1beta1.PersistenceSpec{Enabled: true}
-	f.CreateCluster(t, rc)
-	rc = f.WaitReady(t, ns, "movedall", 2*time.Minute)
+	rc := f.ReadyCluster(t, "movedall", persistent)
+	ns := rc.Namespace
 	require.Len(t, rc.Status.Nodes, 6)
-	f.CheckInvariants(t, rc)
 	framework.WriteKeys(t, framework.ClusterClient(t, rc), "movedall", keys)
-	// AOF is flushed every second, on the replicas too.
-	time.Sleep(2 * time.Second)
+	framework.WaitAOFWritten(t, rc)
 
 	before := map[string]redisv1beta1.NodeStatus{}
 	olds := map[string]*corev1.Pod{}
@@ -165,7 +160,9 @@ func TestEveryPersistentPodMovesHosts(t *testing.T) {
 		}
 		return running == len(olds), fmt.Errorf("%d of %d running", running, len(olds))
 	})
-	time.Sleep(time.Second) // and for the scheduler to have seen them
+	for name, old := range olds {
+		waitSchedulerSeesPort(t, ns, old.Spec.NodeName, before[name].Port)
+	}
 	for _, h := range hosts.Items {
 		uncordon(t, h.Name)
 	}
@@ -283,26 +280,6 @@ func waitFailedOrForgotten(t *testing.T, addrs []string, id string, timeout time
 		return true, nil
 	})
 	return seen
-}
-
-// blockHostPort binds to node a pod that declares host port port (it only sleeps), so the
-// scheduler puts no other pod needing that port there.
-func blockHostPort(t *testing.T, ns, node string, port int32) {
-	t.Helper()
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("block-%d", port), Labels: map[string]string{"test": "port-blocker"}},
-		Spec: corev1.PodSpec{
-			NodeName:                      node,
-			HostNetwork:                   true,
-			TerminationGracePeriodSeconds: ptr.To[int64](1),
-			Containers: []corev1.Container{{
-				Name: "sleep", Image: "busybox", Command: []string{"sleep"}, Args: []string{"3600"},
-				Ports: []corev1.ContainerPort{{ContainerPort: port, HostPort: port, Protocol: corev1.ProtocolTCP}},
-			}},
-		},
-	}
-	_, err := f.Kube.CoreV1().Pods(ns).Create(context.Background(), pod, metav1.CreateOptions{})
-	require.NoError(t, err)
 }
 
 // logPodsOn logs the namespace's pods bound to node, with their host ports.

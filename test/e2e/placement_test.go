@@ -87,11 +87,8 @@ func budgets(t *testing.T, ns string) []string {
 }
 
 func TestPlacementSpreadsShardsAndDrainsHandMastersOverFirst(t *testing.T) {
-	f.InstallCRD(t)
-	f.StartOperator(t)
-	ns := f.Namespace(t, "place")
-	f.CreateCluster(t, framework.NewCluster(ns, "placed", 12700))
-	rc := f.WaitReady(t, ns, "placed", 2*time.Minute)
+	rc := f.ReadyCluster(t, "placed")
+	ns := rc.Namespace
 	client := framework.ClusterClient(t, rc)
 	framework.WriteKeys(t, client, "kept", 20000)
 	ctx := context.Background()
@@ -218,11 +215,8 @@ func TestPlacementSpreadsShardsAndDrainsHandMastersOverFirst(t *testing.T) {
 // ToBeDeletedByClusterAutoscaler and evicts its pods. The masters there hand over first, so the
 // evictions go through instead of being refused by the masters' budget until it gives up.
 func TestAutoscalerTaintHandsMastersOverFirst(t *testing.T) {
-	f.InstallCRD(t)
-	f.StartOperator(t)
-	ns := f.Namespace(t, "taint")
-	f.CreateCluster(t, framework.NewCluster(ns, "tainted", 12800))
-	rc := f.WaitReady(t, ns, "tainted", 2*time.Minute)
+	rc := f.ReadyCluster(t, "tainted")
+	ns := rc.Namespace
 	framework.WriteKeys(t, framework.ClusterClient(t, rc), "kept", 5000)
 	ctx := context.Background()
 	framework.WaitFor(t, 30*time.Second, "pods labelled with their shards, spread over the nodes", func() (bool, error) {

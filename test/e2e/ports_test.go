@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,22 +16,20 @@ import (
 	"redis-operator/test/e2e/framework"
 )
 
-// A cluster that holds its ports keeps them when an older cluster is scaled into them (issue 16,
-// item 2): the scaled cluster's new node on those ports is not created and its condition names
-// the other cluster and the port; the other keeps serving and healing.
+// A cluster that holds its ports keeps them when an older cluster is scaled into them: the
+// scaled cluster's new node on those ports is not created and its condition names the other
+// cluster and the port; the other keeps serving and healing.
 func TestScaleIntoAnotherClustersPortsIsRefused(t *testing.T) {
-	f.InstallCRD(t)
-	f.StartOperator(t)
-	olderNS, youngerNS := f.Namespace(t, "ports-older"), f.Namespace(t, "ports-younger")
-	older := framework.NewCluster(olderNS, "older", 11800)
-	older.Spec.Replicas = 0
-	f.CreateCluster(t, older)
-	f.WaitReady(t, olderNS, "older", 2*time.Minute)
-	f.CreateCluster(t, framework.NewCluster(youngerNS, "younger", 11805))
-	y := f.WaitReady(t, youngerNS, "younger", 2*time.Minute)
+	op := f.StartOperator(t)
+	older := f.ReadyCluster(t, "older", framework.RunBy(op), framework.Shape(3, 0))
+	// The younger cluster starts on the older one's node 5, inside the older one's block.
+	clash := older.Spec.BasePort + 5
+	y := f.ReadyCluster(t, "younger", framework.RunBy(op),
+		framework.WithSpec(func(s *redisv1beta1.RedisClusterSpec) { s.BasePort = clash }))
+	olderNS, youngerNS := older.Namespace, y.Namespace
 	framework.WriteKeys(t, framework.ClusterClient(t, y), "younger", 5000)
 
-	// 3x1 needs nodes 0-5 of the older cluster: node 5 would listen on 11805, the younger's.
+	// 3x1 needs nodes 0-5 of the older cluster: node 5 would listen on the younger's first port.
 	_, err := f.Redis.RedisV1beta1().RedisClusters(olderNS).Patch(context.Background(), "older", types.MergePatchType,
 		[]byte(`{"spec":{"replicas":1}}`), metav1.PatchOptions{})
 	require.NoError(t, err)
@@ -38,7 +37,7 @@ func TestScaleIntoAnotherClustersPortsIsRefused(t *testing.T) {
 		rc := f.Cluster(t, olderNS, "older")
 		ready := meta.FindStatusCondition(rc.Status.Conditions, redisv1beta1.ConditionReady)
 		return ready != nil && ready.Reason == "PortConflict" && strings.Contains(ready.Message, youngerNS+"/younger") &&
-			strings.Contains(ready.Message, "11805"), nil
+			strings.Contains(ready.Message, strconv.Itoa(int(clash))), nil
 	})
 	_, err = f.Kube.CoreV1().Pods(olderNS).Get(context.Background(), "older-5", metav1.GetOptions{})
 	require.Error(t, err, "no pod on the other cluster's ports")

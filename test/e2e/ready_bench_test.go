@@ -25,12 +25,11 @@ const benchRuns = 5
 // servers: redis-cli --cluster create of 3 masters and 3 replicas until every node is ok and
 // every replica linked. Run it with hack/bench-ready.sh.
 func BenchmarkReady(b *testing.B) {
-	f.InstallCRD(b)
 	f.StartOperator(b)
 	var create, heal, floor []time.Duration
 	for run := 0; run < benchRuns; run++ {
 		ns := f.Namespace(b, "bench")
-		rc := framework.NewCluster(ns, "bench", 14000)
+		rc := framework.NewCluster(ns, "bench", f.FreeBasePort(b))
 		started := time.Now()
 		f.CreateCluster(b, rc)
 		rc = f.WaitReady(b, ns, "bench", 2*time.Minute)

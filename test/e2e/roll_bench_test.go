@@ -45,10 +45,9 @@ func (r rollFigures) String() string {
 // operator's rolling update, and by deleting the pods one by one in index order as a
 // StatefulSet would. Run it with hack/bench-roll.sh.
 func BenchmarkRoll(b *testing.B) {
-	f.InstallCRD(b)
-	f.StartOperator(b)
-	rolling := measureRoll(b, "bench-roll", 12400, operatorRoll)
-	naive := measureRoll(b, "bench-naive", 12500, naiveRoll)
+	op := f.StartOperator(b)
+	rolling := measureRoll(b, op, "bench-roll", operatorRoll)
+	naive := measureRoll(b, op, "bench-naive", naiveRoll)
 
 	fmt.Printf("\n3x1 cluster, %d keys, 8 writers\n", rollBenchKeys)
 	fmt.Printf("%-30s %v\n", "rolling update:", rolling)
@@ -64,10 +63,9 @@ func BenchmarkRoll(b *testing.B) {
 
 // measureRoll loads a fresh cluster, runs roll under writers, and checks what reads back. The
 // namespace is deleted before returning, so the next roll has the machine to itself.
-func measureRoll(b *testing.B, name string, basePort int32, roll func(b *testing.B, ns, name string) int) rollFigures {
-	ns := f.Namespace(b, name)
-	f.CreateCluster(b, framework.NewCluster(ns, name, basePort))
-	rc := f.WaitReady(b, ns, name, 2*time.Minute)
+func measureRoll(b *testing.B, op *framework.Operator, name string, roll func(b *testing.B, ns, name string) int) rollFigures {
+	rc := f.ReadyCluster(b, name, framework.RunBy(op))
+	ns := rc.Namespace
 	framework.WriteKeys(b, framework.ClusterClient(b, rc), "before", rollBenchKeys)
 
 	const writers, maxWrites = 8, 1000000

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,10 +22,10 @@ const resourcesPatch = `{"spec":{"resources":{"requests":{"cpu":"10m","memory":"
 
 // rollUnderLoad changes the resources of a Ready cluster with keys and 8 writers, waits for the
 // roll to end, and checks that every pod was replaced, no key and no acknowledged write was lost.
-func rollUnderLoad(t *testing.T, ns, name string, keys int) {
+func rollUnderLoad(t *testing.T, rc *redisv1beta1.RedisCluster, keys int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	rc := f.WaitReady(t, ns, name, 2*time.Minute)
+	ns, name := rc.Namespace, rc.Name
 	client := framework.ClusterClient(t, rc)
 	framework.WriteKeys(t, client, "before", keys)
 	before := podUIDs(t, ns, name)
@@ -76,9 +77,43 @@ func rollUnderLoad(t *testing.T, ns, name string, keys int) {
 		}
 	}
 	require.GreaterOrEqual(t, counts["ReplacedPod"], int32(len(before)), "an Event per replaced pod: %v", counts)
-	require.GreaterOrEqual(t, counts["HandedOverMaster"], int32(len(masters)), "each master handed over before its pod went: %v", counts)
+	requireHandedOverFirst(t, events.Items, masters)
 	t.Logf("rolled %d pods in %.1fs; %d writes acknowledged, %d refused, longest wait between two acknowledged writes %v",
 		len(before), took.Seconds(), w.Acked(), w.Fails(), w.LongestGap().Round(time.Millisecond))
+}
+
+// requireHandedOverFirst fails t unless each master pod's shard was handed over before the pod
+// went: an Event "node R takes over from master node N" no later than the Event "replace pod P"
+// of its pod (Events carry whole seconds).
+func requireHandedOverFirst(t *testing.T, events []corev1.Event, masters map[string]bool) {
+	t.Helper()
+	handedOver := map[string]metav1.Time{} // master node index -> its first hand-over
+	replaced := map[string]metav1.Time{}   // pod -> its first replacement
+	first := func(seen map[string]metav1.Time, key string, at metav1.Time) {
+		if was, ok := seen[key]; !ok || at.Before(&was) {
+			seen[key] = at
+		}
+	}
+	for _, e := range events {
+		switch e.Reason {
+		case "HandedOverMaster":
+			if _, from, ok := strings.Cut(e.Message, "takes over from master node "); ok {
+				first(handedOver, strings.TrimRight(strings.Fields(from)[0], ",:"), e.FirstTimestamp)
+			}
+		case "ReplacedPod":
+			if _, pod, ok := strings.Cut(e.Message, "replace pod "); ok {
+				first(replaced, strings.Fields(pod)[0], e.FirstTimestamp)
+			}
+		}
+	}
+	for pod := range masters {
+		index := pod[strings.LastIndex(pod, "-")+1:]
+		over, ok := handedOver[index]
+		require.True(t, ok, "no Event says master %s (node %s) was handed over: %v", pod, index, handedOver)
+		gone, ok := replaced[pod]
+		require.True(t, ok, "no Event says pod %s was replaced: %v", pod, replaced)
+		require.False(t, gone.Before(&over), "master pod %s was replaced at %s, before its hand-over at %s", pod, gone, over)
+	}
 }
 
 func podUIDs(t testing.TB, ns, name string) map[string]types.UID {
@@ -95,19 +130,9 @@ func podUIDs(t testing.TB, ns, name string) map[string]types.UID {
 }
 
 func TestRollingUpdateFailsMastersOverFirst(t *testing.T) {
-	f.InstallCRD(t)
-	f.StartOperator(t)
-	ns := f.Namespace(t, "roll")
-	f.CreateCluster(t, framework.NewCluster(ns, "rolled", 12000))
-	rollUnderLoad(t, ns, "rolled", 50000)
+	rollUnderLoad(t, f.ReadyCluster(t, "rolled"), 50000)
 }
 
 func TestRollingUpdateWithoutReplicasUsesATemporaryOne(t *testing.T) {
-	f.InstallCRD(t)
-	f.StartOperator(t)
-	ns := f.Namespace(t, "roll")
-	rc := framework.NewCluster(ns, "bare", 12100)
-	rc.Spec.Replicas = 0
-	f.CreateCluster(t, rc)
-	rollUnderLoad(t, ns, "bare", 20000)
+	rollUnderLoad(t, f.ReadyCluster(t, "bare", framework.Shape(3, 0)), 20000)
 }

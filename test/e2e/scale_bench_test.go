@@ -22,13 +22,8 @@ const benchKeys = 200000
 // redis-cli --cluster add-node, then rebalance --cluster-use-empty-masters. Run it with
 // hack/bench-scale.sh.
 func BenchmarkScaleOut(b *testing.B) {
-	f.InstallCRD(b)
-	f.StartOperator(b)
-	ns := f.Namespace(b, "bench-scale")
-	rc := framework.NewCluster(ns, "bench", 18000)
-	rc.Spec.Replicas = 0
-	f.CreateCluster(b, rc)
-	rc = f.WaitReady(b, ns, "bench", 2*time.Minute)
+	rc := f.ReadyCluster(b, "bench", framework.Shape(3, 0))
+	ns := rc.Namespace
 	framework.WriteKeys(b, framework.ClusterClient(b, rc), "bench", benchKeys)
 
 	started := time.Now()

@@ -15,11 +15,9 @@ import (
 )
 
 func TestScaleOutUnderLoadWithABigHashAndAnOperatorCrash(t *testing.T) {
-	f.InstallCRD(t)
 	op := f.StartOperator(t)
-	ns := f.Namespace(t, "load")
-	f.CreateCluster(t, framework.NewCluster(ns, "busy", 16000))
-	rc := f.WaitReady(t, ns, "busy", 2*time.Minute)
+	rc := f.ReadyCluster(t, "busy", framework.RunBy(op))
+	ns := rc.Namespace
 	client := framework.ClusterClient(t, rc)
 	framework.WriteKeys(t, client, "loaded", 200000)
 

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -100,12 +99,9 @@ func slotsUntilGone(t *testing.T, rc *redisv1beta1.RedisCluster, lost topology.N
 // scaleOutLosingANode scales a loaded 3x1 cluster to 4 masters and deletes the pod of the
 // migration's source or target while a slot is open. It returns the cluster once Ready again
 // and the slots the lost node held or was importing.
-func scaleOutLosingANode(t *testing.T, name string, basePort int32, source bool, keys int) (*redisv1beta1.RedisCluster, map[int]bool) {
-	f.InstallCRD(t)
-	f.StartOperator(t)
-	ns := f.Namespace(t, name)
-	f.CreateCluster(t, framework.NewCluster(ns, name, basePort))
-	rc := f.WaitReady(t, ns, name, 2*time.Minute)
+func scaleOutLosingANode(t *testing.T, name string, source bool, keys int) (*redisv1beta1.RedisCluster, map[int]bool) {
+	rc := f.ReadyCluster(t, name)
+	ns := rc.Namespace
 	framework.WriteKeys(t, framework.ClusterClient(t, rc), name, keys)
 
 	patchMasters(t, ns, name, "4")
@@ -124,23 +120,15 @@ func scaleOutLosingANode(t *testing.T, name string, basePort int32, source bool,
 	return rc, held
 }
 
-// lostSlots finds, in a migration's record, the slots the operator says lost keys: rolled back
-// from a node that is gone, or given empty to a new owner.
-var lostSlots = regexp.MustCompile(`(?:rolled slots|slots) ([0-9,-]+) (?:back to their owner [^;|]*; keys they had sent to node \S+ are lost|had no live owner)`)
-
-func reportedLost(interruptions []string) map[int]bool {
+// reportedLost are the slots a migration's record says lost keys: status.lastMigration.lostSlots.
+func reportedLost(t *testing.T, m *redisv1beta1.MigrationStatus) map[int]bool {
+	t.Helper()
 	out := map[int]bool{}
-	for _, note := range interruptions {
-		for _, m := range lostSlots.FindAllStringSubmatch(note, -1) {
-			for _, part := range strings.Split(m[1], ",") {
-				r, err := topology.ParseSlotRange(part)
-				if err != nil {
-					continue
-				}
-				for s := r.Start; s <= r.End; s++ {
-					out[s] = true
-				}
-			}
+	for _, text := range m.LostSlots {
+		r, err := topology.ParseSlotRange(text)
+		require.NoError(t, err, "lostSlots %v", m.LostSlots)
+		for s := r.Start; s <= r.End; s++ {
+			out[s] = true
 		}
 	}
 	return out
@@ -148,25 +136,31 @@ func reportedLost(interruptions []string) map[int]bool {
 
 func TestMigrationSourcePodLost(t *testing.T) {
 	const keys = 100000
-	rc, _ := scaleOutLosingANode(t, "lose-source", 19000, true, keys)
+	rc, _ := scaleOutLosingANode(t, "lose-source", true, keys)
 	// The source had a replica: it takes over, and the keys the target had already received
-	// go back to it or forward to the target. Nothing is lost.
+	// go back to it or forward to the target. Nothing is lost, and the status says so.
 	framework.CheckKeys(t, framework.ClusterClient(t, rc), "lose-source", keys)
+	require.Empty(t, rc.Status.LastMigration.LostSlots, "the status reports slots lost")
 }
 
 func TestMigrationTargetPodLost(t *testing.T) {
 	const keys = 100000
-	rc, held := scaleOutLosingANode(t, "lose-target", 19100, false, keys)
-	// A new master has no replica until it has its slots: what reached it is gone with it, and
-	// the status names those slots. Every other key is intact.
-	for s := range reportedLost(rc.Status.LastMigration.Interruptions) {
-		held[s] = true
+	rc, held := scaleOutLosingANode(t, "lose-target", false, keys)
+	// A new master has no replica until it has its slots: what reached it is gone with it. The
+	// status names those slots, and no other: each slot it reports lost is one the lost node
+	// held or imported, and each missing key's slot is reported lost. Every other key is intact.
+	lost := reportedLost(t, rc.Status.LastMigration)
+	t.Logf("status: lostSlots %v", rc.Status.LastMigration.LostSlots)
+	for s := range lost {
+		require.True(t, held[s], "slot %d is reported lost but was never on the lost node", s)
 	}
 	missing := framework.MissingKeys(t, framework.ClusterClient(t, rc), "lose-target", keys)
+	unreported := map[int]int{} // slot -> missing keys
 	for _, i := range missing {
-		k := "lose-target:" + strconv.Itoa(i)
-		require.True(t, held[topology.KeySlot(k)], "key %s of slot %d, never on the lost node, is missing", k, topology.KeySlot(k))
+		if slot := topology.KeySlot("lose-target:" + strconv.Itoa(i)); !lost[slot] {
+			unreported[slot]++
+		}
 	}
-	lostKeys := len(missing)
-	t.Logf("%d keys were on the lost target", lostKeys)
+	require.Empty(t, unreported, "slots with missing keys (keys per slot) the status does not report lost")
+	t.Logf("%d keys were lost with the target; the status reports %d slots lost", len(missing), len(lost))
 }

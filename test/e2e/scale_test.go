@@ -26,11 +26,8 @@ func countPods(t *testing.T, ns string) int {
 }
 
 func TestMastersScaleOutAndInWithoutLosingKeys(t *testing.T) {
-	f.InstallCRD(t)
-	f.StartOperator(t)
-	ns := f.Namespace(t, "scale")
-	f.CreateCluster(t, framework.NewCluster(ns, "elastic", 15000))
-	rc := f.WaitReady(t, ns, "elastic", 2*time.Minute)
+	rc := f.ReadyCluster(t, "elastic")
+	ns := rc.Namespace
 	client := framework.ClusterClient(t, rc)
 	framework.WriteKeys(t, client, "elastic", 20000)
 
@@ -64,14 +61,8 @@ func TestMastersScaleOutAndInWithoutLosingKeys(t *testing.T) {
 }
 
 func TestMastersInAndReplicasUpAtOnce(t *testing.T) {
-	f.InstallCRD(t)
-	f.StartOperator(t)
-	ns := f.Namespace(t, "reshape")
-	rc := framework.NewCluster(ns, "reshape", 17000)
-	rc.Spec.Masters, rc.Spec.Replicas = 4, 0
-	f.CreateCluster(t, rc)
-	rc = f.WaitReady(t, ns, "reshape", 2*time.Minute)
-	f.CheckInvariants(t, rc)
+	rc := f.ReadyCluster(t, "reshape", framework.Shape(4, 0))
+	ns := rc.Namespace
 	framework.WriteKeys(t, framework.ClusterClient(t, rc), "reshape", 20000)
 
 	_, err := f.Redis.RedisV1beta1().RedisClusters(ns).Patch(context.Background(), "reshape", types.MergePatchType,

@@ -16,17 +16,11 @@ import (
 	"redis-operator/test/e2e/framework"
 )
 
-// A shrink converges when failovers left a master at an index being removed (issue 13, item 3):
-// 3 masters x 2 replicas, a replica at index 6 or above made master by hand, then replicas: 1.
+// A shrink converges when failovers left a master at an index being removed: 3 masters x 2
+// replicas, a replica at index 6 or above made master by hand, then replicas: 1.
 func TestShrinkWithAMasterAtARemovedIndex(t *testing.T) {
-	f.InstallCRD(t)
-	f.StartOperator(t)
-	ns := f.Namespace(t, "shrink")
-	rc := framework.NewCluster(ns, "shrink", 19800)
-	rc.Spec.Replicas = 2
-	f.CreateCluster(t, rc)
-	rc = f.WaitReady(t, ns, "shrink", 2*time.Minute)
-	f.CheckInvariants(t, rc)
+	rc := f.ReadyCluster(t, "shrink", framework.Shape(3, 2))
+	ns := rc.Namespace
 	framework.WriteKeys(t, framework.ClusterClient(t, rc), "shrink", 20000)
 
 	var promoted redisv1beta1.NodeStatus

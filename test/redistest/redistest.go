@@ -4,6 +4,7 @@ package redistest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"redis-operator/pkg/redisops"
 	"redis-operator/pkg/redisops/topology"
@@ -104,21 +106,24 @@ func freePortPair() (int, error) {
 	return 0, fmt.Errorf("no free port pair found")
 }
 
+// waitListening waits, at most 5 s, until the server at addr takes connections; false when it
+// exited first.
 func waitListening(addr string, exited <-chan struct{}) bool {
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			return false
-		default:
-		}
-		if conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+	err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, 5*time.Second, true,
+		func(context.Context) (bool, error) {
+			select {
+			case <-exited:
+				return false, errors.New("exited")
+			default:
+			}
+			conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+			if err != nil {
+				return false, nil
+			}
 			conn.Close()
-			return true
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return false
+			return true, nil
+		})
+	return err == nil
 }
 
 // Kill stops the server at once, as a crash would.
@@ -204,14 +209,32 @@ func BootstrapCluster(t testing.TB, admin *redisops.Admin, servers []*Server, ma
 // WaitFor polls cond every 50ms until it holds, failing the test when ctx ends first.
 func WaitFor(t testing.TB, ctx context.Context, what string, cond func() bool) {
 	t.Helper()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s", what)
-		case <-time.After(50 * time.Millisecond):
+	WaitNoError(t, ctx, what, func() error {
+		if cond() {
+			return nil
 		}
+		return errNotYet
+	})
+}
+
+// WaitNoError polls check every 50ms until it returns nil, failing the test with its last error
+// when ctx ends first.
+func WaitNoError(t testing.TB, ctx context.Context, what string, check func() error) {
+	t.Helper()
+	var last error
+	err := wait.PollUntilContextCancel(ctx, pollInterval, true, func(context.Context) (bool, error) {
+		last = check()
+		return last == nil, nil
+	})
+	if err != nil {
+		t.Fatalf("timed out waiting for %s: %v", what, last)
 	}
 }
+
+// pollInterval is how often WaitFor and WaitNoError ask.
+const pollInterval = 50 * time.Millisecond
+
+var errNotYet = errors.New("not yet")
 
 // ClusterClient is a cluster-aware client of the servers; the test's cleanup closes it.
 func ClusterClient(t testing.TB, servers []*Server) *redis.ClusterClient {

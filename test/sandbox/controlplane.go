@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
@@ -125,25 +126,27 @@ func waitForAPIServer(ctx context.Context, p pki, proc *process) error {
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}},
 	}}
-	deadline := time.Now().Add(apiServerReady)
-	for time.Now().Before(deadline) {
+	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, apiServerReady, true, func(context.Context) (bool, error) {
 		if proc.exited() {
-			return fmt.Errorf("kube-apiserver exited: %v (see logs/kube-apiserver.log)", proc.err)
+			return false, fmt.Errorf("kube-apiserver exited: %v (see logs/kube-apiserver.log)", proc.err)
 		}
 		resp, err := client.Get(APIServerURL + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+		if err != nil {
+			return false, nil
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case wait.Interrupted(err):
+		return fmt.Errorf("kube-apiserver not ready after %s", apiServerReady)
+	default:
+		return err // it exited
 	}
-	return fmt.Errorf("kube-apiserver not ready after %s", apiServerReady)
 }
 
 // writeKubeconfig writes the admin kubeconfig every component and test uses.

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // Probe and restart timing. Probe periods are capped at probePeriodCap so tests need not wait
@@ -138,22 +139,27 @@ func (r *podRunner) prepare(ctx context.Context) error {
 
 // claimFolder waits, bounded, for the claim to be bound and returns its volume's host folder.
 func (r *podRunner) claimFolder(ctx context.Context, claim string) (string, error) {
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	folder := ""
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 		pvc, err := r.a.client.CoreV1().PersistentVolumeClaims(r.pod.Namespace).Get(ctx, claim, metav1.GetOptions{})
-		if err == nil && pvc.Spec.VolumeName != "" {
-			pv, err := r.a.client.CoreV1().PersistentVolumes().Get(ctx, pvc.Spec.VolumeName, metav1.GetOptions{})
-			if err == nil && pv.Spec.HostPath != nil {
-				return pv.Spec.HostPath.Path, nil
-			}
+		if err != nil || pvc.Spec.VolumeName == "" {
+			return false, nil
 		}
-		select {
-		case <-ctx.Done():
-			return "", ctx.Err()
-		case <-time.After(200 * time.Millisecond):
+		pv, err := r.a.client.CoreV1().PersistentVolumes().Get(ctx, pvc.Spec.VolumeName, metav1.GetOptions{})
+		if err != nil || pv.Spec.HostPath == nil {
+			return false, nil
 		}
+		folder = pv.Spec.HostPath.Path
+		return true, nil
+	})
+	switch {
+	case err == nil:
+		return folder, nil
+	case ctx.Err() != nil:
+		return "", ctx.Err()
+	default:
+		return "", fmt.Errorf("claim %s is not bound to a host-path volume", claim)
 	}
-	return "", fmt.Errorf("claim %s is not bound to a host-path volume", claim)
 }
 
 // workDir is where the container's process runs: its workingDir when that is on a volume, else

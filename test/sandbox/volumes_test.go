@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/utils/ptr"
 )
@@ -203,17 +204,14 @@ func TestRestartedContainerReadsCurrentSecret(t *testing.T) {
 	seen := filepath.Join(out, "seen.conf")
 	waitContent := func(want string) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
 			r.step(ctx)
-			if raw, err := os.ReadFile(seen); err == nil && string(raw) == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				raw, _ := os.ReadFile(seen)
-				t.Fatalf("%s holds %q, want %q", seen, raw, want)
-			}
-			time.Sleep(50 * time.Millisecond)
+			raw, err := os.ReadFile(seen)
+			return err == nil && string(raw) == want, nil
+		})
+		if err != nil {
+			raw, _ := os.ReadFile(seen)
+			t.Fatalf("%s holds %q, want %q", seen, raw, want)
 		}
 	}
 	waitContent("v1\n")

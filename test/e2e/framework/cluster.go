@@ -174,7 +174,7 @@ func NodeAddrs(rc *redisv1beta1.RedisCluster) []string {
 const gossipSettles = 10 * time.Second
 
 // CheckInvariants fails the test unless every cluster invariant holds for rc's spec within
-// gossipSettles.
+// gossipSettles, with the violations last seen.
 func (f *Framework) CheckInvariants(t testing.TB, rc *redisv1beta1.RedisCluster) {
 	t.Helper()
 	admin := redisops.NewAdmin("")
@@ -182,17 +182,10 @@ func (f *Framework) CheckInvariants(t testing.TB, rc *redisv1beta1.RedisCluster)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	want := invariants.Expect{Masters: int(rc.Spec.Masters), ReplicasPerMaster: int(rc.Spec.Replicas)}
-	deadline := time.Now().Add(gossipSettles)
-	for {
+	WaitFor(t, gossipSettles, "every cluster invariant to hold", func() (bool, error) {
 		err := invariants.Check(ctx, admin, NodeAddrs(rc), want)
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+		return err == nil, err
+	})
 }
 
 // InvariantsHold reports whether every cluster invariant holds for rc's spec right now.

@@ -15,6 +15,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -154,9 +155,23 @@ func (f *Framework) InstallCRD(t testing.TB) {
 	if out, err := f.Kubectl(ctx, "apply", "--server-side", "--force-conflicts", "-f", "charts/redis-operator/crds/"); err != nil {
 		t.Fatalf("applying the CRD: %v\n%s", err, out)
 	}
-	if out, err := f.Kubectl(ctx, "wait", "--for=condition=Established", "--timeout=60s", "crd/redisclusters.redis.redis"); err != nil {
-		t.Fatalf("waiting for the CRD: %v\n%s", err, out)
-	}
+	f.WaitCRDEstablished(t)
+}
+
+// WaitCRDEstablished waits until the API server serves the CRD. Not with kubectl wait: that
+// fails at once on a CRD just created, whose status has no conditions yet.
+func (f *Framework) WaitCRDEstablished(t testing.TB) {
+	t.Helper()
+	WaitFor(t, time.Minute, "the CRD to be Established", func() (bool, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		out, err := f.Kubectl(ctx, "get", "crd/redisclusters.redis.redis",
+			"-o", `jsonpath={.status.conditions[?(@.type=="Established")].status}`)
+		if err != nil {
+			return false, fmt.Errorf("%v: %s", err, out)
+		}
+		return out == "True", fmt.Errorf("Established=%q", out)
+	})
 }
 
 // Namespace creates a namespace for one test and deletes it when the test ends.
@@ -184,16 +199,22 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool
 }
 
 // Poll is WaitFor returning the timeout as an error, for callers that gather more before failing.
+// An error from cond does not end the wait: it is what the timeout reports.
 func Poll(timeout time.Duration, what string, cond func() (bool, error)) error {
-	deadline := time.Now().Add(timeout)
 	var lastErr error
-	for time.Now().Before(deadline) {
-		ok, err := cond()
-		if ok {
-			return nil
-		}
-		lastErr = err
-		time.Sleep(100 * time.Millisecond)
+	err := wait.PollUntilContextTimeout(context.Background(), pollInterval, timeout, true,
+		func(context.Context) (bool, error) {
+			ok, err := cond()
+			if !ok {
+				lastErr = err
+			}
+			return ok, nil
+		})
+	if err != nil {
+		return fmt.Errorf("timed out after %s waiting for %s (last error: %v)", timeout, what, lastErr)
 	}
-	return fmt.Errorf("timed out after %s waiting for %s (last error: %v)", timeout, what, lastErr)
+	return nil
 }
+
+// pollInterval is how often WaitFor and Poll ask.
+const pollInterval = 100 * time.Millisecond

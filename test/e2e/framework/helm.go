@@ -89,10 +89,11 @@ func (f *Framework) ServiceAccountKubeconfig(t testing.TB, namespace, name strin
 }
 
 // StartOperatorAs is StartOperator with another kubeconfig, such as one of
-// ServiceAccountKubeconfig, so the operator has only that identity's rights.
+// ServiceAccountKubeconfig, so the operator has only that identity's rights. It installs no CRD:
+// the chart's install does.
 func (f *Framework) StartOperatorAs(t testing.TB, kubeconfig string, args ...string) *Operator {
 	t.Helper()
 	g := *f
 	g.Kubeconfig = kubeconfig
-	return g.StartOperator(t, args...)
+	return g.runOperator(t, args...)
 }

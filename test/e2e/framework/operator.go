@@ -14,18 +14,27 @@ import (
 
 // Operator is bin/redis-operator running against the sandbox.
 type Operator struct {
-	HTTPAddr string
-	LogPath  string
-	cmd      *exec.Cmd
-	done     chan struct{}
+	HTTPAddr    string
+	MetricsAddr string
+	LogPath     string
+	cmd         *exec.Cmd
+	done        chan struct{}
 }
 
 var buildOnce sync.Once
 var buildErr error
 
-// StartOperator builds bin/redis-operator once per test binary and runs it against the sandbox
-// with extra args; the test's cleanup stops it.
+// StartOperator installs the CRD, builds bin/redis-operator once per test binary and runs it
+// against the sandbox with extra args; the test's cleanup stops it.
 func (f *Framework) StartOperator(t testing.TB, args ...string) *Operator {
+	t.Helper()
+	f.InstallCRD(t)
+	return f.runOperator(t, args...)
+}
+
+// runOperator runs the operator with f's kubeconfig, which must be able to read the CRD's
+// clusters.
+func (f *Framework) runOperator(t testing.TB, args ...string) *Operator {
 	t.Helper()
 	bin := filepath.Join(f.Root, "bin", "redis-operator")
 	buildOnce.Do(func() {
@@ -52,7 +61,7 @@ func (f *Framework) StartOperator(t testing.TB, args ...string) *Operator {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	op := &Operator{HTTPAddr: httpAddr, LogPath: logPath, cmd: cmd, done: make(chan struct{})}
+	op := &Operator{HTTPAddr: httpAddr, MetricsAddr: metricsAddr, LogPath: logPath, cmd: cmd, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); logFile.Close(); close(op.done) }()
 	t.Cleanup(func() {
 		op.Stop()

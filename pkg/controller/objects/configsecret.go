@@ -51,7 +51,7 @@ func ConfigSecretName(rc *redisv1beta1.RedisCluster) string {
 	return rc.Name + "-config"
 }
 
-// liveSettings are the directives that can change on running nodes with CONFIG SET.
+// liveSettings are the directives that can change on running nodes, without a restart.
 func liveSettings(rc *redisv1beta1.RedisCluster) map[string]string {
 	user := make(map[string]string, len(rc.Spec.Config))
 	for k, v := range rc.Spec.Config {

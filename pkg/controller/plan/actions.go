@@ -99,7 +99,7 @@ type RemoveNode struct {
 	ID   string
 }
 
-// ApplySettings sets the live settings on the node with CONFIG SET, makes the exporter's user
+// ApplySettings sets the live settings on the running node, makes the exporter's user
 // log in with MonitorPassword and records Hash on its pod.
 type ApplySettings struct {
 	Because

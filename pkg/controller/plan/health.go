@@ -65,7 +65,7 @@ type clusterHealth struct {
 }
 
 // assessCluster compares the live cluster with the spec. The cluster is Ready when every wanted
-// node answers, says cluster_state:ok, the wanted masters own all slots with their replicas
+// node answers, counts the cluster ok, the wanted masters own all slots with their replicas
 // linked, no slot is open, and the planner has nothing left to do.
 //
 // A node that does not answer keeps the identity previous recorded for its pod, so that the
@@ -107,7 +107,7 @@ func assessCluster(o *liveCluster, plan []Action, previous []redisv1beta1.NodeSt
 				}
 			}
 			if !n.State.StateOK() {
-				h.notReady = append(h.notReady, fmt.Sprintf("node %d says cluster_state:%s", m.Index, n.State.ClusterState()))
+				h.notReady = append(h.notReady, fmt.Sprintf("node %d reports the cluster state %s", m.Index, n.State.ClusterState()))
 			}
 		} else {
 			missing++

@@ -357,7 +357,7 @@ func TestPlanScale(t *testing.T) {
 		nodes := append(testcluster.Healthy(), testcluster.Node{Index: 6, Host: "a", ID: "m6", Master: true, StateOK: true})
 		nodes[1].StateOK = false
 		p := planOf(clusterFixture(4, 1, nodes...))
-		requireWaiting(t, p, "node 1 to say cluster_state:ok")
+		requireWaiting(t, p, "node 1 to count the cluster ok")
 	})
 	t.Run("slots wait while two masters share a config epoch", func(t *testing.T) {
 		nodes := append(testcluster.Healthy(), testcluster.Node{Index: 6, Host: "a", ID: "m6", Master: true, StateOK: true})

@@ -138,7 +138,7 @@ func planMeet(nodes []reachableMember) []Action {
 		}
 		// A node that knows no one yet meets every slot owner itself: it hears each one's
 		// slots in their first pings instead of through gossip, so it can say
-		// cluster_state:ok as soon as Redis lets a master do so (2 s). Had it still missed
+		// the cluster ok as soon as Redis lets a master do so (2 s). Had it still missed
 		// an owner by then, Redis would count it in a minority partition and hold it back
 		// for another rejoin delay (up to 5 s).
 		for _, m := range slotOwners {

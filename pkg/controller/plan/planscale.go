@@ -8,7 +8,7 @@ import (
 )
 
 // planScale brings the number of slot-owning masters to the spec and spreads the slots evenly:
-// new masters are wanted nodes that joined empty and say cluster_state:ok; when there are too
+// new masters are wanted nodes that joined empty and count the cluster ok; when there are too
 // many, the highest-index masters are drained (nodes above the wanted count first).
 func planScale(o *liveCluster, nodes []reachableMember, owners *slotOwners) []Action {
 	var masters, free []reachableMember
@@ -63,7 +63,7 @@ func planScale(o *liveCluster, nodes []reachableMember, owners *slotOwners) []Ac
 	for _, m := range keep {
 		if !m.State.StateOK() {
 			// MIGRATE to or from a node that counts the cluster down is refused (CLUSTERDOWN).
-			return []Action{WaitFor{Because(fmt.Sprintf("waiting for node %d to say cluster_state:ok before moving slots", m.Index))}}
+			return []Action{WaitFor{Because(fmt.Sprintf("waiting for node %d to count the cluster ok before moving slots", m.Index))}}
 		}
 	}
 	if reason := unsettledEpochs(nodes); reason != "" {

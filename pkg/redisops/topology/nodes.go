@@ -2,7 +2,7 @@ package topology
 
 import (
 	"fmt"
-	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -78,8 +78,9 @@ func parseNodeLine(line string) (NodeView, error) {
 	if bus != "" {
 		n.BusPort, _ = strconv.Atoi(bus)
 	}
-	if ip, port, err := net.SplitHostPort(hostPort); err == nil && ip != "" && port != "0" {
-		n.Addr = net.JoinHostPort(ip, port)
+	// Redis gives the address as an IP literal; ":0" (noaddr) and anything else leave it empty.
+	if ap, err := netip.ParseAddrPort(hostPort); err == nil && ap.Port() != 0 {
+		n.Addr = ap.String()
 	}
 	for _, flag := range strings.Split(f[2], ",") {
 		if flag != "" && flag != "noflags" {

@@ -25,20 +25,6 @@ type Repair struct {
 	OutOfMemory bool
 }
 
-func (r Repair) String() string {
-	if r.Finished {
-		return fmt.Sprintf("finished moving slot %d to %s (%d keys)", r.Slot, r.Owner, r.Keys)
-	}
-	s := fmt.Sprintf("rolled slot %d back to its owner %s (%d keys returned)", r.Slot, r.Owner, r.Keys)
-	if r.LostWith != "" {
-		s += fmt.Sprintf("; keys already sent to node %s are lost with it", r.LostWith)
-	}
-	if r.OutOfMemory {
-		s += ": its target was out of memory"
-	}
-	return s
-}
-
 // RepairOpenSlot closes a slot left importing or migrating, never dropping a key. When the owner
 // is migrating it to a node that is importing it, the move is finished; otherwise it is rolled
 // back: keys that reached a non-owner go back to the owner and every node is told the slot is

@@ -86,7 +86,8 @@ func TestRepairFinishesAMigrationBothSidesKnow(t *testing.T) {
 	view := admin.View(ctx, redistest.Addrs(servers))
 	what, err := admin.RepairOpenSlot(ctx, view, slot, servers[0].Addr)
 	require.NoError(t, err)
-	require.Contains(t, what.String(), "finished moving slot 100")
+	require.True(t, what.Finished, "finished moving: %+v", what)
+	require.Equal(t, 100, what.Slot)
 
 	redistest.WaitFor(t, ctx, "every node to agree", func() bool {
 		return invariants.Check(ctx, admin, redistest.Addrs(servers), invariants.Expect{Masters: 3, ReplicasPerMaster: 1}) == nil
@@ -107,7 +108,8 @@ func TestRepairRollsBackAnImportWithoutMigration(t *testing.T) {
 	view := admin.View(ctx, redistest.Addrs(servers))
 	what, err := admin.RepairOpenSlot(ctx, view, slot, servers[0].Addr)
 	require.NoError(t, err)
-	require.Contains(t, what.String(), "rolled slot 200 back")
+	require.False(t, what.Finished, "rolled back: %+v", what)
+	require.Equal(t, 200, what.Slot)
 
 	redistest.WaitFor(t, ctx, "every node to agree", func() bool {
 		return invariants.Check(ctx, admin, redistest.Addrs(servers), invariants.Expect{Masters: 3, ReplicasPerMaster: 1}) == nil
@@ -153,8 +155,9 @@ func TestRepairReturnsImportedKeysAfterTheSourceFailedOver(t *testing.T) {
 
 	what, err := admin.RepairOpenSlot(ctx, view, slot, servers[3].Addr)
 	require.NoError(t, err)
-	require.Contains(t, what.String(), "rolled slot 300 back")
-	require.Contains(t, what.String(), "(120 keys returned)")
+	require.False(t, what.Finished, "rolled back: %+v", what)
+	require.Equal(t, 300, what.Slot)
+	require.Equal(t, 120, what.Keys, "keys returned")
 	for _, addr := range alive {
 		require.NoError(t, admin.Forget(ctx, addr, deadID))
 	}
@@ -220,7 +223,8 @@ func TestRollbackKeepsTheOwnersNewerCopies(t *testing.T) {
 	view := admin.View(ctx, redistest.Addrs(servers))
 	what, err := admin.RepairOpenSlot(ctx, view, slot, servers[0].Addr)
 	require.NoError(t, err)
-	require.Contains(t, what.String(), "rolled slot 400 back")
+	require.False(t, what.Finished, "rolled back: %+v", what)
+	require.Equal(t, 400, what.Slot)
 	redistest.WaitFor(t, ctx, "every node to agree", func() bool {
 		return invariants.Check(ctx, admin, redistest.Addrs(servers), invariants.Expect{Masters: 3, ReplicasPerMaster: 1}) == nil
 	})
@@ -264,8 +268,9 @@ func TestRepairRollsBackAMoveTheTargetHasNoRoomFor(t *testing.T) {
 
 	what, err := admin.RepairOpenSlot(ctx, admin.View(ctx, redistest.Addrs(servers)), slot, source.Addr)
 	require.NoError(t, err)
-	require.Contains(t, what.String(), "rolled slot 100 back")
-	require.Contains(t, what.String(), "out of memory")
+	require.False(t, what.Finished, "rolled back: %+v", what)
+	require.Equal(t, 100, what.Slot)
+	require.True(t, what.OutOfMemory, "the target was out of memory")
 	view = admin.View(ctx, redistest.Addrs(servers))
 	require.Empty(t, view.OpenSlots())
 	owners, _ := view.SlotOwners()

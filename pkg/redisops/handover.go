@@ -3,9 +3,10 @@ package redisops
 import (
 	"context"
 	"fmt"
-	"redis-operator/pkg/redisops/topology"
 	"strconv"
 	"time"
+
+	"redis-operator/pkg/redisops/topology"
 )
 
 // Failover asks the replica at addr to take over from its master: CLUSTER FAILOVER FORCE or

@@ -2,11 +2,12 @@ package controller
 
 import (
 	"context"
+	"strings"
+	"testing"
+
 	"github.com/stretchr/testify/require"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
-	"strings"
-	"testing"
 
 	"redis-operator/pkg/controller/internal/testcluster"
 	"redis-operator/pkg/redisops/topology"

@@ -1,8 +1,9 @@
 package controller
 
 import (
-	"github.com/stretchr/testify/require"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"redis-operator/pkg/redisops"
 )

@@ -2,9 +2,10 @@ package plan
 
 import (
 	"fmt"
+	"strings"
+
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"strings"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 )

@@ -1,10 +1,11 @@
 package plan
 
 import (
-	corev1 "k8s.io/api/core/v1"
 	"sort"
 	"strings"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 	"redis-operator/pkg/controller/objects"

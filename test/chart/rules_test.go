@@ -182,7 +182,7 @@ func TestPodMonitorFindsTheExporters(t *testing.T) {
 	}
 	render(t, renderOptions{apiVersions: []string{monitoringV1}}).one(t, "PodMonitor").decode(t, &pm)
 
-	redisName := sourceString(t, "pkg/controller/labels.go", regexp.MustCompile(`LabelName:\s*"([^"]+)"`))
+	redisName := sourceString(t, "pkg/controller/objects/labels.go", regexp.MustCompile(`LabelName:\s*"([^"]+)"`))
 	wantSelector := map[string]string{clusterobjects.LabelManagedBy: clusterobjects.ManagedByValue, clusterobjects.LabelName: redisName}
 	if fmt.Sprint(pm.Spec.Selector.MatchLabels) != fmt.Sprint(wantSelector) {
 		t.Errorf("PodMonitor selects %v, the operator labels Redis pods %v", pm.Spec.Selector.MatchLabels, wantSelector)

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -144,7 +145,7 @@ func liveFixture(t *testing.T, rc *redisv1beta1.RedisCluster, nodes ...testclust
 	return f
 }
 
-// apiWrites names the writes of a sync as verb resource/name, the status as "update status".
+// apiWrites names the writes of a sync as verb resource/name, the status as "apply status".
 func apiWrites(actions []core.Action) []string {
 	var out []string
 	for _, a := range actions {
@@ -155,6 +156,12 @@ func apiWrites(actions []core.Action) []string {
 			out = append(out, "delete "+a.GetResource().Resource+"/"+a.(core.DeleteAction).GetName())
 		case "update":
 			out = append(out, "update "+a.GetSubresource())
+		case "patch":
+			if a.GetSubresource() == "status" {
+				out = append(out, "apply status")
+				continue
+			}
+			out = append(out, "patch "+a.GetResource().Resource+"/"+a.(core.PatchAction).GetName())
 		default:
 			out = append(out, a.GetVerb()+" "+a.GetResource().Resource)
 		}
@@ -166,8 +173,10 @@ func apiWrites(actions []core.Action) []string {
 func statusOf(t *testing.T, actions []core.Action) redisv1beta1.RedisClusterStatus {
 	t.Helper()
 	for i := len(actions) - 1; i >= 0; i-- {
-		if u, ok := actions[i].(core.UpdateAction); ok && u.GetSubresource() == "status" {
-			return u.GetObject().(*redisv1beta1.RedisCluster).Status
+		if p, ok := actions[i].(core.PatchAction); ok && p.GetSubresource() == "status" {
+			var applied redisv1beta1.RedisCluster
+			require.NoError(t, json.Unmarshal(p.GetPatch(), &applied))
+			return applied.Status
 		}
 	}
 	t.Fatal("no status written")
@@ -184,7 +193,7 @@ func TestActBootstrapsANewCluster(t *testing.T) {
 		"addslots " + testcluster.Addr(1) + " 5462-10922 epoch 2",
 		"addslots " + testcluster.Addr(2) + " 10923-16383 epoch 3",
 	}, f.redis.writes())
-	require.Equal(t, []string{"update status"}, apiWrites(actions))
+	require.Equal(t, []string{"apply status"}, apiWrites(actions))
 	ready := meta.FindStatusCondition(statusOf(t, actions).Conditions, redisv1beta1.ConditionReady)
 	require.Equal(t, metav1.ConditionFalse, ready.Status)
 }
@@ -205,7 +214,7 @@ func TestActHealsALostMaster(t *testing.T) {
 	actions := f.runSync(keyOf(rc))
 
 	require.Equal(t, []string{"forget m0"}, f.redis.writes())
-	require.ElementsMatch(t, []string{"create pods/rc-0", "update status"}, apiWrites(actions))
+	require.ElementsMatch(t, []string{"create pods/rc-0", "apply status"}, apiWrites(actions))
 }
 
 func TestActHoldsALostMastersPodUntilItsReplicaTookOver(t *testing.T) {
@@ -222,7 +231,7 @@ func TestActHoldsALostMastersPodUntilItsReplicaTookOver(t *testing.T) {
 	actions := f.runSync(keyOf(rc))
 
 	require.Empty(t, f.redis.writes(), "Redis elects the replica itself")
-	require.Equal(t, []string{"update status"}, apiWrites(actions), "no empty pod at the lost master's address")
+	require.Equal(t, []string{"apply status"}, apiWrites(actions), "no empty pod at the lost master's address")
 }
 
 func TestActStartsAScaleOutAndReportsIt(t *testing.T) {
@@ -283,7 +292,7 @@ func TestActRemovesADrainedMaster(t *testing.T) {
 	actions := f.runSync(keyOf(rc))
 
 	require.Equal(t, []string{"forget n3", "drop " + testcluster.Addr(3)}, f.redis.writes())
-	require.ElementsMatch(t, []string{"delete pods/rc-3", "update status"}, apiWrites(actions))
+	require.ElementsMatch(t, []string{"delete pods/rc-3", "apply status"}, apiWrites(actions))
 }
 
 func TestActRemovesADrainedNodesClaim(t *testing.T) {
@@ -306,7 +315,7 @@ func TestActRepairsAnOpenSlot(t *testing.T) {
 	actions := f.runSync(keyOf(rc))
 
 	require.Equal(t, []string{"repair 5 owner " + testcluster.Addr(0)}, f.redis.writes())
-	require.Equal(t, []string{"update status"}, apiWrites(actions))
+	require.Equal(t, []string{"apply status"}, apiWrites(actions))
 }
 
 func TestReadyClusterResyncMakesNoWrite(t *testing.T) {
@@ -367,7 +376,7 @@ func TestAClusterKeepsThePortsItsPodsHold(t *testing.T) {
 	// The older cluster grows into ports the younger's pods hold.
 	older.Spec.Replicas = 1
 	actions := f.runSync(keyOf(older))
-	require.ElementsMatch(t, []string{"create pods/older-3", "update status"}, apiWrites(actions),
+	require.ElementsMatch(t, []string{"create pods/older-3", "apply status"}, apiWrites(actions),
 		"nodes 4 and 5 would listen on the younger cluster's ports 10004 and 10005")
 	ready := meta.FindStatusCondition(statusOf(t, actions).Conditions, redisv1beta1.ConditionReady)
 	require.Equal(t, plan.ReasonPortConflict, ready.Reason)

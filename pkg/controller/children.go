@@ -155,19 +155,29 @@ func (c *Controller) writeBudgets(ctx context.Context, rc *redisv1beta1.RedisClu
 	return nil
 }
 
-// setLabels sets a node pod's role and shard labels; an empty value removes the label.
+// setLabels sets a node pod's role and shard labels; an empty value removes the label. A pod
+// gone meanwhile is labelled when it is created again.
 func (c *Controller) setLabels(ctx context.Context, rc *redisv1beta1.RedisCluster, a plan.LabelPod) error {
-	labels := map[string]interface{}{}
-	for k, v := range a.Labels {
+	if err := c.patchPodMetadata(ctx, rc, a.Pod, "labels", a.Labels); err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	return nil
+}
+
+// patchPodMetadata merges values into the labels or annotations (field) of a node's pod, with
+// one merge patch; an empty value removes its key.
+func (c *Controller) patchPodMetadata(ctx context.Context, rc *redisv1beta1.RedisCluster, pod, field string, values map[string]string) error {
+	merged := make(map[string]interface{}, len(values))
+	for k, v := range values {
 		if v == "" {
-			labels[k] = nil
+			merged[k] = nil
 		} else {
-			labels[k] = v
+			merged[k] = v
 		}
 	}
-	patch, _ := json.Marshal(map[string]interface{}{"metadata": map[string]interface{}{"labels": labels}})
-	if _, err := c.kubeClient.CoreV1().Pods(rc.Namespace).Patch(ctx, a.Pod, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("labelling pod %s: %w", a.Pod, err)
+	patch, _ := json.Marshal(map[string]interface{}{"metadata": map[string]interface{}{field: merged}}) // maps of strings always encode
+	if _, err := c.kubeClient.CoreV1().Pods(rc.Namespace).Patch(ctx, pod, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("writing the %s of pod %s: %w", field, pod, err)
 	}
 	return nil
 }

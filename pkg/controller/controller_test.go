@@ -2,6 +2,8 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	kubeinformers "k8s.io/client-go/informers"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	core "k8s.io/client-go/testing"
@@ -68,6 +71,7 @@ func (f *fixture) newController() (*Controller, informers.SharedInformerFactory,
 	}
 	// NewClientset's field tracker needs OpenAPI models the generated CRD client does not ship.
 	f.redisClient = fake.NewSimpleClientset(redisObjects...) //nolint:staticcheck
+	f.redisClient.PrependReactor("patch", "redisclusters", applyStatus(f.redisClient.Tracker()))
 	f.kubeClient = kubefake.NewClientset(kubeObjects...)
 
 	redisInformers := informers.NewSharedInformerFactory(f.redisClient, 0)
@@ -112,12 +116,13 @@ func (f *fixture) runSync(key cache.ObjectName) []core.Action {
 	return writeActions(f.redisClient.Actions(), f.kubeClient.Actions())
 }
 
-// writeActions drops the list and watch calls informers make, keeping what a sync did.
+// writeActions drops the reads (the informers' lists and watches, the status writer's one get of
+// a cluster), keeping what a sync wrote.
 func writeActions(lists ...[]core.Action) []core.Action {
 	var out []core.Action
 	for _, actions := range lists {
 		for _, a := range actions {
-			if a.GetVerb() == "list" || a.GetVerb() == "watch" {
+			if a.GetVerb() == "list" || a.GetVerb() == "watch" || a.GetVerb() == "get" {
 				continue
 			}
 			out = append(out, a)
@@ -213,15 +218,14 @@ func TestSyncCreatesTheObjectsOfANewCluster(t *testing.T) {
 
 	actions := f.runSync(keyOf(rc))
 	var created []string
-	var statusUpdate core.UpdateAction
+	statusWrites := 0
 	for _, a := range actions {
 		switch {
 		case a.GetVerb() == "create":
 			obj := a.(core.CreateAction).GetObject().(metav1.Object)
 			created = append(created, a.GetResource().Resource+"/"+obj.GetName())
-		case a.GetVerb() == "update" && a.GetSubresource() == "status":
-			require.Nil(t, statusUpdate, "one status write")
-			statusUpdate = a.(core.UpdateAction)
+		case a.GetSubresource() == "status":
+			statusWrites++
 		}
 	}
 	require.Equal(t, []string{
@@ -231,8 +235,8 @@ func TestSyncCreatesTheObjectsOfANewCluster(t *testing.T) {
 		"pods/rediscluster1-0", "pods/rediscluster1-1", "pods/rediscluster1-2",
 		"pods/rediscluster1-3", "pods/rediscluster1-4", "pods/rediscluster1-5",
 	}, created)
-	require.NotNil(t, statusUpdate)
-	status := statusUpdate.GetObject().(*redisv1beta1.RedisCluster).Status
+	require.Equal(t, 1, statusWrites, "one status write")
+	status := statusOf(t, actions)
 	require.Equal(t, int64(1), status.ObservedGeneration)
 	require.Equal(t, "app.kubernetes.io/instance=rediscluster1,app.kubernetes.io/managed-by=redis-operator", status.Selector)
 	ready := meta.FindStatusCondition(status.Conditions, redisv1beta1.ConditionReady)
@@ -245,30 +249,84 @@ func TestSyncOfDeletedClusterDoesNothing(t *testing.T) {
 	require.Empty(t, f.runSync(cache.ObjectName{Namespace: "cache", Name: "gone"}))
 }
 
-func TestStatusUpdateRetriesOnConflict(t *testing.T) {
+func TestStatusIsAppliedWholeAndNotOntoAClusterOfTheSameName(t *testing.T) {
 	f := newFixture(t)
 	rc := testcluster.Cluster("rediscluster1")
 	f.clusters = append(f.clusters, rc)
 	c, _, _ := f.newController()
-
-	conflicts := 1
-	f.redisClient.PrependReactor("update", "redisclusters", func(Action core.Action) (bool, runtime.Object, error) {
-		if Action.GetSubresource() == "status" && conflicts > 0 {
-			conflicts--
-			return true, nil, apierrors.NewConflict(redisv1beta1.Resource("redisclusters"), rc.Name, nil)
-		}
-		return false, nil, nil
-	})
 	require.NoError(t, c.syncHandler(context.Background(), keyOf(rc)))
 
-	var verbs []string
+	var applies []core.PatchAction
 	for _, a := range writeActions(f.redisClient.Actions()) {
-		verbs = append(verbs, a.GetVerb()+"/"+a.GetSubresource())
+		require.Equal(t, "patch", a.GetVerb(), "status is applied, never updated")
+		applies = append(applies, a.(core.PatchAction))
 	}
-	require.Equal(t, []string{"update/status", "get/", "update/status"}, verbs)
+	require.Len(t, applies, 1)
+	require.Equal(t, types.ApplyPatchType, applies[0].GetPatchType())
+	var applied redisv1beta1.RedisCluster
+	require.NoError(t, json.Unmarshal(applies[0].GetPatch(), &applied))
+	require.Equal(t, rc.UID, applied.UID, "bound to the cluster it was computed for")
+	require.Empty(t, applied.ResourceVersion, "no resource version: nothing to conflict on")
 	stored, err := f.redisClient.RedisV1beta1().RedisClusters("cache").Get(context.Background(), rc.Name, metav1.GetOptions{})
 	require.NoError(t, err)
 	require.Equal(t, int64(1), stored.Status.ObservedGeneration)
+
+	// Fields an older operator wrote with updates are taken over first, once: applying alone
+	// would leave them (a finished migration's record among them) with the update's manager.
+	older := testcluster.Cluster("older")
+	older.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: fieldManager, Operation: metav1.ManagedFieldsOperationUpdate,
+		APIVersion: "redis.redis/v1beta1", Subresource: "status", FieldsType: "FieldsV1",
+		FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:status":{"f:migration":{".":{},"f:slotsDone":{}}}}`)}}}
+	f.redisClient.ClearActions()
+	require.NoError(t, f.redisClient.Tracker().Add(older))
+	_, err = c.status.write(context.Background(), older, redisv1beta1.RedisClusterStatus{ObservedGeneration: 1}, time.Now())
+	require.NoError(t, err)
+	var verbs []string
+	for _, a := range writeActions(f.redisClient.Actions()) {
+		verbs = append(verbs, a.GetVerb()+" "+string(a.(core.PatchAction).GetPatchType())+" "+a.GetSubresource())
+	}
+	require.Equal(t, []string{"patch application/json-patch+json ", "patch application/apply-patch+yaml status"}, verbs)
+
+	// Deleted and created again between the read and the write: the new object is not written.
+	again := rc.DeepCopy()
+	again.UID, again.Status = "another-uid", redisv1beta1.RedisClusterStatus{}
+	require.NoError(t, f.redisClient.Tracker().Update(redisv1beta1.SchemeGroupVersion.WithResource("redisclusters"), again, "cache"))
+	status := stored.Status.DeepCopy()
+	status.ReadyMasters = 3
+	_, err = c.status.write(context.Background(), rc, *status, time.Now().Add(time.Minute))
+	require.NoError(t, err)
+	stored, err = f.redisClient.RedisV1beta1().RedisClusters("cache").Get(context.Background(), rc.Name, metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Empty(t, stored.Status.Conditions, "the status of the former cluster stays off the new one")
+}
+
+// applyStatus stands in for the API server's server-side apply of a cluster's status, which the
+// fake clientset does not do for a custom resource: the applied status replaces the stored one
+// (the operator owns all of it), and a uid other than the stored object's is a conflict.
+func applyStatus(tracker core.ObjectTracker) core.ReactionFunc {
+	return func(action core.Action) (bool, runtime.Object, error) {
+		patch, ok := action.(core.PatchAction)
+		if !ok || action.GetSubresource() != "status" || patch.GetPatchType() != types.ApplyPatchType {
+			return false, nil, nil
+		}
+		var applied redisv1beta1.RedisCluster
+		if err := json.Unmarshal(patch.GetPatch(), &applied); err != nil {
+			return true, nil, err
+		}
+		obj, err := tracker.Get(action.GetResource(), action.GetNamespace(), patch.GetName())
+		if err != nil {
+			return true, nil, err
+		}
+		stored := obj.(*redisv1beta1.RedisCluster).DeepCopy()
+		if applied.UID != "" && applied.UID != stored.UID {
+			return true, nil, apierrors.NewConflict(redisv1beta1.Resource("redisclusters"), stored.Name, fmt.Errorf("uid mismatch"))
+		}
+		stored.Status = applied.Status
+		if err := tracker.Update(action.GetResource(), stored, stored.Namespace); err != nil {
+			return true, nil, err
+		}
+		return true, stored, nil
+	}
 }
 
 func TestClusterNeedsSync(t *testing.T) {

@@ -8,8 +8,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 	"redis-operator/pkg/controller/objects"
@@ -123,9 +121,5 @@ func refusals(refused map[string]string) string {
 
 // annotatePod records what a node took on its pod.
 func (c *Controller) annotatePod(ctx context.Context, rc *redisv1beta1.RedisCluster, pod, key, value string) error {
-	patch, _ := json.Marshal(map[string]interface{}{"metadata": map[string]interface{}{"annotations": map[string]string{key: value}}})
-	if _, err := c.kubeClient.CoreV1().Pods(rc.Namespace).Patch(ctx, pod, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		return fmt.Errorf("recording %s=%s on pod %s: %w", key, value, pod, err)
-	}
-	return nil
+	return c.patchPodMetadata(ctx, rc, pod, "annotations", map[string]string{key: value})
 }

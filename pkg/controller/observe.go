@@ -41,7 +41,7 @@ func (c *Controller) observe(ctx context.Context, rc *redisv1beta1.RedisCluster,
 	} else if !apierrors.IsNotFound(err) {
 		return nil, nil, err
 	}
-	if o.Cordoned, o.Domains, o.Budgets, err = c.placement(rc); err != nil {
+	if o.LeavingNodes, o.Domains, o.Budgets, err = c.placement(rc); err != nil {
 		return nil, nil, err
 	}
 	if secret, err := c.secrets.Secrets(rc.Namespace).Get(objects.ConfigSecretName(rc)); err == nil {
@@ -181,11 +181,11 @@ func (c *Controller) placement(rc *redisv1beta1.RedisCluster) (map[string]bool, 
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("listing nodes: %w", err)
 	}
-	cordoned, domains := map[string]bool{}, map[string]string{}
+	leaving, domains := map[string]bool{}, map[string]string{}
 	key := rc.Spec.TopologyKeyOrDefault()
 	for _, n := range nodes {
 		if plan.Leaving(n) {
-			cordoned[n.Name] = true
+			leaving[n.Name] = true
 		}
 		if domain, ok := n.Labels[key]; ok {
 			domains[n.Name] = domain
@@ -204,7 +204,7 @@ func (c *Controller) placement(rc *redisv1beta1.RedisCluster) (map[string]bool, 
 			}
 		}
 	}
-	return cordoned, domains, budgets, nil
+	return leaving, domains, budgets, nil
 }
 
 func setIndex(set map[int]bool, index int) map[int]bool {

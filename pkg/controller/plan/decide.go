@@ -70,7 +70,7 @@ func plannerInput(rc *redisv1beta1.RedisCluster, o *Observation) *liveCluster {
 	ms := WantedMembers(rc, o.Pods, o.Claims)
 	for i := range ms {
 		if domain, ok := o.Domains[ms[i].Node]; ok {
-			ms[i].Host = domain
+			ms[i].Domain = domain
 		}
 		if _, ok := o.OtherClass[ms[i].Index]; ok && ms[i].Current {
 			ms[i].Outdated, ms[i].Current = true, false
@@ -85,7 +85,7 @@ func plannerInput(rc *redisv1beta1.RedisCluster, o *Observation) *liveCluster {
 		NodeTimeout:    time.Duration(rc.Spec.NodeTimeoutMillis()) * time.Millisecond,
 		Now:            o.Now,
 		TemporaryIndex: rc.Spec.NodeCount(),
-		Cordoned:       o.Cordoned,
+		LeavingNodes:   o.LeavingNodes,
 		EmptyDomains:   emptyDomains(o, ms),
 		NoTemporary:    o.NoTemporary,
 	}

@@ -26,8 +26,9 @@ type Observation struct {
 	OtherClass  map[int]string
 	ClaimsGoing map[int]bool
 	HasService  bool
-	// Cordoned are the Kubernetes nodes marked unschedulable (a drain starts so).
-	Cordoned map[string]bool
+	// LeavingNodes are the Kubernetes nodes being emptied: cordoned (a drain starts so) or tainted
+	// by an autoscaler that removes them.
+	LeavingNodes map[string]bool
 	// Domains maps each Kubernetes node to its failure domain, the value of the cluster's
 	// topology key on it.
 	Domains map[string]string
@@ -77,7 +78,7 @@ func WantedMembers(rc *redisv1beta1.RedisCluster, pods map[int]*corev1.Pod, clai
 		m := Member{Index: index, Pod: objects.PodName(rc, index), Port: int(rc.Spec.NodePort(index)), Extra: index >= rc.Spec.NodeCount(),
 			ClaimKept: claims[index]}
 		if pod, ok := pods[index]; ok {
-			m.Node, m.Host = pod.Spec.NodeName, pod.Spec.NodeName
+			m.Node, m.Domain = pod.Spec.NodeName, pod.Spec.NodeName
 			if pod.DeletionTimestamp == nil {
 				// A setting Redis takes only at start needs a new pod too.
 				m.Outdated = pod.Annotations[objects.AnnotationSpecHash] != objects.Pod(rc, index).Annotations[objects.AnnotationSpecHash] ||

@@ -85,12 +85,12 @@ func Leaving(n *corev1.Node) bool {
 	return false
 }
 
-// planDrain hands the master role off Kubernetes nodes that are cordoned (a drain starts so)
+// planDrain hands the master role off Kubernetes nodes being emptied (cordoned or tainted)
 // to the master's most up-to-date replica on a schedulable node, gracefully. The masters'
 // budget keeps their pods from being evicted until then. It also says which masters cannot
 // move, and so block a drain.
 func planDrain(in *liveCluster) ([]Action, []string) {
-	if len(in.Cordoned) == 0 {
+	if len(in.LeavingNodes) == 0 {
 		return nil, nil
 	}
 	var blocked []string
@@ -98,12 +98,12 @@ func planDrain(in *liveCluster) ([]Action, []string) {
 	masters := ownerNodes(nodes)
 	var out []Action
 	for _, m := range masters {
-		if !in.Cordoned[m.Node] {
+		if !in.LeavingNodes[m.Node] {
 			continue
 		}
 		var replicas []reachableMember
 		for _, n := range nodes {
-			if !n.Self.Master() && n.Self.MasterID == m.Self.ID && !in.Cordoned[n.Node] {
+			if !n.Self.Master() && n.Self.MasterID == m.Self.ID && !in.LeavingNodes[n.Node] {
 				replicas = append(replicas, n)
 			}
 		}
@@ -129,46 +129,46 @@ func planSpread(in *liveCluster) ([]Action, string) {
 	masters := ownerNodes(nodes)
 	mastersOn := map[string][]reachableMember{}
 	for _, m := range masters {
-		mastersOn[m.Host] = append(mastersOn[m.Host], m)
+		mastersOn[m.Domain] = append(mastersOn[m.Domain], m)
 	}
 	var risks []string
 	for _, m := range masters {
-		crowded := len(mastersOn[m.Host]) > 1 && m.Index != mastersOn[m.Host][0].Index
+		crowded := len(mastersOn[m.Domain]) > 1 && m.Index != mastersOn[m.Domain][0].Index
 		var replicas, away []reachableMember
 		for _, n := range nodes {
 			if !n.Self.Master() && n.Self.MasterID == m.Self.ID {
 				replicas = append(replicas, n)
-				if n.Host != m.Host && len(mastersOn[n.Host]) == 0 && !in.Cordoned[n.Node] {
+				if n.Domain != m.Domain && len(mastersOn[n.Domain]) == 0 && !in.LeavingNodes[n.Node] {
 					away = append(away, n)
 				}
 			}
 		}
 		withOwnReplica := false
 		for _, r := range replicas {
-			withOwnReplica = withOwnReplica || r.Host == m.Host
+			withOwnReplica = withOwnReplica || r.Domain == m.Domain
 		}
 		if !crowded && !withOwnReplica {
 			continue
 		}
 		if r, ok := bestReplica(away, masters); ok && crowded {
 			return []Action{Failover{Because(fmt.Sprintf("spread masters: node %d on %s takes over from node %d, which shares node %s with another master",
-				r.Index, r.Host, m.Index, m.Host)), r.Addr(), m.Self.ID, topology.FailoverGraceful}}, ""
+				r.Index, r.Domain, m.Index, m.Domain)), r.Addr(), m.Self.ID, topology.FailoverGraceful}}, ""
 		}
 		if len(in.EmptyDomains) > 0 && len(replicas) > 0 {
 			move := replicas[0]
 			for _, r := range replicas {
-				if r.Host == m.Host {
+				if r.Domain == m.Domain {
 					move = r
 				}
 			}
 			return []Action{ReplacePod{Because(fmt.Sprintf("spread shards: replace pod %s of replica node %d (on %s, with master node %d) so that it runs in an empty domain (%s)",
-				move.Pod, move.Index, move.Host, m.Index, strings.Join(in.EmptyDomains, ", "))), move.Member, ""}}, ""
+				move.Pod, move.Index, move.Domain, m.Index, strings.Join(in.EmptyDomains, ", "))), move.Member, ""}}, ""
 		}
 		if crowded {
 			risks = append(risks, fmt.Sprintf("masters %d and %d share node %s and no replica on a node without a master can take over",
-				mastersOn[m.Host][0].Index, m.Index, m.Host))
+				mastersOn[m.Domain][0].Index, m.Index, m.Domain))
 		} else {
-			risks = append(risks, fmt.Sprintf("master %d and its replica share node %s", m.Index, m.Host))
+			risks = append(risks, fmt.Sprintf("master %d and its replica share node %s", m.Index, m.Domain))
 		}
 	}
 	if len(risks) == 0 {
@@ -201,12 +201,12 @@ func emptyDomains(o *Observation, WantedMembers []Member) []string {
 	used := map[string]bool{}
 	for _, m := range WantedMembers {
 		if m.Node != "" {
-			used[m.Host] = true
+			used[m.Domain] = true
 		}
 	}
 	free := map[string]bool{}
 	for node, domain := range o.Domains {
-		if !o.Cordoned[node] && !used[domain] {
+		if !o.LeavingNodes[node] && !used[domain] {
 			free[domain] = true
 		}
 	}

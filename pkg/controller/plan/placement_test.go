@@ -13,7 +13,7 @@ import (
 
 func TestDrainHandsMastersOnACordonedNodeToAReplicaElsewhere(t *testing.T) {
 	o := clusterFixture(3, 1, testcluster.Healthy()...)
-	o.Cordoned = map[string]bool{"a": true}
+	o.LeavingNodes = map[string]bool{"a": true}
 	moves, blocked := planDrain(o)
 	require.Empty(t, blocked)
 	p := flatten(moves)
@@ -24,7 +24,7 @@ func TestDrainHandsMastersOnACordonedNodeToAReplicaElsewhere(t *testing.T) {
 	nodes := testcluster.Healthy()
 	nodes[3].Host = "a"
 	o = clusterFixture(3, 1, nodes...)
-	o.Cordoned = map[string]bool{"a": true}
+	o.LeavingNodes = map[string]bool{"a": true}
 	moves, blocked = planDrain(o)
 	require.Empty(t, moves)
 	require.Len(t, blocked, 1)
@@ -138,5 +138,5 @@ func TestTopologyKeyMakesZonesTheFailureDomains(t *testing.T) {
 	o := &Observation{Cluster: rc, Pods: map[int]*corev1.Pod{0: pod}, Domains: map[string]string{"node-a": "zone-1"}}
 	in := plannerInput(rc, o)
 	require.Equal(t, "node-a", in.Members[0].Node, "a drain cordons the node")
-	require.Equal(t, "zone-1", in.Members[0].Host, "masters spread over zones")
+	require.Equal(t, "zone-1", in.Members[0].Domain, "masters spread over zones")
 }

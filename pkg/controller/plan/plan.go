@@ -14,12 +14,12 @@ import (
 type Member struct {
 	Index int
 	// Extra marks a node above the count the spec asks for: it is drained and removed.
-	Extra bool
-	Pod   string
-	Node  string // the Kubernetes node the pod runs on
-	Host  string // its failure domain (the node, or its zone with a zone topology key)
-	IP    string
-	Port  int
+	Extra  bool
+	Pod    string
+	Node   string // the Kubernetes node the pod runs on
+	Domain string // its failure domain (the node, or its zone with a zone topology key)
+	IP     string
+	Port   int
 	// PodIP is the address of the member's pod, ready or not; ClaimKept says its data claim
 	// exists (with persistence).
 	PodIP     string
@@ -60,8 +60,8 @@ type liveCluster struct {
 	// its master's pod is replaced; NoTemporary says why it cannot be added, if so.
 	TemporaryIndex int
 	NoTemporary    string
-	// Cordoned are the Kubernetes nodes being drained.
-	Cordoned map[string]bool
+	// LeavingNodes are the Kubernetes nodes being emptied (see Leaving).
+	LeavingNodes map[string]bool
 	// EmptyDomains are the failure domains with a schedulable node and no pod of the cluster.
 	EmptyDomains []string
 }
@@ -174,10 +174,10 @@ func chooseMasters(nodes []reachableMember, n int) []reachableMember {
 	byHost := map[string][]reachableMember{}
 	var hosts []string
 	for _, node := range nodes {
-		if _, ok := byHost[node.Host]; !ok {
-			hosts = append(hosts, node.Host)
+		if _, ok := byHost[node.Domain]; !ok {
+			hosts = append(hosts, node.Domain)
 		}
-		byHost[node.Host] = append(byHost[node.Host], node)
+		byHost[node.Domain] = append(byHost[node.Domain], node)
 	}
 	sort.Strings(hosts)
 	var out []reachableMember

@@ -17,7 +17,7 @@ func clusterFixture(masters, replicas int, nodes ...testcluster.Node) *liveClust
 	o := &liveCluster{Masters: masters, Replicas: replicas, View: testcluster.View(nodes...),
 		LinkDownLimit: 12, NodeTimeout: 5 * time.Second, Now: time.Unix(1000, 0)}
 	for _, n := range nodes {
-		m := Member{Index: n.Index, Pod: fmt.Sprintf("rc-%d", n.Index), Node: n.Host, Host: n.Host, Port: 10000 + n.Index, ClaimKept: n.DataKept}
+		m := Member{Index: n.Index, Pod: fmt.Sprintf("rc-%d", n.Index), Node: n.Host, Domain: n.Host, Port: 10000 + n.Index, ClaimKept: n.DataKept}
 		if !n.NoPod {
 			m.IP = "10.0.0." + strconv.Itoa(n.Index%3+1)
 			m.PodIP = m.IP

@@ -71,7 +71,7 @@ func planReplicas(o *liveCluster, nodes []reachableMember, byID map[string]reach
 		}
 		for _, donor := range masters {
 			if reps := replicasOf[donor.Self.ID]; len(reps) > max(o.Replicas, 1) {
-				r := pickMovableReplica(reps, m.Host)
+				r := pickMovableReplica(reps, m.Domain)
 				out = append(out, Replicate{Because(fmt.Sprintf("move replica node %d to node %d, which has none", r.Index, m.Index)),
 					r.Addr(), m.Self.ID})
 				return out
@@ -106,7 +106,7 @@ func bestReplicaPair(free, masters []reachableMember, replicasOf map[string][]re
 	options := func(r reachableMember) int {
 		n := 0
 		for _, m := range masters {
-			if len(replicasOf[m.Self.ID]) == fewest && m.Host != r.Host {
+			if len(replicasOf[m.Self.ID]) == fewest && m.Domain != r.Domain {
 				n++
 			}
 		}
@@ -121,7 +121,7 @@ func bestReplicaPair(free, masters []reachableMember, replicasOf map[string][]re
 				continue
 			}
 			sameHost := 0
-			if m.Host == r.Host {
+			if m.Domain == r.Domain {
 				sameHost = 1
 			}
 			key := [4]int{sameHost, opts, r.Index, m.Index}
@@ -145,7 +145,7 @@ func lessKey(a, b [4]int) bool {
 // pickMovableReplica prefers a replica not on host.
 func pickMovableReplica(reps []reachableMember, host string) reachableMember {
 	for _, r := range reps {
-		if r.Host != host {
+		if r.Domain != host {
 			return r
 		}
 	}

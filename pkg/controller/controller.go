@@ -38,8 +38,7 @@ const queueName = "redisclusters"
 
 // Controller reconciles RedisClusters with the pods, services, config maps and claims they own.
 type Controller struct {
-	kubeClient  kubernetes.Interface
-	redisClient clientset.Interface
+	kubeClient kubernetes.Interface
 
 	clusters        redislisters.RedisClusterLister
 	pods            corelisters.PodLister
@@ -97,15 +96,14 @@ func New(kubeClient kubernetes.Interface, redisClient clientset.Interface, inf I
 		cfg.Connect = func(passwords ...string) redisops.Cluster { return redisops.NewAdmin(passwords...) }
 	}
 	c := &Controller{
-		kubeClient:  kubeClient,
-		redisClient: redisClient,
-		clusters:    inf.Clusters.Lister(),
-		pods:        inf.Pods.Lister(),
-		services:    inf.Services.Lister(),
-		claims:      inf.Claims.Lister(),
-		secrets:     inf.Secrets.Lister(),
-		nodes:       inf.Nodes.Lister(),
-		budgets:     inf.Budgets.Lister(),
+		kubeClient: kubeClient,
+		clusters:   inf.Clusters.Lister(),
+		pods:       inf.Pods.Lister(),
+		services:   inf.Services.Lister(),
+		claims:     inf.Claims.Lister(),
+		secrets:    inf.Secrets.Lister(),
+		nodes:      inf.Nodes.Lister(),
+		budgets:    inf.Budgets.Lister(),
 		informersSynced: []cache.InformerSynced{
 			inf.Clusters.Informer().HasSynced, inf.Pods.Informer().HasSynced, inf.Services.Informer().HasSynced,
 			inf.Claims.Informer().HasSynced, inf.Secrets.Informer().HasSynced,

@@ -13,7 +13,7 @@ import (
 	"redis-operator/pkg/redisops/topology"
 )
 
-// Issue 16, item 5: an Event about a large cluster stays bounded and says what it left out.
+// An Event about a large cluster stays bounded and says what it left out.
 func TestEventsAreBounded(t *testing.T) {
 	f := newFixture(t)
 	rc := testcluster.Cluster("rc")

@@ -11,7 +11,7 @@ import (
 	"redis-operator/pkg/redisops/topology"
 )
 
-// Planner tests for the faults of issue 13: each reproduces a way the plan lost keys or wedged.
+// Planner tests for faults found in the field: each reproduces a way a plan lost keys or wedged.
 
 // awayMaster is a 3x0 cluster whose master m0 does not answer: its peers flag it failed and
 // still name it the owner of its slots.
@@ -25,7 +25,7 @@ func awayMaster() []testcluster.Node {
 	}
 }
 
-// Item 1: a master away longer than the node timeout, with no replica, whose data may come
+// A master away longer than the node timeout, with no replica, whose data may come
 // back, is neither forgotten nor robbed of its slots; the cluster waits and says so.
 func TestAwayMasterWhoseDataMayReturnKeepsItsSlots(t *testing.T) {
 	nodes := awayMaster()
@@ -47,7 +47,7 @@ func TestAwayMasterWhoseDataMayReturnKeepsItsSlots(t *testing.T) {
 	})
 }
 
-// Item 8: a node known by id at an old address (its pod moved to another host with its
+// A node known by id at an old address (its pod moved to another host with its
 // data) is met at its new one by every node that has the old.
 func TestNodeAtANewAddressIsMetThere(t *testing.T) {
 	nodes := testcluster.Healthy()
@@ -65,7 +65,7 @@ func TestNodeAtANewAddressIsMetThere(t *testing.T) {
 	}
 }
 
-// Item 3: a shrink converges when a slot owner sits at an index being removed: its in-sync
+// A shrink converges when a slot owner sits at an index being removed: its in-sync
 // replica at a kept index takes over gracefully.
 func TestMasterAtARemovedIndexHandsItsRoleOver(t *testing.T) {
 	split := topology.EvenSplit(3)
@@ -84,7 +84,7 @@ func TestMasterAtARemovedIndexHandsItsRoleOver(t *testing.T) {
 	require.Equal(t, topology.FailoverGraceful, planCluster(o, false)[0].(Failover).Mode)
 }
 
-// Item 4: a replica in the middle of a full sync from its master is not re-pointed, which
+// A replica in the middle of a full sync from its master is not re-pointed, which
 // would cancel the sync.
 func TestSyncingReplicaIsNotRepointed(t *testing.T) {
 	nodes := testcluster.Healthy()
@@ -95,7 +95,7 @@ func TestSyncingReplicaIsNotRepointed(t *testing.T) {
 	require.Equal(t, []string{"replicate"}, kinds(planOf(clusterFixture(3, 1, nodes...))), "a link down and not syncing is re-pointed")
 }
 
-// Item 5: when most masters are gone FORCE cannot win the vote: after a bounded wait the
+// When most masters are gone FORCE cannot win the vote: after a bounded wait the
 // replica takes over without one.
 func TestLostMajorityTakesOver(t *testing.T) {
 	rc := testcluster.Cluster("rc")
@@ -128,7 +128,7 @@ func TestLostMajorityTakesOver(t *testing.T) {
 	}
 }
 
-// Item 7: a node whose replica still follows it is not forgotten (that replica refuses: "Can't
+// A node whose replica still follows it is not forgotten (that replica refuses: "Can't
 // forget my master"); the replica is attached elsewhere first.
 func TestNodeWithAFollowingReplicaIsNotForgotten(t *testing.T) {
 	nodes := testcluster.Healthy()
@@ -144,7 +144,7 @@ func TestNodeWithAFollowingReplicaIsNotForgotten(t *testing.T) {
 	require.Equal(t, "m2", p.Actions[0].NodeID)
 }
 
-// Item 9: condition messages stay bounded on a large, badly split cluster.
+// Condition messages stay bounded on a large, badly split cluster.
 func TestConditionMessagesAreBounded(t *testing.T) {
 	var nodes []testcluster.Node
 	for i := 0; i < 400; i++ {
@@ -161,7 +161,7 @@ func TestConditionMessagesAreBounded(t *testing.T) {
 	require.Contains(t, ready.Message, "more")
 }
 
-// Item 2: a slot migrating to a target that does not answer but may come back is not rolled
+// A slot migrating to a target that does not answer but may come back is not rolled
 // back: the keys it holds would be hidden and later overwritten. Once its data is certainly
 // gone, the slot is rolled back.
 func TestOpenSlotWaitsForATargetThatMayReturn(t *testing.T) {
@@ -182,7 +182,7 @@ func TestOpenSlotWaitsForATargetThatMayReturn(t *testing.T) {
 	require.Equal(t, []string{"repairSlot"}, kinds(planOf(clusterFixture(3, 1, gone...))))
 }
 
-// Issue 16, item 1: a scale-in whose remaining masters would not hold the keys within the
+// A scale-in whose remaining masters would not hold the keys within the
 // maxmemory limit is refused with the figures; one that fits goes ahead.
 func TestScaleInThatDoesNotFitInMemoryIsRefused(t *testing.T) {
 	shape := func(dataMiB int) *liveCluster {

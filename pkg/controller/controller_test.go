@@ -276,7 +276,7 @@ func TestStatusIsAppliedWholeAndNotOntoAClusterOfTheSameName(t *testing.T) {
 	older := testcluster.Cluster("older")
 	older.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: fieldManager, Operation: metav1.ManagedFieldsOperationUpdate,
 		APIVersion: "redis.redis/v1beta1", Subresource: "status", FieldsType: "FieldsV1",
-		FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:status":{"f:migration":{".":{},"f:slotsDone":{}}}}`)}}}
+		FieldsV1: metav1.NewFieldsV1(`{"f:status":{"f:migration":{".":{},"f:slotsDone":{}}}}`)}}
 	f.redisClient.ClearActions()
 	require.NoError(t, f.redisClient.Tracker().Add(older))
 	_, err = c.status.write(context.Background(), older, redisv1beta1.RedisClusterStatus{ObservedGeneration: 1}, time.Now())

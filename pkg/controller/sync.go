@@ -11,7 +11,7 @@ import (
 )
 
 // sync reconciles one RedisCluster: it reads the cluster's objects from the listers and every
-// node's own view of Redis (observe), decides the whole plan from them (decide, pure), acts on
+// node's own view of Redis (observe), decides the whole plan from them (plan.Decide, pure), acts on
 // it, and reports the status. It never modifies objects from the cache.
 func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	rc, err := c.clusterFor(key)

@@ -1,3 +1,6 @@
+// Package objects builds the Kubernetes objects a RedisCluster wants, from its spec alone: node
+// pods, data claims, the config Secret, disruption budgets, the exporters' Service, and the names,
+// labels and annotations they carry.
 package objects
 
 import (

@@ -1,3 +1,6 @@
+// Package plan decides, from what one sync observed of a RedisCluster, everything the sync does:
+// the objects to create, the Redis actions in order, the status and when to look again. It is
+// pure: it reads no API server, lister, Redis node or clock of its own (a test checks its imports).
 package plan
 
 import (

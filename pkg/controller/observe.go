@@ -79,14 +79,14 @@ func (c *Controller) observe(ctx context.Context, rc *redisv1beta1.RedisCluster,
 			}
 		}
 	}
-	task := c.migrations.report(keyOf(rc), rc.UID)
-	if task != nil {
-		o.Migration = &task.MigrationProgress
+	report := c.migrations.report(keyOf(rc), rc.UID)
+	if report != nil {
+		o.Migration = &report.MigrationProgress
 	}
 	if addrs := plan.MemberAddrs(plan.WantedMembers(rc, o.Pods, o.Claims)); len(addrs) > 0 {
 		o.View = redis.View(ctx, addrs)
 	}
-	return o, task, nil
+	return o, report, nil
 }
 
 // checkPorts says which cluster holds, or which earlier cluster wants, host ports rc would

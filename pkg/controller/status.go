@@ -39,9 +39,9 @@ type statusWriter struct {
 
 	mu   sync.Mutex
 	last map[cache.ObjectName]written
-	// upgraded are the clusters whose status fields this process has taken over from an
-	// operator that wrote them with updates (see takeOver).
-	upgraded map[types.UID]bool
+	// upgraded maps each cluster whose status fields this process has taken over from an
+	// operator that wrote them with updates (see takeOver) to the uid it did so for.
+	upgraded map[cache.ObjectName]types.UID
 }
 
 // written is a cluster's last status write: the status, and the resource version the cluster
@@ -116,7 +116,7 @@ func statusApplyConfiguration(rc *redisv1beta1.RedisCluster, status redisv1beta1
 // in place, so a status.migration an update wrote would outlive the migration.
 func (w *statusWriter) takeOver(ctx context.Context, rc *redisv1beta1.RedisCluster) error {
 	w.mu.Lock()
-	done := w.upgraded[rc.UID]
+	done := w.upgraded[keyOf(rc)] == rc.UID
 	w.mu.Unlock()
 	if done {
 		return nil
@@ -140,9 +140,9 @@ func (w *statusWriter) takeOver(ctx context.Context, rc *redisv1beta1.RedisClust
 	}
 	w.mu.Lock()
 	if w.upgraded == nil {
-		w.upgraded = map[types.UID]bool{}
+		w.upgraded = map[cache.ObjectName]types.UID{}
 	}
-	w.upgraded[live.UID] = true
+	w.upgraded[keyOf(rc)] = live.UID
 	w.mu.Unlock()
 	return nil
 }
@@ -151,8 +151,6 @@ func (w *statusWriter) takeOver(ctx context.Context, rc *redisv1beta1.RedisClust
 func (w *statusWriter) forget(key cache.ObjectName) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if last, ok := w.last[key]; ok {
-		delete(w.upgraded, last.uid)
-	}
+	delete(w.upgraded, key)
 	delete(w.last, key)
 }

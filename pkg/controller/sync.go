@@ -33,7 +33,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 		return err
 	}
 	redis := c.redis.get(key, objects.Passwords(c.configSecret(rc), password))
-	o, task, err := c.observe(ctx, rc, redis, password)
+	o, report, err := c.observe(ctx, rc, redis, password)
 	if err != nil {
 		return err
 	}
@@ -42,15 +42,15 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	done, actErr := c.act(ctx, rc, redis, o, &d)
 
 	status := d.Status
-	if record := plan.Report(&status, rc.Generation, done, o.Now); record != nil && task != nil && task.Running {
-		task.task.update(record)
+	if record := plan.Report(&status, rc.Generation, done, o.Now); record != nil && report != nil && report.Running {
+		report.task.update(record)
 	}
 	heldBack, err := c.status.write(ctx, rc, status, time.Now())
 	if err != nil {
 		return err
 	}
 	if heldBack == 0 {
-		c.migrations.reported(key, task)
+		c.migrations.reported(key, report)
 	}
 	if actErr != nil {
 		return actErr

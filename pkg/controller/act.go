@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 	"redis-operator/pkg/controller/objects"
@@ -188,6 +190,9 @@ func (c *Controller) deleteOutdated(ctx context.Context, rc *redisv1beta1.RedisC
 	err = c.kubeClient.CoreV1().Pods(rc.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{Preconditions: metav1.NewUIDPreconditions(string(pod.UID))})
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 		return fmt.Errorf("deleting pod %s: %w", pod.Name, err)
+	}
+	if len(a.Toward) > 0 {
+		c.spreadTries.Store(cache.MetaObjectToName(rc), &plan.SpreadTry{Pod: pod.Name, OldUID: string(pod.UID), Toward: a.Toward, At: time.Now()})
 	}
 	c.recordEvent(rc, corev1.EventTypeNormal, plan.ReasonReplacedPod, "%s", a.Why())
 	return nil

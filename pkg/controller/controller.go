@@ -53,11 +53,13 @@ type Controller struct {
 	migrations migrations
 	// lastSeen is each cluster's latest observation (*observation), for CheckMasters.
 	lastSeen sync.Map
-	status   *statusWriter
-	queue    workqueue.TypedRateLimitingInterface[cache.ObjectName]
-	recorder record.EventRecorder
-	metrics  *Metrics
-	log      zerolog.Logger
+	// spreadTries holds each cluster's last pod replaced to spread shards (*plan.SpreadTry).
+	spreadTries sync.Map
+	status      *statusWriter
+	queue       workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	recorder    record.EventRecorder
+	metrics     *Metrics
+	log         zerolog.Logger
 	// shutdownGrace bounds how long Run waits for migrations to stop at a slot boundary.
 	shutdownGrace time.Duration
 

@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/tools/cache"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 	"redis-operator/pkg/controller/objects"
@@ -43,6 +44,9 @@ func (c *Controller) observe(ctx context.Context, rc *redisv1beta1.RedisCluster,
 	}
 	if o.LeavingNodes, o.Domains, o.Budgets, err = c.placement(rc); err != nil {
 		return nil, nil, err
+	}
+	if try, ok := c.spreadTries.Load(cache.MetaObjectToName(rc)); ok {
+		o.SpreadTry = try.(*plan.SpreadTry)
 	}
 	if secret, err := c.secrets.Secrets(rc.Namespace).Get(objects.ConfigSecretName(rc)); err == nil {
 		o.ConfigSecret = secret

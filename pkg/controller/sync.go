@@ -22,6 +22,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 		c.migrations.stop(key)
 		if rc == nil {
 			c.lastSeen.Delete(key)
+			c.spreadTries.Delete(key)
 			c.redis.close(key)
 			c.status.forget(key)
 			c.metrics.forgetCluster(key.Namespace, key.Name)

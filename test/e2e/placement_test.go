@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
@@ -60,7 +61,8 @@ func spread(l map[string][]string) bool {
 	return true
 }
 
-// eventsSaying counts the cluster's Events whose message contains text.
+// eventsSaying counts the cluster's Events whose message contains text, repeats included (the
+// recorder folds an Event repeated within minutes into one with a count).
 func eventsSaying(t *testing.T, ns, name, text string) int {
 	t.Helper()
 	events, err := f.Kube.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{FieldSelector: "involvedObject.name=" + name})
@@ -68,7 +70,7 @@ func eventsSaying(t *testing.T, ns, name, text string) int {
 	n := 0
 	for _, e := range events.Items {
 		if strings.Contains(e.Message, text) {
-			n++
+			n += max(1, int(e.Count))
 		}
 	}
 	return n
@@ -273,4 +275,72 @@ func setTaints(t *testing.T, node string, change func([]corev1.Taint) []corev1.T
 		_, err = f.Kube.CoreV1().Nodes().Update(context.Background(), n, metav1.UpdateOptions{})
 		return err == nil, err
 	})
+}
+
+// TestSpreadStopsWhenTheEmptyNodeRefusesThePod: a node holds none of the cluster's pods, but
+// other pods hold the cluster's host ports there, so no pod of the cluster can run on it. The
+// operator replaces a replica once to spread the shards; the replacement lands on a crowded node
+// again, and the operator must not replace pods on and on (each replacement is a full resync of
+// a replica): it says why the layout stays at risk and leaves the pods where they are.
+func TestSpreadStopsWhenTheEmptyNodeRefusesThePod(t *testing.T) {
+	const keys = 20000
+	op := f.StartOperator(t)
+	hosts, err := f.Kube.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(hosts.Items), 3)
+	refusing := hosts.Items[len(hosts.Items)-1].Name
+	cordon(t, refusing)
+	rc := f.ReadyCluster(t, "unspread", framework.RunBy(op))
+	ns := rc.Namespace
+	framework.WriteKeys(t, framework.ClusterClient(t, rc), "unspread", keys)
+	require.False(t, spread(layout(t, ns, "unspread")), "six pods on two nodes crowd a node")
+
+	for i := range rc.Spec.NodeCount() {
+		blockHostPort(t, ns, refusing, rc.Spec.NodePort(i))
+	}
+	framework.WaitFor(t, 30*time.Second, "the port blockers to run", func() (bool, error) {
+		pods, err := f.Kube.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "test=port-blocker"})
+		if err != nil {
+			return false, err
+		}
+		running := 0
+		for _, p := range pods.Items {
+			if p.Status.Phase == corev1.PodRunning {
+				running++
+			}
+		}
+		return running == rc.Spec.NodeCount(), fmt.Errorf("%d of %d running", running, rc.Spec.NodeCount())
+	})
+	for i := range rc.Spec.NodeCount() {
+		waitSchedulerSeesPort(t, ns, refusing, rc.Spec.NodePort(i))
+	}
+	uncordon(t, refusing)
+
+	framework.WaitFor(t, 2*time.Minute, "Degraded to say the empty node did not take the replaced pod", func() (bool, error) {
+		rc = f.Cluster(t, ns, "unspread")
+		c := meta.FindStatusCondition(rc.Status.Conditions, redisv1beta1.ConditionDegraded)
+		if c == nil {
+			return false, fmt.Errorf("no Degraded condition")
+		}
+		return strings.Contains(c.Message, "did not land in "+refusing), fmt.Errorf("Degraded=%s: %s", c.Status, c.Message)
+	})
+	replaced := eventsSaying(t, ns, "unspread", "spread shards: replace pod")
+	t.Logf("%d replacements to spread before the operator gave up on %s", replaced, refusing)
+	uids := map[string]string{}
+	pods, err := f.Kube.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=unspread"})
+	require.NoError(t, err)
+	for _, p := range pods.Items {
+		uids[p.Name] = string(p.UID)
+	}
+	op.WaitReconciles(t, ns, 5, time.Minute)
+	pods, err = f.Kube.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=unspread"})
+	require.NoError(t, err)
+	for _, p := range pods.Items {
+		require.Equal(t, uids[p.Name], string(p.UID), "%s was not replaced again", p.Name)
+	}
+	require.Equal(t, 1, replaced, "one replacement to try the empty node")
+	rc = f.WaitReady(t, ns, "unspread", time.Minute)
+	missing := framework.MissingKeys(t, framework.ClusterClient(t, rc), "unspread", keys)
+	require.Empty(t, missing, "%d of %d keys are missing or wrong", len(missing), keys)
+	f.CheckInvariants(t, rc)
 }

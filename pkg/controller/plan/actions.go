@@ -122,11 +122,13 @@ type ApplyPassword struct {
 
 // ReplacePod deletes a node's pod built from an older spec; it is created again from the
 // current one. Only replicas and slot-less nodes are replaced. Claim, when set, is the node's
-// claim of another storage class, deleted too so that the node comes back on a new one.
+// claim of another storage class, deleted too so that the node comes back on a new one. Toward,
+// when set, are the empty domains the new pod is meant for: the pod is replaced to spread shards.
 type ReplacePod struct {
 	Because
-	Node  Member
-	Claim string
+	Node   Member
+	Claim  string
+	Toward []string
 }
 
 // AddTemporaryNode creates the pod of the temporary node at Index: a replica for a shard that

@@ -71,6 +71,7 @@ type Event struct {
 // plannerInput is what the planners know of rc as o saw it.
 func plannerInput(rc *redisv1beta1.RedisCluster, o *Observation) *liveCluster {
 	ms := WantedMembers(rc, o.Pods, o.Claims)
+	refused, why := refusedDomains(o)
 	for i := range ms {
 		if domain, ok := o.Domains[ms[i].Node]; ok {
 			ms[i].Domain = domain
@@ -89,7 +90,8 @@ func plannerInput(rc *redisv1beta1.RedisCluster, o *Observation) *liveCluster {
 		Now:            o.Now,
 		TemporaryIndex: rc.Spec.NodeCount(),
 		LeavingNodes:   o.LeavingNodes,
-		EmptyDomains:   emptyDomains(o, ms),
+		EmptyDomains:   emptyDomains(o, ms, refused),
+		SpreadRefused:  why,
 		NoTemporary:    o.NoTemporary,
 	}
 }

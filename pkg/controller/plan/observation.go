@@ -52,6 +52,8 @@ type Observation struct {
 	View *topology.ClusterView
 	// Migration is the cluster's migration task, running or finished and not yet reported.
 	Migration *MigrationProgress
+	// SpreadTry is the last pod replaced to spread the shards, if the controller remembers one.
+	SpreadTry *SpreadTry
 	Now       time.Time
 }
 

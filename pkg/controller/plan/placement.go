@@ -162,7 +162,7 @@ func planSpread(in *liveCluster) ([]Action, string) {
 				}
 			}
 			return []Action{ReplacePod{Because(fmt.Sprintf("spread shards: replace pod %s of replica node %d (on %s, with master node %d) so that it runs in an empty domain (%s)",
-				move.Pod, move.Index, move.Domain, m.Index, strings.Join(in.EmptyDomains, ", "))), move.Member, ""}}, ""
+				move.Pod, move.Index, move.Domain, m.Index, strings.Join(in.EmptyDomains, ", "))), move.Member, "", in.EmptyDomains}}, ""
 		}
 		if crowded {
 			risks = append(risks, fmt.Sprintf("masters %d and %d share node %s and no replica on a node without a master can take over",
@@ -173,6 +173,9 @@ func planSpread(in *liveCluster) ([]Action, string) {
 	}
 	if len(risks) == 0 {
 		return nil, ""
+	}
+	if in.SpreadRefused != "" {
+		risks = append(risks, in.SpreadRefused)
 	}
 	return nil, "layout at risk (too few Kubernetes nodes, or placement constraints): " + strings.Join(risks, "; ")
 }
@@ -196,17 +199,18 @@ func planBudgets(rc *redisv1beta1.RedisCluster, existing map[string]int32) (writ
 	return write, remove
 }
 
-// emptyDomains are the failure domains that have a schedulable node and none of members.
-func emptyDomains(o *Observation, WantedMembers []Member) []string {
+// emptyDomains are the failure domains that have a schedulable node and none of members, leaving
+// out those that refused a pod replaced to spread shards (see refusedDomains).
+func emptyDomains(o *Observation, members []Member, refused map[string]bool) []string {
 	used := map[string]bool{}
-	for _, m := range WantedMembers {
+	for _, m := range members {
 		if m.Node != "" {
 			used[m.Domain] = true
 		}
 	}
 	free := map[string]bool{}
 	for node, domain := range o.Domains {
-		if !o.LeavingNodes[node] && !used[domain] {
+		if !o.LeavingNodes[node] && !used[domain] && !refused[domain] {
 			free[domain] = true
 		}
 	}

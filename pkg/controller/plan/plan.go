@@ -62,8 +62,10 @@ type liveCluster struct {
 	NoTemporary    string
 	// LeavingNodes are the Kubernetes nodes being emptied (see Leaving).
 	LeavingNodes map[string]bool
-	// EmptyDomains are the failure domains with a schedulable node and no pod of the cluster.
-	EmptyDomains []string
+	// EmptyDomains are the failure domains with a schedulable node and no pod of the cluster,
+	// but for those that refused a pod replaced to spread shards; SpreadRefused says which.
+	EmptyDomains  []string
+	SpreadRefused string
 }
 
 // memberAt returns the member whose port addr has: a node's port is fixed by its index.

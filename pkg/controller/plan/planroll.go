@@ -81,7 +81,7 @@ func planRoll(o *liveCluster) []Action {
 		sort.Slice(replicas, func(i, j int) bool { return replicas[i].Index < replicas[j].Index })
 		for _, r := range replicas {
 			if r.Outdated {
-				return []Action{ReplacePod{Because(fmt.Sprintf("replace pod %s of replica node %d, built from an older spec", r.Pod, r.Index)), r.Member, ""}}
+				return []Action{ReplacePod{Because(fmt.Sprintf("replace pod %s of replica node %d, built from an older spec", r.Pod, r.Index)), r.Member, "", nil}}
 			}
 		}
 		if !m.Outdated || m.Extra {
@@ -101,7 +101,7 @@ func planRoll(o *liveCluster) []Action {
 	// What is left owns no slot and replicates no master that does.
 	for _, n := range nodes {
 		if n.Outdated && !n.Extra && !isSlotOwner(n) {
-			return []Action{ReplacePod{Because(fmt.Sprintf("replace pod %s of node %d, built from an older spec", n.Pod, n.Index)), n.Member, ""}}
+			return []Action{ReplacePod{Because(fmt.Sprintf("replace pod %s of node %d, built from an older spec", n.Pod, n.Index)), n.Member, "", nil}}
 		}
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
@@ -51,8 +52,13 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 	if err := c.writeBudgets(ctx, rc, d.WriteBudgets, d.DeleteBudgets); err != nil {
 		return done, err
 	}
-	if err := c.expandClaims(ctx, rc, d.ExpandClaims); err != nil {
-		return done, err
+	// A refused or failed expansion holds nothing else back; a failure is retried after the rest.
+	refused, expandErr := c.expandClaims(ctx, rc, d.ExpandClaims)
+	if refused != "" {
+		done.ClaimsNotExpanded = refused
+		if ready := meta.FindStatusCondition(rc.Status.Conditions, redisv1beta1.ConditionReady); ready == nil || !strings.Contains(ready.Message, refused) {
+			c.recordEvent(rc, corev1.EventTypeWarning, plan.ReasonClaimNotExpanded, "%s", refused)
+		}
 	}
 	for _, index := range d.CreateClaims {
 		if err := c.createClaim(ctx, rc, index); err != nil {
@@ -141,7 +147,7 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 		}
 	}
 	c.reportRepairs(rc, &done, repairs)
-	return done, nil
+	return done, expandErr
 }
 
 // forgetAndDelete forgets a node above the wanted count on every other node and deletes its pod and,

@@ -2,15 +2,20 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 	"redis-operator/test/e2e/framework"
+	"redis-operator/test/sandbox"
 )
 
 func TestPersistenceTurnedOnThenGrown(t *testing.T) {
@@ -61,4 +66,44 @@ func TestPersistenceTurnedOnThenGrown(t *testing.T) {
 	require.Equal(t, before, podUIDs(t, ns, "kept"), "claims grow without a new pod")
 	f.CheckInvariants(t, rc)
 	framework.CheckKeys(t, framework.ClusterClient(t, rc), "kept", 20000)
+}
+
+// TestRefusedClaimExpansionLeavesHealingAlone raises the size of claims whose storage class cannot
+// expand: the API server refuses, which the cluster says in an Event and its Ready condition, and
+// a lost replica's pod is still created again meanwhile.
+func TestRefusedClaimExpansionLeavesHealingAlone(t *testing.T) {
+	const keys = 5000
+	rc := f.ReadyCluster(t, "fixed", framework.WithSpec(func(s *redisv1beta1.RedisClusterSpec) {
+		s.Persistence = &redisv1beta1.PersistenceSpec{Enabled: true, StorageClass: ptr.To(sandbox.FixedSizeStorageClassName)}
+	}))
+	ns := rc.Namespace
+	framework.WriteKeys(t, framework.ClusterClient(t, rc), "fixed", keys)
+
+	patchCluster(t, ns, "fixed", `{"spec":{"persistence":{"size":"2Gi"}}}`)
+	framework.WaitFor(t, time.Minute, "the API server to refuse the larger claims", func() (bool, error) {
+		return eventsSaying(t, ns, "fixed", "cannot grow to 2Gi") > 0, nil
+	})
+
+	replica := podOfRole(t, rc, redisv1beta1.RoleReplica)
+	old := getPod(t, ns, replica.Pod)
+	deletePod(t, ns, replica.Pod)
+	waitReplaced(t, ns, replica.Pod, old.UID, time.Minute)
+	framework.WaitFor(t, time.Minute, "every node back, the refusal in the Ready condition", func() (bool, error) {
+		rc = f.Cluster(t, ns, "fixed")
+		ready := meta.FindStatusCondition(rc.Status.Conditions, redisv1beta1.ConditionReady)
+		if ready == nil || rc.Status.ObservedGeneration != rc.Generation {
+			return false, nil
+		}
+		return ready.Status == metav1.ConditionFalse && ready.Reason == "ClaimNotExpanded" &&
+				rc.Status.ReadyMasters == rc.Spec.Masters && rc.Status.ReadyReplicas == rc.Spec.Masters*rc.Spec.Replicas,
+			fmt.Errorf("Ready=%s %s: %s; %d masters and %d replicas ready", ready.Status, ready.Reason, ready.Message,
+				rc.Status.ReadyMasters, rc.Status.ReadyReplicas)
+	})
+	f.CheckInvariants(t, rc)
+
+	// The size the claims have is Ready again.
+	patchCluster(t, ns, "fixed", `{"spec":{"persistence":{"size":"1Gi"}}}`)
+	rc = f.WaitReady(t, ns, "fixed", time.Minute)
+	f.CheckInvariants(t, rc)
+	framework.CheckKeys(t, framework.ClusterClient(t, rc), "fixed", keys)
 }

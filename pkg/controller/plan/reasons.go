@@ -11,7 +11,8 @@ const (
 	ReasonReplacedPod    = "ReplacedPod"
 	ReasonConfigSecret   = "ConfigSecret"
 	ReasonExpandedClaim  = "ExpandedClaim"
-	// ReasonClaimNotExpanded: the API server refused a larger claim (its class does not expand).
+	// ReasonClaimNotExpanded: the API server refused a larger claim (its class does not expand);
+	// also a Ready reason.
 	ReasonClaimNotExpanded = "ClaimNotExpanded"
 )
 

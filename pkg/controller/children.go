@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -148,6 +149,23 @@ func (c *Controller) expandClaims(ctx context.Context, rc *redisv1beta1.RedisClu
 	}
 	return plan.BoundText(fmt.Sprintf("claims %s cannot grow to %s: %v", strings.Join(refused, ", "), size.String(), firstRefusal),
 		plan.MaxConditionMessage/2), failed
+}
+
+// deleteUnusedClaims deletes claims left unused while persistence is off: their nodes.conf and
+// append-only file name nodes the cluster has forgotten since.
+func (c *Controller) deleteUnusedClaims(ctx context.Context, rc *redisv1beta1.RedisCluster, names []string) error {
+	var failed error
+	for _, name := range names {
+		err := c.kubeClient.CoreV1().PersistentVolumeClaims(rc.Namespace).Delete(ctx, name, metav1.DeleteOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			failed = errors.Join(failed, fmt.Errorf("deleting unused claim %s: %w", name, err))
+		default:
+			c.recordEvent(rc, corev1.EventTypeNormal, plan.ReasonDeletedClaim, "Deleted claim %s: persistence is off and no pod mounts it", name)
+		}
+	}
+	return failed
 }
 
 // writeBudgets creates or updates the cluster's disruption budgets and deletes those of shards

@@ -107,3 +107,67 @@ func TestRefusedClaimExpansionLeavesHealingAlone(t *testing.T) {
 	f.CheckInvariants(t, rc)
 	framework.CheckKeys(t, framework.ClusterClient(t, rc), "fixed", keys)
 }
+
+// TestPersistenceOffThenOnStartsNoNodeAsItsFormerSelf turns persistence on, off and on again:
+// the claims of the first time hold a nodes.conf and an AOF of nodes the cluster has since
+// forgotten, and no node may start from them. Every key written in either time is kept.
+func TestPersistenceOffThenOnStartsNoNodeAsItsFormerSelf(t *testing.T) {
+	const keys = 5000
+	rc := f.ReadyCluster(t, "onoff", persistent)
+	ns := rc.Namespace
+	framework.WriteKeys(t, framework.ClusterClient(t, rc), "first", keys)
+	framework.WaitAOFWritten(t, rc)
+	former := map[string]string{}
+	for _, n := range rc.Status.Nodes {
+		former[n.NodeID] = n.Pod
+	}
+
+	patchCluster(t, ns, "onoff", `{"spec":{"persistence":{"enabled":false}}}`)
+	rc = waitRolledOntoClaims(t, ns, "onoff", false)
+	framework.WaitFor(t, time.Minute, "the claims no pod uses any more to go", func() (bool, error) {
+		claims, err := f.Kube.CoreV1().PersistentVolumeClaims(ns).List(context.Background(), metav1.ListOptions{})
+		if err != nil || len(claims.Items) > 0 {
+			return false, fmt.Errorf("%d claims left (%v)", len(claims.Items), err)
+		}
+		return true, nil
+	})
+	f.CheckInvariants(t, rc)
+	framework.CheckKeys(t, framework.ClusterClient(t, rc), "first", keys)
+	framework.WriteKeys(t, framework.ClusterClient(t, rc), "second", keys)
+
+	patchCluster(t, ns, "onoff", `{"spec":{"persistence":{"enabled":true}}}`)
+	rc = waitRolledOntoClaims(t, ns, "onoff", true)
+	f.CheckInvariants(t, rc)
+	for _, n := range rc.Status.Nodes {
+		pod, seen := former[n.NodeID]
+		require.False(t, seen, "%s runs as node %s, which %s was before persistence was turned off", n.Pod, n.NodeID, pod)
+	}
+	c := framework.ClusterClient(t, rc)
+	framework.CheckKeys(t, c, "first", keys)
+	framework.CheckKeys(t, c, "second", keys)
+}
+
+// waitRolledOntoClaims waits until every pod of the cluster is built from its spec and runs on a
+// claim (or, with onClaims false, on none), and the cluster is Ready.
+func waitRolledOntoClaims(t *testing.T, ns, name string, onClaims bool) *redisv1beta1.RedisCluster {
+	t.Helper()
+	framework.WaitFor(t, 5*time.Minute, fmt.Sprintf("every pod to be rolled (on claims: %t)", onClaims), func() (bool, error) {
+		cur := f.Cluster(t, ns, name)
+		pods, err := f.Kube.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + name})
+		if err != nil || cur.Status.ObservedGeneration != cur.Generation || cur.Status.UpdatedNodes != int32(cur.Spec.NodeCount()) ||
+			len(pods.Items) != cur.Spec.NodeCount() {
+			return false, err
+		}
+		for _, p := range pods.Items {
+			claimed := false
+			for _, v := range p.Spec.Volumes {
+				claimed = claimed || v.PersistentVolumeClaim != nil
+			}
+			if claimed != onClaims {
+				return false, fmt.Errorf("pod %s on a claim: %t", p.Name, claimed)
+			}
+		}
+		return true, nil
+	})
+	return f.WaitReady(t, ns, name, 2*time.Minute)
+}

@@ -31,6 +31,9 @@ type fakeRedis struct {
 	mu    sync.Mutex
 	view  *topology.ClusterView
 	calls []string
+	// slotBytes is what SlotMemory answers for a slot: 0 when not listed; without it, SlotMemory
+	// fails and the plan estimates from each source's dataset memory.
+	slotBytes map[int]int64
 }
 
 func (r *fakeRedis) record(format string, args ...interface{}) {
@@ -107,6 +110,20 @@ func (r *fakeRedis) MoveSlots(_ context.Context, source, target redisops.Endpoin
 func (r *fakeRedis) RepairOpenSlot(_ context.Context, _ *topology.ClusterView, slot int, owner string) (redisops.Repair, error) {
 	r.record("repair %d owner %s", slot, owner)
 	return redisops.Repair{Slot: slot, Owner: owner}, nil
+}
+
+func (r *fakeRedis) SlotMemory(_ context.Context, addr string, slots []int) (topology.SlotMemory, error) {
+	if r.slotBytes == nil {
+		return topology.SlotMemory{}, fmt.Errorf("no estimate on %s", addr)
+	}
+	est := topology.SlotMemory{Bytes: map[int]int64{}, Sampled: len(slots)}
+	for _, slot := range slots {
+		est.Bytes[slot] = r.slotBytes[slot]
+		if est.Bytes[slot] > 0 {
+			est.Keys++
+		}
+	}
+	return est, nil
 }
 
 func (r *fakeRedis) Drop(addr string) { r.record("drop %s", addr) }

@@ -91,6 +91,7 @@ func plannerInput(rc *redisv1beta1.RedisCluster, o *Observation) *liveCluster {
 		LeavingNodes:   o.LeavingNodes,
 		EmptyDomains:   emptyDomains(o, ms),
 		NoTemporary:    o.NoTemporary,
+		SlotMemory:     o.SlotMemory,
 	}
 }
 

@@ -64,6 +64,8 @@ type liveCluster struct {
 	LeavingNodes map[string]bool
 	// EmptyDomains are the failure domains with a schedulable node and no pod of the cluster.
 	EmptyDomains []string
+	// SlotMemory is what the keys of the slots a scale would move take, nil when not read.
+	SlotMemory *topology.SlotMemory
 }
 
 // memberAt returns the member whose port addr has: a node's port is fixed by its index.

@@ -414,10 +414,14 @@ func TestCheckMastersRefusesPortsAnotherClusterHolds(t *testing.T) {
 	pod := objects.Pod(other, 0)
 	pod.ResourceVersion = "1"
 	f.pods = append(f.pods, pod)
-	c, _, _ := f.newController()
-	require.NoError(t, c.syncHandler(context.Background(), keyOf(rc)))
-	require.NoError(t, c.CheckMasters("cache", "rc", 4), "node 3 listens on 10003: free")
-	require.ErrorContains(t, c.CheckMasters("cache", "rc", 5), "port 10004 of node 4 is held by RedisCluster elsewhere/other")
+	// A replica that never synced the cluster answers as the one that did.
+	follower, _, _ := f.newController()
+	leader, _, _ := f.newController()
+	require.NoError(t, leader.syncHandler(context.Background(), keyOf(rc)))
+	for _, c := range []*Controller{follower, leader} {
+		require.NoError(t, c.CheckMasters(context.Background(), "cache", "rc", 4), "node 3 listens on 10003: free")
+		require.ErrorContains(t, c.CheckMasters(context.Background(), "cache", "rc", 5), "port 10004 of node 4 is held by RedisCluster elsewhere/other")
+	}
 }
 
 func (r *fakeRedis) SetConfig(_ context.Context, addr string, settings map[string]string) (redisops.ConfigResult, error) {

@@ -5,7 +5,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -51,13 +50,11 @@ type Controller struct {
 
 	redis      redisConnections
 	migrations migrations
-	// lastSeen is each cluster's latest observation (*observation), for CheckMasters.
-	lastSeen sync.Map
-	status   *statusWriter
-	queue    workqueue.TypedRateLimitingInterface[cache.ObjectName]
-	recorder record.EventRecorder
-	metrics  *Metrics
-	log      zerolog.Logger
+	status     *statusWriter
+	queue      workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	recorder   record.EventRecorder
+	metrics    *Metrics
+	log        zerolog.Logger
 	// shutdownGrace bounds how long Run waits for migrations to stop at a slot boundary.
 	shutdownGrace time.Duration
 

@@ -34,6 +34,9 @@ type fakeRedis struct {
 	// then, when set, is the view from the second View on: the cluster changed after the sync
 	// observed it.
 	then *topology.ClusterView
+	// slotBytes is what SlotMemory answers for a slot: 0 when not listed; without it, SlotMemory
+	// fails and the plan estimates from each source's dataset memory.
+	slotBytes map[int]int64
 }
 
 func (r *fakeRedis) record(format string, args ...interface{}) {
@@ -116,6 +119,20 @@ func (r *fakeRedis) MoveSlots(_ context.Context, source, target redisops.Endpoin
 func (r *fakeRedis) RepairOpenSlot(_ context.Context, _ *topology.ClusterView, slot int, owner string) (redisops.Repair, error) {
 	r.record("repair %d owner %s", slot, owner)
 	return redisops.Repair{Slot: slot, Owner: owner}, nil
+}
+
+func (r *fakeRedis) SlotMemory(_ context.Context, addr string, slots []int) (topology.SlotMemory, error) {
+	if r.slotBytes == nil {
+		return topology.SlotMemory{}, fmt.Errorf("no estimate on %s", addr)
+	}
+	est := topology.SlotMemory{Bytes: map[int]int64{}, Sampled: len(slots)}
+	for _, slot := range slots {
+		est.Bytes[slot] = r.slotBytes[slot]
+		if est.Bytes[slot] > 0 {
+			est.Keys++
+		}
+	}
+	return est, nil
 }
 
 func (r *fakeRedis) Drop(addr string) { r.record("drop %s", addr) }
@@ -407,10 +424,14 @@ func TestCheckMastersRefusesPortsAnotherClusterHolds(t *testing.T) {
 	pod := objects.Pod(other, 0)
 	pod.ResourceVersion = "1"
 	f.pods = append(f.pods, pod)
-	c, _, _ := f.newController()
-	require.NoError(t, c.syncHandler(context.Background(), keyOf(rc)))
-	require.NoError(t, c.CheckMasters("cache", "rc", 4), "node 3 listens on 10003: free")
-	require.ErrorContains(t, c.CheckMasters("cache", "rc", 5), "port 10004 of node 4 is held by RedisCluster elsewhere/other")
+	// A replica that never synced the cluster answers as the one that did.
+	follower, _, _ := f.newController()
+	leader, _, _ := f.newController()
+	require.NoError(t, leader.syncHandler(context.Background(), keyOf(rc)))
+	for _, c := range []*Controller{follower, leader} {
+		require.NoError(t, c.CheckMasters(context.Background(), "cache", "rc", 4), "node 3 listens on 10003: free")
+		require.ErrorContains(t, c.CheckMasters(context.Background(), "cache", "rc", 5), "port 10004 of node 4 is held by RedisCluster elsewhere/other")
+	}
 }
 
 func (r *fakeRedis) SetConfig(_ context.Context, addr string, settings map[string]string) (redisops.ConfigResult, error) {

@@ -30,7 +30,8 @@ func TestEventsAreBounded(t *testing.T) {
 	require.True(t, strings.HasPrefix(recorded, "Normal MetNode Introduced nodes: "+testcluster.Addr(0)+" met "+testcluster.Addr(1)), recorded)
 }
 
-// The webhook asks before a scale-in: CheckMasters answers from the cluster as last seen.
+// The webhook asks before a scale-in. Any replica of the operator may get the alert: one that
+// never synced the cluster (a follower) answers as the leader does, from the cluster as it is.
 func TestCheckMastersRefusesAScaleInThatDoesNotFit(t *testing.T) {
 	shape := func(dataMiB int) *fixture {
 		rc := testcluster.Cluster("rc")
@@ -43,16 +44,22 @@ func TestCheckMastersRefusesAScaleInThatDoesNotFit(t *testing.T) {
 		}
 		return liveFixture(t, rc, nodes...)
 	}
+	ctx := context.Background()
 	full := shape(70)
-	c, _, _ := full.newController()
-	require.NoError(t, c.CheckMasters("cache", "rc", 3), "a cluster not seen yet is not refused")
-	require.NoError(t, c.syncHandler(context.Background(), cache.ObjectName{Namespace: "cache", Name: "rc"}))
-	err := c.CheckMasters("cache", "rc", 3)
-	require.ErrorContains(t, err, "does not fit in memory")
-	require.NoError(t, c.CheckMasters("cache", "rc", 5), "growing always fits")
+	follower, _, _ := full.newController()
+	refusal := follower.CheckMasters(ctx, "cache", "rc", 3)
+	require.ErrorContains(t, refusal, "does not fit in memory", "a replica that never synced refuses too")
+	require.NoError(t, follower.CheckMasters(ctx, "cache", "rc", 5), "growing always fits")
+	leader, _, _ := full.newController()
+	require.NoError(t, leader.syncHandler(ctx, cache.ObjectName{Namespace: "cache", Name: "rc"}))
+	require.Equal(t, refusal, leader.CheckMasters(ctx, "cache", "rc", 3), "the leader answers alike")
 
 	roomy := shape(50)
-	c, _, _ = roomy.newController()
-	require.NoError(t, c.syncHandler(context.Background(), cache.ObjectName{Namespace: "cache", Name: "rc"}))
-	require.NoError(t, c.CheckMasters("cache", "rc", 3))
+	c, _, _ := roomy.newController()
+	require.NoError(t, c.CheckMasters(ctx, "cache", "rc", 3))
+	require.Empty(t, roomy.redis.writes(), "asking changes nothing")
+
+	// The same data, crowded by hash tags into node 3's first slots, which all go to node 0.
+	roomy.redis.slotBytes = map[int]int64{12288: 20 << 20, 12289: 20 << 20}
+	require.ErrorContains(t, c.CheckMasters(ctx, "cache", "rc", 3), "node 0 would use 92.0 MiB of 100.0 MiB maxmemory (limit 90%; estimated from the key counts")
 }

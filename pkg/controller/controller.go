@@ -51,8 +51,6 @@ type Controller struct {
 
 	redis      redisConnections
 	migrations migrations
-	// lastSeen is each cluster's latest observation (*observation), for CheckMasters.
-	lastSeen sync.Map
 	// spreadTries holds each cluster's last pod replaced to spread shards (*plan.SpreadTry).
 	spreadTries sync.Map
 	status      *statusWriter

@@ -3,6 +3,8 @@ package controller
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -16,35 +18,82 @@ import (
 	"redis-operator/pkg/controller/objects"
 	"redis-operator/pkg/controller/plan"
 	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 )
 
 // observe reads what sync needs of rc. The task is read before Redis, so a finished migration
 // is seen with the cluster it left behind.
 func (c *Controller) observe(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster,
 	password string) (*plan.Observation, *migrationReport, error) {
+	o, err := c.observeObjects(rc, password)
+	if err != nil || o.PortConflict != "" {
+		return o, nil, err
+	}
+	report := c.migrations.report(keyOf(rc), rc.UID)
+	if report != nil {
+		o.Migration = &report.MigrationProgress
+	}
+	observeRedis(ctx, redis, o)
+	if o.Migration == nil || !o.Migration.Running {
+		c.readSlotMemory(ctx, redis, o, rc.Spec.Masters)
+	}
+	return o, report, nil
+}
+
+// observeRedis reads every wanted node's own view of the cluster.
+func observeRedis(ctx context.Context, redis redisops.Cluster, o *plan.Observation) {
+	if addrs := plan.MemberAddrs(plan.WantedMembers(o.Cluster, o.Pods, o.Claims)); len(addrs) > 0 {
+		o.View = redis.View(ctx, addrs)
+	}
+}
+
+// readSlotMemory estimates, on each source, what the keys of the slots that spreading the slots
+// over masters would move take. A source that cannot tell leaves its slots to the plan's
+// rougher estimate.
+func (c *Controller) readSlotMemory(ctx context.Context, redis redisops.Cluster, o *plan.Observation, masters int32) {
+	moving := plan.MovingSlots(o, masters)
+	if len(moving) == 0 {
+		return
+	}
+	est := &topology.SlotMemory{}
+	for _, addr := range slices.Sorted(maps.Keys(moving)) {
+		m, err := redis.SlotMemory(ctx, addr, moving[addr])
+		if err != nil {
+			c.log.Debug().Err(err).Str("namespace", o.Cluster.Namespace).Str("cluster", o.Cluster.Name).Str("node", addr).
+				Msg("estimating the memory of slots to move")
+			continue
+		}
+		est.Add(m)
+	}
+	o.SlotMemory = est
+}
+
+// observeObjects reads rc's objects from the informers' caches: everything observe needs but
+// the migration task and Redis.
+func (c *Controller) observeObjects(rc *redisv1beta1.RedisCluster, password string) (*plan.Observation, error) {
 	o := &plan.Observation{Cluster: rc, Now: time.Now(), Claims: map[int]bool{}, Password: password}
 	var err error
 	if o.Pods, err = c.clusterPods(rc); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if len(o.Pods) == 0 {
 		if o.PortConflict, err = c.checkPorts(rc, 0); err != nil || o.PortConflict != "" {
-			return o, nil, err
+			return o, err
 		}
 	}
 	if o.HeldElsewhere, err = c.portsHeldElsewhere(rc, o.Pods); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if o.NoTemporary, err = c.noTemporary(rc, o.Pods); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if _, err := c.services.Services(rc.Namespace).Get(objects.ExporterServiceName(rc)); err == nil {
 		o.HasService = true
 	} else if !apierrors.IsNotFound(err) {
-		return nil, nil, err
+		return nil, err
 	}
 	if o.LeavingNodes, o.Domains, o.Budgets, err = c.placement(rc); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if try, ok := c.spreadTries.Load(cache.MetaObjectToName(rc)); ok {
 		o.SpreadTry = try.(*plan.SpreadTry)
@@ -52,7 +101,7 @@ func (c *Controller) observe(ctx context.Context, rc *redisv1beta1.RedisCluster,
 	if secret, err := c.secrets.Secrets(rc.Namespace).Get(objects.ConfigSecretName(rc)); err == nil {
 		o.ConfigSecret = secret
 	} else if !apierrors.IsNotFound(err) {
-		return nil, nil, err
+		return nil, err
 	}
 	// Made here, not in the decision, which must give the same answer for the same input.
 	if o.MonitorPassword = objects.MonitorPassword(o.ConfigSecret); o.MonitorPassword == "" {
@@ -82,20 +131,13 @@ func (c *Controller) observe(ctx context.Context, rc *redisv1beta1.RedisCluster,
 					o.SmallClaims[index] = claim.Name
 				}
 			} else if !apierrors.IsNotFound(err) {
-				return nil, nil, err
+				return nil, err
 			}
 		}
 	} else if o.UnusedClaims, err = c.unusedClaims(rc, o.Pods); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	report := c.migrations.report(keyOf(rc), rc.UID)
-	if report != nil {
-		o.Migration = &report.MigrationProgress
-	}
-	if addrs := plan.MemberAddrs(plan.WantedMembers(rc, o.Pods, o.Claims)); len(addrs) > 0 {
-		o.View = redis.View(ctx, addrs)
-	}
-	return o, report, nil
+	return o, nil
 }
 
 // checkPorts says which cluster holds, or which earlier cluster wants, host ports rc would

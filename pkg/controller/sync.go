@@ -21,7 +21,6 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	if rc == nil || rc.DeletionTimestamp != nil {
 		c.migrations.stop(key)
 		if rc == nil {
-			c.lastSeen.Delete(key)
 			c.spreadTries.Delete(key)
 			c.redis.close(key)
 			c.status.forget(key)
@@ -38,7 +37,6 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	if err != nil {
 		return err
 	}
-	c.lastSeen.Store(key, o)
 	d := plan.Decide(o)
 	done, actErr := c.act(ctx, rc, redis, o, &d)
 

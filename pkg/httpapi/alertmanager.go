@@ -233,7 +233,7 @@ func (s *Server) handleAlertmanager(w http.ResponseWriter, r *http.Request) {
 	// Every cluster is found before any is scaled, so an ambiguous alert changes nothing.
 	plans := make([]alertPlan, 0, len(payload.Alerts))
 	for _, alert := range payload.Alerts {
-		plan, err := s.planAlert(alert)
+		plan, err := s.planAlert(r.Context(), alert)
 		if err != nil {
 			s.log.Warn().Err(err).Msg("webhook call refused")
 			writeError(w, http.StatusConflict, err.Error())
@@ -275,7 +275,7 @@ type alertPlan struct {
 
 // planAlert finds the cluster an alert would scale. Its error is an alert without a namespace
 // naming a cluster that exists in several: the webhook must not guess.
-func (s *Server) planAlert(alert Alert) (alertPlan, error) {
+func (s *Server) planAlert(ctx context.Context, alert Alert) (alertPlan, error) {
 	name, namespace := alertCluster(alert)
 	plan := alertPlan{alert: alert, result: AlertResult{
 		Alert: alert.Labels["alertname"], Fingerprint: alert.Fingerprint, Status: alert.Status,
@@ -307,7 +307,7 @@ func (s *Server) planAlert(alert Alert) (alertPlan, error) {
 	plan.cluster = rc
 	result.Namespace = rc.Namespace
 	if to, skip := decideScale(rc, plan.direction, scaleStep(alert), s.now()); skip == "" && s.checkMasters != nil {
-		if err := s.checkMasters(rc.Namespace, rc.Name, to); err != nil {
+		if err := s.checkMasters(ctx, rc.Namespace, rc.Name, to); err != nil {
 			return plan, fmt.Errorf("alert %s (fingerprint %s) would scale RedisCluster %s/%s to %d masters, which does not fit: %v; nothing was changed",
 				result.Alert, alert.Fingerprint, rc.Namespace, rc.Name, to, err)
 		}

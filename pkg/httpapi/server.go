@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sort"
@@ -25,7 +26,7 @@ type Server struct {
 	token    string
 	anyone   bool
 	// checkMasters, when set, says why a cluster cannot run with a masters count.
-	checkMasters func(namespace, name string, masters int32) error
+	checkMasters func(ctx context.Context, namespace, name string, masters int32) error
 	metrics      *metrics
 	log          zerolog.Logger
 	now          func() time.Time
@@ -41,8 +42,9 @@ type Options struct {
 	WebhookAllowUnauthenticated bool
 	// CheckMasters says why a cluster cannot run with a masters count (ports another cluster
 	// holds, a scale-in that does not fit in memory); the webhook then answers 409 and changes
-	// nothing.
-	CheckMasters func(namespace, name string, masters int32) error
+	// nothing. It must answer from the cluster as it is, not from what only the leader saw:
+	// any replica of the operator may receive the alert.
+	CheckMasters func(ctx context.Context, namespace, name string, masters int32) error
 
 	Registerer prometheus.Registerer
 	Log        zerolog.Logger

@@ -376,7 +376,7 @@ func TestHTTPServerClosesSlowClients(t *testing.T) {
 // and nothing changes.
 func TestWebhookRefusesAScaleInThatDoesNotFit(t *testing.T) {
 	var asked []int32
-	srv, scaler := testServerWith(t, Options{WebhookToken: "s3cret", CheckMasters: func(namespace, name string, masters int32) error {
+	srv, scaler := testServerWith(t, Options{WebhookToken: "s3cret", CheckMasters: func(_ context.Context, namespace, name string, masters int32) error {
 		asked = append(asked, masters)
 		return errors.New("node 1 would use 95.3 MiB of 100.0 MiB maxmemory")
 	}}, readyCluster("cache", "rediscluster1"))
@@ -391,7 +391,7 @@ func TestWebhookRefusesAScaleInThatDoesNotFit(t *testing.T) {
 	require.Empty(t, scaler.calls)
 	asked = nil
 
-	srv, scaler = testServerWith(t, Options{WebhookToken: "s3cret", CheckMasters: func(namespace, name string, masters int32) error {
+	srv, scaler = testServerWith(t, Options{WebhookToken: "s3cret", CheckMasters: func(_ context.Context, namespace, name string, masters int32) error {
 		asked = append(asked, masters)
 		return errors.New("node 1 would use 95.3 MiB of 100.0 MiB maxmemory")
 	}}, low)

@@ -22,6 +22,8 @@ type Cluster interface {
 
 	MoveSlots(ctx context.Context, source, target Endpoint, slots []int, masters []string, progress func(done int)) ([]int, error)
 	RepairOpenSlot(ctx context.Context, view *topology.ClusterView, slot int, owner string) (Repair, error)
+	// SlotMemory estimates what the keys of slots take on the node at addr, before they move.
+	SlotMemory(ctx context.Context, addr string, slots []int) (topology.SlotMemory, error)
 
 	// SetConfig sets live settings on a node; Redis's refusals are in the result, not the error.
 	SetConfig(ctx context.Context, addr string, settings map[string]string) (ConfigResult, error)

@@ -95,6 +95,7 @@ func plannerInput(rc *redisv1beta1.RedisCluster, o *Observation) *liveCluster {
 		EmptyDomains:   emptyDomains(o, ms, refused),
 		SpreadRefused:  why,
 		NoTemporary:    o.NoTemporary,
+		SlotMemory:     o.SlotMemory,
 	}
 }
 

@@ -228,3 +228,36 @@ func TestMigrationRunningKeepsReplicasOfDeadMastersAndTargets(t *testing.T) {
 	require.Equal(t, []string{testcluster.Addr(7)}, attached,
 		"replicas are still attached while slots move, but neither the dead source's replica nor the empty target is")
 }
+
+// Keys crowded into a few slots by hash tags: the drained master's dataset memory spread
+// evenly over its slots would fit, but its three fullest slots all go to node 0, which the
+// slots' own key counts and sizes show would be past the limit. The refusal names the method.
+func TestScaleInOfCrowdedSlotsIsRefused(t *testing.T) {
+	shape := func(est *topology.SlotMemory) *liveCluster {
+		split := topology.EvenSplit(4)
+		nodes := testcluster.Healthy()[:3]
+		for i := range nodes {
+			nodes[i].Slots, nodes[i].DataMiB = split[i:i+1], 50
+		}
+		nodes = append(nodes, testcluster.Node{Index: 3, Host: "a", ID: "m3", Master: true, Slots: split[3:4], StateOK: true, DataMiB: 50})
+		o := clusterFixture(3, 0, nodes...)
+		o.Members[3].Extra = true
+		o.SlotMemory = est
+		return o
+	}
+	crowded := func(hotMiB int64) *topology.SlotMemory {
+		est := &topology.SlotMemory{Bytes: map[int]int64{}, Keys: 30000, Sampled: 600}
+		for slot := 12288; slot < topology.SlotCount; slot++ {
+			est.Bytes[slot] = (10 << 20) / 4093
+		}
+		for _, slot := range []int{12288, 12289, 12290} {
+			est.Bytes[slot] = hotMiB << 20 / 3
+		}
+		return est
+	}
+	require.Equal(t, []string{"migrate"}, kinds(planOf(shape(nil))), "spread evenly, node 3's 50 MiB fit")
+	p := planOf(shape(crowded(40)))
+	requireWaiting(t, p, "does not fit in memory: node 0 would use 95.3 MiB of 100.0 MiB")
+	require.Contains(t, p.Actions[0].Reason, "estimated from the key counts of the slots that move (30000 keys in 4096 slots) times the sizes of 600 sampled keys")
+	require.Equal(t, []string{"migrate"}, kinds(planOf(shape(crowded(20)))), "20 MiB crowded fit")
+}

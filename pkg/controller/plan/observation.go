@@ -59,7 +59,10 @@ type Observation struct {
 	Migration *MigrationProgress
 	// SpreadTry is the last pod replaced to spread the shards, if the controller remembers one.
 	SpreadTry *SpreadTry
-	Now       time.Time
+	// SlotMemory is what the keys of the slots that a scale would move take on their sources
+	// (MovingSlots), read before the move is decided; nil when none would move or not read.
+	SlotMemory *topology.SlotMemory
+	Now        time.Time
 }
 
 // WantedIndexes are the node indexes the spec asks for.
@@ -134,6 +137,34 @@ func FirstAnswering(o *Observation) string {
 		return nodes[0].Addr()
 	}
 	return ""
+}
+
+// MovingSlots are the slots that spreading the slots over masters would move, by the address
+// of the node that holds them; nil when none would, or when o cannot tell.
+func MovingSlots(o *Observation, masters int32) map[string][]int {
+	if o.View == nil {
+		return nil
+	}
+	rc := o.Cluster.DeepCopy()
+	rc.Spec.Masters = masters
+	in := plannerInput(rc, o)
+	nodes := in.reachable()
+	owners, _ := o.View.SlotOwners()
+	_, moves, _ := scaleMoves(in, nodes, &owners)
+	addrs := map[string]string{}
+	for _, n := range nodes {
+		addrs[n.Self.ID] = n.Addr()
+	}
+	var out map[string][]int
+	for _, m := range moves {
+		if addr := addrs[m.Source]; addr != "" {
+			if out == nil {
+				out = map[string][]int{}
+			}
+			out[addr] = append(out[addr], m.Slot)
+		}
+	}
+	return out
 }
 
 // MemoryRefusal says why the cluster o saw cannot spread its slots over masters within the

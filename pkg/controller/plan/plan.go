@@ -66,6 +66,8 @@ type liveCluster struct {
 	// but for those that refused a pod replaced to spread shards; SpreadRefused says which.
 	EmptyDomains  []string
 	SpreadRefused string
+	// SlotMemory is what the keys of the slots a scale would move take, nil when not read.
+	SlotMemory *topology.SlotMemory
 }
 
 // memberAt returns the member whose port addr has: a node's port is fixed by its index.

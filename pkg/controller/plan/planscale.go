@@ -11,6 +11,31 @@ import (
 // new masters are wanted nodes that joined empty and count the cluster ok; when there are too
 // many, the highest-index masters are drained (nodes above the wanted count first).
 func planScale(o *liveCluster, nodes []reachableMember, owners *slotOwners) []Action {
+	keep, moves, wait := scaleMoves(o, nodes, owners)
+	if wait != nil {
+		return []Action{wait}
+	}
+	if len(moves) == 0 {
+		return nil
+	}
+	for _, m := range keep {
+		if !m.State.StateOK() {
+			// MIGRATE to or from a node that counts the cluster down is refused (CLUSTERDOWN).
+			return []Action{WaitFor{Because(fmt.Sprintf("waiting for node %d to count the cluster ok before moving slots", m.Index))}}
+		}
+	}
+	if reason := unsettledEpochs(nodes); reason != "" {
+		return []Action{WaitFor{Because(reason)}}
+	}
+	if reason := overMemory(nodes, moves, len(keep), o.SlotMemory); reason != "" {
+		return []Action{NotEnoughMemory{Because(reason)}}
+	}
+	return []Action{MigrateSlots{Because(fmt.Sprintf("move %d slots to spread them over %d masters", len(moves), len(keep))), moves}}
+}
+
+// scaleMoves are the masters planScale keeps and the slot moves that spread the slots over
+// them, or why it waits.
+func scaleMoves(o *liveCluster, nodes []reachableMember, owners *slotOwners) ([]reachableMember, []topology.SlotMove, Action) {
 	var masters, free []reachableMember
 	for _, n := range nodes {
 		switch {
@@ -45,7 +70,7 @@ func planScale(o *liveCluster, nodes []reachableMember, owners *slotOwners) []Ac
 			}
 		}
 		if len(joined) < need {
-			return []Action{WaitFor{Because(fmt.Sprintf("waiting for %d new masters to join (%d ready)", need, len(joined)))}}
+			return nil, nil, WaitFor{Because(fmt.Sprintf("waiting for %d new masters to join (%d ready)", need, len(joined)))}
 		}
 		keep = append(append([]reachableMember(nil), masters...), chooseMasters(joined, need)...)
 	}
@@ -55,24 +80,9 @@ func planScale(o *liveCluster, nodes []reachableMember, owners *slotOwners) []Ac
 	}
 	moves, err := topology.PlanRebalance(*owners, ids)
 	if err != nil {
-		return []Action{WaitFor{Because("cannot plan the slot spread: " + err.Error())}}
+		return nil, nil, WaitFor{Because("cannot plan the slot spread: " + err.Error())}
 	}
-	if len(moves) == 0 {
-		return nil
-	}
-	for _, m := range keep {
-		if !m.State.StateOK() {
-			// MIGRATE to or from a node that counts the cluster down is refused (CLUSTERDOWN).
-			return []Action{WaitFor{Because(fmt.Sprintf("waiting for node %d to count the cluster ok before moving slots", m.Index))}}
-		}
-	}
-	if reason := unsettledEpochs(nodes); reason != "" {
-		return []Action{WaitFor{Because(reason)}}
-	}
-	if reason := overMemory(nodes, moves, len(keep)); reason != "" {
-		return []Action{NotEnoughMemory{Because(reason)}}
-	}
-	return []Action{MigrateSlots{Because(fmt.Sprintf("move %d slots to spread them over %d masters", len(moves), len(keep))), moves}}
+	return keep, moves, nil
 }
 
 // memoryLimit is the share of a master's maxmemory the keys it would hold after a move may take;
@@ -81,16 +91,26 @@ func planScale(o *liveCluster, nodes []reachableMember, owners *slotOwners) []Ac
 const memoryLimit = 0.9
 
 // overMemory says why moves do not fit, when a master receiving slots would then use more than
-// memoryLimit of its maxmemory: its used memory plus, for each slot it receives, its source's
-// keys' memory per slot. A master without maxmemory takes anything. A move that does not fit
-// would fail half-way with the target refusing keys (OOM) under noeviction, or evict keys.
-func overMemory(nodes []reachableMember, moves []topology.SlotMove, masters int) string {
+// memoryLimit of its maxmemory: its used memory plus what the keys of the slots it receives
+// take. That is est's figure for a slot it counted; for any other, the source's dataset memory
+// spread evenly over its slots, which misses the keys' overhead and crowded slots. A master
+// without maxmemory takes anything. A move that does not fit would fail half-way with the
+// target refusing keys (OOM) under noeviction, or evict keys.
+func overMemory(nodes []reachableMember, moves []topology.SlotMove, masters int, est *topology.SlotMemory) string {
 	byID := map[string]reachableMember{}
 	for _, n := range nodes {
 		byID[n.Self.ID] = n
 	}
 	gain := map[string]float64{}
+	counted := 0
 	for _, m := range moves {
+		if est != nil {
+			if b, ok := est.Bytes[m.Slot]; ok {
+				gain[m.Target] += float64(b)
+				counted++
+				continue
+			}
+		}
 		src := byID[m.Source]
 		if slots := topology.CountSlots(src.Self.Slots); slots > 0 {
 			gain[m.Target] += float64(src.State.DatasetBytes()) / float64(slots)
@@ -107,11 +127,28 @@ func overMemory(nodes []reachableMember, moves []topology.SlotMove, masters int)
 		limit := float64(n.State.MaxMemoryBytes())
 		after := float64(n.State.UsedBytes()) + gain[id]
 		if limit > 0 && after > memoryLimit*limit {
-			return fmt.Sprintf("spreading the slots over %d masters does not fit in memory: node %d would use %.1f MiB of %.1f MiB maxmemory (limit %.0f%%)",
-				masters, n.Index, after/mib, limit/mib, memoryLimit*100)
+			return fmt.Sprintf("spreading the slots over %d masters does not fit in memory: node %d would use %.1f MiB of %.1f MiB maxmemory (limit %.0f%%; %s)",
+				masters, n.Index, after/mib, limit/mib, memoryLimit*100, estimateMethod(len(moves), counted, est))
 		}
 	}
 	return ""
+}
+
+// estimateMethod says how overMemory estimated the memory of the moving slots.
+func estimateMethod(moving, counted int, est *topology.SlotMemory) string {
+	counts := ""
+	if counted > 0 {
+		counts = fmt.Sprintf("the key counts of the slots that move (%d keys in %d slots) times the sizes of %d sampled keys, overhead included",
+			est.Keys, counted, est.Sampled)
+	}
+	switch {
+	case counted == moving:
+		return "estimated from " + counts
+	case counted == 0:
+		return "estimated from each source's dataset memory spread evenly over its slots"
+	default:
+		return fmt.Sprintf("estimated from %s, and for %d slots from their source's dataset memory spread evenly", counts, moving-counted)
+	}
 }
 
 // unsettledEpochs says why slots may not move yet while a slot owner shares its config epoch

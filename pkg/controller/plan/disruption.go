@@ -109,10 +109,9 @@ func planBudgets(o *Observation, relabel []Action, existing map[string]int32) (w
 	var masters int32
 	replicas, serving := map[int]int32{}, map[int]bool{}
 	shards := int(rc.Spec.Masters)
+	// A terminating pod counts as it is labelled: the disruption controller counts it as gone,
+	// so while it goes no other pod of its budget may.
 	for _, pod := range o.Pods {
-		if pod.DeletionTimestamp != nil {
-			continue // the disruption controller counts no terminating pod
-		}
 		now := [2]string{pod.Labels[objects.LabelRole], pod.Labels[objects.LabelShard]}
 		next := now
 		if l, ok := after[pod.Name]; ok {

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 	"redis-operator/pkg/controller/internal/testcluster"
@@ -99,6 +100,12 @@ func TestLabelsAndBudgetsFollowTheShards(t *testing.T) {
 	write, remove = planBudgets(o, nil, map[string]int32{"rc-masters": 3, "rc-shard-0": 1, "rc-shard-1": 0, "rc-shard-2": 0, "rc-shard-3": 0})
 	require.Equal(t, []string{"rc-shard-3"}, remove, "no pod of a fourth shard, none asked for")
 	require.Equal(t, map[string]int32{"rc-shard-0": 0}, minAvailable(write), "the one replica of a shard may go; no master may")
+
+	going := metav1.Now()
+	o.Pods[0].DeletionTimestamp, o.Pods[3].DeletionTimestamp = &going, &going
+	write, remove = planBudgets(o, nil, settledBudgets(3, 1))
+	require.Empty(t, write, "terminating pods still count: no other may go meanwhile")
+	require.Empty(t, remove)
 }
 
 // A scale-in refused for memory leaves four masters owning slots under spec.masters 3: the

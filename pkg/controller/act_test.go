@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	core "k8s.io/client-go/testing"
@@ -146,7 +147,6 @@ func liveFixture(t *testing.T, rc *redisv1beta1.RedisCluster, nodes ...testclust
 	f.services = append(f.services, objects.ExporterService(rc))
 	secret := objects.ConfigSecret(rc, "", "exporter-secret", nil, false)
 	f.secrets = append(f.secrets, secret)
-	f.budgets = objects.Budgets(rc)
 	f.redis = &fakeRedis{view: testcluster.View(nodes...)}
 	shards := testcluster.Shards(nodes...)
 	for _, n := range nodes {
@@ -167,6 +167,18 @@ func liveFixture(t *testing.T, rc *redisv1beta1.RedisCluster, nodes ...testclust
 		pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: strings.Split(testcluster.Addr(n.Index), ":")[0],
 			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
 		f.pods = append(f.pods, pod)
+	}
+	// The budgets as the last sync left them: every pod labelled master kept, one replica
+	// per shard free to go.
+	masters := int32(0)
+	for _, p := range f.pods {
+		if p.Labels[objects.LabelRole] == "master" {
+			masters++
+		}
+	}
+	f.budgets = []*policyv1.PodDisruptionBudget{objects.MastersBudget(rc, masters)}
+	for k := range int(rc.Spec.Masters) {
+		f.budgets = append(f.budgets, objects.ShardBudget(rc, k, max(rc.Spec.Replicas-1, 0)))
 	}
 	return f
 }
@@ -257,7 +269,8 @@ func TestActHoldsALostMastersPodUntilItsReplicaTookOver(t *testing.T) {
 	actions := f.runSync(keyOf(rc))
 
 	require.Empty(t, f.redis.writes(), "Redis elects the replica itself")
-	require.Equal(t, []string{"apply status"}, apiWrites(actions), "no empty pod at the lost master's address")
+	require.Equal(t, []string{"apply status", "create poddisruptionbudgets/rc-shard-0", "patch poddisruptionbudgets/rc-shard-0"}, apiWrites(actions),
+		"no empty pod at the lost master's address; its replica, the shard's only copy, may not be evicted")
 }
 
 func TestActStartsAScaleOutAndReportsIt(t *testing.T) {

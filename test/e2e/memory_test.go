@@ -9,15 +9,38 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 	"redis-operator/test/e2e/framework"
 )
 
+// mastersKeepTheirBudget checks that each of the cluster's masters pods, all of which own slots, is
+// refused eviction (dry run) once the masters' budget has seen them all.
+func mastersKeepTheirBudget(t *testing.T, ns, name string, masters int) {
+	t.Helper()
+	ctx := context.Background()
+	framework.WaitFor(t, 30*time.Second, "the masters' budget to count every master", func() (bool, error) {
+		b, err := f.Kube.PolicyV1().PodDisruptionBudgets(ns).Get(ctx, name+"-masters", metav1.GetOptions{})
+		return err == nil && b.Status.ObservedGeneration == b.Generation && b.Status.CurrentHealthy == int32(masters), err
+	})
+	pods, err := f.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + name + ",redis.redis/role=master"})
+	require.NoError(t, err)
+	require.Len(t, pods.Items, masters)
+	for _, p := range pods.Items {
+		err := f.Kube.PolicyV1().Evictions(ns).Evict(ctx, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: ns},
+			DeleteOptions: &metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}}})
+		require.True(t, apierrors.IsTooManyRequests(err), "evicting master pod %s is refused: %v", p.Name, err)
+	}
+}
+
 // A scale-in whose remaining masters could not hold the keys within maxmemory is refused before a
 // slot moves: the cluster keeps its masters and every key, and its Scaling condition gives the
-// figures; scaling back to the masters it has makes it Ready again.
+// figures, and every master, all still owning slots, stays covered by the masters' budget;
+// scaling back to the masters it has makes it Ready again.
 func TestScaleInThatDoesNotFitInMemoryIsRefused(t *testing.T) {
 	rc := f.ReadyCluster(t, "tight", framework.Shape(4, 0),
 		framework.WithSpec(func(s *redisv1beta1.RedisClusterSpec) { s.MaxMemory = "16mb" }))
@@ -53,6 +76,7 @@ func TestScaleInThatDoesNotFitInMemoryIsRefused(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, value, v)
 	}
+	mastersKeepTheirBudget(t, ns, "tight", 4)
 
 	patchMasters(t, ns, "tight", "4")
 	rc = f.WaitReady(t, ns, "tight", time.Minute)

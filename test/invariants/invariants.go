@@ -29,7 +29,8 @@ type Expect struct {
 //  3. every node says cluster_state:ok and nobody flags a node fail, fail?, handshake or noaddr;
 //  4. the masters count is as expected and each master has the expected replicas, linked;
 //  5. no master holds keys of a slot it does not own;
-//  6. redis-cli --cluster check agrees.
+//  6. redis-cli --cluster check agrees;
+//  7. every node lists every replica, as replicating the master it names itself.
 func Check(ctx context.Context, admin *redisops.Admin, addrs []string, want Expect) error {
 	view := admin.View(ctx, addrs)
 	var problems []string
@@ -45,6 +46,7 @@ func Check(ctx context.Context, admin *redisops.Admin, addrs []string, want Expe
 	checkHealth(view, report)
 	checkShape(view, want, report)
 	checkOrphanKeys(ctx, admin, view, owners, report)
+	checkReplicasListed(view, report)
 	if len(addrs) > 0 {
 		checkWithRedisCLI(ctx, addrs[0], report)
 	}
@@ -132,6 +134,48 @@ func checkShape(view *topology.ClusterView, want Expect, report func(string, ...
 			report("master %s (%s) has %d linked replicas, want %d", short(id), byID[id].Addr, linked, want.ReplicasPerMaster)
 		}
 	}
+}
+
+// ReplicasListed checks invariant 7 alone, once: right after the cluster turned Ready it must
+// already hold, since clients that read from replicas learn them from whichever node they ask.
+func ReplicasListed(ctx context.Context, admin *redisops.Admin, addrs []string) error {
+	var problems []string
+	checkReplicasListed(admin.View(ctx, addrs), func(format string, args ...interface{}) {
+		problems = append(problems, fmt.Sprintf(format, args...))
+	})
+	if len(problems) == 0 {
+		return nil
+	}
+	return errors.New("replicas not listed:\n  - " + strings.Join(problems, "\n  - "))
+}
+
+func checkReplicasListed(view *topology.ClusterView, report func(string, ...interface{})) {
+	reachable := view.Reachable()
+	for _, r := range reachable {
+		self, ok := r.Self()
+		if !ok || self.Master() {
+			continue
+		}
+		for _, s := range reachable {
+			if s == r {
+				continue
+			}
+			line, known := s.Peer(self.ID)
+			switch {
+			case !known:
+				report("node %s does not list replica %s (%s)", s.Addr, short(self.ID), r.Addr)
+			case line.Master() || line.MasterID != self.MasterID:
+				report("node %s lists %s (%s) as %s, not as a replica of %s", s.Addr, short(self.ID), r.Addr, role(line), short(self.MasterID))
+			}
+		}
+	}
+}
+
+func role(n topology.NodeView) string {
+	if n.Master() {
+		return "a master"
+	}
+	return "a replica of " + short(n.MasterID)
 }
 
 // checkOrphanKeys asks every master, in one pipeline, how many keys it holds in each slot it

@@ -2,6 +2,7 @@ package invariants
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -122,4 +123,27 @@ func keyInSlot(slot int) string {
 			return key
 		}
 	}
+}
+
+// A node that has not yet heard that a node became a replica still lists it as a master.
+func TestReplicaUnlistedByANodeFails(t *testing.T) {
+	line := func(id, addr, masterID string, self bool) topology.NodeView {
+		flags := map[string]bool{"master": masterID == "", "slave": masterID != "", "myself": self}
+		return topology.NodeView{ID: id, Addr: addr, Flags: flags, MasterID: masterID}
+	}
+	view := func(otherSees ...topology.NodeView) *topology.ClusterView {
+		return &topology.ClusterView{Nodes: map[string]*topology.NodeState{
+			"m": {Addr: "m", Table: []topology.NodeView{line("m0", "m", "", true), line("r0", "r", "m0", false), line("m1", "o", "", false)}},
+			"r": {Addr: "r", Table: []topology.NodeView{line("r0", "r", "m0", true), line("m0", "m", "", false), line("m1", "o", "", false)}},
+			"o": {Addr: "o", Table: append([]topology.NodeView{line("m1", "o", "", true), line("m0", "m", "", false)}, otherSees...)},
+		}}
+	}
+	check := func(v *topology.ClusterView) []string {
+		var problems []string
+		checkReplicasListed(v, func(format string, args ...interface{}) { problems = append(problems, fmt.Sprintf(format, args...)) })
+		return problems
+	}
+	require.Empty(t, check(view(line("r0", "r", "m0", false))))
+	require.Equal(t, []string{"node o lists r0 (r) as a master, not as a replica of m0"}, check(view(line("r0", "r", "", false))))
+	require.Equal(t, []string{"node o does not list replica r0 (r)"}, check(view()))
 }

@@ -194,11 +194,12 @@ func BootstrapCluster(t testing.TB, admin *redisops.Admin, servers []*Server, ma
 			t.Fatal(err)
 		}
 	}
-	WaitFor(t, ctx, "cluster_state:ok everywhere and replicas linked", func() bool {
+	WaitFor(t, ctx, "cluster_state:ok everywhere, replicas linked and known to every node", func() bool {
 		view := admin.View(ctx, Addrs(servers))
+		replicaOf := view.ReplicaOf()
 		for i, s := range servers {
 			st := view.Nodes[s.Addr]
-			if !st.StateOK() || (i >= masters && !st.LinkUp()) {
+			if !st.StateOK() || (i >= masters && !st.LinkUp()) || len(st.UnlistedReplicas(replicaOf)) > 0 {
 				return false
 			}
 		}

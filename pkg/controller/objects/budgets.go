@@ -25,31 +25,32 @@ const (
 // until the operator handed the role to a replica elsewhere.
 func MastersBudgetName(rc *redisv1beta1.RedisCluster) string { return rc.Name + "-masters" }
 
-// ShardBudgetName is the budget of shard k's replicas: at most one evicted at a time.
+// ShardBudgetName is the budget of shard k's replicas.
 func ShardBudgetName(rc *redisv1beta1.RedisCluster, k int) string {
 	return fmt.Sprintf("%s-shard-%d", rc.Name, k)
 }
 
-// Budgets are the cluster's disruption budgets: none of the masters may go, one replica
-// per shard may. A pod matches exactly one, as the eviction API requires. They count pods with
+// MastersBudget selects the pods labelled master; minAvailable is their number, so none may go.
+// A pod matches exactly one budget, as the eviction API requires. Budgets count pods with
 // minAvailable: maxUnavailable would make the disruption controller count the pods the owner's
 // scale asks for, which is the number of masters for every budget.
-func Budgets(rc *redisv1beta1.RedisCluster) []*policyv1.PodDisruptionBudget {
-	budget := func(name string, match map[string]string, minAvailable int32) *policyv1.PodDisruptionBudget {
-		selector := map[string]string{LabelManagedBy: ManagedByValue, LabelInstance: rc.Name}
-		for k, v := range match {
-			selector[k] = v
-		}
-		least := intstr.FromInt32(minAvailable)
-		return &policyv1.PodDisruptionBudget{
-			ObjectMeta: ownedMeta(rc, name, nil),
-			Spec:       policyv1.PodDisruptionBudgetSpec{MinAvailable: &least, Selector: &metav1.LabelSelector{MatchLabels: selector}},
-		}
+func MastersBudget(rc *redisv1beta1.RedisCluster, minAvailable int32) *policyv1.PodDisruptionBudget {
+	return budget(rc, MastersBudgetName(rc), map[string]string{LabelRole: "master"}, minAvailable)
+}
+
+// ShardBudget selects shard k's replicas.
+func ShardBudget(rc *redisv1beta1.RedisCluster, k int, minAvailable int32) *policyv1.PodDisruptionBudget {
+	return budget(rc, ShardBudgetName(rc, k), map[string]string{LabelRole: "replica", LabelShard: strconv.Itoa(k)}, minAvailable)
+}
+
+func budget(rc *redisv1beta1.RedisCluster, name string, match map[string]string, minAvailable int32) *policyv1.PodDisruptionBudget {
+	selector := map[string]string{LabelManagedBy: ManagedByValue, LabelInstance: rc.Name}
+	for k, v := range match {
+		selector[k] = v
 	}
-	out := []*policyv1.PodDisruptionBudget{budget(MastersBudgetName(rc), map[string]string{LabelRole: "master"}, rc.Spec.Masters)}
-	for k := range int(rc.Spec.Masters) {
-		out = append(out, budget(ShardBudgetName(rc, k), map[string]string{LabelRole: "replica", LabelShard: strconv.Itoa(k)},
-			max(rc.Spec.Replicas-1, 0)))
+	least := intstr.FromInt32(minAvailable)
+	return &policyv1.PodDisruptionBudget{
+		ObjectMeta: ownedMeta(rc, name, nil),
+		Spec:       policyv1.PodDisruptionBudgetSpec{MinAvailable: &least, Selector: &metav1.LabelSelector{MatchLabels: selector}},
 	}
-	return out
 }

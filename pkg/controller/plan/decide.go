@@ -34,7 +34,8 @@ type Decision struct {
 	// PodAnnotations are what the pods created now record of the live settings they start with.
 	PodAnnotations map[string]string
 	CreateClaims   []int
-	// WriteBudgets and DeleteBudgets follow the shards.
+	// WriteBudgets and DeleteBudgets follow the pods' labels, those they have and those the
+	// Actions give them.
 	WriteBudgets  []*policyv1.PodDisruptionBudget
 	DeleteBudgets []string
 	// ExpandClaims are claims to grow to the spec's size, by node index.
@@ -121,7 +122,6 @@ func Decide(o *Observation) Decision {
 	if !rc.Spec.PersistenceEnabled() {
 		d.DeleteClaims = o.UnusedClaims
 	}
-	d.WriteBudgets, d.DeleteBudgets = planBudgets(rc, o.Budgets)
 	if want := objects.ConfigSecret(rc, o.Password, o.MonitorPassword, o.ConfigSecret, rotated(o)); o.ConfigSecret == nil || !equality.Semantic.DeepEqual(o.ConfigSecret.Data, want.Data) {
 		d.ConfigSecret = want
 		d.PodAnnotations = objects.LiveAnnotations(rc, want)
@@ -161,6 +161,7 @@ func Decide(o *Observation) Decision {
 	if o.View == nil {
 		SetCondition(status, rc.Generation, redisv1beta1.ConditionReady, metav1.ConditionFalse, ReasonProvisioning,
 			fmt.Sprintf("0 of %d Redis pods are ready", len(in.Members)))
+		d.WriteBudgets, d.DeleteBudgets = planBudgets(o, nil, o.Budgets)
 		d.Requeue = convergeDelay
 		d.refusePorts(o)
 		return d
@@ -187,7 +188,9 @@ func Decide(o *Observation) Decision {
 	if d.ConfigSecret == nil {
 		d.Actions = append(d.Actions, planLive(o, in)...)
 	}
-	d.Actions = append(d.Actions, planLabels(o, in)...)
+	labels := planLabels(o, in)
+	d.Actions = append(d.Actions, labels...)
+	d.WriteBudgets, d.DeleteBudgets = planBudgets(o, labels, o.Budgets)
 	for i, a := range d.Actions {
 		if r, ok := a.(ReplacePod); ok {
 			r.Claim = o.DiscardClaims[r.Node.Index]

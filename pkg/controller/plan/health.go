@@ -66,7 +66,8 @@ type clusterHealth struct {
 
 // assessCluster compares the live cluster with the spec. The cluster is Ready when every wanted
 // node answers, counts the cluster ok, the wanted masters own all slots with their replicas
-// linked, no slot is open, and the planner has nothing left to do.
+// linked, every node's own table agrees on the slots' owners and the replicas' masters, no slot
+// is open, and the planner has nothing left to do.
 //
 // A node that does not answer keeps the identity previous recorded for its pod, so that the
 // operator still knows a lost pod held a master.
@@ -152,6 +153,13 @@ func assessCluster(o *liveCluster, plan []Action, previous []redisv1beta1.NodeSt
 	for _, n := range nodes {
 		if d := len(n.State.Disagreements(&owners)); d > 0 {
 			h.notReady = append(h.notReady, fmt.Sprintf("node %d does not yet agree on the owner of %d slots", n.Index, d))
+		}
+	}
+	// Clients that read from replicas learn them from whichever node they ask.
+	replicaOf := o.View.ReplicaOf()
+	for _, n := range nodes {
+		if d := len(n.State.UnlistedReplicas(replicaOf)); d > 0 {
+			h.notReady = append(h.notReady, fmt.Sprintf("node %d does not yet list %d of %d replicas with their masters", n.Index, d, len(replicaOf)))
 		}
 	}
 	if open := o.View.OpenSlots(); len(open) > 0 {

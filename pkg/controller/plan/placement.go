@@ -3,65 +3,12 @@ package plan
 import (
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	policyv1 "k8s.io/api/policy/v1"
 
-	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
-	"redis-operator/pkg/controller/objects"
 	"redis-operator/pkg/redisops/topology"
 )
-
-// shardOf maps each slot-owning master's id to its shard: masters ranked by their first slot.
-func shardOf(nodes []reachableMember) map[string]int {
-	masters := ownerNodes(nodes)
-	sort.Slice(masters, func(i, j int) bool { return masters[i].Self.Slots[0].Start < masters[j].Self.Slots[0].Start })
-	out := map[string]int{}
-	for i, m := range masters {
-		out[m.Self.ID] = i
-	}
-	return out
-}
-
-// planLabels brings each answering node's pod labels to its role and shard. Pods that stop
-// being masters are relabelled before those that become masters: the masters' budget must never
-// count more masters than there are, or it would let one be evicted.
-func planLabels(o *Observation, in *liveCluster) []Action {
-	nodes := in.reachable()
-	shards := shardOf(nodes)
-	var demoted, out []Action
-	for _, n := range nodes {
-		pod := o.Pods[n.Index]
-		if pod == nil {
-			continue
-		}
-		role, shard := "", ""
-		if s, ok := shards[n.Self.ID]; ok {
-			role, shard = "master", strconv.Itoa(s)
-		} else if s, ok := shards[n.Self.MasterID]; ok && !n.Self.Master() {
-			role, shard = "replica", strconv.Itoa(s)
-		}
-		if pod.Labels[objects.LabelRole] != role || pod.Labels[objects.LabelShard] != shard {
-			a := LabelPod{Because(fmt.Sprintf("label pod %s as %s of shard %s", pod.Name, orNone(role), orNone(shard))),
-				pod.Name, map[string]string{objects.LabelRole: role, objects.LabelShard: shard}}
-			if pod.Labels[objects.LabelRole] == "master" {
-				demoted = append(demoted, a)
-			} else {
-				out = append(out, a)
-			}
-		}
-	}
-	return append(demoted, out...)
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "none"
-	}
-	return s
-}
 
 // drainTaints mark a Kubernetes node an autoscaler is removing: it evicts the node's pods
 // without cordoning it first.
@@ -178,25 +125,6 @@ func planSpread(in *liveCluster) ([]Action, string) {
 		risks = append(risks, in.SpreadRefused)
 	}
 	return nil, "layout at risk (too few Kubernetes nodes, or placement constraints): " + strings.Join(risks, "; ")
-}
-
-// planBudgets returns the budgets to create or update and the names of those to delete (shards
-// gone); existing maps each budget's name to its minAvailable.
-func planBudgets(rc *redisv1beta1.RedisCluster, existing map[string]int32) (write []*policyv1.PodDisruptionBudget, remove []string) {
-	wanted := map[string]bool{}
-	for _, b := range objects.Budgets(rc) {
-		wanted[b.Name] = true
-		if least, ok := existing[b.Name]; !ok || least != b.Spec.MinAvailable.IntVal {
-			write = append(write, b)
-		}
-	}
-	for name := range existing {
-		if !wanted[name] {
-			remove = append(remove, name)
-		}
-	}
-	sort.Strings(remove)
-	return write, remove
 }
 
 // emptyDomains are the failure domains that have a schedulable node and none of members, leaving

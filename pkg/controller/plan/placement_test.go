@@ -104,31 +104,6 @@ func TestSpreadMovesAReplicaOffItsMastersNodeToAnEmptyOne(t *testing.T) {
 	require.Equal(t, 3, f.Actions[0].Target.Index)
 }
 
-func TestLabelsAndBudgetsFollowTheShards(t *testing.T) {
-	rc := testcluster.Cluster("rc")
-	in := clusterFixture(3, 1, testcluster.Healthy()...)
-	o := &Observation{Cluster: rc, View: in.View, Pods: map[int]*corev1.Pod{}}
-	for i := range 6 {
-		o.Pods[i] = objects.Pod(rc, i)
-	}
-	labels := map[string]map[string]string{}
-	for _, a := range planLabels(o, in) {
-		labels[a.(LabelPod).Pod] = a.(LabelPod).Labels
-	}
-	require.Equal(t, map[string]string{objects.LabelRole: "master", objects.LabelShard: "0"}, labels["rc-0"])
-	require.Equal(t, map[string]string{objects.LabelRole: "replica", objects.LabelShard: "2"}, labels["rc-5"])
-
-	write, remove := planBudgets(rc, map[string]int32{"rc-masters": 2, "rc-shard-0": 0, "rc-shard-3": 0})
-	require.Equal(t, []string{"rc-shard-3"}, remove, "a shard gone after a scale-in")
-	var names []string
-	for _, b := range write {
-		names = append(names, b.Name)
-	}
-	require.Equal(t, []string{"rc-masters", "rc-shard-1", "rc-shard-2"}, names, "the masters' budget follows spec.masters")
-	require.EqualValues(t, 3, objects.Budgets(rc)[0].Spec.MinAvailable.IntVal, "masters wait for their hand-over")
-	require.EqualValues(t, 0, objects.Budgets(rc)[1].Spec.MinAvailable.IntVal, "the one replica of a shard may go")
-}
-
 func TestTopologyKeyMakesZonesTheFailureDomains(t *testing.T) {
 	rc := testcluster.Cluster("rc")
 	rc.Spec.TopologyKey = "topology.kubernetes.io/zone"

@@ -444,6 +444,21 @@ func TestNotReadyUntilEveryNodeAgreesOnOwners(t *testing.T) {
 	require.Contains(t, h.notReady, "node 3 does not yet agree on the owner of 5461 slots")
 }
 
+// A replica just attached is known as one by itself and its master first, by the other nodes
+// through gossip; clients that read from replicas learn them from whichever node they ask.
+func TestNotReadyUntilEveryNodeListsEveryReplica(t *testing.T) {
+	o := clusterFixture(3, 1, testcluster.Healthy()...)
+	table := o.View.Nodes[testcluster.Addr(0)].Table
+	for i := range table {
+		if table[i].ID == "r4" { // node 0 still sees the empty master r4 was
+			table[i].Flags, table[i].MasterID = map[string]bool{"master": true}, ""
+		}
+	}
+	h := assessCluster(o, nil, nil)
+	require.Equal(t, []string{"node 0 does not yet list 1 of 3 replicas with their masters"}, h.notReady)
+	require.Empty(t, assessCluster(clusterFixture(3, 1, testcluster.Healthy()...), nil, nil).notReady)
+}
+
 func TestMigrationRecordKeepsWhatInterruptedIt(t *testing.T) {
 	started := metav1.NewTime(time.Unix(100, 0))
 	m := &redisv1beta1.MigrationStatus{SlotsPlanned: 4096, SlotsDone: 640, Step: "stopped: connection refused", StartTime: &started}

@@ -113,6 +113,19 @@ func (s *NodeState) Disagreements(owners *[SlotCount]string) []int {
 	return out
 }
 
+// UnlistedReplicas lists the replicas of replicaOf (a replica's id to its master's) that the
+// node's table does not show replicating that master: gossip has not reached the node yet.
+func (s *NodeState) UnlistedReplicas(replicaOf map[string]string) []string {
+	var out []string
+	for id, master := range replicaOf {
+		if n, ok := s.Peer(id); !ok || n.Master() || n.MasterID != master {
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Peer returns the node's line about id.
 func (s *NodeState) Peer(id string) (NodeView, bool) {
 	for _, n := range s.Table {
@@ -166,6 +179,17 @@ func (v *ClusterView) MasterAddrs() []string {
 	for _, s := range v.Reachable() {
 		if self, _ := s.Self(); self.Master() {
 			out = append(out, s.Addr)
+		}
+	}
+	return out
+}
+
+// ReplicaOf maps each reachable replica's id to its master's id, by the replica's own word.
+func (v *ClusterView) ReplicaOf() map[string]string {
+	out := map[string]string{}
+	for _, s := range v.Reachable() {
+		if self, ok := s.Self(); ok && !self.Master() && self.MasterID != "" {
+			out[self.ID] = self.MasterID
 		}
 	}
 	return out

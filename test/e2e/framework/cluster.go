@@ -188,6 +188,19 @@ func (f *Framework) CheckInvariants(t testing.TB, rc *redisv1beta1.RedisCluster)
 	})
 }
 
+// CheckReplicasListed fails the test unless every node of rc lists every replica with its
+// master right now, without waiting for gossip: call it as soon as the cluster is Ready.
+func (f *Framework) CheckReplicasListed(t testing.TB, rc *redisv1beta1.RedisCluster) {
+	t.Helper()
+	admin := redisops.NewAdmin("")
+	defer admin.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := invariants.ReplicasListed(ctx, admin, NodeAddrs(rc)); err != nil {
+		t.Fatalf("Ready, yet %v", err)
+	}
+}
+
 // InvariantsHold reports whether every cluster invariant holds for rc's spec right now.
 func (f *Framework) InvariantsHold(rc *redisv1beta1.RedisCluster) bool {
 	admin := redisops.NewAdmin("")

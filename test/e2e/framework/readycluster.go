@@ -42,7 +42,7 @@ func ReadyWithin(d time.Duration) ClusterOption {
 // namespace of its own that is deleted when the test ends, on a block of ports no other cluster
 // of the run uses (FreeBasePort). It starts an operator, with the CRD, unless RunBy names one,
 // creates the namespace and the cluster, waits until the status says Ready for the cluster's
-// generation and checks every cluster invariant.
+// generation, checks at once that every node lists every replica, then every cluster invariant.
 func (f *Framework) ReadyCluster(t testing.TB, name string, opts ...ClusterOption) *redisv1beta1.RedisCluster {
 	t.Helper()
 	o := clusterOptions{timeout: 2 * time.Minute}
@@ -61,6 +61,7 @@ func (f *Framework) ReadyCluster(t testing.TB, name string, opts ...ClusterOptio
 	}
 	f.CreateCluster(t, rc)
 	rc = f.WaitReady(t, rc.Namespace, name, o.timeout)
+	f.CheckReplicasListed(t, rc)
 	f.CheckInvariants(t, rc)
 	return rc
 }

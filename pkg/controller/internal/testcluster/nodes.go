@@ -136,19 +136,33 @@ func EmptyNodes(n int, know bool) []Node {
 	return out
 }
 
-// Shards maps each answering master that owns slots to its shard: its rank by first slot, as
-// the operator labels pods.
+// Shards maps each master that serves slots to its shard, its rank by first slot, as the
+// operator labels pods: the answering masters, and a master that does not answer while
+// another's table still gives it slots no answering master holds.
 func Shards(nodes ...Node) map[string]int {
-	var masters []Node
+	first := map[string]int{}
+	claimed := map[int]bool{}
 	for _, n := range nodes {
 		if n.Master && len(n.Slots) > 0 && !n.NoPod && !n.Down {
-			masters = append(masters, n)
+			first[n.ID] = n.Slots[0].Start
+			claimed[n.Slots[0].Start] = true
 		}
 	}
-	sort.Slice(masters, func(i, j int) bool { return masters[i].Slots[0].Start < masters[j].Slots[0].Start })
+	for _, n := range nodes {
+		for _, g := range n.Ghosts {
+			if _, ok := first[g.ID]; !ok && g.Master() && len(g.Slots) > 0 && !n.NoPod && !n.Down && !claimed[g.Slots[0].Start] {
+				first[g.ID] = g.Slots[0].Start
+			}
+		}
+	}
+	ids := make([]string, 0, len(first))
+	for id := range first {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return first[ids[i]] < first[ids[j]] })
 	out := map[string]int{}
-	for i, m := range masters {
-		out[m.ID] = i
+	for i, id := range ids {
+		out[id] = i
 	}
 	return out
 }

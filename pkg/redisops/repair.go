@@ -67,18 +67,25 @@ func (a *Admin) RepairOpenSlot(ctx context.Context, view *topology.ClusterView, 
 // rollBack returns the keys of slot that reached other masters to its owner and marks the slot
 // stable everywhere it is open.
 func (a *Admin) rollBack(ctx context.Context, view *topology.ClusterView, slot int, owner, ownerID string, masters []string) (Repair, error) {
-	// A migrating owner redirects the returning keys back to the target (ASK): it stops
-	// migrating first. Until they are back a client misses them there; a key it writes
-	// meanwhile is newer than the returning copy and is kept.
-	if self, ok := view.Nodes[owner].Self(); ok {
-		if _, migrating := self.Migrating[slot]; migrating {
-			if err := a.SetSlot(ctx, owner, slot, "STABLE", ""); err != nil {
-				return Repair{}, err
-			}
-		}
-	}
 	moved := 0
 	returned := map[string]bool{}
+	// The keys on the node the owner migrates to come back with the slot open, so that clients
+	// find each where it is (see returnWhileOpen). That leaves the owner stable, as the MIGRATE
+	// of keys from any other node needs: a migrating owner would redirect them back (ASK).
+	if self, ok := view.Nodes[owner].Self(); ok {
+		if to, migrating := self.Migrating[slot]; migrating {
+			k, done, err := a.returnFromTarget(ctx, view, slot, owner, ownerID, to)
+			if err != nil {
+				return Repair{}, err
+			}
+			if !done {
+				if err := a.SetSlot(ctx, owner, slot, "STABLE", ""); err != nil {
+					return Repair{}, err
+				}
+			}
+			moved += k
+		}
+	}
 	for _, m := range masters {
 		if m == owner {
 			continue
@@ -115,6 +122,27 @@ func (a *Admin) rollBack(ctx context.Context, view *topology.ClusterView, slot i
 		}
 	}
 	return Repair{Slot: slot, Owner: owner, Keys: moved}, nil
+}
+
+// returnFromTarget returns the keys of slot on target, the node the owner migrates it to, with
+// the slot kept open; done is false when target is not a reachable master holding any.
+func (a *Admin) returnFromTarget(ctx context.Context, view *topology.ClusterView, slot int, owner, ownerID, target string) (int, bool, error) {
+	state := view.ByID()[target]
+	if state == nil || state.Err != nil {
+		return 0, false, nil
+	}
+	if self, _ := state.Self(); !self.Master() {
+		return 0, false, nil
+	}
+	n, err := a.CountKeysInSlot(ctx, state.Addr, slot)
+	if err != nil || n == 0 {
+		return 0, false, err
+	}
+	if err := a.prepareReturn(ctx, state, slot, ownerID); err != nil {
+		return 0, false, err
+	}
+	k, err := a.returnWhileOpen(ctx, state.Addr, owner, ownerID, target, slot)
+	return k, err == nil, err
 }
 
 // returnKeys moves the keys of slot from the node at from back to its owner without REPLACE: a

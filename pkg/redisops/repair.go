@@ -18,8 +18,8 @@ type Repair struct {
 	Owner string
 	// Keys counts the keys moved: forward when finished, back to the owner when rolled back.
 	Keys int
-	// LostWith names the unreachable node the slot was migrating to: keys it had received
-	// are gone with it.
+	// LostWith names the unreachable node the slot was migrating to, when no replica of it
+	// gave back any key: keys it had received may be gone with it.
 	LostWith string
 	// OutOfMemory says the move was rolled back because its target refused keys at maxmemory.
 	OutOfMemory bool
@@ -50,6 +50,11 @@ func (a *Admin) RepairOpenSlot(ctx context.Context, view *topology.ClusterView, 
 				if err != nil {
 					return Repair{}, err
 				}
+				if replica := LinkedReplica(view, tSelf.ID); replica != "" {
+					if err := a.waitReplicated(ctx, targetState.Addr, replica); err != nil {
+						return Repair{}, fmt.Errorf("not handing slot %d over: %w", slot, err)
+					}
+				}
 				if err := a.handOver(ctx, []int{slot}, Endpoint{Addr: targetState.Addr, ID: tSelf.ID}, owner, masters); err != nil {
 					return Repair{}, err
 				}
@@ -57,11 +62,47 @@ func (a *Admin) RepairOpenSlot(ctx context.Context, view *topology.ClusterView, 
 			}
 		}
 	}
+	target, migrating := ownerSelf.Migrating[slot]
+	lost := migrating && view.ByID()[target] == nil
+	if replica := replicaOf(view, target); lost && replica != "" {
+		// The lost target's replica has the keys it received: it takes the target's place,
+		// as a master, so that they come back from it.
+		if err := a.takeOverLost(ctx, replica); err != nil {
+			return Repair{}, err
+		}
+		masters, lost = append(masters, replica), false
+	}
 	r, err := a.rollBack(ctx, view, slot, owner, ownerSelf.ID, masters)
-	if target, ok := ownerSelf.Migrating[slot]; ok && view.ByID()[target] == nil {
+	// Keys came back from another master: the lost target's replica had them and took over.
+	if lost && r.Keys == 0 {
 		r.LostWith = target
 	}
 	return r, err
+}
+
+// replicaOf is the address of a reachable replica of the master id, or "".
+func replicaOf(view *topology.ClusterView, id string) string {
+	for _, st := range view.Reachable() {
+		if self, ok := st.Self(); ok && !self.Master() && self.MasterID == id {
+			return st.Addr
+		}
+	}
+	return ""
+}
+
+// takeOverLost makes the replica at addr, whose master is gone, a master (CLUSTER FAILOVER
+// TAKEOVER: it needs no vote) unless it already is one.
+func (a *Admin) takeOverLost(ctx context.Context, addr string) error {
+	if a.roleIs(ctx, addr, "master") {
+		return nil
+	}
+	if err := a.Failover(ctx, addr, topology.FailoverTakeover); err != nil {
+		return err
+	}
+	if err := pollUntil(ctx, switchTimeout, func() (bool, error) { return a.roleIs(ctx, addr, "master"), nil }); err != nil {
+		return fmt.Errorf("after CLUSTER FAILOVER TAKEOVER, %s is not a master: %w", addr, err)
+	}
+	return nil
 }
 
 // rollBack returns the keys of slot that reached other masters to its owner and marks the slot

@@ -219,7 +219,7 @@ func (c *Controller) migrate(ctx context.Context, rc *redisv1beta1.RedisCluster,
 				c.queue.AddAfter(keyOf(rc), progressDelay)
 			}
 			moved, err := redis.MoveSlots(ctx, redisops.Endpoint{Addr: source.Addr, ID: pair[0]},
-				redisops.Endpoint{Addr: target.Addr, ID: pair[1]}, slots, masters, progress)
+				redisops.Endpoint{Addr: target.Addr, ID: pair[1], Replica: redisops.LinkedReplica(view, pair[1])}, slots, masters, progress)
 			if err != nil {
 				mu.Lock()
 				if firstErr == nil {

@@ -13,6 +13,9 @@ import (
 type Endpoint struct {
 	Addr string
 	ID   string
+	// Replica, when set, is the address of a replica of a target: a slot is handed over to the
+	// target only once this replica has every key the target received, so no key exists once.
+	Replica string
 }
 
 // moveBatchSlots is how many slots are opened and handed over together: every SETSLOT makes a
@@ -73,6 +76,11 @@ func (a *Admin) moveBatch(ctx context.Context, source, target Endpoint, slots []
 	}
 	if beforeHandOver != nil {
 		beforeHandOver()
+	}
+	if target.Replica != "" {
+		if err := a.waitReplicated(ctx, target.Addr, target.Replica); err != nil {
+			return fmt.Errorf("not handing slots %s over: %w", topology.SlotList(slots), err)
+		}
 	}
 	// handOver first confirms that the source still owns the slots, as a master, with no key left.
 	return a.handOver(ctx, slots, target, source.Addr, masters)

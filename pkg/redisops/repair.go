@@ -18,8 +18,8 @@ type Repair struct {
 	Owner string
 	// Keys counts the keys moved: forward when finished, back to the owner when rolled back.
 	Keys int
-	// LostWith names the unreachable node the slot was migrating to: keys it had received
-	// are gone with it.
+	// LostWith names the unreachable node the slot was migrating to, when no replica of it
+	// gave back any key: keys it had received may be gone with it.
 	LostWith string
 	// OutOfMemory says the move was rolled back because its target refused keys at maxmemory.
 	OutOfMemory bool
@@ -50,6 +50,11 @@ func (a *Admin) RepairOpenSlot(ctx context.Context, view *topology.ClusterView, 
 				if err != nil {
 					return Repair{}, err
 				}
+				if replica := LinkedReplica(view, tSelf.ID); replica != "" {
+					if err := a.waitReplicated(ctx, targetState.Addr, replica); err != nil {
+						return Repair{}, fmt.Errorf("not handing slot %d over: %w", slot, err)
+					}
+				}
 				if err := a.handOver(ctx, []int{slot}, Endpoint{Addr: targetState.Addr, ID: tSelf.ID}, owner, masters); err != nil {
 					return Repair{}, err
 				}
@@ -57,28 +62,71 @@ func (a *Admin) RepairOpenSlot(ctx context.Context, view *topology.ClusterView, 
 			}
 		}
 	}
+	target, migrating := ownerSelf.Migrating[slot]
+	lost := migrating && view.ByID()[target] == nil
+	if replica := replicaOf(view, target); lost && replica != "" {
+		// The lost target's replica has the keys it received: it takes the target's place,
+		// as a master, so that they come back from it.
+		if err := a.takeOverLost(ctx, replica); err != nil {
+			return Repair{}, err
+		}
+		masters, lost = append(masters, replica), false
+	}
 	r, err := a.rollBack(ctx, view, slot, owner, ownerSelf.ID, masters)
-	if target, ok := ownerSelf.Migrating[slot]; ok && view.ByID()[target] == nil {
+	// Keys came back from another master: the lost target's replica had them and took over.
+	if lost && r.Keys == 0 {
 		r.LostWith = target
 	}
 	return r, err
 }
 
+// replicaOf is the address of a reachable replica of the master id, or "".
+func replicaOf(view *topology.ClusterView, id string) string {
+	for _, st := range view.Reachable() {
+		if self, ok := st.Self(); ok && !self.Master() && self.MasterID == id {
+			return st.Addr
+		}
+	}
+	return ""
+}
+
+// takeOverLost makes the replica at addr, whose master is gone, a master (CLUSTER FAILOVER
+// TAKEOVER: it needs no vote) unless it already is one.
+func (a *Admin) takeOverLost(ctx context.Context, addr string) error {
+	if a.roleIs(ctx, addr, "master") {
+		return nil
+	}
+	if err := a.Failover(ctx, addr, topology.FailoverTakeover); err != nil {
+		return err
+	}
+	if err := pollUntil(ctx, switchTimeout, func() (bool, error) { return a.roleIs(ctx, addr, "master"), nil }); err != nil {
+		return fmt.Errorf("after CLUSTER FAILOVER TAKEOVER, %s is not a master: %w", addr, err)
+	}
+	return nil
+}
+
 // rollBack returns the keys of slot that reached other masters to its owner and marks the slot
 // stable everywhere it is open.
 func (a *Admin) rollBack(ctx context.Context, view *topology.ClusterView, slot int, owner, ownerID string, masters []string) (Repair, error) {
-	// A migrating owner redirects the returning keys back to the target (ASK): it stops
-	// migrating first. Until they are back a client misses them there; a key it writes
-	// meanwhile is newer than the returning copy and is kept.
-	if self, ok := view.Nodes[owner].Self(); ok {
-		if _, migrating := self.Migrating[slot]; migrating {
-			if err := a.SetSlot(ctx, owner, slot, "STABLE", ""); err != nil {
-				return Repair{}, err
-			}
-		}
-	}
 	moved := 0
 	returned := map[string]bool{}
+	// The keys on the node the owner migrates to come back with the slot open, so that clients
+	// find each where it is (see returnWhileOpen). That leaves the owner stable, as the MIGRATE
+	// of keys from any other node needs: a migrating owner would redirect them back (ASK).
+	if self, ok := view.Nodes[owner].Self(); ok {
+		if to, migrating := self.Migrating[slot]; migrating {
+			k, done, err := a.returnFromTarget(ctx, view, slot, owner, ownerID, to)
+			if err != nil {
+				return Repair{}, err
+			}
+			if !done {
+				if err := a.SetSlot(ctx, owner, slot, "STABLE", ""); err != nil {
+					return Repair{}, err
+				}
+			}
+			moved += k
+		}
+	}
 	for _, m := range masters {
 		if m == owner {
 			continue
@@ -115,6 +163,27 @@ func (a *Admin) rollBack(ctx context.Context, view *topology.ClusterView, slot i
 		}
 	}
 	return Repair{Slot: slot, Owner: owner, Keys: moved}, nil
+}
+
+// returnFromTarget returns the keys of slot on target, the node the owner migrates it to, with
+// the slot kept open; done is false when target is not a reachable master holding any.
+func (a *Admin) returnFromTarget(ctx context.Context, view *topology.ClusterView, slot int, owner, ownerID, target string) (int, bool, error) {
+	state := view.ByID()[target]
+	if state == nil || state.Err != nil {
+		return 0, false, nil
+	}
+	if self, _ := state.Self(); !self.Master() {
+		return 0, false, nil
+	}
+	n, err := a.CountKeysInSlot(ctx, state.Addr, slot)
+	if err != nil || n == 0 {
+		return 0, false, err
+	}
+	if err := a.prepareReturn(ctx, state, slot, ownerID); err != nil {
+		return 0, false, err
+	}
+	k, err := a.returnWhileOpen(ctx, state.Addr, owner, ownerID, target, slot)
+	return k, err == nil, err
 }
 
 // returnKeys moves the keys of slot from the node at from back to its owner without REPLACE: a

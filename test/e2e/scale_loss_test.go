@@ -143,24 +143,18 @@ func TestMigrationSourcePodLost(t *testing.T) {
 	require.Empty(t, rc.Status.LastMigration.LostSlots, "the status reports slots lost")
 }
 
+// Issue 23, item 7: the new master's replica is linked before the first batch and a slot is
+// handed over only once that replica has the target's writes, so the target's loss mid-move
+// loses no key: its replica takes over what it was handed, and what it was importing goes back.
 func TestMigrationTargetPodLost(t *testing.T) {
 	const keys = 100000
 	rc, held := scaleOutLosingANode(t, "lose-target", false, keys)
-	// A new master has no replica until it has its slots: what reached it is gone with it. The
-	// status names those slots, and no other: each slot it reports lost is one the lost node
-	// held or imported, and each missing key's slot is reported lost. Every other key is intact.
-	lost := reportedLost(t, rc.Status.LastMigration)
-	t.Logf("status: lostSlots %v", rc.Status.LastMigration.LostSlots)
-	for s := range lost {
+	t.Logf("the lost target held or imported %d slots; status: lostSlots %v", len(held), rc.Status.LastMigration.LostSlots)
+	missing := framework.MissingKeys(t, framework.ClusterClient(t, rc), "lose-target", keys)
+	require.Empty(t, missing, "keys lost with the target")
+	// A slot that was open but had sent no key yet when the target went may still be reported
+	// lost (nothing tells it from one whose keys were lost); no other is.
+	for s := range reportedLost(t, rc.Status.LastMigration) {
 		require.True(t, held[s], "slot %d is reported lost but was never on the lost node", s)
 	}
-	missing := framework.MissingKeys(t, framework.ClusterClient(t, rc), "lose-target", keys)
-	unreported := map[int]int{} // slot -> missing keys
-	for _, i := range missing {
-		if slot := topology.KeySlot("lose-target:" + strconv.Itoa(i)); !lost[slot] {
-			unreported[slot]++
-		}
-	}
-	require.Empty(t, unreported, "slots with missing keys (keys per slot) the status does not report lost")
-	t.Logf("%d keys were lost with the target; the status reports %d slots lost", len(missing), len(lost))
 }

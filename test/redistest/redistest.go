@@ -133,6 +133,19 @@ func (s *Server) Kill() {
 	}
 }
 
+// Freeze stops the server's process (SIGSTOP) until Thaw: it holds its connections and answers
+// nothing, as a stalled node would.
+func (s *Server) Freeze() { s.signal(syscall.SIGSTOP) }
+
+// Thaw resumes a frozen server.
+func (s *Server) Thaw() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig syscall.Signal) {
+	if s.cmd.Process != nil {
+		_ = syscall.Kill(-s.cmd.Process.Pid, sig)
+	}
+}
+
 // Addrs are the servers' addresses.
 func Addrs(servers []*Server) []string {
 	out := make([]string, len(servers))

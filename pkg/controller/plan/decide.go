@@ -15,6 +15,7 @@ import (
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 	"redis-operator/pkg/controller/objects"
+	"redis-operator/pkg/redisops/topology"
 )
 
 // Requeue delays while the cluster converges; Redis state changes raise no Kubernetes event.
@@ -254,8 +255,22 @@ func Decide(o *Observation) Decision {
 		// Something will change, or Redis is converging on its own (a handshake, gossip, an
 		// election): look again soon rather than at the slower not-ready pace.
 		d.Requeue = settleDelay
-	case !meta.IsStatusConditionTrue(status.Conditions, redisv1beta1.ConditionReady):
+	case !meta.IsStatusConditionTrue(status.Conditions, redisv1beta1.ConditionReady), listsLostNode(o.View):
 		d.Requeue = convergeDelay
 	}
 	return d
+}
+
+// listsLostNode reports whether a reachable node's table lists a node, past its handshake, that
+// answers nowhere: it is forgotten once the nodes flag it failed, which no event announces.
+func listsLostNode(view *topology.ClusterView) bool {
+	live := view.ByID()
+	for _, st := range view.Reachable() {
+		for _, peer := range st.Table {
+			if _, ok := live[peer.ID]; !ok && !peer.Handshake() {
+				return true
+			}
+		}
+	}
+	return false
 }

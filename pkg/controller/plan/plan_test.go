@@ -351,7 +351,7 @@ func findCondition(s *redisv1beta1.RedisClusterStatus, typ string) metav1.Condit
 
 func TestPlanScale(t *testing.T) {
 	t.Run("a fourth master that joined gets an even share", func(t *testing.T) {
-		nodes := append(testcluster.Healthy(), testcluster.Node{Index: 6, Host: "a", ID: "m6", Master: true, StateOK: true})
+		nodes := append(testcluster.Healthy(), testcluster.Node{Index: 6, Host: "a", ID: "m6", Master: true, StateOK: true}, replicaOf(7, "m6"))
 		p := planOf(clusterFixture(4, 1, nodes...))
 		require.Equal(t, []string{"migrate"}, kinds(p))
 		require.Len(t, p.Actions[0].Moves, 4096)
@@ -364,32 +364,33 @@ func TestPlanScale(t *testing.T) {
 		require.Equal(t, []string{"wait"}, kinds(planOf(clusterFixture(4, 1, nodes...))))
 	})
 	t.Run("slots wait while a master counts the cluster down", func(t *testing.T) {
-		nodes := append(testcluster.Healthy(), testcluster.Node{Index: 6, Host: "a", ID: "m6", Master: true, StateOK: true})
+		nodes := append(testcluster.Healthy(), testcluster.Node{Index: 6, Host: "a", ID: "m6", Master: true, StateOK: true}, replicaOf(7, "m6"))
 		nodes[1].StateOK = false
 		p := planOf(clusterFixture(4, 1, nodes...))
 		requireWaiting(t, p, "node 1 to count the cluster ok")
 	})
 	t.Run("slots wait while two masters share a config epoch", func(t *testing.T) {
-		nodes := append(testcluster.Healthy(), testcluster.Node{Index: 6, Host: "a", ID: "m6", Master: true, StateOK: true})
+		nodes := append(testcluster.Healthy(), testcluster.Node{Index: 6, Host: "a", ID: "m6", Master: true, StateOK: true}, replicaOf(7, "m6"))
 		nodes[0].Epoch, nodes[2].Epoch = 7, 7
 		p := planOf(clusterFixture(4, 1, nodes...))
 		requireWaiting(t, p, "nodes 0 and 2 to settle their shared config epoch 7")
 	})
 	t.Run("slots wait while a slot owner shares epoch 0 with a new master", func(t *testing.T) {
-		nodes := append(testcluster.Healthy(), testcluster.Node{Index: 6, Host: "a", ID: "m6", Master: true, StateOK: true, Epoch: -1})
+		nodes := append(testcluster.Healthy(), testcluster.Node{Index: 6, Host: "a", ID: "m6", Master: true, StateOK: true, Epoch: -1}, replicaOf(7, "m6"))
 		nodes[1].Epoch = -1
 		p := planOf(clusterFixture(4, 1, nodes...))
 		requireWaiting(t, p, "nodes 1 and 6 to settle their shared config epoch 0")
 	})
 	t.Run("a slot owner alone at epoch 0 is settled", func(t *testing.T) {
-		nodes := append(testcluster.Healthy(), testcluster.Node{Index: 6, Host: "a", ID: "m6", Master: true, StateOK: true})
+		nodes := append(testcluster.Healthy(), testcluster.Node{Index: 6, Host: "a", ID: "m6", Master: true, StateOK: true}, replicaOf(7, "m6"))
 		nodes[1].Epoch = -1
 		require.Equal(t, []string{"migrate"}, kinds(planOf(clusterFixture(4, 1, nodes...))))
 	})
 	t.Run("new masters still without an epoch do not hold slots back", func(t *testing.T) {
 		nodes := append(testcluster.Healthy(),
 			testcluster.Node{Index: 6, Host: "a", ID: "m6", Master: true, StateOK: true, Epoch: -1},
-			testcluster.Node{Index: 7, Host: "b", ID: "m7", Master: true, StateOK: true, Epoch: -1})
+			testcluster.Node{Index: 7, Host: "b", ID: "m7", Master: true, StateOK: true, Epoch: -1},
+			replicaOf(8, "m6"), replicaOf(9, "m7"))
 		require.Equal(t, []string{"migrate"}, kinds(planOf(clusterFixture(5, 1, nodes...))))
 	})
 	t.Run("scaling in drains the masters above the wanted count", func(t *testing.T) {

@@ -18,6 +18,10 @@ func planReplicas(o *liveCluster, nodes []reachableMember, byID map[string]reach
 			if !o.Migrating[n.Self.ID] { // a migration's new master owns nothing until handed slots
 				free = append(free, n)
 			}
+		case o.Migrating[n.Self.MasterID] && !isSlotOwner(byID[n.Self.MasterID]):
+			// Linked to a migration's new master before its first slot (see replicasFirst), or
+			// holding what a lost one received: it stays.
+			continue
 		default:
 			if _, ok := byID[n.Self.MasterID]; ok && isSlotOwner(byID[n.Self.MasterID]) {
 				replicasOf[n.Self.MasterID] = append(replicasOf[n.Self.MasterID], n)

@@ -72,7 +72,13 @@ func scaleMoves(o *liveCluster, nodes []reachableMember, owners *slotOwners) ([]
 		if len(joined) < need {
 			return nil, nil, WaitFor{Because(fmt.Sprintf("waiting for %d new masters to join (%d ready)", need, len(joined)))}
 		}
-		keep = append(append([]reachableMember(nil), masters...), chooseMasters(joined, need)...)
+		chosen := chooseMasters(joined, need)
+		if o.Replicas > 0 {
+			if first := replicasFirst(nodes, chosen, joined); len(first) > 0 {
+				return first
+			}
+		}
+		keep = append(append([]reachableMember(nil), masters...), chosen...)
 	}
 	ids := make([]string, len(keep))
 	for i, m := range keep {

@@ -1,0 +1,52 @@
+package plan
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"redis-operator/pkg/controller/internal/testcluster"
+)
+
+// replicaOf is a joined replica of master with its link up, at index on host "b".
+func replicaOf(index int, master string) testcluster.Node {
+	return testcluster.Node{Index: index, Host: "b", ID: "r" + master + "-" + string(rune('0'+index%10)), MasterID: master, StateOK: true, LinkUp: true}
+}
+
+// Issue 23, item 7: with replicas, a new master has a replica linked before any slot moves to
+// it, so that no key it receives exists once.
+func TestNewMasterGetsItsReplicaBeforeSlots(t *testing.T) {
+	newMaster := testcluster.Node{Index: 6, Host: "a", ID: "m6", Master: true, StateOK: true}
+	t.Run("a joined spare node becomes its replica first", func(t *testing.T) {
+		spare := testcluster.Node{Index: 7, Host: "b", ID: "m7", Master: true, StateOK: true}
+		p := planOf(clusterFixture(4, 1, append(testcluster.Healthy(), newMaster, spare)...))
+		require.Equal(t, []string{"replicate"}, kinds(p), "%+v", p.Actions)
+		require.Equal(t, testcluster.Addr(7), p.Actions[0].Addr)
+		require.Equal(t, "m6", p.Actions[0].NodeID)
+	})
+	t.Run("slots wait for the replica's link", func(t *testing.T) {
+		r := replicaOf(7, "m6")
+		r.LinkUp = false
+		requireWaiting(t, planOf(clusterFixture(4, 1, append(testcluster.Healthy(), newMaster, r)...)),
+			"waiting for node 7, replica of new master node 6, to sync")
+	})
+	t.Run("slots wait for a node to replicate it", func(t *testing.T) {
+		requireWaiting(t, planOf(clusterFixture(4, 1, append(testcluster.Healthy(), newMaster)...)),
+			"waiting for a node to replicate new master node 6")
+	})
+	t.Run("without replicas slots move at once", func(t *testing.T) {
+		nodes := []testcluster.Node{}
+		for _, n := range testcluster.Healthy() {
+			if n.Master {
+				nodes = append(nodes, n)
+			}
+		}
+		p := planOf(clusterFixture(4, 0, append(nodes, newMaster)...))
+		require.Equal(t, []string{"migrate"}, kinds(p), "%+v", p.Actions)
+	})
+	t.Run("its replica is kept while the migration runs", func(t *testing.T) {
+		o := clusterFixture(4, 1, append(testcluster.Healthy(), newMaster, replicaOf(7, "m6"))...)
+		o.Migrating = map[string]bool{"m6": true, "m0": true}
+		require.Empty(t, planCluster(o, true), "nothing re-points the new master's replica")
+	})
+}

@@ -11,9 +11,9 @@ import (
 // new masters are wanted nodes that joined empty and count the cluster ok; when there are too
 // many, the highest-index masters are drained (nodes above the wanted count first).
 func planScale(o *liveCluster, nodes []reachableMember, owners *slotOwners) []Action {
-	keep, moves, wait := scaleMoves(o, nodes, owners)
-	if wait != nil {
-		return []Action{wait}
+	keep, moves, first := scaleMoves(o, nodes, owners)
+	if len(first) > 0 {
+		return first
 	}
 	if len(moves) == 0 {
 		return nil
@@ -34,8 +34,8 @@ func planScale(o *liveCluster, nodes []reachableMember, owners *slotOwners) []Ac
 }
 
 // scaleMoves are the masters planScale keeps and the slot moves that spread the slots over
-// them, or why it waits.
-func scaleMoves(o *liveCluster, nodes []reachableMember, owners *slotOwners) ([]reachableMember, []topology.SlotMove, Action) {
+// them, or what comes first: why it waits, or the new masters' replicas to link.
+func scaleMoves(o *liveCluster, nodes []reachableMember, owners *slotOwners) ([]reachableMember, []topology.SlotMove, []Action) {
 	var masters, free []reachableMember
 	for _, n := range nodes {
 		switch {
@@ -70,12 +70,12 @@ func scaleMoves(o *liveCluster, nodes []reachableMember, owners *slotOwners) ([]
 			}
 		}
 		if len(joined) < need {
-			return nil, nil, WaitFor{Because(fmt.Sprintf("waiting for %d new masters to join (%d ready)", need, len(joined)))}
+			return nil, nil, []Action{WaitFor{Because(fmt.Sprintf("waiting for %d new masters to join (%d ready)", need, len(joined)))}}
 		}
 		chosen := chooseMasters(joined, need)
 		if o.Replicas > 0 {
 			if first := replicasFirst(nodes, chosen, joined); len(first) > 0 {
-				return first
+				return nil, nil, first
 			}
 		}
 		keep = append(append([]reachableMember(nil), masters...), chosen...)
@@ -86,7 +86,7 @@ func scaleMoves(o *liveCluster, nodes []reachableMember, owners *slotOwners) ([]
 	}
 	moves, err := topology.PlanRebalance(*owners, ids)
 	if err != nil {
-		return nil, nil, WaitFor{Because("cannot plan the slot spread: " + err.Error())}
+		return nil, nil, []Action{WaitFor{Because("cannot plan the slot spread: " + err.Error())}}
 	}
 	return keep, moves, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 
@@ -53,8 +54,14 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 	if err := c.writeBudgets(ctx, rc, d.WriteBudgets, d.DeleteBudgets); err != nil {
 		return done, err
 	}
-	if err := c.expandClaims(ctx, rc, d.ExpandClaims); err != nil {
-		return done, err
+	// A refused or failed expansion, or a claim delete that failed, holds nothing else back; a
+	// failure is returned after the rest, to be retried.
+	refused, later := c.expandClaims(ctx, rc, d.ExpandClaims)
+	if refused != "" {
+		done.ClaimsNotExpanded = refused
+		if ready := meta.FindStatusCondition(rc.Status.Conditions, redisv1beta1.ConditionReady); ready == nil || !strings.Contains(ready.Message, refused) {
+			c.recordEvent(rc, corev1.EventTypeWarning, plan.ReasonClaimNotExpanded, "%s", refused)
+		}
 	}
 	for _, index := range d.CreateClaims {
 		if err := c.createClaim(ctx, rc, index); err != nil {
@@ -66,6 +73,9 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 			return done, err
 		}
 	}
+	if err := c.deleteUnusedClaims(ctx, rc, d.DeleteClaims); err != nil {
+		later = errors.Join(later, err)
+	}
 
 	var repairs []plan.RepairSlot
 	var met meetings
@@ -76,7 +86,7 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 		case plan.WaitFor, plan.WaitForData, plan.NotEnoughMemory, plan.AddTemporaryNode:
 			continue // a temporary node's pod is among the decision's pods
 		case plan.ReplacePod:
-			err = c.deleteOutdated(ctx, rc, a)
+			err = c.deleteOutdated(ctx, rc, redis, a)
 		case plan.LabelPod:
 			err = c.setLabels(ctx, rc, a)
 		case plan.ApplySettings:
@@ -141,7 +151,7 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 	if len(repairs) > 0 {
 		c.startRepairs(c.taskContext(ctx), rc, redis, view, repairs)
 	}
-	return done, nil
+	return done, later
 }
 
 // forgetAndDelete forgets a node above the wanted count on every other node and deletes its pod and,
@@ -171,18 +181,25 @@ func (c *Controller) forgetAndDelete(ctx context.Context, rc *redisv1beta1.Redis
 	return nil
 }
 
-// deleteOutdated deletes the pod of a node built from an older spec; the next sync creates it from
-// the current one. The delete names the pod's UID, so a pod already replaced is left alone.
-func (c *Controller) deleteOutdated(ctx context.Context, rc *redisv1beta1.RedisCluster, a plan.ReplacePod) error {
+// deleteOutdated deletes the pod of a node built from an older spec, and the claim it must not
+// mount again; the next sync creates it from the current one. The node is read again first: the
+// plan is a moment old, and a node that owns slots again is neither stopped nor wiped. The
+// delete names the pod's UID, so a pod already replaced is left alone.
+func (c *Controller) deleteOutdated(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster, a plan.ReplacePod) error {
 	pod, err := c.pods.Pods(rc.Namespace).Get(a.Node.Pod)
 	if err != nil {
 		return fmt.Errorf("reading pod %s: %w", a.Node.Pod, err)
+	}
+	if why := ownsSlotsNow(ctx, redis, a.Node.Addr()); why != "" {
+		c.recordEvent(rc, corev1.EventTypeNormal, plan.ReasonKeptPod, "Pod %s of node %d not replaced: %s; the next sync decides again",
+			pod.Name, a.Node.Index, why)
+		return nil
 	}
 	if a.Claim != "" {
 		// The claim goes once the pod is gone (its protection finalizer waits for that).
 		err := c.kubeClient.CoreV1().PersistentVolumeClaims(rc.Namespace).Delete(ctx, a.Claim, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("deleting claim %s of another storage class: %w", a.Claim, err)
+			return fmt.Errorf("deleting claim %s the node must not mount again: %w", a.Claim, err)
 		}
 	}
 	err = c.kubeClient.CoreV1().Pods(rc.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{Preconditions: metav1.NewUIDPreconditions(string(pod.UID))})
@@ -194,6 +211,23 @@ func (c *Controller) deleteOutdated(ctx context.Context, rc *redisv1beta1.RedisC
 	}
 	c.recordEvent(rc, corev1.EventTypeNormal, plan.ReasonReplacedPod, "%s", a.Why())
 	return nil
+}
+
+// ownsSlotsNow says why the node at addr may not be stopped right now: it does not answer, or it
+// is a master that owns slots.
+func ownsSlotsNow(ctx context.Context, redis redisops.Cluster, addr string) string {
+	state := redis.View(ctx, []string{addr}).Nodes[addr]
+	if state == nil || state.Err != nil {
+		return "it does not answer"
+	}
+	self, ok := state.Self()
+	if !ok {
+		return "it does not answer"
+	}
+	if self.Master() && len(self.Slots) > 0 {
+		return "it is a master that owns slots"
+	}
+	return ""
 }
 
 // meetings are the CLUSTER MEETs of one pass, by the node that sent them, for one Event: a new

@@ -31,6 +31,9 @@ type fakeRedis struct {
 	mu    sync.Mutex
 	view  *topology.ClusterView
 	calls []string
+	// then, when set, is the view from the second View on: the cluster changed after the sync
+	// observed it.
+	then *topology.ClusterView
 }
 
 func (r *fakeRedis) record(format string, args ...interface{}) {
@@ -49,9 +52,15 @@ func (r *fakeRedis) writes() []string {
 }
 
 func (r *fakeRedis) View(_ context.Context, addrs []string) *topology.ClusterView {
+	r.mu.Lock()
+	seen := r.view
+	if r.then != nil {
+		r.view = r.then
+	}
+	r.mu.Unlock()
 	view := &topology.ClusterView{Nodes: map[string]*topology.NodeState{}}
 	for _, addr := range addrs {
-		if state, ok := r.view.Nodes[addr]; ok {
+		if state, ok := seen.Nodes[addr]; ok {
 			view.Nodes[addr] = state
 		} else {
 			view.Nodes[addr] = &topology.NodeState{Addr: addr, Err: fmt.Errorf("connection refused")}
@@ -271,6 +280,7 @@ func TestActStartsAScaleOutAndReportsIt(t *testing.T) {
 		}
 	}
 	f.redisClient.ClearActions()
+	c.status.interval = time.Hour // however slow the machine, the next sync is within it
 	require.NoError(t, c.syncHandler(context.Background(), keyOf(rc)))
 	require.Empty(t, writeActions(f.redisClient.Actions()), "within the status interval of the last write, nothing is written")
 	c.status.interval = 0

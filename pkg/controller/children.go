@@ -3,8 +3,10 @@ package controller
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -113,8 +115,10 @@ func maxIndex(pods map[int]*corev1.Pod) int {
 }
 
 // expandClaims grows the claims to the spec's size. The API server refuses it where the storage
-// class does not allow expansion; the refusal is the error, named in an Event.
-func (c *Controller) expandClaims(ctx context.Context, rc *redisv1beta1.RedisCluster, claims map[int]string) error {
+// class does not allow expansion: that refusal is returned as text for the status, not as an
+// error, so that nothing else in the sync waits on it. Other errors are returned once every
+// claim was tried.
+func (c *Controller) expandClaims(ctx context.Context, rc *redisv1beta1.RedisCluster, claims map[int]string) (string, error) {
 	indexes := make([]int, 0, len(claims))
 	for index := range claims {
 		indexes = append(indexes, index)
@@ -122,15 +126,46 @@ func (c *Controller) expandClaims(ctx context.Context, rc *redisv1beta1.RedisClu
 	sort.Ints(indexes)
 	size := rc.Spec.PersistenceSize()
 	patch := fmt.Sprintf(`{"spec":{"resources":{"requests":{"storage":%q}}}}`, size.String())
+	var refused []string
+	var firstRefusal, failed error
 	for _, index := range indexes {
 		_, err := c.kubeClient.CoreV1().PersistentVolumeClaims(rc.Namespace).Patch(ctx, claims[index], types.MergePatchType, []byte(patch), metav1.PatchOptions{})
-		if err != nil {
-			c.recordEvent(rc, corev1.EventTypeWarning, plan.ReasonClaimNotExpanded, "Claim %s cannot grow to %s: %v", claims[index], size.String(), err)
-			return fmt.Errorf("expanding claim %s: %w", claims[index], err)
+		switch {
+		case apierrors.IsForbidden(err) || apierrors.IsInvalid(err):
+			refused = append(refused, claims[index])
+			if firstRefusal == nil {
+				firstRefusal = err
+			}
+		case err != nil:
+			if failed == nil {
+				failed = fmt.Errorf("expanding claim %s: %w", claims[index], err)
+			}
+		default:
+			c.recordEvent(rc, corev1.EventTypeNormal, plan.ReasonExpandedClaim, "Claim %s of node %d grows to %s", claims[index], index, size.String())
 		}
-		c.recordEvent(rc, corev1.EventTypeNormal, plan.ReasonExpandedClaim, "Claim %s of node %d grows to %s", claims[index], index, size.String())
 	}
-	return nil
+	if len(refused) == 0 {
+		return "", failed
+	}
+	return plan.BoundText(fmt.Sprintf("claims %s cannot grow to %s: %v", strings.Join(refused, ", "), size.String(), firstRefusal),
+		plan.MaxConditionMessage/2), failed
+}
+
+// deleteUnusedClaims deletes claims left unused while persistence is off: their nodes.conf and
+// append-only file name nodes the cluster has forgotten since.
+func (c *Controller) deleteUnusedClaims(ctx context.Context, rc *redisv1beta1.RedisCluster, names []string) error {
+	var failed error
+	for _, name := range names {
+		err := c.kubeClient.CoreV1().PersistentVolumeClaims(rc.Namespace).Delete(ctx, name, metav1.DeleteOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			failed = errors.Join(failed, fmt.Errorf("deleting unused claim %s: %w", name, err))
+		default:
+			c.recordEvent(rc, corev1.EventTypeNormal, plan.ReasonDeletedClaim, "Deleted claim %s: persistence is off and no pod mounts it", name)
+		}
+	}
+	return failed
 }
 
 // writeBudgets creates or updates the cluster's disruption budgets and deletes those of shards

@@ -46,6 +46,7 @@ type fixture struct {
 	services []*corev1.Service
 	secrets  []*corev1.Secret
 	budgets  []*policyv1.PodDisruptionBudget
+	claims   []*corev1.PersistentVolumeClaim
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -68,6 +69,9 @@ func (f *fixture) newController() (*Controller, informers.SharedInformerFactory,
 	}
 	for _, b := range f.budgets {
 		kubeObjects = append(kubeObjects, b)
+	}
+	for _, claim := range f.claims {
+		kubeObjects = append(kubeObjects, claim)
 	}
 	// NewClientset's field tracker needs OpenAPI models the generated CRD client does not ship.
 	f.redisClient = fake.NewSimpleClientset(redisObjects...) //nolint:staticcheck
@@ -105,6 +109,9 @@ func (f *fixture) newController() (*Controller, informers.SharedInformerFactory,
 	}
 	for _, b := range f.budgets {
 		require.NoError(f.t, kubeInformers.Policy().V1().PodDisruptionBudgets().Informer().GetIndexer().Add(b))
+	}
+	for _, claim := range f.claims {
+		require.NoError(f.t, kubeInformers.Core().V1().PersistentVolumeClaims().Informer().GetIndexer().Add(claim))
 	}
 	return c, redisInformers, kubeInformers
 }

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"sort"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -65,14 +66,16 @@ func (c *Controller) observe(ctx context.Context, rc *redisv1beta1.RedisCluster,
 					continue
 				}
 				o.Claims[index] = true
-				if want := rc.Spec.Persistence.StorageClass; want != nil && (claim.Spec.StorageClassName == nil || *claim.Spec.StorageClassName != *want) {
-					if o.OtherClass == nil {
-						o.OtherClass = map[int]string{}
+				want := rc.Spec.Persistence.StorageClass
+				otherClass := want != nil && (claim.Spec.StorageClassName == nil || *claim.Spec.StorageClassName != *want)
+				pod, hasPod := o.Pods[index]
+				if otherClass || (hasPod && !mountsClaim(pod, claim.Name)) {
+					if o.DiscardClaims == nil {
+						o.DiscardClaims = map[int]string{}
 					}
-					o.OtherClass[index] = claim.Name
+					o.DiscardClaims[index] = claim.Name
 				}
-				want := rc.Spec.PersistenceSize()
-				if got := claim.Spec.Resources.Requests[corev1.ResourceStorage]; got.Cmp(want) < 0 {
+				if got := claim.Spec.Resources.Requests[corev1.ResourceStorage]; got.Cmp(rc.Spec.PersistenceSize()) < 0 {
 					if o.SmallClaims == nil {
 						o.SmallClaims = map[int]string{}
 					}
@@ -82,6 +85,8 @@ func (c *Controller) observe(ctx context.Context, rc *redisv1beta1.RedisCluster,
 				return nil, nil, err
 			}
 		}
+	} else if o.UnusedClaims, err = c.unusedClaims(rc, o.Pods); err != nil {
+		return nil, nil, err
 	}
 	report := c.migrations.report(keyOf(rc), rc.UID)
 	if report != nil {
@@ -217,4 +222,37 @@ func setIndex(set map[int]bool, index int) map[int]bool {
 	}
 	set[index] = true
 	return set
+}
+
+// unusedClaims names rc's claims that no pod of rc mounts and that are not being deleted.
+func (c *Controller) unusedClaims(rc *redisv1beta1.RedisCluster, pods map[int]*corev1.Pod) ([]string, error) {
+	list, err := c.claims.PersistentVolumeClaims(rc.Namespace).List(objects.ClusterSelector(rc))
+	if err != nil {
+		return nil, fmt.Errorf("listing claims of %s/%s: %w", rc.Namespace, rc.Name, err)
+	}
+	var out []string
+	for _, claim := range list {
+		if owner := metav1.GetControllerOf(claim); owner == nil || owner.UID != rc.UID || claim.DeletionTimestamp != nil {
+			continue
+		}
+		used := false
+		for _, pod := range pods {
+			used = used || mountsClaim(pod, claim.Name)
+		}
+		if !used {
+			out = append(out, claim.Name)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// mountsClaim reports whether pod has the claim named name among its volumes.
+func mountsClaim(pod *corev1.Pod, name string) bool {
+	for _, v := range pod.Spec.Volumes {
+		if v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == name {
+			return true
+		}
+	}
+	return false
 }

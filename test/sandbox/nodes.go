@@ -25,8 +25,11 @@ import (
 // Storage served by the sandbox's provisioner: host folders under volumes/.
 const (
 	StorageClassName = "sandbox-hostpath"
-	provisionerName  = "sandbox.local/hostpath"
-	heartbeatPeriod  = 10 * time.Second
+	// FixedSizeStorageClassName is served by the same provisioner but allows no expansion: the
+	// API server refuses a larger request on its claims.
+	FixedSizeStorageClassName = "sandbox-hostpath-fixed"
+	provisionerName           = "sandbox.local/hostpath"
+	heartbeatPeriod           = 10 * time.Second
 	// storageResync retries provisioning and resizing that failed on a transient error.
 	storageResync = 30 * time.Second
 )
@@ -126,21 +129,28 @@ func (s *Sandbox) heartbeat(ctx context.Context, n nodeInfo) {
 }
 
 func (s *Sandbox) ensureStorageClass(ctx context.Context) error {
+	for _, sc := range []*storagev1.StorageClass{storageClass(StorageClassName, true), storageClass(FixedSizeStorageClassName, false)} {
+		_, err := s.client.StorageV1().StorageClasses().Create(ctx, sc, metav1.CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+// storageClass is a class of the sandbox's provisioner; the expanding one is the default.
+func storageClass(name string, expands bool) *storagev1.StorageClass {
 	sc := &storagev1.StorageClass{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:        StorageClassName,
-			Annotations: map[string]string{"storageclass.kubernetes.io/is-default-class": "true"},
-		},
+		ObjectMeta:           metav1.ObjectMeta{Name: name},
 		Provisioner:          provisionerName,
 		ReclaimPolicy:        ptr.To(corev1.PersistentVolumeReclaimDelete),
 		VolumeBindingMode:    ptr.To(storagev1.VolumeBindingImmediate),
-		AllowVolumeExpansion: ptr.To(true),
+		AllowVolumeExpansion: ptr.To(expands),
 	}
-	_, err := s.client.StorageV1().StorageClasses().Create(ctx, sc, metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
-		return nil
+	if expands {
+		sc.Annotations = map[string]string{"storageclass.kubernetes.io/is-default-class": "true"}
 	}
-	return err
+	return sc
 }
 
 // provision binds every pending claim of the sandbox class to a new host-folder volume, grows
@@ -172,7 +182,7 @@ func (s *Sandbox) provision(ctx context.Context) {
 
 func (s *Sandbox) provisionClaim(ctx context.Context, pvc *corev1.PersistentVolumeClaim) {
 	class := ptr.Deref(pvc.Spec.StorageClassName, StorageClassName)
-	if pvc.Status.Phase != corev1.ClaimPending || pvc.Spec.VolumeName != "" || class != StorageClassName {
+	if pvc.Status.Phase != corev1.ClaimPending || pvc.Spec.VolumeName != "" || (class != StorageClassName && class != FixedSizeStorageClassName) {
 		return
 	}
 	name := "pvc-" + string(pvc.UID)
@@ -186,7 +196,7 @@ func (s *Sandbox) provisionClaim(ctx context.Context, pvc *corev1.PersistentVolu
 			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: pvc.Spec.Resources.Requests[corev1.ResourceStorage]},
 			AccessModes:                   pvc.Spec.AccessModes,
 			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimDelete,
-			StorageClassName:              StorageClassName,
+			StorageClassName:              class,
 			ClaimRef: &corev1.ObjectReference{
 				Kind: "PersistentVolumeClaim", Namespace: pvc.Namespace, Name: pvc.Name, UID: pvc.UID, APIVersion: "v1",
 			},

@@ -39,6 +39,8 @@ type Decision struct {
 	DeleteBudgets []string
 	// ExpandClaims are claims to grow to the spec's size, by node index.
 	ExpandClaims map[int]string
+	// DeleteClaims are claims left unused while persistence is off.
+	DeleteClaims []string
 	CreatePods   []int
 	Actions      []Action
 	Status       redisv1beta1.RedisClusterStatus
@@ -76,7 +78,7 @@ func plannerInput(rc *redisv1beta1.RedisCluster, o *Observation) *liveCluster {
 		if domain, ok := o.Domains[ms[i].Node]; ok {
 			ms[i].Domain = domain
 		}
-		if _, ok := o.OtherClass[ms[i].Index]; ok && ms[i].Current {
+		if _, ok := o.DiscardClaims[ms[i].Index]; ok && ms[i].Current {
 			ms[i].Outdated, ms[i].Current = true, false
 		}
 	}
@@ -115,6 +117,9 @@ func Decide(o *Observation) Decision {
 	}
 	d.CreateService = !o.HasService
 	d.ExpandClaims = o.SmallClaims
+	if !rc.Spec.PersistenceEnabled() {
+		d.DeleteClaims = o.UnusedClaims
+	}
 	d.WriteBudgets, d.DeleteBudgets = planBudgets(rc, o.Budgets)
 	if want := objects.ConfigSecret(rc, o.Password, o.MonitorPassword, o.ConfigSecret, rotated(o)); o.ConfigSecret == nil || !equality.Semantic.DeepEqual(o.ConfigSecret.Data, want.Data) {
 		d.ConfigSecret = want
@@ -184,7 +189,7 @@ func Decide(o *Observation) Decision {
 	d.Actions = append(d.Actions, planLabels(o, in)...)
 	for i, a := range d.Actions {
 		if r, ok := a.(ReplacePod); ok {
-			r.Claim = o.OtherClass[r.Node.Index]
+			r.Claim = o.DiscardClaims[r.Node.Index]
 			d.Actions[i] = r
 		}
 		if t, ok := a.(AddTemporaryNode); ok {

@@ -43,22 +43,12 @@ func awaitingFailover(rc *redisv1beta1.RedisCluster, o *liveCluster, present map
 	if o.View == nil || rc.Spec.PersistenceEnabled() {
 		return hold, nil // a persistent node comes back with its id and keys
 	}
-	last := map[string]redisv1beta1.NodeStatus{}
-	for _, n := range rc.Status.Nodes {
-		last[n.Pod] = n
-	}
 	nodes := o.reachable()
 	for _, m := range o.Members {
-		was, ok := last[m.Pod]
-		if present[m.Index] || !ok || was.Role != redisv1beta1.RoleMaster || len(was.Slots) == 0 || was.NodeID == "" {
+		if present[m.Index] {
 			continue
 		}
-		var replicas []reachableMember
-		for _, n := range nodes {
-			if !n.Self.Master() && n.Self.MasterID == was.NodeID {
-				replicas = append(replicas, n)
-			}
-		}
+		wasID, replicas := lostMasterOf(rc, o, m, nodes)
 		if len(replicas) == 0 {
 			continue
 		}
@@ -69,7 +59,7 @@ func awaitingFailover(rc *redisv1beta1.RedisCluster, o *liveCluster, present map
 				best = r
 			}
 		}
-		peer, known := best.State.Peer(was.NodeID)
+		peer, known := best.State.Peer(wasID)
 		silent := o.Now.Sub(time.UnixMilli(peer.PongRecv))
 		// A master whose address was reused shows noaddr and is never flagged fail by Redis.
 		gone := peer.Failed() || peer.NoAddr()
@@ -85,7 +75,38 @@ func awaitingFailover(rc *redisv1beta1.RedisCluster, o *liveCluster, present map
 			mode, how = topology.FailoverTakeover, "make"
 		}
 		force = append(force, Failover{Because(fmt.Sprintf("%s node %d to take over from master node %d, unheard of for over %d node timeouts",
-			how, best.Index, m.Index, forceFailoverAfter)), best.Addr(), was.NodeID, mode})
+			how, best.Index, m.Index, forceFailoverAfter)), best.Addr(), wasID, mode})
 	}
 	return hold, force
+}
+
+// lostMasterOf returns the node id member m's lost pod had as a master, and the reachable
+// replicas of it. The nodes' own tables decide first: a replica whose master sits at m's port
+// replicates m, whatever the last status said (a hand-over it missed, an operator restart).
+// The last status is the fallback for a master whose replicas no longer name its address.
+func lostMasterOf(rc *redisv1beta1.RedisCluster, o *liveCluster, m Member, nodes []reachableMember) (string, []reachableMember) {
+	replicasOf := func(id string) []reachableMember {
+		var out []reachableMember
+		for _, n := range nodes {
+			if !n.Self.Master() && n.Self.MasterID == id {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	for _, n := range nodes {
+		if n.Self.Master() {
+			continue
+		}
+		master, known := n.State.Peer(n.Self.MasterID)
+		if at, ok := o.memberAt(master.Addr); known && ok && at.Index == m.Index && master.Master() && len(master.Slots) > 0 {
+			return master.ID, replicasOf(master.ID)
+		}
+	}
+	for _, n := range rc.Status.Nodes {
+		if n.Pod == m.Pod && n.Role == redisv1beta1.RoleMaster && len(n.Slots) > 0 && n.NodeID != "" {
+			return n.NodeID, replicasOf(n.NodeID)
+		}
+	}
+	return "", nil
 }

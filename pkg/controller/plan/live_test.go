@@ -120,7 +120,7 @@ func TestANewStorageClassRollsNodesOntoNewClaims(t *testing.T) {
 		}
 		o.Pods[i].Status = pod.Status
 	}
-	o.OtherClass = map[int]string{3: "data-rc-3"}
+	o.DiscardClaims = map[int]string{3: "data-rc-3"}
 	in := plannerInput(rc, o)
 	require.True(t, in.Members[3].Outdated, "its claim is of the old class")
 	require.False(t, in.Members[4].Outdated)

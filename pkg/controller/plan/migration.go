@@ -3,6 +3,7 @@ package plan
 import (
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
@@ -64,6 +65,8 @@ type MigrationProgress struct {
 type Outcome struct {
 	// ConfigRefused says which settings Redis refused, so the config Secret kept the former.
 	ConfigRefused string
+	// ClaimsNotExpanded says which claims the API server refused to grow to the spec's size.
+	ClaimsNotExpanded string
 	// SlotsGivenEmpty are the ranges given empty to a new owner; LostKeys every slot whose keys
 	// were lost, those included.
 	SlotsGivenEmpty []string
@@ -78,6 +81,9 @@ func Report(status *redisv1beta1.RedisClusterStatus, generation int64, out Outco
 	if out.ConfigRefused != "" {
 		SetCondition(status, generation, redisv1beta1.ConditionReady, metav1.ConditionFalse, ReasonConfigRefused, out.ConfigRefused)
 	}
+	if out.ClaimsNotExpanded != "" {
+		reportClaimsNotExpanded(status, generation, out.ClaimsNotExpanded)
+	}
 	if len(out.SlotsGivenEmpty) > 0 {
 		SetDegraded(status, generation, ReasonSlotsLost, nil, out.SlotsGivenEmpty, now)
 	}
@@ -91,4 +97,16 @@ func Report(status *redisv1beta1.RedisClusterStatus, generation int64, out Outco
 	status.Migration = status.Migration.DeepCopy()
 	record(status.Migration)
 	return record
+}
+
+// reportClaimsNotExpanded makes Ready false for claims smaller than the spec: a Ready cluster
+// says that alone; one not Ready for another reason keeps its reason and adds it.
+func reportClaimsNotExpanded(status *redisv1beta1.RedisClusterStatus, generation int64, refused string) {
+	ready := meta.FindStatusCondition(status.Conditions, redisv1beta1.ConditionReady)
+	if ready == nil || ready.Status == metav1.ConditionTrue {
+		SetCondition(status, generation, redisv1beta1.ConditionReady, metav1.ConditionFalse, ReasonClaimNotExpanded, refused)
+		return
+	}
+	SetCondition(status, generation, redisv1beta1.ConditionReady, metav1.ConditionFalse, ready.Reason,
+		BoundText(ready.Message+"; "+refused, MaxConditionMessage))
 }

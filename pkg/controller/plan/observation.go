@@ -21,11 +21,16 @@ type Observation struct {
 	Claims  map[int]bool        // node indexes whose data claim exists
 	// SmallClaims are the claims whose requested size is below the spec's, by node index.
 	SmallClaims map[int]string
-	// OtherClass are the claims of another storage class than the spec's, by node index: their
-	// node is rolled onto a new claim. ClaimsGoing are claims being deleted.
-	OtherClass  map[int]string
-	ClaimsGoing map[int]bool
-	HasService  bool
+	// DiscardClaims are claims no pod may mount again, by node index: of another storage class
+	// than the spec's, or left from before persistence was turned off (the node's pod runs
+	// without one), whose nodes.conf names a node the cluster has forgotten. Their node is
+	// rolled onto a new claim. ClaimsGoing are claims being deleted.
+	DiscardClaims map[int]string
+	ClaimsGoing   map[int]bool
+	// UnusedClaims are the cluster's claims no pod mounts while persistence is off: deleted, so
+	// that turning it on again starts every node afresh.
+	UnusedClaims []string
+	HasService   bool
 	// LeavingNodes are the Kubernetes nodes being emptied: cordoned (a drain starts so) or tainted
 	// by an autoscaler that removes them.
 	LeavingNodes map[string]bool

@@ -274,6 +274,16 @@ func TestAwaitingFailover(t *testing.T) {
 	require.Contains(t, hold, 0, "the lost master's pod waits for its replica")
 	require.Empty(t, force)
 
+	last, table := rc.Status.Nodes, o.View.Nodes[testcluster.Addr(3)].Table
+	rc.Status.Nodes = []redisv1beta1.NodeStatus{{Pod: "rc-0", Role: redisv1beta1.RoleReplica, NodeID: "m0"}}
+	hold, _ = awaitingFailover(rc, o, present)
+	require.Empty(t, hold, "neither the status nor a table says rc-0 was a master")
+	o.View.Nodes[testcluster.Addr(3)].Table = append(table, topology.NodeView{ID: "m0", Addr: testcluster.Addr(0),
+		Flags: map[string]bool{"master": true}, Slots: topology.EvenSplit(3)[0:1]})
+	hold, _ = awaitingFailover(rc, o, present)
+	require.Contains(t, hold, 0, "the status missed a hand-over: the replica's own table names rc-0 its master")
+	rc.Status.Nodes, o.View.Nodes[testcluster.Addr(3)].Table = last, table
+
 	// Unheard of for long and flagged fail: force the replica.
 	lost := topology.NodeView{ID: "m0", Addr: testcluster.Addr(0), Flags: map[string]bool{"master": true, "fail": true}, PongRecv: o.Now.Add(-time.Minute).UnixMilli()}
 	o.View.Nodes[testcluster.Addr(3)].Table = append(o.View.Nodes[testcluster.Addr(3)].Table, lost)

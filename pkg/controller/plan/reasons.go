@@ -9,9 +9,14 @@ const (
 	ReasonCreatedService = "CreatedService"
 	ReasonRemovedNode    = "RemovedNode"
 	ReasonReplacedPod    = "ReplacedPod"
-	ReasonConfigSecret   = "ConfigSecret"
-	ReasonExpandedClaim  = "ExpandedClaim"
-	// ReasonClaimNotExpanded: the API server refused a larger claim (its class does not expand).
+	// ReasonKeptPod: a planned replacement found the node owning slots again.
+	ReasonKeptPod = "KeptPod"
+	// ReasonDeletedClaim: a claim left unused while persistence is off is deleted.
+	ReasonDeletedClaim  = "DeletedClaim"
+	ReasonConfigSecret  = "ConfigSecret"
+	ReasonExpandedClaim = "ExpandedClaim"
+	// ReasonClaimNotExpanded: the API server refused a larger claim (its class does not expand);
+	// also a Ready reason.
 	ReasonClaimNotExpanded = "ClaimNotExpanded"
 )
 

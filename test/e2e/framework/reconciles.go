@@ -50,10 +50,13 @@ func (o *Operator) Reconciles(namespace string) (int, error) {
 // reconciles counted after the call only the first may have begun before it.
 func (o *Operator) WaitReconciles(t testing.TB, namespace string, n int, timeout time.Duration) {
 	t.Helper()
-	from, err := o.Reconciles(namespace)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// An operator just started serves its metrics a moment later.
+	var from int
+	WaitFor(t, timeout, "the operator's metrics", func() (bool, error) {
+		var err error
+		from, err = o.Reconciles(namespace)
+		return err == nil, err
+	})
 	WaitFor(t, timeout, fmt.Sprintf("%d reconciles in %s begun after %d", n, namespace, from), func() (bool, error) {
 		got, err := o.Reconciles(namespace)
 		if err != nil {

@@ -77,7 +77,7 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 		later = errors.Join(later, err)
 	}
 
-	var repairs []redisops.Repair
+	var repairs []plan.RepairSlot
 	var met meetings
 	defer func() { met.report(c, rc) }()
 	for _, a := range d.Actions {
@@ -130,7 +130,7 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 			c.recordIf(err, rc, reason, "%s", a.Why())
 			noteDone(&done, err, a.Why())
 		case plan.MigrateSlots:
-			c.startMigration(ctx, rc, redis, view, a.Moves)
+			c.startMigration(c.taskContext(ctx), rc, redis, view, a.Moves)
 		case plan.RemoveNode:
 			err = c.forgetAndDelete(ctx, rc, redis, view, a)
 		case plan.PointOwner:
@@ -138,21 +138,19 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 			c.recordIf(err, rc, plan.ReasonRepairedSlot, "%s: %s", a.Why(), topology.SlotList(a.Slots))
 			noteDone(&done, err, a.Why())
 		case plan.RepairSlot:
-			var r redisops.Repair
-			if r, err = redis.RepairOpenSlot(ctx, view, a.Slot, a.Owner); err == nil {
-				repairs = append(repairs, r)
-			}
+			repairs = append(repairs, a)
 		default:
 			err = fmt.Errorf("no executor for %T", a)
 		}
 		if err != nil {
-			c.reportRepairs(rc, &done, repairs)
 			c.recordEvent(rc, corev1.EventTypeWarning, plan.ReasonRedisError, "%s failed: %v", a.Why(), err)
 			done.Notes = append(done.Notes, fmt.Sprintf("%s failed: %v", a.Why(), err))
 			return done, err
 		}
 	}
-	c.reportRepairs(rc, &done, repairs)
+	if len(repairs) > 0 {
+		c.startRepairs(c.taskContext(ctx), rc, redis, view, repairs)
+	}
 	return done, later
 }
 
@@ -259,56 +257,6 @@ func (m *meetings) report(c *Controller, rc *redisv1beta1.RedisCluster) {
 		parts[i] = from + " met " + strings.Join(m.to[from], ", ")
 	}
 	c.recordEvent(rc, corev1.EventTypeNormal, plan.ReasonMetNode, "Introduced nodes: %s", strings.Join(parts, "; "))
-}
-
-// reportRepairs records one Event and one note per kind of repair made to open slots.
-func (c *Controller) reportRepairs(rc *redisv1beta1.RedisCluster, done *plan.Outcome, repairs []redisops.Repair) {
-	for _, r := range repairs {
-		if r.LostWith != "" {
-			done.LostKeys = append(done.LostKeys, r.Slot)
-		}
-	}
-	for _, what := range summarizeRepairs(repairs) {
-		c.recordEvent(rc, corev1.EventTypeNormal, plan.ReasonRepairedSlot, "Repaired open slots: %s", what)
-		done.Notes = append(done.Notes, what)
-	}
-}
-
-// summarizeRepairs groups repairs that ended alike, naming their slots as ranges.
-func summarizeRepairs(repairs []redisops.Repair) []string {
-	type outcome struct {
-		finished    bool
-		owner, lost string
-		oom         bool
-	}
-	var order []outcome
-	slots := map[outcome][]int{}
-	keys := map[outcome]int{}
-	for _, r := range repairs {
-		o := outcome{r.Finished, r.Owner, r.LostWith, r.OutOfMemory}
-		if _, seen := slots[o]; !seen {
-			order = append(order, o)
-		}
-		slots[o] = append(slots[o], r.Slot)
-		keys[o] += r.Keys
-	}
-	var out []string
-	for _, o := range order {
-		ranges := topology.SlotList(slots[o])
-		if o.finished {
-			out = append(out, fmt.Sprintf("finished moving slots %s to %s (%d keys)", ranges, o.owner, keys[o]))
-			continue
-		}
-		what := fmt.Sprintf("rolled slots %s back to their owner %s (%d keys returned)", ranges, o.owner, keys[o])
-		if o.lost != "" {
-			what += fmt.Sprintf("; keys they had sent to node %s are lost with it", plan.ShortID(o.lost))
-		}
-		if o.oom {
-			what += ": the target was out of memory"
-		}
-		out = append(out, what)
-	}
-	return out
 }
 
 // noteDone keeps what a successful repair did.

@@ -352,10 +352,18 @@ func TestActRepairsAnOpenSlot(t *testing.T) {
 	nodes[0].Migrating = map[int]string{5: "m1"}
 	nodes[1].Importing = map[int]string{5: "m0"}
 	f := liveFixture(t, rc, nodes...)
-	actions := f.runSync(keyOf(rc))
+	c, _, _ := f.newController()
+	require.NoError(t, c.syncHandler(context.Background(), keyOf(rc)))
+	require.Equal(t, []string{"apply status"}, apiWrites(writeActions(f.redisClient.Actions(), f.kubeClient.Actions())))
 
+	// The repair moves the slot's keys as the cluster's task, off the sync.
+	require.True(t, c.migrations.wait(10*time.Second))
 	require.Equal(t, []string{"repair 5 owner " + testcluster.Addr(0)}, f.redis.writes())
-	require.Equal(t, []string{"apply status"}, apiWrites(actions))
+	task := c.migrations.report(keyOf(rc), rc.UID)
+	require.NotNil(t, task)
+	require.False(t, task.Running)
+	require.EqualValues(t, 1, task.Record.SlotsDone)
+	require.Equal(t, "repaired 1 open slots", task.Record.Step)
 }
 
 func TestReadyClusterResyncMakesNoWrite(t *testing.T) {

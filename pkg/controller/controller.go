@@ -36,6 +36,19 @@ import (
 // queueName names the workqueue in metrics and logs.
 const queueName = "redisclusters"
 
+// syncTimeout bounds one sync: long work (moving slots) runs as the cluster's task, so a sync
+// that takes longer is stuck on a node that does not answer, and is cut and retried.
+const syncTimeout = time.Minute
+
+// taskContext is the context a task started by a sync runs under: the workers' (see tasks),
+// or, for a sync run outside Run, the sync's own.
+func (c *Controller) taskContext(sync context.Context) context.Context {
+	if c.tasks != nil {
+		return c.tasks
+	}
+	return sync
+}
+
 // Controller reconciles RedisClusters with the pods, services, config maps and claims they own.
 type Controller struct {
 	kubeClient kubernetes.Interface
@@ -58,6 +71,9 @@ type Controller struct {
 	recorder    record.EventRecorder
 	metrics     *Metrics
 	log         zerolog.Logger
+	// tasks is the workers' context, which migrations and repairs run under: they stop when
+	// leadership is lost, not when the sync that started them ends. Set by Run.
+	tasks context.Context
 	// shutdownGrace bounds how long Run waits for migrations to stop at a slot boundary.
 	shutdownGrace time.Duration
 
@@ -221,6 +237,7 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	if ok := cache.WaitForCacheSync(ctx.Done(), c.informersSynced...); !ok {
 		return fmt.Errorf("informer caches did not sync")
 	}
+	c.tasks = ctx
 	c.log.Info().Int("workers", workers).Msg("starting workers")
 	for i := 0; i < workers; i++ {
 		go wait.UntilWithContext(ctx, c.runWorker, time.Second)
@@ -256,7 +273,9 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 	defer c.queue.Done(key)
 
 	started := time.Now()
-	err := c.syncHandler(ctx, key)
+	syncCtx, cancel := context.WithTimeout(ctx, syncTimeout)
+	err := c.syncHandler(syncCtx, key)
+	cancel()
 	c.metrics.observeReconcile(key.Namespace, started, err)
 	if err == nil {
 		c.queue.Forget(key)

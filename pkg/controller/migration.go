@@ -116,17 +116,32 @@ func (m *migrations) wait(timeout time.Duration) bool {
 	}
 }
 
-// startMigration starts moving slots as the cluster's task. ctx is the workers' context: when
-// leadership is lost the task stops at a slot batch boundary.
+// startMigration starts moving slots as the cluster's task.
 func (c *Controller) startMigration(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster,
 	view *topology.ClusterView, moves []topology.SlotMove) {
+	nodes := map[string]bool{}
+	for _, m := range moves {
+		nodes[m.Source], nodes[m.Target] = true, true
+	}
+	c.startTask(ctx, rc, int32(len(moves)), nodes, func(ctx context.Context, t *migrationTask) error {
+		err := c.migrate(ctx, rc, redis, view, moves, t)
+		if err == nil {
+			t.update(func(m *redisv1beta1.MigrationStatus) { m.Step = fmt.Sprintf("moved %d slots", m.SlotsPlanned) })
+		}
+		return err
+	})
+}
+
+// startTask runs work as the cluster's task, off the workers, over planned slots between the
+// masters nodes. ctx is the workers' context: when leadership is lost the task stops at a slot
+// batch boundary. A failure is kept in the task's record and is an Event; either way the cluster
+// is synced when the task ends.
+func (c *Controller) startTask(ctx context.Context, rc *redisv1beta1.RedisCluster, planned int32, nodes map[string]bool,
+	work func(ctx context.Context, t *migrationTask) error) {
 	key := keyOf(rc)
 	taskCtx, cancel := context.WithCancel(ctx)
-	t := &migrationTask{uid: rc.UID, cancel: cancel, running: true, nodes: map[string]bool{}}
-	for _, m := range moves {
-		t.nodes[m.Source], t.nodes[m.Target] = true, true
-	}
-	t.state = redisv1beta1.MigrationStatus{SlotsPlanned: int32(len(moves)), StartTime: &metav1.Time{Time: time.Now()}}
+	t := &migrationTask{uid: rc.UID, cancel: cancel, running: true, nodes: nodes}
+	t.state = redisv1beta1.MigrationStatus{SlotsPlanned: planned, StartTime: &metav1.Time{Time: time.Now()}}
 	if old := rc.Status.Migration; old != nil {
 		// A migration interrupted by a restart or a repair goes on under the same record.
 		t.state.Interruptions, t.state.LostSlots = old.Interruptions, old.LostSlots
@@ -148,16 +163,11 @@ func (c *Controller) startMigration(ctx context.Context, rc *redisv1beta1.RedisC
 	go func() {
 		defer c.migrations.running.Done()
 		defer cancel()
-		err := c.migrate(taskCtx, rc, redis, view, moves, t)
-		t.update(func(m *redisv1beta1.MigrationStatus) {
-			if err != nil {
+		if err := work(taskCtx, t); err != nil {
+			t.update(func(m *redisv1beta1.MigrationStatus) {
 				m.Step = "stopped: " + err.Error()
 				m.Interruptions = plan.AppendNotes(m.Interruptions, []string{"moving slots failed: " + err.Error()})
-			} else {
-				m.Step = fmt.Sprintf("moved %d slots", m.SlotsPlanned)
-			}
-		})
-		if err != nil {
+			})
 			c.recordEvent(rc, corev1.EventTypeWarning, plan.ReasonRedisError, "Moving slots failed: %v", err)
 		}
 		t.mu.Lock()

@@ -11,6 +11,9 @@ import (
 // new masters are wanted nodes that joined empty and count the cluster ok; when there are too
 // many, the highest-index masters are drained (nodes above the wanted count first).
 func planScale(o *liveCluster, nodes []reachableMember, owners *slotOwners) []Action {
+	if o.temporaryAtWantedIndex() {
+		return nil // the roll goes first; assessCluster says the scale waits
+	}
 	var masters, free []reachableMember
 	for _, n := range nodes {
 		switch {

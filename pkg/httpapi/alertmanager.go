@@ -153,6 +153,7 @@ const (
 	SkipCooldown      = "cooldown"
 	SkipBound         = "bound"
 	SkipScaling       = "scaling in progress"
+	SkipUpdating      = "rolling update in progress"
 	SkipUnknown       = "unknown cluster"
 	SkipNoClusterName = "no cluster label"
 )
@@ -163,6 +164,11 @@ func decideScale(rc *redisv1beta1.RedisCluster, direction int, step int32, now t
 	from := rc.Spec.Masters
 	if scalingInProgress(rc) {
 		return from, SkipScaling
+	}
+	// A scale composes with a roll (it waits for the roll's temporary node), but an alert is a
+	// reading of a cluster whose pods are being replaced: it is read again after the roll.
+	if meta.IsStatusConditionTrue(rc.Status.Conditions, redisv1beta1.ConditionUpdating) {
+		return from, SkipUpdating
 	}
 	if last := lastScaleTime(rc); !last.IsZero() {
 		if wait := rc.Spec.ScaleCooldownDuration() - now.Sub(last); wait > 0 {

@@ -118,6 +118,9 @@ func TestDecideScale(t *testing.T) {
 		{"scaling condition", 4, 1, 1, func(rc *redisv1beta1.RedisCluster) {
 			rc.Status.Conditions = []metav1.Condition{{Type: redisv1beta1.ConditionScaling, Status: metav1.ConditionTrue}}
 		}, 4, SkipScaling},
+		{"rolling update", 3, 1, 1, func(rc *redisv1beta1.RedisCluster) {
+			rc.Status.Conditions = []metav1.Condition{{Type: redisv1beta1.ConditionUpdating, Status: metav1.ConditionTrue}}
+		}, 3, SkipUpdating},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

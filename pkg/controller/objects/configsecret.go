@@ -16,6 +16,10 @@ import (
 // hash differs from the current spec's is replaced by the rolling update.
 const AnnotationSpecHash = "redis.redis/pod-spec-hash"
 
+// AnnotationTemporary marks the pod of a rolling update's temporary node: it stays temporary
+// when a scale-out makes its index a wanted one, until the roll is over and it is removed.
+const AnnotationTemporary = "redis.redis/temporary"
+
 // Keys of the config Secret.
 const (
 	// ConfigFileKey holds the directives the operator applies live, which every node includes

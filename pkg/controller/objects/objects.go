@@ -96,6 +96,9 @@ func Pod(rc *redisv1beta1.RedisCluster, index int) *corev1.Pod {
 		pod.Annotations["prometheus.io/port"] = strconv.Itoa(int(port + redisv1beta1.ExporterPortOffset))
 	}
 	pod.Annotations[AnnotationSpecHash] = PodSpecHash(&pod.Spec)
+	if index >= spec.NodeCount() {
+		pod.Annotations[AnnotationTemporary] = "true" // only a roll creates a pod above the wanted nodes
+	}
 	return pod
 }
 

@@ -92,7 +92,7 @@ func plannerInput(rc *redisv1beta1.RedisCluster, o *Observation) *liveCluster {
 		LinkDownLimit:  2 * int(rc.Spec.NodeTimeoutMillis()/1000+1),
 		NodeTimeout:    time.Duration(rc.Spec.NodeTimeoutMillis()) * time.Millisecond,
 		Now:            o.Now,
-		TemporaryIndex: rc.Spec.NodeCount(),
+		TemporaryIndex: temporaryIndex(rc, o.Pods),
 		LeavingNodes:   o.LeavingNodes,
 		EmptyDomains:   emptyDomains(o, ms, refused),
 		SpreadRefused:  why,

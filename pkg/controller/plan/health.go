@@ -189,6 +189,9 @@ func assessCluster(o *liveCluster, plan []Action, previous []redisv1beta1.NodeSt
 	if h.readyMasters > 0 && int(h.readyMasters) != o.Masters {
 		h.scaling = append(h.scaling, fmt.Sprintf("masters %d -> %d", h.readyMasters, o.Masters))
 	}
+	if o.temporaryAtWantedIndex() {
+		h.scaling = append(h.scaling, fmt.Sprintf("the scale waits for the rolling update to end: its temporary node %d holds a wanted index", o.TemporaryIndex))
+	}
 	return h
 }
 

@@ -88,6 +88,7 @@ func WantedMembers(rc *redisv1beta1.RedisCluster, pods map[int]*corev1.Pod, clai
 		m := Member{Index: index, Pod: objects.PodName(rc, index), Port: int(rc.Spec.NodePort(index)), Extra: index >= rc.Spec.NodeCount(),
 			ClaimKept: claims[index]}
 		if pod, ok := pods[index]; ok {
+			m.Extra = m.Extra || pod.Annotations[objects.AnnotationTemporary] == "true"
 			m.Node, m.Domain = pod.Spec.NodeName, pod.Spec.NodeName
 			if pod.DeletionTimestamp == nil {
 				// A setting Redis takes only at start needs a new pod too.
@@ -104,6 +105,17 @@ func WantedMembers(rc *redisv1beta1.RedisCluster, pods map[int]*corev1.Pod, clai
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
 	return out
+}
+
+// temporaryIndex is the index of the rolling update's temporary node: the index after the wanted
+// nodes, or that of a temporary pod a scale-out has since made a wanted index.
+func temporaryIndex(rc *redisv1beta1.RedisCluster, pods map[int]*corev1.Pod) int {
+	for index, pod := range pods {
+		if index < rc.Spec.NodeCount() && pod.Annotations[objects.AnnotationTemporary] == "true" {
+			return index
+		}
+	}
+	return rc.Spec.NodeCount()
 }
 
 func podReady(pod *corev1.Pod) bool {

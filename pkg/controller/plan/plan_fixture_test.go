@@ -15,7 +15,7 @@ import (
 // clusterFixture builds the liveCluster of nodes for a cluster of masters x replicas.
 func clusterFixture(masters, replicas int, nodes ...testcluster.Node) *liveCluster {
 	o := &liveCluster{Masters: masters, Replicas: replicas, View: testcluster.View(nodes...),
-		LinkDownLimit: 12, NodeTimeout: 5 * time.Second, Now: time.Unix(1000, 0)}
+		LinkDownLimit: 12, NodeTimeout: 5 * time.Second, Now: time.Unix(1000, 0), TemporaryIndex: masters * (1 + replicas)}
 	for _, n := range nodes {
 		m := Member{Index: n.Index, Pod: fmt.Sprintf("rc-%d", n.Index), Node: n.Host, Domain: n.Host, Port: 10000 + n.Index, ClaimKept: n.DataKept}
 		if !n.NoPod {

@@ -24,6 +24,12 @@ func (o *liveCluster) rolling() bool {
 	return false
 }
 
+// temporaryAtWantedIndex reports whether a scale-out made the temporary node's index a wanted one:
+// the new node at that index comes once the roll is over and the temporary node is removed.
+func (o *liveCluster) temporaryAtWantedIndex() bool {
+	return o.TemporaryIndex < o.Masters*(1+o.Replicas)
+}
+
 // isTemporary reports whether m is the temporary node the roll keeps.
 func (o *liveCluster) isTemporary(m Member) bool {
 	return m.Extra && m.Index == o.TemporaryIndex && o.rolling()

@@ -3,11 +3,14 @@ package plan
 import (
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 
 	"redis-operator/pkg/controller/internal/testcluster"
+	"redis-operator/pkg/controller/objects"
 	"redis-operator/pkg/redisops/topology"
 )
 
@@ -174,4 +177,37 @@ func TestRollOfAShardWithoutReplicaGoesThroughATemporaryNode(t *testing.T) {
 		require.Equal(t, []string{actRemove}, kinds(p))
 		require.Equal(t, "t3", p.Actions[0].NodeID)
 	})
+}
+
+// A scale-out while the temporary node holds a shard makes its index a wanted one: the node stays
+// the roll's temporary node, the roll goes on and the scale waits for it.
+func TestScaleOutWaitsForTheRollsTemporaryNode(t *testing.T) {
+	split := topology.EvenSplit(3)
+	rc := testcluster.Cluster("rc")
+	rc.Spec.Replicas = 0
+	temporaryPod := objects.Pod(rc, 3)
+	rc.Spec.Masters = 4
+	in := plannerInput(rc, &Observation{Cluster: rc, Pods: map[int]*corev1.Pod{3: temporaryPod}})
+	require.Equal(t, 3, in.TemporaryIndex)
+	require.True(t, in.Members[3].Extra, "the temporary node is not a wanted node yet")
+	require.False(t, objects.Pod(rc, 3).Annotations[objects.AnnotationTemporary] == "true", "a wanted node's pod is not temporary")
+
+	t3 := testcluster.Node{Index: 3, Host: "b", ID: "t3", Master: true, StateOK: true, Epoch: -1, Slots: split[0:1]}
+	nodes := withoutReplicas()
+	nodes[0].ID, nodes[0].Master, nodes[0].MasterID, nodes[0].Slots, nodes[0].LinkUp = "n0", false, "t3", nil, true
+	p := rollOf(rolling(clusterFixture(4, 0, append(nodes, t3)...), 3, 1, 2))
+	require.Equal(t, []string{actFailover}, kinds(p), "its shard goes back first")
+	require.Equal(t, "t3", p.Actions[0].NodeID)
+
+	t3.Master, t3.MasterID, t3.Slots, t3.LinkUp = false, "m0", nil, true
+	p = rollOf(rolling(clusterFixture(4, 0, append(withoutReplicas(), t3)...), 3, 1, 2))
+	require.Equal(t, []string{actReplicate}, kinds(p), "then it serves the next shard, no new master awaited")
+	require.Equal(t, "m1", p.Actions[0].NodeID)
+
+	t3.MasterID = "m2"
+	o := rolling(clusterFixture(4, 0, append(withoutReplicas(), t3)...), 3)
+	p = rollOf(o)
+	require.Equal(t, []string{actRemove}, kinds(p), "the roll over, it goes; the node at its index comes new")
+	h := assessCluster(o, nil, nil)
+	require.Contains(t, strings.Join(h.scaling, "; "), "the scale waits for the rolling update to end: its temporary node 3 holds a wanted index")
 }

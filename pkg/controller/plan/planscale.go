@@ -36,6 +36,9 @@ func planScale(o *liveCluster, nodes []reachableMember, owners *slotOwners) []Ac
 // scaleMoves are the masters planScale keeps and the slot moves that spread the slots over
 // them, or what comes first: why it waits, or the new masters' replicas to link.
 func scaleMoves(o *liveCluster, nodes []reachableMember, owners *slotOwners) ([]reachableMember, []topology.SlotMove, []Action) {
+	if o.temporaryAtWantedIndex() {
+		return nil, nil, nil // the roll goes first; assessCluster says the scale waits
+	}
 	var masters, free []reachableMember
 	for _, n := range nodes {
 		switch {

@@ -35,6 +35,24 @@ func blockHostPort(t *testing.T, ns, node string, port int32) {
 	require.NoError(t, err)
 }
 
+// waitBlockersRunning waits until n port blockers of namespace ns run.
+func waitBlockersRunning(t *testing.T, ns string, n int) {
+	t.Helper()
+	framework.WaitFor(t, 30*time.Second, "the port blockers to run", func() (bool, error) {
+		pods, err := f.Kube.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "test=port-blocker"})
+		if err != nil {
+			return false, err
+		}
+		running := 0
+		for _, p := range pods.Items {
+			if p.Status.Phase == corev1.PodRunning {
+				running++
+			}
+		}
+		return running == n, fmt.Errorf("%d of %d running", running, n)
+	})
+}
+
 // waitSchedulerSeesPort waits until the scheduler counts host port port on node taken: a probe
 // pod asking for that port on that node alone, tolerating a cordon, is refused for want of free
 // ports. The scheduler learns of pods by a watch of its own, so a blocker running on node says

@@ -147,19 +147,7 @@ func TestEveryPersistentPodMovesHosts(t *testing.T) {
 	for name, old := range olds {
 		blockHostPort(t, ns, old.Spec.NodeName, before[name].Port)
 	}
-	framework.WaitFor(t, 30*time.Second, "the port blockers to run", func() (bool, error) {
-		pods, err := f.Kube.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "test=port-blocker"})
-		if err != nil {
-			return false, err
-		}
-		running := 0
-		for _, p := range pods.Items {
-			if p.Status.Phase == corev1.PodRunning {
-				running++
-			}
-		}
-		return running == len(olds), fmt.Errorf("%d of %d running", running, len(olds))
-	})
+	waitBlockersRunning(t, ns, len(olds))
 	for name, old := range olds {
 		waitSchedulerSeesPort(t, ns, old.Spec.NodeName, before[name].Port)
 	}

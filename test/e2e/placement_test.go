@@ -298,19 +298,7 @@ func TestSpreadStopsWhenTheEmptyNodeRefusesThePod(t *testing.T) {
 	for i := range rc.Spec.NodeCount() {
 		blockHostPort(t, ns, refusing, rc.Spec.NodePort(i))
 	}
-	framework.WaitFor(t, 30*time.Second, "the port blockers to run", func() (bool, error) {
-		pods, err := f.Kube.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "test=port-blocker"})
-		if err != nil {
-			return false, err
-		}
-		running := 0
-		for _, p := range pods.Items {
-			if p.Status.Phase == corev1.PodRunning {
-				running++
-			}
-		}
-		return running == rc.Spec.NodeCount(), fmt.Errorf("%d of %d running", running, rc.Spec.NodeCount())
-	})
+	waitBlockersRunning(t, ns, rc.Spec.NodeCount())
 	for i := range rc.Spec.NodeCount() {
 		waitSchedulerSeesPort(t, ns, refusing, rc.Spec.NodePort(i))
 	}

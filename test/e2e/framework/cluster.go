@@ -187,7 +187,7 @@ func (f *Framework) CheckInvariantsWithPassword(t testing.TB, rc *redisv1beta1.R
 	defer admin.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	want := invariants.Expect{Masters: int(rc.Spec.Masters), ReplicasPerMaster: int(rc.Spec.Replicas)}
+	want := invariants.Expect{Masters: int(rc.Spec.Masters), ReplicasPerMaster: int(rc.Spec.Replicas), Password: password}
 	WaitFor(t, gossipSettles, "every cluster invariant to hold", func() (bool, error) {
 		err := invariants.Check(ctx, admin, NodeAddrs(rc), want)
 		return err == nil, err

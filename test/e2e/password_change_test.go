@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -127,6 +129,7 @@ func TestPasswordChangedTwiceWhileAReplicaIsStopped(t *testing.T) {
 	framework.WaitFor(t, time.Minute, "every answering node to take the second password", func() (bool, error) {
 		return nodesTaking(others, "second-secret")
 	})
+	t.Logf("every answering node took the second password %.1fs after the stop", time.Since(start).Seconds())
 	setSecret(t, ns, "third-secret")
 	framework.WaitFor(t, time.Minute, "every answering node to take the third password", func() (bool, error) {
 		return nodesTaking(others, "third-secret")
@@ -162,6 +165,28 @@ func masterLinkUp(ctx context.Context, addr, password string) (bool, error) {
 	return true, nil
 }
 
+// syncsServed is how many replication handshakes the master at addr completed, full or partial:
+// each needs the replica logged in.
+func syncsServed(ctx context.Context, addr, password string) (int, error) {
+	c := nodeClient(addr, password)
+	defer c.Close()
+	info, err := c.Info(ctx, "stats").Result()
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, line := range strings.Split(info, "\r\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && (k == "sync_full" || k == "sync_partial_ok") {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return 0, err
+			}
+			total += n
+		}
+	}
+	return total, nil
+}
+
 // Issue 23, item 5: while the password is being removed, a replica whose replication link
 // drops links again: masters stop requiring the password before replicas stop sending it. A
 // stopped replica holds the change halfway.
@@ -184,14 +209,27 @@ func TestReplicaRelinksWhileThePasswordIsRemoved(t *testing.T) {
 	})
 
 	ctx := context.Background()
+	var master redisv1beta1.NodeStatus
+	for _, n := range rc.Status.Nodes {
+		if n.NodeID == relinked.MasterNodeID {
+			master = n
+		}
+	}
+	served, err := syncsServed(ctx, nodeAddr(master), "only-secret")
+	require.NoError(t, err)
 	node := nodeClient(nodeAddr(relinked), "only-secret")
 	defer node.Close()
 	killed, err := node.Do(ctx, "CLIENT", "KILL", "TYPE", "master").Int()
 	require.NoError(t, err)
 	require.Equal(t, 1, killed, "the replica's link to its master")
+	cut := time.Now()
 	framework.WaitFor(t, 30*time.Second, "the replica's link to come back mid-change", func() (bool, error) {
+		if now, err := syncsServed(ctx, nodeAddr(master), "only-secret"); err != nil || now == served {
+			return false, errors.Join(err, fmt.Errorf("%s completed no replication handshake since the cut", master.Pod))
+		}
 		return masterLinkUp(ctx, nodeAddr(relinked), "only-secret")
 	})
+	t.Logf("%s linked again %.1fs after its link was cut mid-change", relinked.Pod, time.Since(cut).Seconds())
 
 	resume()
 	waitPasswordChanged(t, rc, 2*time.Minute, "")

@@ -40,24 +40,32 @@ func (c *Controller) setLiveSettings(ctx context.Context, rc *redisv1beta1.Redis
 	return c.annotatePod(ctx, rc, a.Node.Pod, objects.AnnotationSettings, recorded)
 }
 
-// stepPassword carries out one step of a password change on a node.
+// stepPassword carries out one step of a password change on a node. The first adds the new
+// password to what the node takes (a node losing its password takes any at once: SetPassword
+// "") and gives its master MasterAuth, which that master takes throughout; the last gives its
+// master the new password, then drops the passwords before.
 func (c *Controller) stepPassword(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster, a plan.ApplyPassword) error {
 	addr := a.Node.Addr()
 	recorded := a.Version
 	if a.Drop {
+		if err := redis.SetMasterAuth(ctx, addr, a.Password); err != nil {
+			return err
+		}
 		if err := redis.SetPassword(ctx, addr, a.Password); err != nil {
 			return err
 		}
 	} else {
 		recorded += objects.AddedSuffix
-		if a.Password != "" {
-			if err := redis.AddPassword(ctx, addr, a.Password); err != nil {
-				return err
-			}
+		add := redis.AddPassword
+		if a.Password == "" {
+			add = redis.SetPassword
 		}
-	}
-	if err := redis.SetMasterAuth(ctx, addr, a.Password); err != nil {
-		return err
+		if err := add(ctx, addr, a.Password); err != nil {
+			return err
+		}
+		if err := redis.SetMasterAuth(ctx, addr, a.MasterAuth); err != nil {
+			return err
+		}
 	}
 	return c.annotatePod(ctx, rc, a.Node.Pod, objects.AnnotationAuth, recorded)
 }

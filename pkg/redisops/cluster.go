@@ -27,8 +27,8 @@ type Cluster interface {
 
 	// SetConfig sets live settings on a node; Redis's refusals are in the result, not the error.
 	SetConfig(ctx context.Context, addr string, settings map[string]string) (ConfigResult, error)
-	// A password rotation: AddPassword the new one everywhere, SetMasterAuth it everywhere, then
-	// SetPassword it everywhere, which drops the old one.
+	// A password rotation: AddPassword the new one everywhere (SetPassword "" for none, which
+	// takes any), then SetMasterAuth it and SetPassword it everywhere, which drops the old ones.
 	AddPassword(ctx context.Context, addr, password string) error
 	SetPassword(ctx context.Context, addr, password string) error
 	SetMasterAuth(ctx context.Context, addr, password string) error

@@ -141,7 +141,7 @@ func TestPasswordAddedRotatedAndRemovedLive(t *testing.T) {
 		requirePassword(t, cur, password, refused)
 		framework.WaitFor(t, time.Minute, "the change to finish", func() (bool, error) {
 			secret, err := f.Kube.CoreV1().Secrets(ns).Get(context.Background(), "guarded-config", metav1.GetOptions{})
-			_, rotating := secret.Data["previous-password"]
+			_, rotating := secret.Data["held-passwords"]
 			return err == nil && !rotating, nil
 		})
 		cur = f.WaitReady(t, ns, "guarded", 2*time.Minute)

@@ -21,6 +21,8 @@ import (
 type Expect struct {
 	Masters           int
 	ReplicasPerMaster int
+	// Password is the one redis-cli logs in with, "" for none.
+	Password string
 }
 
 // Check returns nil when every invariant holds, or an error listing each violation:
@@ -48,7 +50,7 @@ func Check(ctx context.Context, admin *redisops.Admin, addrs []string, want Expe
 	checkOrphanKeys(ctx, admin, view, owners, report)
 	checkReplicasListed(view, report)
 	if len(addrs) > 0 {
-		checkWithRedisCLI(ctx, addrs[0], report)
+		checkWithRedisCLI(ctx, addrs[0], want.Password, report)
 	}
 	if len(problems) == 0 {
 		return nil
@@ -213,10 +215,14 @@ func checkOrphanKeys(ctx context.Context, admin *redisops.Admin, view *topology.
 	}
 }
 
-func checkWithRedisCLI(ctx context.Context, addr string, report func(string, ...interface{})) {
+func checkWithRedisCLI(ctx context.Context, addr, password string, report func(string, ...interface{})) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "redis-cli", "--cluster", "check", addr).CombinedOutput()
+	args := []string{"--cluster", "check", addr}
+	if password != "" {
+		args = append(args, "-a", password, "--no-auth-warning")
+	}
+	out, err := exec.CommandContext(ctx, "redis-cli", args...).CombinedOutput()
 	if err != nil {
 		report("redis-cli --cluster check %s failed (%v):\n%s", addr, err, out)
 	}

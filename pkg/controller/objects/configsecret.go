@@ -4,6 +4,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"hash/fnv"
+	"slices"
+	"sort"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -31,9 +33,14 @@ const (
 	MonitorPasswordKey = "exporter-password"
 	// SettingsKey holds the live settings as JSON, to tell which of them change.
 	SettingsKey = "settings"
-	// PreviousPasswordKey holds, while a password change runs, the password nodes took before
-	// ("" for none); the operator authenticates with either until every node dropped it.
-	PreviousPasswordKey = "previous-password"
+	// HeldPasswordsKey holds, while a password change runs, the passwords of the changes before
+	// it that a node may still take, as JSON by auth version ("" for none). The operator
+	// authenticates with any of them until every node took the current change: a node that
+	// missed one change (stopped, or the next change came first) still takes an older one.
+	HeldPasswordsKey = "held-passwords"
+	// previousPasswordKey is HeldPasswordsKey's former form, one password of the version before:
+	// read from a Secret an older operator wrote mid-change.
+	previousPasswordKey = "previous-password"
 	// AuthVersionKey counts password changes; each node's pod records the one it has taken.
 	AuthVersionKey = "auth-version"
 )
@@ -65,9 +72,10 @@ func liveSettings(rc *redisv1beta1.RedisCluster) map[string]string {
 }
 
 // ConfigSecret is the config Secret of rc for nodes taking password ("" for none) and the
-// exporter's user taking monitorPassword (the one existing holds, made once), following existing: a password that differs from existing's starts a change (the version
-// goes up, the former password is kept as the previous one) and rotated says every node took
-// the change, which drops the previous password.
+// exporter's user taking monitorPassword (the one existing holds, made once), following
+// existing: a password that differs from existing's starts a change (the version goes up, the
+// former password is held with its version). rotated says every node took existing's change:
+// no node holds an older password any more.
 func ConfigSecret(rc *redisv1beta1.RedisCluster, password, monitorPassword string, existing *corev1.Secret, rotated bool) *corev1.Secret {
 	settings := liveSettings(rc)
 	encoded, _ := json.Marshal(settings) // a map of strings always encodes
@@ -82,17 +90,32 @@ func ConfigSecret(rc *redisv1beta1.RedisCluster, password, monitorPassword strin
 	version := 0
 	if existing != nil {
 		version, _ = strconv.Atoi(string(existing.Data[AuthVersionKey]))
-		previous, changing := existing.Data[PreviousPasswordKey]
-		if now := string(existing.Data[PasswordKey]); now != password {
-			version++
-			previous, changing = []byte(now), true
+		held := heldPasswords(existing)
+		if rotated {
+			held = map[string]string{}
 		}
-		if changing && !rotated {
-			data[PreviousPasswordKey] = previous
+		if now := string(existing.Data[PasswordKey]); now != password {
+			held[strconv.Itoa(version)] = now
+			version++
+		}
+		if len(held) > 0 {
+			data[HeldPasswordsKey], _ = json.Marshal(held) // a map of strings always encodes
 		}
 	}
 	data[AuthVersionKey] = []byte(strconv.Itoa(version))
 	return &corev1.Secret{ObjectMeta: ownedMeta(rc, ConfigSecretName(rc), nil), Type: corev1.SecretTypeOpaque, Data: data}
+}
+
+// heldPasswords are the older passwords secret holds by auth version, empty when no change runs.
+func heldPasswords(secret *corev1.Secret) map[string]string {
+	held := map[string]string{}
+	if raw, ok := secret.Data[HeldPasswordsKey]; ok {
+		_ = json.Unmarshal(raw, &held) // only this package writes it
+	} else if previous, ok := secret.Data[previousPasswordKey]; ok {
+		version, _ := strconv.Atoi(AuthVersion(secret))
+		held[strconv.Itoa(version-1)] = string(previous)
+	}
+	return held
 }
 
 // SettingsHash is a short hash of rc's live settings and the exporter user's rules.
@@ -123,27 +146,45 @@ func AuthVersion(secret *corev1.Secret) string {
 	return string(secret.Data[AuthVersionKey])
 }
 
-// Rotating reports whether a password change runs: nodes may still take the previous one.
+// Rotating reports whether a password change runs: nodes may still take an older password.
 func Rotating(secret *corev1.Secret) bool {
-	if secret == nil {
-		return false
-	}
-	_, ok := secret.Data[PreviousPasswordKey]
-	return ok
+	return secret != nil && len(heldPasswords(secret)) > 0
 }
 
-// Passwords are the passwords to authenticate with, in order: the one nodes take, then,
-// while a change runs, the previous one. Before the cluster has a config Secret, its nodes take
-// the password its passwordSecret holds.
+// Passwords are the passwords to authenticate with, in order: the one nodes take, then, while
+// a change runs, the older ones, newest first. Before the cluster has a config Secret, its nodes
+// take the password its passwordSecret holds.
 func Passwords(secret *corev1.Secret, password string) []string {
 	if secret == nil {
 		return []string{password}
 	}
 	out := []string{string(secret.Data[PasswordKey])}
-	if previous, ok := secret.Data[PreviousPasswordKey]; ok && string(previous) != out[0] {
-		out = append(out, string(previous))
+	held := heldPasswords(secret)
+	versions := make([]int, 0, len(held))
+	for v := range held {
+		n, _ := strconv.Atoi(v)
+		versions = append(versions, n)
+	}
+	sort.Sort(sort.Reverse(sort.IntSlice(versions)))
+	for _, v := range versions {
+		if p := held[strconv.Itoa(v)]; !slices.Contains(out, p) {
+			out = append(out, p)
+		}
 	}
 	return out
+}
+
+// PasswordAt is the password nodes took with the auth version (as a pod records it, without
+// AddedSuffix); false when secret no longer holds it.
+func PasswordAt(secret *corev1.Secret, version string) (string, bool) {
+	if secret == nil {
+		return "", false
+	}
+	if version == AuthVersion(secret) {
+		return string(secret.Data[PasswordKey]), true
+	}
+	p, ok := heldPasswords(secret)[version]
+	return p, ok
 }
 
 // LiveAnnotations are what a pod created now records: it starts with the config Secret's

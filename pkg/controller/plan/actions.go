@@ -109,15 +109,17 @@ type ApplySettings struct {
 	Hash            string
 }
 
-// ApplyPassword moves the node to Password: first it accepts Password besides the previous one
-// and gives it to its master (Drop false), then, once every node got that far, it accepts only
-// Password (Drop true). Version is recorded on its pod.
+// ApplyPassword moves the node to Password. First (Drop false) it takes Password besides the
+// ones before (without a password: any) and gives its master MasterAuth, which that master
+// takes throughout; once every node got that far (Drop true), it gives its master Password and
+// takes only Password. Version is recorded on its pod.
 type ApplyPassword struct {
 	Because
-	Node     Member
-	Password string
-	Drop     bool
-	Version  string
+	Node       Member
+	Password   string
+	MasterAuth string
+	Drop       bool
+	Version    string
 }
 
 // ReplacePod deletes a node's pod built from an older spec; it is created again from the

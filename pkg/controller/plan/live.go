@@ -3,6 +3,7 @@ package plan
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"redis-operator/pkg/controller/objects"
 )
@@ -36,7 +37,7 @@ func planLive(o *Observation, in *liveCluster) []Action {
 	hash := objects.SettingsHash(o.Cluster)
 	version := objects.AuthVersion(secret)
 	password := string(secret.Data[objects.PasswordKey])
-	var out, drops []Action
+	var out, replicaDrops, masterDrops []Action
 	everyNodeAdded := true
 	for _, n := range in.reachable() {
 		pod := o.Pods[n.Index]
@@ -51,12 +52,18 @@ func planLive(o *Observation, in *liveCluster) []Action {
 		case got == version:
 		case !objects.Rotating(secret):
 			// A pod from before the config Secret: its node took the same password at start.
-			out = append(out, ApplyPassword{Because(fmt.Sprintf("record node %d's password", n.Index)), n.Member, password, true, version})
+			out = append(out, ApplyPassword{Because(fmt.Sprintf("record node %d's password", n.Index)), n.Member, password, password, true, version})
 		case got == version+objects.AddedSuffix:
-			drops = append(drops, ApplyPassword{Because(fmt.Sprintf("make node %d drop the previous password", n.Index)), n.Member, password, true, version})
+			drop := ApplyPassword{Because(fmt.Sprintf("make node %d drop the passwords before", n.Index)), n.Member, password, password, true, version}
+			if n.Self.Master() {
+				masterDrops = append(masterDrops, drop)
+			} else {
+				replicaDrops = append(replicaDrops, drop)
+			}
 		default:
 			everyNodeAdded = false
-			out = append(out, ApplyPassword{Because(fmt.Sprintf("make node %d take the new password besides the previous one", n.Index)), n.Member, password, false, version})
+			out = append(out, ApplyPassword{Because(fmt.Sprintf("make node %d take the new password besides the ones before", n.Index)),
+				n.Member, password, masterAuth(o, in, n, password), false, version})
 		}
 	}
 	for index, pod := range o.Pods {
@@ -68,9 +75,34 @@ func planLive(o *Observation, in *liveCluster) []Action {
 		}
 	}
 	if everyNodeAdded {
-		out = append(out, drops...)
+		// Replicas give their master the new password before it stops taking the old ones.
+		out = append(append(out, replicaDrops...), masterDrops...)
 	}
 	return out
+}
+
+// masterAuth is the password node n gives its master while a change runs and n takes the new
+// password besides the ones before: one its master takes both before and after it does the
+// same, so a replication link that drops meanwhile comes back. That is the password of the
+// change the master's pod records (n's own for a master, which may become a replica, or when
+// its master does not answer), unless that is none: a node without a password takes any, and
+// will require the new one.
+func masterAuth(o *Observation, in *liveCluster, n reachableMember, password string) string {
+	source := n.Member
+	if !n.Self.Master() {
+		for _, m := range in.reachable() {
+			if m.Self.ID == n.Self.MasterID {
+				source = m.Member
+			}
+		}
+	}
+	if pod := o.Pods[source.Index]; pod != nil {
+		recorded := strings.TrimSuffix(pod.Annotations[objects.AnnotationAuth], objects.AddedSuffix)
+		if held, ok := objects.PasswordAt(o.ConfigSecret, recorded); ok && held != "" {
+			return held
+		}
+	}
+	return password
 }
 
 // memberAddr is the address of the member at index, "" when it has none.

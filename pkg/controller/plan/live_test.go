@@ -132,3 +132,56 @@ func TestANewStorageClassRollsNodesOntoNewClaims(t *testing.T) {
 	require.Contains(t, Decide(o).CreateClaims, 3)
 	require.Contains(t, Decide(o).CreatePods, 3)
 }
+
+// Issue 23, item 4: a node that missed a change (stopped while the password went first ->
+// second) still takes first only when the next change (-> third) starts. Every password a node
+// may still hold stays in the config Secret, so the operator still logs in to it, until every
+// node took the newest change.
+func TestASecondPasswordChangeKeepsThePasswordANodeThatMissedTheFirstHolds(t *testing.T) {
+	rc := testcluster.Cluster("rc")
+	hash := objects.SettingsHash(rc)
+	first := objects.ConfigSecret(rc, "first", "exporter-secret", nil, false)
+	second := objects.ConfigSecret(rc, "second", "exporter-secret", first, false)
+	missed := liveObservation(second, hash, "1:added", "1:added", "1:added", "0", "1:added", "1:added")
+	require.False(t, rotated(missed))
+
+	third := objects.ConfigSecret(rc, "third", "exporter-secret", second, rotated(missed))
+	require.Equal(t, "2", objects.AuthVersion(third))
+	require.Equal(t, []string{"third", "second", "first"}, objects.Passwords(third, "third"), "node 3 takes first only")
+
+	o := liveObservation(third, hash, "2:added", "2:added", "2:added", "0", "2:added", "2:added")
+	require.Equal(t, []string{"add third"}, liveKinds(o), "node 3 takes third once it answers, nobody drops before")
+	o = liveObservation(third, hash, "2:added")
+	require.Len(t, liveKinds(o), 6)
+	o = liveObservation(third, hash, "2")
+	require.True(t, rotated(o))
+	done := objects.ConfigSecret(rc, "third", "exporter-secret", third, true)
+	require.False(t, objects.Rotating(done))
+	require.Equal(t, []string{"third"}, objects.Passwords(done, "third"))
+}
+
+// The next change may arrive in the very sync that sees the last one finished: the password
+// every node took then is held, not forgotten with the older ones.
+func TestAPasswordChangeArrivingAsTheLastFinishesHoldsThePasswordNodesTook(t *testing.T) {
+	rc := testcluster.Cluster("rc")
+	first := objects.ConfigSecret(rc, "first", "exporter-secret", nil, false)
+	second := objects.ConfigSecret(rc, "second", "exporter-secret", first, false)
+	o := liveObservation(second, objects.SettingsHash(rc), "1")
+	require.True(t, rotated(o))
+
+	third := objects.ConfigSecret(rc, "third", "exporter-secret", second, rotated(o))
+	require.True(t, objects.Rotating(third))
+	require.Equal(t, []string{"third", "second"}, objects.Passwords(third, "third"), "every node takes second only")
+}
+
+// A Secret an older operator wrote mid-change holds the password before under its former key.
+func TestAChangeAnOlderOperatorStartedKeepsItsPreviousPassword(t *testing.T) {
+	rc := testcluster.Cluster("rc")
+	older := objects.ConfigSecret(rc, "new", "exporter-secret", nil, false)
+	older.Data[objects.AuthVersionKey] = []byte("1")
+	older.Data["previous-password"] = []byte("old")
+	require.True(t, objects.Rotating(older))
+	require.Equal(t, []string{"new", "old"}, objects.Passwords(older, "new"))
+	next := objects.ConfigSecret(rc, "newer", "exporter-secret", older, false)
+	require.Equal(t, []string{"newer", "new", "old"}, objects.Passwords(next, "newer"))
+}

@@ -177,11 +177,17 @@ const gossipSettles = 10 * time.Second
 // gossipSettles, with the violations last seen.
 func (f *Framework) CheckInvariants(t testing.TB, rc *redisv1beta1.RedisCluster) {
 	t.Helper()
-	admin := redisops.NewAdmin("")
+	f.CheckInvariantsWithPassword(t, rc, "")
+}
+
+// CheckInvariantsWithPassword is CheckInvariants on nodes that take password.
+func (f *Framework) CheckInvariantsWithPassword(t testing.TB, rc *redisv1beta1.RedisCluster, password string) {
+	t.Helper()
+	admin := redisops.NewAdmin(password)
 	defer admin.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	want := invariants.Expect{Masters: int(rc.Spec.Masters), ReplicasPerMaster: int(rc.Spec.Replicas)}
+	want := invariants.Expect{Masters: int(rc.Spec.Masters), ReplicasPerMaster: int(rc.Spec.Replicas), Password: password}
 	WaitFor(t, gossipSettles, "every cluster invariant to hold", func() (bool, error) {
 		err := invariants.Check(ctx, admin, NodeAddrs(rc), want)
 		return err == nil, err

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -11,14 +12,14 @@ import (
 	"redis-operator/test/e2e/framework"
 )
 
-// everyNodeRuns waits until every node of rc reads back directive as want.
+// everyNodeRuns waits until every node at addrs reads back directive as want.
 func everyNodeRuns(t *testing.T, addrs []string, directive, want string, timeout time.Duration) {
 	t.Helper()
 	ctx := context.Background()
 	framework.WaitFor(t, timeout, "every node to run "+directive+" "+want, func() (bool, error) {
 		for _, addr := range addrs {
 			if got, err := configOf(ctx, addr, "", directive); err != nil || got != want {
-				return false, nil
+				return false, fmt.Errorf("node %s runs %s %q (%v)", addr, directive, got, err)
 			}
 		}
 		return true, nil

@@ -73,6 +73,9 @@ func (r *fakeRedis) View(_ context.Context, addrs []string) *topology.ClusterVie
 	return view
 }
 
+// ReadConfig leaves every node's Config unread: the fixture tests' nodes run what their pods say.
+func (r *fakeRedis) ReadConfig(context.Context, *topology.ClusterView, []string) {}
+
 func (r *fakeRedis) Meet(_ context.Context, addr, ip string, port, busPort int) error {
 	r.record("meet %s -> %s:%d@%d", addr, ip, port, busPort)
 	return nil

@@ -44,6 +44,7 @@ func (c *Controller) observe(ctx context.Context, rc *redisv1beta1.RedisCluster,
 func observeRedis(ctx context.Context, redis redisops.Cluster, o *plan.Observation) {
 	if addrs := plan.MemberAddrs(plan.WantedMembers(o.Cluster, o.Pods, o.Claims)); len(addrs) > 0 {
 		o.View = redis.View(ctx, addrs)
+		redis.ReadConfig(ctx, o.View, plan.ReadBackDirectives(o))
 	}
 }
 

@@ -25,6 +25,8 @@ type Cluster interface {
 	// SlotMemory estimates what the keys of slots take on the node at addr, before they move.
 	SlotMemory(ctx context.Context, addr string, slots []int) (topology.SlotMemory, error)
 
+	// ReadConfig reads directives back from every answering node of view, into its Config.
+	ReadConfig(ctx context.Context, view *topology.ClusterView, directives []string)
 	// SetConfig sets live settings on a node; Redis's refusals are in the result, not the error.
 	SetConfig(ctx context.Context, addr string, settings map[string]string) (ConfigResult, error)
 	// A password rotation: AddPassword the new one everywhere (SetPassword "" for none, which

@@ -3,10 +3,10 @@ package redisops
 import (
 	"context"
 	"fmt"
-	"math"
 	"sort"
-	"strconv"
 	"strings"
+
+	"redis-operator/pkg/redisops/conf"
 )
 
 // ConfigResult is what became of each directive SetConfig was given.
@@ -94,47 +94,5 @@ func configValue(values map[string]string, directive string) string {
 }
 
 // SameConfigValue reports that Redis reading back got for a directive set to want means it holds
-// want: memory amounts compare in bytes (Redis reads back 100mb as 104857600), yes/no ignore
-// case, anything else must be the same string.
-func SameConfigValue(want, got string) bool {
-	if want == got {
-		return true
-	}
-	if isYesNo(want) && isYesNo(got) {
-		return strings.EqualFold(want, got)
-	}
-	w, okW := memoryBytes(want)
-	g, okG := memoryBytes(got)
-	return okW && okG && w == g
-}
-
-func isYesNo(s string) bool { return strings.EqualFold(s, "yes") || strings.EqualFold(s, "no") }
-
-// memoryUnits are Redis's memory suffixes, longest first so that "mb" is not read as "b".
-var memoryUnits = []struct {
-	suffix string
-	factor uint64
-}{
-	{"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30},
-	{"k", 1000}, {"m", 1000 * 1000}, {"g", 1000 * 1000 * 1000}, {"b", 1},
-}
-
-// memoryBytes reads a memory amount as Redis does: digits with an optional unit, b, k (1000),
-// kb (1024), m, mb, g or gb, in any case.
-func memoryBytes(s string) (uint64, bool) {
-	digits, factor := strings.ToLower(s), uint64(1)
-	for _, u := range memoryUnits {
-		if strings.HasSuffix(digits, u.suffix) {
-			digits, factor = strings.TrimSuffix(digits, u.suffix), u.factor
-			break
-		}
-	}
-	if digits == "" || strings.TrimLeft(digits, "0123456789") != "" {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(digits, 10, 64)
-	if err != nil || n > math.MaxUint64/factor {
-		return 0, false
-	}
-	return n * factor, true
-}
+// want (conf.SameValue).
+func SameConfigValue(want, got string) bool { return conf.SameValue(want, got) }

@@ -3,6 +3,7 @@ package redisops
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -58,4 +59,44 @@ func (a *Admin) fetchNode(ctx context.Context, addr string) *topology.NodeState 
 	state.Replication = topology.ParseInfo(repl.Val())
 	state.Memory = topology.ParseInfo(memory.Val())
 	return state
+}
+
+// ReadConfig reads directives with one CONFIG GET per answering node of view, concurrently,
+// into each node's Config; a node that cannot tell keeps a nil Config.
+func (a *Admin) ReadConfig(ctx context.Context, view *topology.ClusterView, directives []string) {
+	if view == nil || len(directives) == 0 {
+		return
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, fetchConcurrency)
+	for _, state := range view.Nodes {
+		if state.Err != nil {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			args := append([]interface{}{"config", "get"}, toArgs(directives)...)
+			cmd := redis.NewMapStringStringCmd(ctx, args...)
+			if a.Client(state.Addr).Process(ctx, cmd) != nil {
+				return
+			}
+			config := make(map[string]string, len(directives))
+			for k, v := range cmd.Val() {
+				config[strings.ToLower(k)] = v
+			}
+			state.Config = config
+		}()
+	}
+	wg.Wait()
+}
+
+func toArgs(ss []string) []interface{} {
+	out := make([]interface{}, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
 }

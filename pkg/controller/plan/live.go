@@ -44,10 +44,7 @@ func planLive(o *Observation, in *liveCluster) []Action {
 		if pod == nil {
 			continue
 		}
-		if got := pod.Annotations[objects.AnnotationSettings]; got != hash && got != objects.RestartPrefix+hash {
-			out = append(out, ApplySettings{Because(fmt.Sprintf("apply the live settings to node %d", n.Index)), n.Member, settings,
-				string(secret.Data[objects.MonitorPasswordKey]), hash})
-		}
+		out = append(out, settingsAction(n, pod, secret, settings, hash)...)
 		switch got := pod.Annotations[objects.AnnotationAuth]; {
 		case got == version:
 		case !objects.Rotating(secret):

@@ -39,3 +39,33 @@ func TestServerArgs(t *testing.T) {
 	require.Equal(t, "$(POD_IP)", value("--cluster-announce-ip"))
 	require.Equal(t, "yes", value("--appendonly"))
 }
+
+// Runs takes a value for what Redis reads back of it (seen on Redis 7.0), and anything else
+// for a drift.
+func TestRunsReadsValuesAsRedisReadsThemBack(t *testing.T) {
+	for _, c := range []struct {
+		directive, want, got string
+		runs                 bool
+	}{
+		{"maxmemory-policy", "allkeys-lru", "allkeys-lru", true},
+		{"maxmemory-policy", "ALLKEYS-LRU", "allkeys-lru", true},
+		{"maxmemory-policy", "noeviction", "allkeys-lru", false},
+		{"hz", "20", "15", false},
+		{"repl-backlog-size", "1mb", "1048576", true},
+		{"notify-keyspace-events", "KEA", "AKE", true},
+		{"notify-keyspace-events", "Ex", "xE", true},
+		{"notify-keyspace-events", "Kg$lshzxetd", "AK", true},
+		{"notify-keyspace-events", "", "AK", false},
+		{"notify-keyspace-events", "Ex", "", false},
+		{"client-output-buffer-limit", "normal 0 0 0", "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60", true},
+	} {
+		require.Equal(t, c.runs, Runs(c.directive, c.want, c.got), "%s %q read back as %q", c.directive, c.want, c.got)
+	}
+}
+
+func TestWantedKeepsTheDefaultOfADirectiveSetByItsOldName(t *testing.T) {
+	wanted := Wanted(map[string]string{"lua-time-limit": "10000", "hz": "20"})
+	require.Equal(t, "20", wanted["hz"])
+	require.Equal(t, "noeviction", wanted["maxmemory-policy"])
+	require.NotContains(t, wanted, "busy-reply-threshold")
+}

@@ -14,6 +14,8 @@ type NodeState struct {
 	Info        map[string]string
 	Replication map[string]string
 	Memory      map[string]string
+	// Config holds the live directives the operator reads back (ReadConfig), nil when not read.
+	Config map[string]string
 }
 
 // Self is the node's own line of its table.

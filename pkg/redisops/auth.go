@@ -68,6 +68,27 @@ func (a *Admin) passwordFor(ctx context.Context, addr string) string {
 	return ""
 }
 
+// takesOlderPassword reports whether the node at addr, which took one of the Admin's passwords,
+// refuses the newest: while older ones are held, a connection that logged in with one of them is
+// asked to log in with the newest. A refused AUTH leaves the connection logged in as it was.
+func (a *Admin) takesOlderPassword(ctx context.Context, addr string) bool {
+	if len(a.passwords) < 2 || a.passwords[0] == "" {
+		return false
+	}
+	a.mu.Lock()
+	accepted, ok := a.accepted[addr]
+	a.mu.Unlock()
+	if ok && accepted == a.passwords[0] {
+		return false
+	}
+	err := a.Client(addr).Do(ctx, "AUTH", "default", a.passwords[0]).Err()
+	if err == nil {
+		a.remember(addr, a.passwords[0])
+		return false
+	}
+	return IsAuthFailure(err)
+}
+
 // IsAuthFailure reports that a node refused the connection's credentials or wants some: no
 // password of the Admin is one the node accepts.
 func IsAuthFailure(err error) bool {

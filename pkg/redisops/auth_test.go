@@ -289,3 +289,30 @@ func TestMonitorUserReadsStatsAndNoKeys(t *testing.T) {
 	}
 	require.Equal(t, "v", admin.Client(addr).Get(ctx, "k").Val())
 }
+
+// A node that took only an older password than the newest an Admin holds (its container
+// restarted on a config file from before the change) is told apart in the view; a node that
+// takes the newest, or an Admin with one password, is not.
+func TestViewTellsANodeThatRunsAnOlderPassword(t *testing.T) {
+	servers := redistest.StartServers(t, 2, redistest.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	setup := redisops.NewAdmin()
+	older, both := servers[0].Addr, servers[1].Addr
+	require.NoError(t, setup.SetPassword(ctx, older, "old"))
+	require.NoError(t, setup.SetPassword(ctx, both, "old"))
+	require.NoError(t, setup.AddPassword(ctx, both, "new"))
+	setup.Close()
+
+	admin := redisops.NewAdmin("new", "old")
+	t.Cleanup(admin.Close)
+	view := admin.View(ctx, []string{older, both})
+	require.NoError(t, view.Nodes[older].Err)
+	require.True(t, view.Nodes[older].OlderPassword, "takes old only")
+	require.False(t, view.Nodes[both].OlderPassword, "takes new too")
+	require.NoError(t, admin.Client(older).Ping(ctx).Err(), "a refused AUTH leaves the connection logged in")
+
+	single := redisops.NewAdmin("old")
+	t.Cleanup(single.Close)
+	require.False(t, single.View(ctx, []string{older}).Nodes[older].OlderPassword, "no newer password to tell")
+}

@@ -58,6 +58,7 @@ func (a *Admin) fetchNode(ctx context.Context, addr string) *topology.NodeState 
 	state.Info = topology.ParseInfo(info.Val())
 	state.Replication = topology.ParseInfo(repl.Val())
 	state.Memory = topology.ParseInfo(memory.Val())
+	state.OlderPassword = a.takesOlderPassword(ctx, addr)
 	return state
 }
 

@@ -140,9 +140,7 @@ func TestPasswordAddedRotatedAndRemovedLive(t *testing.T) {
 		cur := f.WaitReady(t, ns, "guarded", 2*time.Minute)
 		requirePassword(t, cur, password, refused)
 		framework.WaitFor(t, time.Minute, "the change to finish", func() (bool, error) {
-			secret, err := f.Kube.CoreV1().Secrets(ns).Get(context.Background(), "guarded-config", metav1.GetOptions{})
-			_, rotating := secret.Data["held-passwords"]
-			return err == nil && !rotating, nil
+			return podsRecording(ns, "guarded", authVersion(t, ns, "guarded"))
 		})
 		cur = f.WaitReady(t, ns, "guarded", 2*time.Minute)
 		require.Equal(t, before, podUIDs(t, ns, "guarded"), "no pod restarted")

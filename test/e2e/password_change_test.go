@@ -237,3 +237,32 @@ func TestReplicaRelinksWhileThePasswordIsRemoved(t *testing.T) {
 	f.CheckInvariants(t, rc)
 	framework.CheckKeys(t, framework.ClusterClient(t, rc), "kept", 2000)
 }
+
+// Issue 23, item 6(a), the password: right after a change, a master's container restarts on the
+// config file from before it (the kubelet refreshes a mounted Secret up to a minute late), so the
+// node takes the former password only while its pod records the change. Simulated on the running
+// node: its password is set back and its clients cut. It must take the new password again.
+func TestNodeBackOnAnOlderPasswordTakesTheNewOne(t *testing.T) {
+	rc := f.ReadyCluster(t, "drifted")
+	ns := rc.Namespace
+	ctx := context.Background()
+	framework.WriteKeys(t, framework.ClusterClient(t, rc), "kept", 2000)
+	setSecret(t, ns, "first-secret")
+	patchCluster(t, ns, "drifted", `{"spec":{"passwordSecret":{"name":"auth","key":"password"}}}`)
+	waitPasswordChanged(t, rc, time.Minute, "first-secret", "")
+	setSecret(t, ns, "second-secret")
+	waitPasswordChanged(t, rc, time.Minute, "second-secret", "first-secret")
+	rc = f.WaitReady(t, ns, "drifted", 2*time.Minute)
+
+	drifted := nodeOfRole(rc, redisv1beta1.RoleMaster)
+	c := nodeClient(nodeAddr(drifted), "second-secret")
+	require.NoError(t, c.Do(ctx, "ACL", "SETUSER", "default", "resetpass", ">first-secret").Err())
+	require.NoError(t, c.Do(ctx, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes").Err())
+	require.NoError(t, c.Close())
+	start := time.Now()
+	waitPasswordChanged(t, rc, time.Minute, "second-secret", "first-secret")
+	t.Logf("%s took the new password again %.1fs after it was set back", drifted.Pod, time.Since(start).Seconds())
+	rc = f.WaitReady(t, ns, "drifted", 2*time.Minute)
+	f.CheckInvariantsWithPassword(t, rc, "second-secret")
+	framework.CheckKeys(t, passwordClient(t, rc, "second-secret"), "kept", 2000)
+}

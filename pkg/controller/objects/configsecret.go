@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -43,7 +44,40 @@ const (
 	previousPasswordKey = "previous-password"
 	// AuthVersionKey counts password changes; each node's pod records the one it has taken.
 	AuthVersionKey = "auth-version"
+	// SettledKey holds when every node was first seen to have taken the current change
+	// (RFC 3339). The held passwords are kept HeldPasswordsGrace longer: a container restarting
+	// meanwhile may read the config file the kubelet has not refreshed yet.
+	SettledKey = "passwords-settled-at"
 )
+
+// HeldPasswordsGrace is how long the older passwords are held after every node took a change:
+// the kubelet refreshes a mounted Secret within about a minute, its sync period plus its cache.
+const HeldPasswordsGrace = 3 * time.Minute
+
+// SettledAt is when every node was first seen to have taken secret's change, zero before.
+func SettledAt(secret *corev1.Secret) time.Time {
+	if secret == nil {
+		return time.Time{}
+	}
+	at, err := time.Parse(time.RFC3339, string(secret.Data[SettledKey]))
+	if err != nil {
+		return time.Time{}
+	}
+	return at
+}
+
+// MarkSettled records in want, which still holds older passwords, when every node was first
+// seen to have taken the change: existing's record, or now.
+func MarkSettled(want, existing *corev1.Secret, now time.Time) {
+	if !Rotating(want) {
+		return
+	}
+	at := SettledAt(existing)
+	if at.IsZero() {
+		at = now
+	}
+	want.Data[SettledKey] = []byte(at.UTC().Format(time.RFC3339))
+}
 
 // Pod annotations recording what a node took live.
 const (

@@ -123,7 +123,12 @@ func Decide(o *Observation) Decision {
 	if !rc.Spec.PersistenceEnabled() {
 		d.DeleteClaims = o.UnusedClaims
 	}
-	if want := objects.ConfigSecret(rc, o.Password, o.MonitorPassword, o.ConfigSecret, rotated(o)); o.ConfigSecret == nil || !equality.Semantic.DeepEqual(o.ConfigSecret.Data, want.Data) {
+	settled, forget, heldFor := heldPasswords(o)
+	want := objects.ConfigSecret(rc, o.Password, o.MonitorPassword, o.ConfigSecret, forget)
+	if settled && !forget {
+		objects.MarkSettled(want, o.ConfigSecret, o.Now)
+	}
+	if o.ConfigSecret == nil || !equality.Semantic.DeepEqual(o.ConfigSecret.Data, want.Data) {
 		d.ConfigSecret = want
 		d.PodAnnotations = objects.LiveAnnotations(rc, want)
 	} else {
@@ -257,6 +262,9 @@ func Decide(o *Observation) Decision {
 		d.Requeue = settleDelay
 	case !meta.IsStatusConditionTrue(status.Conditions, redisv1beta1.ConditionReady), listsLostNode(o.View):
 		d.Requeue = convergeDelay
+	}
+	if heldFor > 0 && (d.Requeue == 0 || heldFor < d.Requeue) {
+		d.Requeue = heldFor // the older passwords go then
 	}
 	return d
 }

@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"redis-operator/pkg/controller/objects"
 )
 
-// rotated reports whether every pod of the cluster took the running password change.
+// rotated reports whether every pod of the cluster took the running password change, and no
+// node runs an older password than its pod records.
 func rotated(o *Observation) bool {
 	if !objects.Rotating(o.ConfigSecret) {
 		return false
@@ -19,7 +21,30 @@ func rotated(o *Observation) bool {
 			return false
 		}
 	}
+	if o.View != nil {
+		for _, st := range o.View.Nodes {
+			if st.OlderPassword {
+				return false
+			}
+		}
+	}
 	return true
+}
+
+// heldPasswords says whether the older passwords of a change every node took may go
+// (objects.HeldPasswordsGrace after it settled), and how long they are still held if not.
+func heldPasswords(o *Observation) (settled, forget bool, left time.Duration) {
+	if !rotated(o) {
+		return false, false, 0
+	}
+	at := objects.SettledAt(o.ConfigSecret)
+	if at.IsZero() {
+		return true, false, objects.HeldPasswordsGrace
+	}
+	if left = objects.HeldPasswordsGrace - o.Now.Sub(at); left > 0 {
+		return true, false, left
+	}
+	return true, true, 0
 }
 
 // planLive brings every answering node to the live settings and the password of the config
@@ -46,6 +71,10 @@ func planLive(o *Observation, in *liveCluster) []Action {
 		}
 		out = append(out, settingsAction(n, pod, secret, settings, hash)...)
 		switch got := pod.Annotations[objects.AnnotationAuth]; {
+		case got == version && n.State.OlderPassword:
+			everyNodeAdded = false
+			out = append(out, ApplyPassword{Because(fmt.Sprintf("make node %d, which runs an older password than its pod records (a restart read an older config file), take the new one", n.Index)),
+				n.Member, password, masterAuth(o, in, n, password), false, version})
 		case got == version:
 		case !objects.Rotating(secret):
 			// A pod from before the config Secret: its node took the same password at start.

@@ -16,6 +16,9 @@ type NodeState struct {
 	Memory      map[string]string
 	// Config holds the live directives the operator reads back (ReadConfig), nil when not read.
 	Config map[string]string
+	// OlderPassword says the node refuses the newest password its reader holds and took an
+	// older one: it runs a config file from before a password change (a restart read it).
+	OlderPassword bool
 }
 
 // Self is the node's own line of its table.

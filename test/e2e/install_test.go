@@ -57,6 +57,10 @@ func TestHelmInstallRunsTheOperatorImageInCluster(t *testing.T) {
 		uninstall(t, true)
 		f.DeleteNamespace(t, chartNamespace)
 	})
+	earlier := map[string]bool{}
+	for _, path := range operatorLogs(t) {
+		earlier[path] = true
+	}
 
 	start := time.Now()
 	out, err := f.Helm(t, "install", chartRelease, "charts/redis-operator", "--namespace", chartNamespace,
@@ -133,7 +137,7 @@ func TestHelmInstallRunsTheOperatorImageInCluster(t *testing.T) {
 	for _, p := range pods {
 		require.Zero(t, p.Status.ContainerStatuses[0].RestartCount, "pod %s did not restart (its liveness probe held)", p.Name)
 	}
-	refused := operatorLogsRefused(t)
+	refused := operatorLogsRefused(t, earlier)
 
 	// An upgrade with a changed value rolls the Deployment: new pods with it, the old ones gone.
 	before := map[string]bool{}
@@ -152,7 +156,7 @@ func TestHelmInstallRunsTheOperatorImageInCluster(t *testing.T) {
 	rc = f.WaitReady(t, framework.SeedNamespace, framework.SeedCluster, time.Minute)
 	checkDiscovery(t, &framework.Operator{HTTPAddr: net.JoinHostPort(rolledLeader.Status.PodIP, "9090")}, rc,
 		"clusterName="+framework.SeedCluster)
-	refused = append(refused, operatorLogsRefused(t)...)
+	refused = append(refused, operatorLogsRefused(t, earlier)...)
 	require.Empty(t, refused, "the operator was refused with the chart's RBAC")
 
 	// Uninstall removes every object of the release, and the pods' processes; the CRD stays.
@@ -327,19 +331,29 @@ func podLog(t *testing.T, p corev1.Pod) []byte {
 	return raw
 }
 
-// operatorLogsRefused are the refused API calls in the logs of every operator pod the sandbox
-// ran in the release's namespace so far.
-func operatorLogsRefused(t *testing.T) []string {
+// operatorLogsRefused are the refused API calls in the logs of the operator pods the sandbox ran
+// for the release, leaving out those of earlier: a pod of an earlier install logs refusals
+// while its uninstall removes the RBAC before it stops.
+func operatorLogsRefused(t *testing.T, earlier map[string]bool) []string {
 	t.Helper()
-	logs, err := filepath.Glob(filepath.Join(f.Root, ".sandbox", "pods", chartNamespace+"_"+chartRelease+"-*", "operator.log"))
-	require.NoError(t, err)
 	var out []string
-	for _, path := range logs {
+	for _, path := range operatorLogs(t) {
+		if earlier[path] {
+			continue
+		}
 		raw, err := os.ReadFile(path)
 		require.NoError(t, err)
 		out = append(out, forbiddenLines(raw)...)
 	}
 	return out
+}
+
+// operatorLogs are the log files of every operator pod the sandbox ran for the release.
+func operatorLogs(t *testing.T) []string {
+	t.Helper()
+	logs, err := filepath.Glob(filepath.Join(f.Root, ".sandbox", "pods", chartNamespace+"_"+chartRelease+"-*", "operator.log"))
+	require.NoError(t, err)
+	return logs
 }
 
 // logInstall logs the release's pods, events and the tail of each operator log, for a failure.

@@ -77,7 +77,7 @@ func scaleMoves(o *liveCluster, nodes []reachableMember, owners *slotOwners) ([]
 		}
 		chosen := chooseMasters(joined, need)
 		if o.Replicas > 0 {
-			if first := replicasFirst(nodes, chosen, joined); len(first) > 0 {
+			if first := replicasFirst(nodes, chosen, joined, o.Replicas); len(first) > 0 {
 				return nil, nil, first
 			}
 		}

@@ -13,8 +13,8 @@ func replicaOf(index int, master string) testcluster.Node {
 	return testcluster.Node{Index: index, Host: "b", ID: "r" + master + "-" + string(rune('0'+index%10)), MasterID: master, StateOK: true, LinkUp: true}
 }
 
-// Issue 23, item 7: with replicas, a new master has a replica linked before any slot moves to
-// it, so that no key it receives exists once.
+// With replicas, a new master has a replica linked before any slot moves to it, so that no key
+// it receives exists once.
 func TestNewMasterGetsItsReplicaBeforeSlots(t *testing.T) {
 	newMaster := testcluster.Node{Index: 6, Host: "a", ID: "m6", Master: true, StateOK: true}
 	t.Run("a joined spare node becomes its replica first", func(t *testing.T) {
@@ -29,6 +29,14 @@ func TestNewMasterGetsItsReplicaBeforeSlots(t *testing.T) {
 		r.LinkUp = false
 		requireWaiting(t, planOf(clusterFixture(4, 1, append(testcluster.Healthy(), newMaster, r)...)),
 			"waiting for node 7, replica of new master node 6, to sync")
+	})
+	t.Run("a second replica of another master moves to it", func(t *testing.T) {
+		// The target of a move was lost, its replica took over and gave the keys back, and the
+		// target's pod came back as a second replica of an old master: no joined node is spare.
+		p := planOf(clusterFixture(4, 1, append(testcluster.Healthy(), newMaster, replicaOf(7, "m0"))...))
+		require.Equal(t, []string{"replicate"}, kinds(p), "%+v", p.Actions)
+		require.Equal(t, testcluster.Addr(7), p.Actions[0].Addr)
+		require.Equal(t, "m6", p.Actions[0].NodeID)
 	})
 	t.Run("slots wait for a node to replicate it", func(t *testing.T) {
 		requireWaiting(t, planOf(clusterFixture(4, 1, append(testcluster.Healthy(), newMaster)...)),

@@ -33,7 +33,7 @@ func changingFixture(t *testing.T, before, after, auth string) *fixture {
 	return f
 }
 
-// Issue 23, item 5: while a change runs, each node gives its master a password that master
+// While a change runs, each node gives its master a password that master
 // takes before and after its own first step, so a replication link that drops meanwhile comes
 // back: the old one, not the none a removal goes to.
 func TestAPasswordChangeKeepsReplicasGivingAPasswordTheirMasterTakes(t *testing.T) {

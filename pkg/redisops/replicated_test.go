@@ -11,7 +11,7 @@ import (
 	"redis-operator/test/redistest"
 )
 
-// Issue 23, item 7: a slot is handed over to a target only once the target's replica has its
+// A slot is handed over to a target only once the target's replica has its
 // keys, so that a key moved to it never exists once. A stalled replica stops the move with the
 // slot still the source's; once it resumes, the repair finishes the move, and the replica holds
 // every key.
@@ -55,7 +55,7 @@ func TestMoveHandsOverOnlyWhatTheTargetsReplicaHas(t *testing.T) {
 	checkAllKeys(t, ctx, servers, keys)
 }
 
-// Issue 23, item 7: the keys a target received are not lost with it. Its replica takes its place
+// The keys a target received are not lost with it. Its replica takes its place
 // (no Redis failover here: the node timeout is long) and the keys come back from it.
 func TestRollbackTakesKeysBackFromALostTargetsReplica(t *testing.T) {
 	servers := redistest.StartServers(t, 4, redistest.Options{NodeTimeout: 60000})

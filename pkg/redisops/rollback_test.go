@@ -13,7 +13,7 @@ import (
 	"redis-operator/test/redistest"
 )
 
-// Issue 23, item 12: counters incremented by clients all through an out-of-memory rollback end
+// Counters incremented by clients all through an out-of-memory rollback end
 // at the number of increments acknowledged. While keys go back to their owner, a client must find
 // each where it is: an INCR the owner answered for a key still on the target would create a
 // fresh counter that wins over the returning one.

@@ -35,7 +35,7 @@ func setOnNode(t *testing.T, addr, directive, value string) {
 	require.NoError(t, c.ConfigSet(context.Background(), directive, value).Err())
 }
 
-// Item 23.6 (b): a directive removed from spec.config returns, on every running node, to the
+// A directive removed from spec.config returns, on every running node, to the
 // value a fresh start has, so that nodes restarted later run the same as the others.
 func TestRemovedSettingReturnsToTheDefaultOnRunningNodes(t *testing.T) {
 	rc := f.ReadyCluster(t, "unset")
@@ -54,7 +54,7 @@ func TestRemovedSettingReturnsToTheDefaultOnRunningNodes(t *testing.T) {
 	f.CheckInvariants(t, f.WaitReady(t, ns, "unset", time.Minute))
 }
 
-// Item 23.6 (a): a node that runs other settings than the config Secret's while its pod's
+// A node that runs other settings than the config Secret's while its pod's
 // annotation says it took them (a restart that read an older file) is brought back.
 func TestNodeRunningOtherSettingsThanItsAnnotationConverges(t *testing.T) {
 	rc := f.ReadyCluster(t, "drift")

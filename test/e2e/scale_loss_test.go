@@ -143,7 +143,7 @@ func TestMigrationSourcePodLost(t *testing.T) {
 	require.Empty(t, rc.Status.LastMigration.LostSlots, "the status reports slots lost")
 }
 
-// Issue 23, item 7: the new master's replica is linked before the first batch and a slot is
+// The new master's replica is linked before the first batch and a slot is
 // handed over only once that replica has the target's writes, so the target's loss mid-move
 // loses no key: its replica takes over what it was handed, and what it was importing goes back.
 func TestMigrationTargetPodLost(t *testing.T) {

@@ -133,7 +133,7 @@ func TestANewStorageClassRollsNodesOntoNewClaims(t *testing.T) {
 	require.Contains(t, Decide(o).CreatePods, 3)
 }
 
-// Issue 23, item 4: a node that missed a change (stopped while the password went first ->
+// A node that missed a change (stopped while the password went first ->
 // second) still takes first only when the next change (-> third) starts. Every password a node
 // may still hold stays in the config Secret, so the operator still logs in to it, until every
 // node took the newest change.

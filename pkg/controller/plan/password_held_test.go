@@ -10,7 +10,7 @@ import (
 	"redis-operator/pkg/controller/objects"
 )
 
-// Issue 23, item 6(a), the password: a node whose container restarted on a config file from
+// A node whose container restarted on a config file from
 // before the change runs an older password while its pod records the change. It takes the new
 // one again, and the older passwords are held until it has, and for a grace after every node
 // took the change (a restart meanwhile may read a file the kubelet has not refreshed yet).

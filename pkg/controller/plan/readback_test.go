@@ -21,7 +21,7 @@ func settingsByNode(o *Observation) map[int]map[string]string {
 	return out
 }
 
-// Item 23.6: what a node reads back decides, not only its pod's annotation: a node that runs
+// What a node reads back decides, not only its pod's annotation: a node that runs
 // an older value (a restart that read an older file) or a setting removed from the spec gets
 // the live settings again, a removed one at its default.
 func TestLiveSettingsFollowWhatNodesReadBack(t *testing.T) {

@@ -84,6 +84,18 @@ func waitPasswordChanged(t *testing.T, rc *redisv1beta1.RedisCluster, timeout ti
 	})
 }
 
+// guardedCluster is a Ready cluster name with 2000 keys kept:N, whose nodes take password, from
+// the Secret auth, only.
+func guardedCluster(t *testing.T, name, password string) *redisv1beta1.RedisCluster {
+	t.Helper()
+	rc := f.ReadyCluster(t, name)
+	framework.WriteKeys(t, framework.ClusterClient(t, rc), "kept", 2000)
+	setSecret(t, rc.Namespace, password)
+	patchCluster(t, rc.Namespace, name, `{"spec":{"passwordSecret":{"name":"auth","key":"password"}}}`)
+	waitPasswordChanged(t, rc, time.Minute, password, "")
+	return f.WaitReady(t, rc.Namespace, name, 2*time.Minute)
+}
+
 // nodeOfRole is the first node of rc in role, skipping the pods named in except.
 func nodeOfRole(rc *redisv1beta1.RedisCluster, role string, except ...string) redisv1beta1.NodeStatus {
 	for _, n := range rc.Status.Nodes {
@@ -103,17 +115,12 @@ func passwordClient(t *testing.T, rc *redisv1beta1.RedisCluster, password string
 	return c
 }
 
-// Issue 23, item 4: a replica that misses a password change must not be locked out by the next
+// A replica that misses a password change must not be locked out by the next
 // one. It is stopped while the password goes first -> second -> third; once it resumes, every
 // node ends up taking third only.
 func TestPasswordChangedTwiceWhileAReplicaIsStopped(t *testing.T) {
-	rc := f.ReadyCluster(t, "twice")
+	rc := guardedCluster(t, "twice", "first-secret")
 	ns := rc.Namespace
-	framework.WriteKeys(t, framework.ClusterClient(t, rc), "kept", 2000)
-	setSecret(t, ns, "first-secret")
-	patchCluster(t, ns, "twice", `{"spec":{"passwordSecret":{"name":"auth","key":"password"}}}`)
-	waitPasswordChanged(t, rc, time.Minute, "first-secret", "")
-	rc = f.WaitReady(t, ns, "twice", 2*time.Minute)
 
 	stopped := nodeOfRole(rc, redisv1beta1.RoleReplica)
 	require.NotEmpty(t, stopped.Pod)
@@ -187,17 +194,12 @@ func syncsServed(ctx context.Context, addr, password string) (int, error) {
 	return total, nil
 }
 
-// Issue 23, item 5: while the password is being removed, a replica whose replication link
+// While the password is being removed, a replica whose replication link
 // drops links again: masters stop requiring the password before replicas stop sending it. A
 // stopped replica holds the change halfway.
 func TestReplicaRelinksWhileThePasswordIsRemoved(t *testing.T) {
-	rc := f.ReadyCluster(t, "unguarded")
+	rc := guardedCluster(t, "unguarded", "only-secret")
 	ns := rc.Namespace
-	framework.WriteKeys(t, framework.ClusterClient(t, rc), "kept", 2000)
-	setSecret(t, ns, "only-secret")
-	patchCluster(t, ns, "unguarded", `{"spec":{"passwordSecret":{"name":"auth","key":"password"}}}`)
-	waitPasswordChanged(t, rc, time.Minute, "only-secret", "")
-	rc = f.WaitReady(t, ns, "unguarded", 2*time.Minute)
 
 	relinked := nodeOfRole(rc, redisv1beta1.RoleReplica)
 	stopped := nodeOfRole(rc, redisv1beta1.RoleReplica, relinked.Pod)
@@ -238,18 +240,14 @@ func TestReplicaRelinksWhileThePasswordIsRemoved(t *testing.T) {
 	framework.CheckKeys(t, framework.ClusterClient(t, rc), "kept", 2000)
 }
 
-// Issue 23, item 6(a), the password: right after a change, a master's container restarts on the
+// Right after a change, a master's container restarts on the
 // config file from before it (the kubelet refreshes a mounted Secret up to a minute late), so the
 // node takes the former password only while its pod records the change. Simulated on the running
 // node: its password is set back and its clients cut. It must take the new password again.
 func TestNodeBackOnAnOlderPasswordTakesTheNewOne(t *testing.T) {
-	rc := f.ReadyCluster(t, "drifted")
+	rc := guardedCluster(t, "drifted", "first-secret")
 	ns := rc.Namespace
 	ctx := context.Background()
-	framework.WriteKeys(t, framework.ClusterClient(t, rc), "kept", 2000)
-	setSecret(t, ns, "first-secret")
-	patchCluster(t, ns, "drifted", `{"spec":{"passwordSecret":{"name":"auth","key":"password"}}}`)
-	waitPasswordChanged(t, rc, time.Minute, "first-secret", "")
 	setSecret(t, ns, "second-secret")
 	waitPasswordChanged(t, rc, time.Minute, "second-secret", "first-secret")
 	rc = f.WaitReady(t, ns, "drifted", 2*time.Minute)

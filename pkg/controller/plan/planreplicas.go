@@ -58,6 +58,7 @@ func planReplicas(o *liveCluster, nodes []reachableMember, byID map[string]reach
 			free = free[1:]
 		}
 	}
+	free = withoutNewMasters(o, nodes, free)
 	for len(free) > 0 {
 		r, m := bestReplicaPair(free, masters, replicasOf)
 		out = append(out, Replicate{Because(fmt.Sprintf("make node %d a replica of node %d", free[r].Index, masters[m].Index)),
@@ -91,6 +92,42 @@ func planReplicas(o *liveCluster, nodes []reachableMember, byID map[string]reach
 				out = append(out, Replicate{Because(fmt.Sprintf("re-point replica node %d, its link is down for %ds", r.Index, down)),
 					r.Addr(), r.Self.MasterID})
 			}
+		}
+	}
+	return out
+}
+
+// withoutNewMasters leaves out of free the empty masters a scale-out still needs as new masters
+// (the ones planScale would choose), so that a sync while a task runs does not make every one a
+// replica.
+func withoutNewMasters(o *liveCluster, nodes, free []reachableMember) []reachableMember {
+	// A master that does not answer still counts while some table gives it slots: its replica
+	// is to take over.
+	owning := map[string]bool{}
+	for _, n := range nodes {
+		for _, peer := range n.State.Table {
+			if peer.Master() && len(peer.Slots) > 0 {
+				owning[peer.ID] = true
+			}
+		}
+	}
+	need := o.Masters - len(owning)
+	for _, n := range nodes {
+		if n.Self.Master() && len(n.Self.Slots) == 0 && o.Migrating[n.Self.ID] {
+			need-- // chosen already: it is handed slots
+		}
+	}
+	if need <= 0 || len(free) == 0 {
+		return free
+	}
+	kept := map[string]bool{}
+	for _, n := range chooseMasters(free, min(need, len(free))) {
+		kept[n.Self.ID] = true
+	}
+	var out []reachableMember
+	for _, n := range free {
+		if !kept[n.Self.ID] {
+			out = append(out, n)
 		}
 	}
 	return out

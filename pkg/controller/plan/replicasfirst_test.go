@@ -58,3 +58,16 @@ func TestNewMasterGetsItsReplicaBeforeSlots(t *testing.T) {
 		require.Empty(t, planCluster(o, true), "nothing re-points the new master's replica")
 	})
 }
+
+// While a task runs (here a repair after the target of a scale-out's move was lost), empty
+// masters are attached as replicas, but not the ones the scale-out still needs as masters: with
+// every joined node a replica, it would wait for a new master forever.
+func TestEmptyNodesAScaleOutNeedsStayMastersWhileATaskRuns(t *testing.T) {
+	six := testcluster.Node{Index: 6, Host: "a", ID: "m6", Master: true, StateOK: true}
+	seven := testcluster.Node{Index: 7, Host: "b", ID: "m7", Master: true, StateOK: true}
+	p := flatten(planCluster(clusterFixture(4, 1, append(testcluster.Healthy(), six, seven)...), true))
+	require.Equal(t, []string{"replicate"}, kinds(p), "one empty node stays a master: %+v", p.Actions)
+
+	p = flatten(planCluster(clusterFixture(3, 1, append(testcluster.Healthy(), six, seven)...), true))
+	require.Equal(t, []string{"replicate", "replicate"}, kinds(p), "without a scale-out both become replicas: %+v", p.Actions)
+}

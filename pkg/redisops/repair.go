@@ -67,10 +67,13 @@ func (a *Admin) RepairOpenSlot(ctx context.Context, view *topology.ClusterView, 
 	if replica := replicaOf(view, target); lost && replica != "" {
 		// The lost target's replica has the keys it received: it takes the target's place,
 		// as a master, so that they come back from it.
-		if err := a.takeOverLost(ctx, replica); err != nil {
+		took, err := a.takeOverLost(ctx, replica, target)
+		if err != nil {
 			return Repair{}, err
 		}
-		masters, lost = append(masters, replica), false
+		if took {
+			masters, lost = append(masters, replica), false
+		}
 	}
 	r, err := a.rollBack(ctx, view, slot, owner, ownerSelf.ID, masters)
 	// Keys came back from another master: the lost target's replica had them and took over.
@@ -90,19 +93,32 @@ func replicaOf(view *topology.ClusterView, id string) string {
 	return ""
 }
 
-// takeOverLost makes the replica at addr, whose master is gone, a master (CLUSTER FAILOVER
-// TAKEOVER: it needs no vote) unless it already is one.
-func (a *Admin) takeOverLost(ctx context.Context, addr string) error {
-	if a.roleIs(ctx, addr, "master") {
-		return nil
+// takeOverLost makes the replica at addr of the lost master lostID a master (CLUSTER FAILOVER
+// TAKEOVER: it needs no vote) unless it already is one. The view it was found in may be old: a
+// node that now replicates another master holds that master's data, not the lost one's, and a
+// takeover would take a live master's slots, maybe before its first sync ended. It is left
+// alone (took is false).
+func (a *Admin) takeOverLost(ctx context.Context, addr, lostID string) (took bool, err error) {
+	now := a.fetchNode(ctx, addr)
+	if now.Err != nil {
+		return false, now.Err
+	}
+	self, ok := now.Self()
+	switch {
+	case !ok:
+		return false, fmt.Errorf("%s lists no line of its own", addr)
+	case self.Master():
+		return true, nil
+	case self.MasterID != lostID:
+		return false, nil
 	}
 	if err := a.Failover(ctx, addr, topology.FailoverTakeover); err != nil {
-		return err
+		return false, err
 	}
 	if err := pollUntil(ctx, switchTimeout, func() (bool, error) { return a.roleIs(ctx, addr, "master"), nil }); err != nil {
-		return fmt.Errorf("after CLUSTER FAILOVER TAKEOVER, %s is not a master: %w", addr, err)
+		return false, fmt.Errorf("after CLUSTER FAILOVER TAKEOVER, %s is not a master: %w", addr, err)
 	}
-	return nil
+	return true, nil
 }
 
 // rollBack returns the keys of slot that reached other masters to its owner and marks the slot

@@ -84,3 +84,70 @@ func TestRollbackTakesKeysBackFromALostTargetsReplica(t *testing.T) {
 		require.Equal(t, "v-"+k, v)
 	}
 }
+
+// A repair works from the view taken when it started. The lost target (a new master, no slots
+// yet) had a replica, which took over and gave back every key it had; a sync then made it, now
+// empty, a replica of another master. A later slot of the same repair must not make it take over
+// again: it would take that master's slots, and its keys, while still in its first sync.
+func TestRepairLeavesAReplicaThatMovedOnAlone(t *testing.T) {
+	servers := redistest.StartServers(t, 6, redistest.Options{NodeTimeout: 60000})
+	admin := redisops.NewAdmin("")
+	t.Cleanup(admin.Close)
+	redistest.BootstrapCluster(t, admin, servers[:4], 2) // servers 2 and 3 replicate 0 and 1
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	owner, target, replica := servers[0], servers[4], servers[5]
+	for _, s := range servers[4:] {
+		require.NoError(t, admin.Meet(ctx, owner.Addr, "127.0.0.1", s.Port, s.Port+10000))
+	}
+	ownerID := selfID(t, ctx, admin, owner.Addr)
+	targetID := selfID(t, ctx, admin, target.Addr)
+	redistest.WaitFor(t, ctx, "every node to know the new ones", func() bool {
+		for _, st := range admin.View(ctx, redistest.Addrs(servers)).Nodes {
+			if !st.StateOK() || len(st.Table) != len(servers) {
+				return false
+			}
+		}
+		return true
+	})
+	require.NoError(t, admin.Replicate(ctx, replica.Addr, targetID))
+
+	// Slot 400 half moved to the target, slot 401 open toward it with no key sent yet.
+	keys := append(keysInSlot(400, 300), keysInSlot(401, 50)...)
+	for _, k := range keys {
+		require.NoError(t, admin.Client(owner.Addr).Set(ctx, k, "v-"+k, 0).Err())
+	}
+	for _, slot := range []int{400, 401} {
+		require.NoError(t, admin.SetSlot(ctx, target.Addr, slot, "IMPORTING", ownerID))
+		require.NoError(t, admin.SetSlot(ctx, owner.Addr, slot, "MIGRATING", targetID))
+	}
+	args := []interface{}{"MIGRATE", "127.0.0.1", target.Port, "", 0, 5000, "KEYS"}
+	for _, k := range keys[:120] {
+		args = append(args, k)
+	}
+	require.NoError(t, admin.Client(owner.Addr).Do(ctx, args...).Err())
+	redistest.WaitFor(t, ctx, "the target's replica to have the keys", func() bool {
+		n, err := admin.CountKeysInSlot(ctx, replica.Addr, 400)
+		return err == nil && n == 120
+	})
+	target.Kill()
+	view := admin.View(ctx, redistest.Addrs(servers))
+
+	_, err := admin.RepairOpenSlot(ctx, view, 400, owner.Addr)
+	require.NoError(t, err)
+	require.NoError(t, admin.Replicate(ctx, replica.Addr, ownerID))
+	_, err = admin.RepairOpenSlot(ctx, view, 401, owner.Addr)
+	require.NoError(t, err)
+
+	role, err := admin.Client(owner.Addr).Do(ctx, "ROLE").Slice()
+	require.NoError(t, err)
+	require.Equal(t, "master", role[0], "the owner is still the master of its slots")
+	role, err = admin.Client(replica.Addr).Do(ctx, "ROLE").Slice()
+	require.NoError(t, err)
+	require.Equal(t, "slave", role[0], "the replica that moved on is still a replica")
+	for _, k := range keys {
+		v, err := admin.Client(owner.Addr).Get(ctx, k).Result()
+		require.NoError(t, err, k)
+		require.Equal(t, "v-"+k, v)
+	}
+}

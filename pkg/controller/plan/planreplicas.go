@@ -6,9 +6,18 @@ import "fmt"
 // moves a replica from a master with too many to one with none, and re-points replicas whose link
 // stays down.
 func planReplicas(o *liveCluster, nodes []reachableMember, byID map[string]reachableMember) []Action {
+	// Masters that slots are open toward: a replica of one that is lost holds the keys it
+	// received, and the repair takes them back from it.
+	movingTo := map[string]bool{}
+	for _, n := range nodes {
+		for _, to := range n.Self.Migrating {
+			movingTo[to] = true
+		}
+	}
 	replicasOf := map[string][]reachableMember{}
 	var masters, free []reachableMember
 	for _, n := range nodes {
+		_, masterAnswers := byID[n.Self.MasterID]
 		switch {
 		case n.Self.Master() && len(n.Self.Slots) > 0:
 			masters = append(masters, n)
@@ -18,12 +27,13 @@ func planReplicas(o *liveCluster, nodes []reachableMember, byID map[string]reach
 			if !o.Migrating[n.Self.ID] { // a migration's new master owns nothing until handed slots
 				free = append(free, n)
 			}
-		case o.Migrating[n.Self.MasterID] && !isSlotOwner(byID[n.Self.MasterID]):
+		case o.Migrating[n.Self.MasterID] && !isSlotOwner(byID[n.Self.MasterID]),
+			movingTo[n.Self.MasterID] && !masterAnswers:
 			// Linked to a migration's new master before its first slot (see replicasFirst), or
 			// holding what a lost one received: it stays.
 			continue
 		default:
-			if _, ok := byID[n.Self.MasterID]; ok && isSlotOwner(byID[n.Self.MasterID]) {
+			if masterAnswers && isSlotOwner(byID[n.Self.MasterID]) {
 				replicasOf[n.Self.MasterID] = append(replicasOf[n.Self.MasterID], n)
 			} else if !ownsSlots(n, n.Self.MasterID) {
 				free = append(free, n) // its master is gone for good or owns nothing

@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"redis-operator/pkg/controller/internal/testcluster"
+	"redis-operator/pkg/redisops/topology"
 )
 
 // replicaOf is a joined replica of master with its link up, at index on host "b".
@@ -70,4 +71,23 @@ func TestEmptyNodesAScaleOutNeedsStayMastersWhileATaskRuns(t *testing.T) {
 
 	p = flatten(planCluster(clusterFixture(3, 1, append(testcluster.Healthy(), six, seven)...), true))
 	require.Equal(t, []string{"replicate", "replicate"}, kinds(p), "without a scale-out both become replicas: %+v", p.Actions)
+}
+
+// The target of a move is lost while a repair runs: its replica holds the only copy of the keys
+// the target received, and the repair is to take them back from it. A sync meanwhile must not
+// make it replicate another master, which would drop them.
+func TestALostTargetsReplicaStaysWhileTheRepairRuns(t *testing.T) {
+	nodes := testcluster.Healthy()
+	nodes[0].Migrating = map[int]string{100: "m6"}
+	target := testcluster.Node{Index: 6, Host: "a", ID: "m6", Master: true, NoPod: true}
+	replica := testcluster.Node{Index: 7, Host: "b", ID: "r7", MasterID: "m6", StateOK: true}
+	for i := range nodes {
+		nodes[i].Ghosts = []topology.NodeView{target.Line(false)}
+	}
+	for _, masters := range []int{3, 4} {
+		o := clusterFixture(masters, 1, append(nodes, target, replica)...)
+		for _, a := range flatten(planCluster(o, true)).Actions {
+			require.NotEqual(t, testcluster.Addr(7), a.Addr, "the lost target's replica is left to the repair: %+v", a)
+		}
+	}
 }

@@ -43,7 +43,7 @@ func (a *Admin) RepairOpenSlot(ctx context.Context, view *topology.ClusterView, 
 				moved, err := a.MigrateKeys(ctx, owner, targetState.Addr, slot, true)
 				if IsOOM(err) {
 					// Finishing would fail the same way every time: roll back instead.
-					r, err := a.rollBack(ctx, view, slot, owner, ownerSelf.ID, masters)
+					r, err := a.rollBack(ctx, view, slot, owner, ownerSelf.ID, masters, Endpoint{Addr: targetState.Addr, ID: tSelf.ID})
 					r.OutOfMemory = true
 					return r, err
 				}
@@ -63,6 +63,7 @@ func (a *Admin) RepairOpenSlot(ctx context.Context, view *topology.ClusterView, 
 		}
 	}
 	target, migrating := ownerSelf.Migrating[slot]
+	holder := openHolder(view, target)
 	lost := migrating && view.ByID()[target] == nil
 	if replica := replicaOf(view, target); lost && replica != "" {
 		// The lost target's replica has the keys it received: it takes the target's place,
@@ -72,10 +73,13 @@ func (a *Admin) RepairOpenSlot(ctx context.Context, view *topology.ClusterView, 
 			return Repair{}, err
 		}
 		if took {
+			if holder, err = a.redirectTo(ctx, view, slot, owner, ownerSelf.ID, replica); err != nil {
+				return Repair{}, err
+			}
 			masters, lost = append(masters, replica), false
 		}
 	}
-	r, err := a.rollBack(ctx, view, slot, owner, ownerSelf.ID, masters)
+	r, err := a.rollBack(ctx, view, slot, owner, ownerSelf.ID, masters, holder)
 	// Keys came back from another master: the lost target's replica had them and took over.
 	if lost && r.Keys == 0 {
 		r.LostWith = target
@@ -121,27 +125,56 @@ func (a *Admin) takeOverLost(ctx context.Context, addr, lostID string) (took boo
 	return true, nil
 }
 
+// openHolder is the node the owner migrates slot to, target, when it answers as a master: the
+// keys it received come back from it with the slot open. Zero otherwise.
+func openHolder(view *topology.ClusterView, target string) Endpoint {
+	state := view.ByID()[target]
+	if state == nil || state.Err != nil {
+		return Endpoint{}
+	}
+	if self, _ := state.Self(); !self.Master() {
+		return Endpoint{}
+	}
+	return Endpoint{Addr: state.Addr, ID: target}
+}
+
+// redirectTo makes the owner migrate slot to the node at addr, which took a lost target's place
+// and holds the keys it received: clients asking the owner for one of them are sent there (ASK)
+// until it is back, instead of writing a fresh key on the owner.
+func (a *Admin) redirectTo(ctx context.Context, view *topology.ClusterView, slot int, owner, ownerID, addr string) (Endpoint, error) {
+	self, ok := view.Nodes[addr].Self()
+	if !ok {
+		return Endpoint{}, fmt.Errorf("no id known for %s", addr)
+	}
+	if err := a.SetSlot(ctx, addr, slot, "IMPORTING", ownerID); err != nil {
+		return Endpoint{}, err
+	}
+	if err := a.SetSlot(ctx, owner, slot, "MIGRATING", self.ID); err != nil {
+		return Endpoint{}, err
+	}
+	return Endpoint{Addr: addr, ID: self.ID}, nil
+}
+
 // rollBack returns the keys of slot that reached other masters to its owner and marks the slot
-// stable everywhere it is open.
-func (a *Admin) rollBack(ctx context.Context, view *topology.ClusterView, slot int, owner, ownerID string, masters []string) (Repair, error) {
+// stable everywhere it is open. holder, when set, is the node the owner migrates slot to.
+func (a *Admin) rollBack(ctx context.Context, view *topology.ClusterView, slot int, owner, ownerID string, masters []string, holder Endpoint) (Repair, error) {
 	moved := 0
 	returned := map[string]bool{}
 	// The keys on the node the owner migrates to come back with the slot open, so that clients
 	// find each where it is (see returnWhileOpen). That leaves the owner stable, as the MIGRATE
 	// of keys from any other node needs: a migrating owner would redirect them back (ASK).
 	if self, ok := view.Nodes[owner].Self(); ok {
-		if to, migrating := self.Migrating[slot]; migrating {
-			k, done, err := a.returnFromTarget(ctx, view, slot, owner, ownerID, to)
-			if err != nil {
+		_, migrating := self.Migrating[slot]
+		k, done, err := a.returnFromHolder(ctx, view, slot, owner, ownerID, holder)
+		if err != nil {
+			return Repair{}, err
+		}
+		if migrating && !done {
+			if err := a.SetSlot(ctx, owner, slot, "STABLE", ""); err != nil {
 				return Repair{}, err
 			}
-			if !done {
-				if err := a.SetSlot(ctx, owner, slot, "STABLE", ""); err != nil {
-					return Repair{}, err
-				}
-			}
-			moved += k
 		}
+		moved += k
 	}
 	for _, m := range masters {
 		if m == owner {
@@ -172,7 +205,7 @@ func (a *Admin) rollBack(ctx context.Context, view *topology.ClusterView, slot i
 			continue
 		}
 		self, _ := state.Self()
-		if _, mig := self.Migrating[slot]; mig || self.Importing[slot] != "" || returned[m] {
+		if _, mig := self.Migrating[slot]; mig || self.Importing[slot] != "" || returned[m] || m == holder.Addr {
 			if err := a.SetSlot(ctx, m, slot, "STABLE", ""); err != nil {
 				return Repair{}, err
 			}
@@ -181,24 +214,20 @@ func (a *Admin) rollBack(ctx context.Context, view *topology.ClusterView, slot i
 	return Repair{Slot: slot, Owner: owner, Keys: moved}, nil
 }
 
-// returnFromTarget returns the keys of slot on target, the node the owner migrates it to, with
-// the slot kept open; done is false when target is not a reachable master holding any.
-func (a *Admin) returnFromTarget(ctx context.Context, view *topology.ClusterView, slot int, owner, ownerID, target string) (int, bool, error) {
-	state := view.ByID()[target]
-	if state == nil || state.Err != nil {
+// returnFromHolder returns the keys of slot on holder, the node the owner migrates it to, with
+// the slot kept open; done is false when there is no holder or it has none.
+func (a *Admin) returnFromHolder(ctx context.Context, view *topology.ClusterView, slot int, owner, ownerID string, holder Endpoint) (int, bool, error) {
+	if holder.Addr == "" {
 		return 0, false, nil
 	}
-	if self, _ := state.Self(); !self.Master() {
-		return 0, false, nil
-	}
-	n, err := a.CountKeysInSlot(ctx, state.Addr, slot)
+	n, err := a.CountKeysInSlot(ctx, holder.Addr, slot)
 	if err != nil || n == 0 {
 		return 0, false, err
 	}
-	if err := a.prepareReturn(ctx, state, slot, ownerID); err != nil {
+	if err := a.prepareReturn(ctx, view.Nodes[holder.Addr], slot, ownerID); err != nil {
 		return 0, false, err
 	}
-	k, err := a.returnWhileOpen(ctx, state.Addr, owner, ownerID, target, slot)
+	k, err := a.returnWhileOpen(ctx, holder.Addr, owner, ownerID, holder.ID, slot)
 	return k, err == nil, err
 }
 

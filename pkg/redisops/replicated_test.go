@@ -2,6 +2,9 @@ package redisops_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -150,4 +153,78 @@ func TestRepairLeavesAReplicaThatMovedOnAlone(t *testing.T) {
 		require.NoError(t, err, k)
 		require.Equal(t, "v-"+k, v)
 	}
+}
+
+// Counters that had reached a lost target come back from its replica with every increment
+// clients had acknowledged. While they go back, a client must find each where it is: an INCR
+// the owner answered for a counter still on the replica would start a fresh one from zero.
+func TestLostTargetsCountersComeBackWithEveryAcknowledgedIncrement(t *testing.T) {
+	servers := redistest.StartServers(t, 4, redistest.Options{NodeTimeout: 60000})
+	admin := redisops.NewAdmin("")
+	t.Cleanup(admin.Close)
+	redistest.BootstrapCluster(t, admin, servers, 2) // servers 2 and 3 replicate 0 and 1
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	owner, target, replica := servers[0], servers[1], servers[3]
+	const slot, start = 400, 1000
+	counters := keysInSlot(slot, 200)
+	for _, k := range counters {
+		require.NoError(t, admin.Client(owner.Addr).Set(ctx, k, start, 0).Err())
+	}
+	require.NoError(t, admin.SetSlot(ctx, target.Addr, slot, "IMPORTING", selfID(t, ctx, admin, owner.Addr)))
+	require.NoError(t, admin.SetSlot(ctx, owner.Addr, slot, "MIGRATING", selfID(t, ctx, admin, target.Addr)))
+	args := []interface{}{"MIGRATE", "127.0.0.1", target.Port, "", 0, 5000, "KEYS"}
+	for _, k := range counters {
+		args = append(args, k)
+	}
+	require.NoError(t, admin.Client(owner.Addr).Do(ctx, args...).Err())
+	redistest.WaitFor(t, ctx, "the target's replica to have the counters", func() bool {
+		n, err := admin.CountKeysInSlot(ctx, replica.Addr, slot)
+		return err == nil && n == int64(len(counters))
+	})
+	target.Kill()
+	view := admin.View(ctx, redistest.Addrs(servers))
+
+	// Clients increment every counter over and over, counting the replies that say done.
+	client := redistest.ClusterClient(t, servers)
+	acked := make([]atomic.Int64, len(counters))
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for round := 0; round < 5000 && !stop.Load() && ctx.Err() == nil; round++ {
+				for i, k := range counters {
+					if client.Incr(ctx, k).Err() == nil {
+						acked[i].Add(1)
+					}
+				}
+			}
+		}()
+	}
+	what, err := admin.RepairOpenSlot(ctx, view, slot, owner.Addr)
+	var total int64
+	redistest.WaitFor(t, ctx, "clients to increment after the repair", func() bool {
+		total = 0
+		for i := range acked {
+			total += acked[i].Load()
+		}
+		return total > 400
+	})
+	stop.Store(true)
+	wg.Wait()
+	require.NoError(t, err)
+	require.Empty(t, what.LostWith, "nothing is lost with the target: %+v", what)
+
+	var wrong []string
+	for i, k := range counters {
+		v, err := admin.Client(owner.Addr).Get(ctx, k).Int64()
+		require.NoError(t, err, k)
+		if v != start+acked[i].Load() {
+			wrong = append(wrong, fmt.Sprintf("%s=%d acked %d", k, v, acked[i].Load()))
+		}
+	}
+	t.Logf("%d increments acknowledged; %d keys went back", total, what.Keys)
+	require.Empty(t, wrong, "counters that lost acknowledged increments")
 }

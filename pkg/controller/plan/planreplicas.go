@@ -7,7 +7,7 @@ import "fmt"
 // stays down.
 func planReplicas(o *liveCluster, nodes []reachableMember, byID map[string]reachableMember) []Action {
 	// Masters that slots are open toward: a replica of one that is lost holds the keys it
-	// received, and the repair takes them back from it.
+	// received, and the repair takes them back from it (or from the node that took its place).
 	movingTo := map[string]bool{}
 	for _, n := range nodes {
 		for _, to := range n.Self.Migrating {
@@ -24,7 +24,9 @@ func planReplicas(o *liveCluster, nodes []reachableMember, byID map[string]reach
 		case n.Extra:
 			continue // about to be removed
 		case n.Self.Master():
-			if !o.Migrating[n.Self.ID] { // a migration's new master owns nothing until handed slots
+			// A migration's new master owns nothing until handed slots; a node slots are open
+			// toward holds keys on their way.
+			if !o.Migrating[n.Self.ID] && !movingTo[n.Self.ID] {
 				free = append(free, n)
 			}
 		case o.Migrating[n.Self.MasterID] && !isSlotOwner(byID[n.Self.MasterID]),

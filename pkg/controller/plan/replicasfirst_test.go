@@ -90,4 +90,13 @@ func TestALostTargetsReplicaStaysWhileTheRepairRuns(t *testing.T) {
 			require.NotEqual(t, testcluster.Addr(7), a.Addr, "the lost target's replica is left to the repair: %+v", a)
 		}
 	}
+	// Once it took the target's place, the slot is open toward it until its keys are back.
+	nodes[0].Migrating = map[int]string{100: "r7"}
+	replica.Master, replica.MasterID = true, ""
+	for _, masters := range []int{3, 4} {
+		o := clusterFixture(masters, 1, append(nodes, target, replica)...)
+		for _, a := range flatten(planCluster(o, true)).Actions {
+			require.NotEqual(t, testcluster.Addr(7), a.Addr, "the node keys come back from is left to the repair: %+v", a)
+		}
+	}
 }

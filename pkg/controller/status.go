@@ -98,6 +98,21 @@ func (w *statusWriter) write(ctx context.Context, rc *redisv1beta1.RedisCluster,
 	return 0, nil
 }
 
+// latest is rc with the status this process last wrote while the lister still shows the cluster
+// as it was before that write, else rc itself. A sync that started from the older status would
+// plan from it, and a task started then would lose the record of what came before it.
+func (w *statusWriter) latest(rc *redisv1beta1.RedisCluster) *redisv1beta1.RedisCluster {
+	w.mu.Lock()
+	last, ok := w.last[keyOf(rc)]
+	w.mu.Unlock()
+	if !ok || last.uid != rc.UID || rc.ResourceVersion != last.before {
+		return rc
+	}
+	out := rc.DeepCopy()
+	out.Status = *last.status.DeepCopy()
+	return out
+}
+
 // statusApplyConfiguration is status as an apply request on rc, bound to rc's uid.
 func statusApplyConfiguration(rc *redisv1beta1.RedisCluster, status redisv1beta1.RedisClusterStatus) (*applyv1beta1.RedisClusterApplyConfiguration, error) {
 	raw, err := json.Marshal(status)

@@ -28,6 +28,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 		}
 		return nil
 	}
+	rc = c.status.latest(rc)
 	password, err := c.passwordOf(rc)
 	if err != nil {
 		return err

@@ -45,11 +45,7 @@ func halfMigrated(t *testing.T, ctx context.Context, admin *redisops.Admin, serv
 	}
 	require.NoError(t, admin.SetSlot(ctx, target, slot, "IMPORTING", selfID(t, ctx, admin, source)))
 	require.NoError(t, admin.SetSlot(ctx, source, slot, "MIGRATING", selfID(t, ctx, admin, target)))
-	args := []interface{}{"MIGRATE", "127.0.0.1", servers[1].Port, "", 0, 5000, "KEYS"}
-	for _, k := range keys[:120] {
-		args = append(args, k)
-	}
-	require.NoError(t, admin.Client(source).Do(ctx, args...).Err())
+	migrateKeys(t, ctx, admin, servers[0], servers[1], keys[:120])
 	return keys
 }
 

@@ -1,10 +1,6 @@
 package redisops_test
 
 import (
-	"context"
-	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,12 +57,7 @@ func TestMoveHandsOverOnlyWhatTheTargetsReplicaHas(t *testing.T) {
 // The keys a target received are not lost with it. Its replica takes its place
 // (no Redis failover here: the node timeout is long) and the keys come back from it.
 func TestRollbackTakesKeysBackFromALostTargetsReplica(t *testing.T) {
-	servers := redistest.StartServers(t, 4, redistest.Options{NodeTimeout: 60000})
-	admin := redisops.NewAdmin("")
-	t.Cleanup(admin.Close)
-	redistest.BootstrapCluster(t, admin, servers, 2) // servers 2 and 3 replicate 0 and 1
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	admin, servers, ctx := quietCluster(t, 4, 4, 2) // servers 2 and 3 replicate 0 and 1
 	owner, target, replica := servers[0], servers[1], servers[3]
 	const slot = 400
 	keys := halfMigrated(t, ctx, admin, servers, slot) // 120 keys reach the target
@@ -81,11 +72,7 @@ func TestRollbackTakesKeysBackFromALostTargetsReplica(t *testing.T) {
 	require.False(t, what.Finished, "rolled back: %+v", what)
 	require.Empty(t, what.LostWith, "nothing is lost with the target: %+v", what)
 	require.Equal(t, 120, what.Keys)
-	for _, k := range keys {
-		v, err := admin.Client(owner.Addr).Get(ctx, k).Result()
-		require.NoError(t, err, k)
-		require.Equal(t, "v-"+k, v)
-	}
+	requireValues(t, ctx, admin, owner.Addr, keys)
 }
 
 // A repair works from the view taken when it started. The lost target (a new master, no slots
@@ -93,12 +80,7 @@ func TestRollbackTakesKeysBackFromALostTargetsReplica(t *testing.T) {
 // empty, a replica of another master. A later slot of the same repair must not make it take over
 // again: it would take that master's slots, and its keys, while still in its first sync.
 func TestRepairLeavesAReplicaThatMovedOnAlone(t *testing.T) {
-	servers := redistest.StartServers(t, 6, redistest.Options{NodeTimeout: 60000})
-	admin := redisops.NewAdmin("")
-	t.Cleanup(admin.Close)
-	redistest.BootstrapCluster(t, admin, servers[:4], 2) // servers 2 and 3 replicate 0 and 1
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	admin, servers, ctx := quietCluster(t, 6, 4, 2) // servers 2 and 3 replicate 0 and 1
 	owner, target, replica := servers[0], servers[4], servers[5]
 	for _, s := range servers[4:] {
 		require.NoError(t, admin.Meet(ctx, owner.Addr, "127.0.0.1", s.Port, s.Port+10000))
@@ -124,11 +106,7 @@ func TestRepairLeavesAReplicaThatMovedOnAlone(t *testing.T) {
 		require.NoError(t, admin.SetSlot(ctx, target.Addr, slot, "IMPORTING", ownerID))
 		require.NoError(t, admin.SetSlot(ctx, owner.Addr, slot, "MIGRATING", targetID))
 	}
-	args := []interface{}{"MIGRATE", "127.0.0.1", target.Port, "", 0, 5000, "KEYS"}
-	for _, k := range keys[:120] {
-		args = append(args, k)
-	}
-	require.NoError(t, admin.Client(owner.Addr).Do(ctx, args...).Err())
+	migrateKeys(t, ctx, admin, owner, target, keys[:120])
 	redistest.WaitFor(t, ctx, "the target's replica to have the keys", func() bool {
 		n, err := admin.CountKeysInSlot(ctx, replica.Addr, 400)
 		return err == nil && n == 120
@@ -148,23 +126,14 @@ func TestRepairLeavesAReplicaThatMovedOnAlone(t *testing.T) {
 	role, err = admin.Client(replica.Addr).Do(ctx, "ROLE").Slice()
 	require.NoError(t, err)
 	require.Equal(t, "slave", role[0], "the replica that moved on is still a replica")
-	for _, k := range keys {
-		v, err := admin.Client(owner.Addr).Get(ctx, k).Result()
-		require.NoError(t, err, k)
-		require.Equal(t, "v-"+k, v)
-	}
+	requireValues(t, ctx, admin, owner.Addr, keys)
 }
 
 // Counters that had reached a lost target come back from its replica with every increment
 // clients had acknowledged. While they go back, a client must find each where it is: an INCR
 // the owner answered for a counter still on the replica would start a fresh one from zero.
 func TestLostTargetsCountersComeBackWithEveryAcknowledgedIncrement(t *testing.T) {
-	servers := redistest.StartServers(t, 4, redistest.Options{NodeTimeout: 60000})
-	admin := redisops.NewAdmin("")
-	t.Cleanup(admin.Close)
-	redistest.BootstrapCluster(t, admin, servers, 2) // servers 2 and 3 replicate 0 and 1
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	admin, servers, ctx := quietCluster(t, 4, 4, 2) // servers 2 and 3 replicate 0 and 1
 	owner, target, replica := servers[0], servers[1], servers[3]
 	const slot, start = 400, 1000
 	counters := keysInSlot(slot, 200)
@@ -173,11 +142,7 @@ func TestLostTargetsCountersComeBackWithEveryAcknowledgedIncrement(t *testing.T)
 	}
 	require.NoError(t, admin.SetSlot(ctx, target.Addr, slot, "IMPORTING", selfID(t, ctx, admin, owner.Addr)))
 	require.NoError(t, admin.SetSlot(ctx, owner.Addr, slot, "MIGRATING", selfID(t, ctx, admin, target.Addr)))
-	args := []interface{}{"MIGRATE", "127.0.0.1", target.Port, "", 0, 5000, "KEYS"}
-	for _, k := range counters {
-		args = append(args, k)
-	}
-	require.NoError(t, admin.Client(owner.Addr).Do(ctx, args...).Err())
+	migrateKeys(t, ctx, admin, owner, target, counters)
 	redistest.WaitFor(t, ctx, "the target's replica to have the counters", func() bool {
 		n, err := admin.CountKeysInSlot(ctx, replica.Addr, slot)
 		return err == nil && n == int64(len(counters))
@@ -185,46 +150,13 @@ func TestLostTargetsCountersComeBackWithEveryAcknowledgedIncrement(t *testing.T)
 	target.Kill()
 	view := admin.View(ctx, redistest.Addrs(servers))
 
-	// Clients increment every counter over and over, counting the replies that say done.
-	client := redistest.ClusterClient(t, servers)
-	acked := make([]atomic.Int64, len(counters))
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for round := 0; round < 5000 && !stop.Load() && ctx.Err() == nil; round++ {
-				for i, k := range counters {
-					if client.Incr(ctx, k).Err() == nil {
-						acked[i].Add(1)
-					}
-				}
-			}
-		}()
-	}
+	clients := startIncrementers(ctx, redistest.ClusterClient(t, servers), counters)
 	what, err := admin.RepairOpenSlot(ctx, view, slot, owner.Addr)
-	var total int64
-	redistest.WaitFor(t, ctx, "clients to increment after the repair", func() bool {
-		total = 0
-		for i := range acked {
-			total += acked[i].Load()
-		}
-		return total > 400
-	})
-	stop.Store(true)
-	wg.Wait()
+	redistest.WaitFor(t, ctx, "clients to increment after the repair", func() bool { return clients.total() > 400 })
+	clients.halt()
 	require.NoError(t, err)
 	require.Empty(t, what.LostWith, "nothing is lost with the target: %+v", what)
-
-	var wrong []string
-	for i, k := range counters {
-		v, err := admin.Client(owner.Addr).Get(ctx, k).Int64()
-		require.NoError(t, err, k)
-		if v != start+acked[i].Load() {
-			wrong = append(wrong, fmt.Sprintf("%s=%d acked %d", k, v, acked[i].Load()))
-		}
-	}
-	t.Logf("%d increments acknowledged; %d keys went back", total, what.Keys)
+	wrong := clients.wrong(t, ctx, admin, owner.Addr, start)
+	t.Logf("%d increments acknowledged; %d keys went back", clients.total(), what.Keys)
 	require.Empty(t, wrong, "counters that lost acknowledged increments")
 }

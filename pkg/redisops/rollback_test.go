@@ -3,8 +3,6 @@ package redisops_test
 import (
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -40,40 +38,17 @@ func TestRollbackKeepsEveryAcknowledgedIncrement(t *testing.T) {
 	require.NoError(t, admin.SetSlot(ctx, source.Addr, slot, "MIGRATING", selfID(t, ctx, admin, target.Addr)))
 	moved := append(append([]string(nil), counters...), fillers[:1000]...)
 	for start := 0; start < len(moved); start += 200 {
-		args := []interface{}{"MIGRATE", "127.0.0.1", target.Port, "", 0, 5000, "KEYS"}
-		for _, k := range moved[start:min(start+200, len(moved))] {
-			args = append(args, k)
-		}
-		require.NoError(t, admin.Client(source.Addr).Do(ctx, args...).Err())
+		migrateKeys(t, ctx, admin, source, target, moved[start:min(start+200, len(moved))])
 	}
 	used := admin.View(ctx, []string{target.Addr}).Nodes[target.Addr].UsedBytes()
 	require.NoError(t, admin.Client(target.Addr).ConfigSet(ctx, "maxmemory", strconv.FormatInt(used+(1<<20), 10)).Err())
 
 	// Clients increment every counter over and over, counting the replies that say done.
-	client := redistest.ClusterClient(t, servers)
-	acked := make([]atomic.Int64, len(counters))
-	var total atomic.Int64
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for round := 0; round < 5000 && !stop.Load() && ctx.Err() == nil; round++ {
-				for i, k := range counters {
-					if client.Incr(ctx, k).Err() == nil {
-						acked[i].Add(1)
-						total.Add(1)
-					}
-				}
-			}
-		}()
-	}
-	redistest.WaitFor(t, ctx, "clients to be incrementing", func() bool { return total.Load() > 200 })
+	clients := startIncrementers(ctx, redistest.ClusterClient(t, servers), counters)
+	redistest.WaitFor(t, ctx, "clients to be incrementing", func() bool { return clients.total() > 200 })
 
 	what, err := admin.RepairOpenSlot(ctx, admin.View(ctx, redistest.Addrs(servers)), slot, source.Addr)
-	stop.Store(true)
-	wg.Wait()
+	clients.halt()
 	require.NoError(t, err)
 	require.False(t, what.Finished, "rolled back: %+v", what)
 	require.True(t, what.OutOfMemory, "the target was out of memory: %+v", what)
@@ -83,15 +58,8 @@ func TestRollbackKeepsEveryAcknowledgedIncrement(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n, "no stale copy is left on the former target")
 
-	var wrong []string
-	for i, k := range counters {
-		v, err := admin.Client(source.Addr).Get(ctx, k).Int64()
-		require.NoError(t, err, k)
-		if v != acked[i].Load() {
-			wrong = append(wrong, k+"="+strconv.FormatInt(v, 10)+" acked "+strconv.FormatInt(acked[i].Load(), 10))
-		}
-	}
-	t.Logf("%d increments acknowledged; %d keys went back", total.Load(), what.Keys)
+	wrong := clients.wrong(t, ctx, admin, source.Addr, 0)
+	t.Logf("%d increments acknowledged; %d keys went back", clients.total(), what.Keys)
 	require.Empty(t, wrong, "counters that lost acknowledged increments")
 	for _, k := range fillers {
 		v, err := admin.Client(source.Addr).Get(ctx, k).Result()

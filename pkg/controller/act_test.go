@@ -276,12 +276,18 @@ func TestActHoldsALostMastersPodUntilItsReplicaTookOver(t *testing.T) {
 		"no empty pod at the lost master's address; its replica, the shard's only copy, may not be evicted")
 }
 
-func TestActStartsAScaleOutAndReportsIt(t *testing.T) {
+// scaleOutFixture is a cluster of 3 masters without replicas whose spec asks for 4, with the
+// fourth node joined and empty.
+func scaleOutFixture(t *testing.T) (*redisv1beta1.RedisCluster, *fixture) {
 	rc := testcluster.Cluster("rc")
 	rc.Spec.Masters, rc.Spec.Replicas = 4, 0
 	nodes := testcluster.Healthy()[:3]
 	nodes = append(nodes, testcluster.Node{Index: 3, Host: "a", ID: "n3", Master: true, StateOK: true, Epoch: -1})
-	f := liveFixture(t, rc, nodes...)
+	return rc, liveFixture(t, rc, nodes...)
+}
+
+func TestActStartsAScaleOutAndReportsIt(t *testing.T) {
+	rc, f := scaleOutFixture(t)
 	c, _, _ := f.newController()
 	require.NoError(t, c.syncHandler(context.Background(), keyOf(rc)))
 	first := writeActions(f.redisClient.Actions(), f.kubeClient.Actions())

@@ -8,18 +8,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
-	"redis-operator/pkg/controller/internal/testcluster"
 )
 
 // A sync works from the status this process last wrote while the informer has not shown that
 // write yet: a migration started then goes on under the record of what interrupted it before
 // (a repair's notes, a failed batch), instead of the older status the lister still holds.
 func TestASyncStartsFromTheStatusItLastWrote(t *testing.T) {
-	rc := testcluster.Cluster("rc")
-	rc.Spec.Masters, rc.Spec.Replicas = 4, 0
-	nodes := testcluster.Healthy()[:3]
-	nodes = append(nodes, testcluster.Node{Index: 3, Host: "a", ID: "n3", Master: true, StateOK: true, Epoch: -1})
-	f := liveFixture(t, rc, nodes...)
+	rc, f := scaleOutFixture(t)
 	c, _, _ := f.newController()
 
 	written := rc.Status.DeepCopy()

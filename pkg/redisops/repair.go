@@ -3,6 +3,7 @@ package redisops
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -149,7 +150,21 @@ func (a *Admin) redirectTo(ctx context.Context, view *topology.ClusterView, slot
 	if err := a.SetSlot(ctx, addr, slot, "IMPORTING", ownerID); err != nil {
 		return Endpoint{}, err
 	}
-	if err := a.SetSlot(ctx, owner, slot, "MIGRATING", self.ID); err != nil {
+	// The owner learns of the takeover by gossip; until then it refuses a target it sees as a
+	// replica.
+	var refused error
+	err := pollUntil(ctx, switchTimeout, func() (bool, error) {
+		err := a.SetSlot(ctx, owner, slot, "MIGRATING", self.ID)
+		if err != nil && strings.Contains(err.Error(), "not a master") {
+			refused = err
+			return false, nil
+		}
+		return err == nil, err
+	})
+	if err != nil && refused != nil {
+		err = fmt.Errorf("%w: %w", refused, err)
+	}
+	if err != nil {
 		return Endpoint{}, err
 	}
 	return Endpoint{Addr: addr, ID: self.ID}, nil

@@ -80,6 +80,19 @@ func (a *Admin) RepairOpenSlot(ctx context.Context, view *topology.ClusterView, 
 			masters, lost = append(masters, replica), false
 		}
 	}
+	if lost && holder.Addr == "" {
+		// A repair read the cluster after the replica took over (an operator restart): it is a
+		// master holding keys of a slot it does not own.
+		from, err := a.strayKeysHolder(ctx, view, slot, owner)
+		if err != nil {
+			return Repair{}, err
+		}
+		if from != "" {
+			if holder, err = a.redirectTo(ctx, view, slot, owner, ownerSelf.ID, from); err != nil {
+				return Repair{}, err
+			}
+		}
+	}
 	r, err := a.rollBack(ctx, view, slot, owner, ownerSelf.ID, masters, holder)
 	// Keys came back from another master: the lost target's replica had them and took over.
 	if lost && r.Keys == 0 {
@@ -124,6 +137,25 @@ func (a *Admin) takeOverLost(ctx context.Context, addr, lostID string) (took boo
 		return false, fmt.Errorf("after CLUSTER FAILOVER TAKEOVER, %s is not a master: %w", addr, err)
 	}
 	return true, nil
+}
+
+// strayKeysHolder is the address of a reachable master other than the owner that holds keys of
+// slot without owning it, or "".
+func (a *Admin) strayKeysHolder(ctx context.Context, view *topology.ClusterView, slot int, owner string) (string, error) {
+	for _, st := range view.Reachable() {
+		self, _ := st.Self()
+		if st.Addr == owner || !self.Master() || st.Owner(slot) == self.ID {
+			continue
+		}
+		n, err := a.CountKeysInSlot(ctx, st.Addr, slot)
+		if err != nil {
+			return "", err
+		}
+		if n > 0 {
+			return st.Addr, nil
+		}
+	}
+	return "", nil
 }
 
 // openHolder is the node the owner migrates slot to, target, when it answers as a master: the

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/topology"
 	"redis-operator/test/redistest"
 )
 
@@ -131,32 +132,49 @@ func TestRepairLeavesAReplicaThatMovedOnAlone(t *testing.T) {
 
 // Counters that had reached a lost target come back from its replica with every increment
 // clients had acknowledged. While they go back, a client must find each where it is: an INCR
-// the owner answered for a counter still on the replica would start a fresh one from zero.
+// the owner answered for a counter still on the replica would start a fresh one from zero. The
+// replica may already have taken over when the repair reads the cluster (a repair interrupted by
+// a restart of the operator): it is then a master that holds keys of a slot it does not own.
 func TestLostTargetsCountersComeBackWithEveryAcknowledgedIncrement(t *testing.T) {
-	admin, servers, ctx := quietCluster(t, 4, 4, 2) // servers 2 and 3 replicate 0 and 1
-	owner, target, replica := servers[0], servers[1], servers[3]
-	const slot, start = 400, 1000
-	counters := keysInSlot(slot, 200)
-	for _, k := range counters {
-		require.NoError(t, admin.Client(owner.Addr).Set(ctx, k, start, 0).Err())
-	}
-	require.NoError(t, admin.SetSlot(ctx, target.Addr, slot, "IMPORTING", selfID(t, ctx, admin, owner.Addr)))
-	require.NoError(t, admin.SetSlot(ctx, owner.Addr, slot, "MIGRATING", selfID(t, ctx, admin, target.Addr)))
-	migrateKeys(t, ctx, admin, owner, target, counters)
-	redistest.WaitFor(t, ctx, "the target's replica to have the counters", func() bool {
-		n, err := admin.CountKeysInSlot(ctx, replica.Addr, slot)
-		return err == nil && n == int64(len(counters))
-	})
-	target.Kill()
-	view := admin.View(ctx, redistest.Addrs(servers))
+	for _, tookOver := range []bool{false, true} {
+		t.Run(map[bool]string{false: "replica", true: "replica took over"}[tookOver], func(t *testing.T) {
+			admin, servers, ctx := quietCluster(t, 4, 4, 2) // servers 2 and 3 replicate 0 and 1
+			owner, target, replica := servers[0], servers[1], servers[3]
+			const slot, start = 400, 1000
+			counters := keysInSlot(slot, 200)
+			for _, k := range counters {
+				require.NoError(t, admin.Client(owner.Addr).Set(ctx, k, start, 0).Err())
+			}
+			require.NoError(t, admin.SetSlot(ctx, target.Addr, slot, "IMPORTING", selfID(t, ctx, admin, owner.Addr)))
+			require.NoError(t, admin.SetSlot(ctx, owner.Addr, slot, "MIGRATING", selfID(t, ctx, admin, target.Addr)))
+			migrateKeys(t, ctx, admin, owner, target, counters)
+			redistest.WaitFor(t, ctx, "the target's replica to have the counters", func() bool {
+				n, err := admin.CountKeysInSlot(ctx, replica.Addr, slot)
+				return err == nil && n == int64(len(counters))
+			})
+			target.Kill()
+			if tookOver {
+				require.NoError(t, admin.Failover(ctx, replica.Addr, topology.FailoverTakeover))
+				redistest.WaitFor(t, ctx, "every node to see the replica as a master", func() bool {
+					for _, st := range admin.View(ctx, redistest.Addrs(servers)).Reachable() {
+						if peer, ok := st.Peer(selfID(t, ctx, admin, replica.Addr)); !ok || !peer.Master() {
+							return false
+						}
+					}
+					return true
+				})
+			}
+			view := admin.View(ctx, redistest.Addrs(servers))
 
-	clients := startIncrementers(ctx, redistest.ClusterClient(t, servers), counters)
-	what, err := admin.RepairOpenSlot(ctx, view, slot, owner.Addr)
-	redistest.WaitFor(t, ctx, "clients to increment after the repair", func() bool { return clients.total() > 400 })
-	clients.halt()
-	require.NoError(t, err)
-	require.Empty(t, what.LostWith, "nothing is lost with the target: %+v", what)
-	wrong := clients.wrong(t, ctx, admin, owner.Addr, start)
-	t.Logf("%d increments acknowledged; %d keys went back", clients.total(), what.Keys)
-	require.Empty(t, wrong, "counters that lost acknowledged increments")
+			clients := startIncrementers(ctx, redistest.ClusterClient(t, servers), counters)
+			what, err := admin.RepairOpenSlot(ctx, view, slot, owner.Addr)
+			redistest.WaitFor(t, ctx, "clients to increment after the repair", func() bool { return clients.total() > 400 })
+			clients.halt()
+			require.NoError(t, err)
+			require.Empty(t, what.LostWith, "nothing is lost with the target: %+v", what)
+			wrong := clients.wrong(t, ctx, admin, owner.Addr, start)
+			t.Logf("%d increments acknowledged; %d keys went back", clients.total(), what.Keys)
+			require.Empty(t, wrong, "counters that lost acknowledged increments")
+		})
+	}
 }

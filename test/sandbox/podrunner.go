@@ -40,6 +40,10 @@ type podRunner struct {
 	written *corev1.PodStatus
 	// tokenRefresh is when each projected volume's token is due for renewal.
 	tokenRefresh map[string]time.Time
+	// keyFilesWritten are the files last written into each Secret and ConfigMap volume, and
+	// keyRefreshDue when they are next compared with their objects.
+	keyFilesWritten map[string]map[string]volumeFile
+	keyRefreshDue   time.Time
 }
 
 // containerRun is one container: its process, restarts and readiness.
@@ -265,6 +269,7 @@ func (r *podRunner) step(ctx context.Context) {
 		}
 	}
 	r.refreshTokens(ctx, now)
+	r.refreshKeyVolumes(ctx, now)
 	status := r.status()
 	if r.written != nil && equality.Semantic.DeepEqual(*r.written, status) {
 		return

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -62,49 +61,6 @@ func keyFiles(data map[string][]byte, found bool, items []corev1.KeyToPath, defa
 	return files, nil
 }
 
-// writeVolumeFiles makes dir hold exactly files. Each file is replaced by a rename, so a process
-// reading it sees the old or the new content, never a part.
-func writeVolumeFiles(dir string, files map[string]volumeFile) error {
-	for name, f := range files {
-		path := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return err
-		}
-		tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-		if err != nil {
-			return err
-		}
-		_, err = tmp.Write(f.data)
-		if err == nil {
-			err = tmp.Chmod(f.mode)
-		}
-		if closeErr := tmp.Close(); err == nil {
-			err = closeErr
-		}
-		if err == nil {
-			err = os.Rename(tmp.Name(), path)
-		}
-		if err != nil {
-			_ = os.Remove(tmp.Name())
-			return err
-		}
-	}
-	// Keys removed from the object disappear from the volume, as with a kubelet.
-	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, err := filepath.Rel(dir, path)
-		if err != nil {
-			return err
-		}
-		if _, keep := files[rel]; !keep {
-			return os.Remove(path)
-		}
-		return nil
-	})
-}
-
 // isKeyVolume reports whether the volume's files come from a Secret or ConfigMap.
 func isKeyVolume(v corev1.Volume) bool { return v.Secret != nil || v.ConfigMap != nil }
 
@@ -119,7 +75,7 @@ func (r *podRunner) fillKeyVolume(ctx context.Context, name string) error {
 		if err != nil {
 			return fmt.Errorf("MountVolume.SetUp failed for volume %q: %w", v.Name, err)
 		}
-		return writeVolumeFiles(r.volumes[v.Name], files)
+		return r.writeKeyVolume(v.Name, files)
 	}
 	return nil
 }

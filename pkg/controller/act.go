@@ -130,7 +130,7 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 			c.recordIf(err, rc, reason, "%s", a.Why())
 			noteDone(&done, err, a.Why())
 		case plan.MigrateSlots:
-			c.startMigration(c.taskContext(ctx), rc, redis, view, a.Moves)
+			c.startMigration(c.taskContext(ctx), rc, d.Status.Migration, redis, view, a.Moves)
 		case plan.RemoveNode:
 			err = c.forgetAndDelete(ctx, rc, redis, view, a)
 		case plan.PointOwner:
@@ -149,7 +149,7 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 		}
 	}
 	if len(repairs) > 0 {
-		c.startRepairs(c.taskContext(ctx), rc, redis, view, repairs)
+		c.startRepairs(c.taskContext(ctx), rc, d.Status.Migration, redis, view, repairs)
 	}
 	return done, later
 }

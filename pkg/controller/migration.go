@@ -116,14 +116,14 @@ func (m *migrations) wait(timeout time.Duration) bool {
 	}
 }
 
-// startMigration starts moving slots as the cluster's task.
-func (c *Controller) startMigration(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster,
-	view *topology.ClusterView, moves []topology.SlotMove) {
+// startMigration starts moving slots as the cluster's task, going on under the record prior.
+func (c *Controller) startMigration(ctx context.Context, rc *redisv1beta1.RedisCluster, prior *redisv1beta1.MigrationStatus,
+	redis redisops.Cluster, view *topology.ClusterView, moves []topology.SlotMove) {
 	nodes := map[string]bool{}
 	for _, m := range moves {
 		nodes[m.Source], nodes[m.Target] = true, true
 	}
-	c.startTask(ctx, rc, int32(len(moves)), nodes, func(ctx context.Context, t *migrationTask) error {
+	c.startTask(ctx, rc, prior, int32(len(moves)), nodes, func(ctx context.Context, t *migrationTask) error {
 		err := c.migrate(ctx, rc, redis, view, moves, t)
 		if err == nil {
 			t.update(func(m *redisv1beta1.MigrationStatus) { m.Step = fmt.Sprintf("moved %d slots", m.SlotsPlanned) })
@@ -135,14 +135,16 @@ func (c *Controller) startMigration(ctx context.Context, rc *redisv1beta1.RedisC
 // startTask runs work as the cluster's task, off the workers, over planned slots between the
 // masters nodes. ctx is the workers' context: when leadership is lost the task stops at a slot
 // batch boundary. A failure is kept in the task's record and is an Event; either way the cluster
-// is synced when the task ends.
-func (c *Controller) startTask(ctx context.Context, rc *redisv1beta1.RedisCluster, planned int32, nodes map[string]bool,
-	work func(ctx context.Context, t *migrationTask) error) {
+// is synced when the task ends. prior is the record of the migration in progress, as the sync's
+// decision has it: it holds what a task that just ended kept, which the cluster's status may not
+// have yet.
+func (c *Controller) startTask(ctx context.Context, rc *redisv1beta1.RedisCluster, prior *redisv1beta1.MigrationStatus,
+	planned int32, nodes map[string]bool, work func(ctx context.Context, t *migrationTask) error) {
 	key := keyOf(rc)
 	taskCtx, cancel := context.WithCancel(ctx)
 	t := &migrationTask{uid: rc.UID, cancel: cancel, running: true, nodes: nodes}
 	t.state = redisv1beta1.MigrationStatus{SlotsPlanned: planned, StartTime: &metav1.Time{Time: time.Now()}}
-	if old := rc.Status.Migration; old != nil {
+	if old := prior; old != nil {
 		// A migration interrupted by a restart or a repair goes on under the same record.
 		t.state.Interruptions, t.state.LostSlots = old.Interruptions, old.LostSlots
 		if old.StartTime != nil {

@@ -14,9 +14,9 @@ import (
 
 // startRepairs closes open slots as the cluster's task: each may move a whole slot's keys, which
 // must not hold a worker (every other cluster waits for one) nor a sync past its deadline.
-func (c *Controller) startRepairs(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster,
-	view *topology.ClusterView, slots []plan.RepairSlot) {
-	c.startTask(ctx, rc, int32(len(slots)), map[string]bool{}, func(ctx context.Context, t *migrationTask) error {
+func (c *Controller) startRepairs(ctx context.Context, rc *redisv1beta1.RedisCluster, prior *redisv1beta1.MigrationStatus,
+	redis redisops.Cluster, view *topology.ClusterView, slots []plan.RepairSlot) {
+	c.startTask(ctx, rc, prior, int32(len(slots)), map[string]bool{}, func(ctx context.Context, t *migrationTask) error {
 		var repaired []redisops.Repair
 		defer func() { c.reportRepairs(rc, t, repaired) }()
 		for _, a := range slots {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"k8s.io/client-go/tools/cache"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 )
@@ -27,4 +28,24 @@ func TestASyncStartsFromTheStatusItLastWrote(t *testing.T) {
 	r := c.migrations.report(keyOf(rc), rc.UID)
 	require.NotNil(t, r, "the scale-out started")
 	require.Equal(t, written.Migration.Interruptions, r.Record.Interruptions)
+}
+
+// A task that ended before its record reached the status (the write was held back, or the
+// informer lags) and the task the same sync starts after it: the new one goes on under the
+// ended one's record, which is in the decision's status and not yet in the cluster's.
+func TestATaskStartedAsTheLastEndsKeepsItsRecord(t *testing.T) {
+	rc, f := scaleOutFixture(t)
+	c, _, _ := f.newController()
+
+	ended := &migrationTask{uid: rc.UID, cancel: func() {}, nodes: map[string]bool{}}
+	ended.state = redisv1beta1.MigrationStatus{SlotsPlanned: 2, SlotsDone: 2,
+		Interruptions: []string{"moving slots failed: target lost", "rolled slots 4096-4351 back"}}
+	c.migrations.byCluster = map[cache.ObjectName]*migrationTask{keyOf(rc): ended}
+	require.Nil(t, rc.Status.Migration, "the cluster's status never held the ended task's record")
+	require.NoError(t, c.syncHandler(context.Background(), keyOf(rc)))
+
+	r := c.migrations.report(keyOf(rc), rc.UID)
+	require.NotNil(t, r, "the scale-out started")
+	require.NotSame(t, ended, r.task)
+	require.Equal(t, ended.state.Interruptions, r.Record.Interruptions)
 }

@@ -1,6 +1,7 @@
 package redisops
 
 import (
+	"crypto/tls"
 	"sync"
 	"time"
 
@@ -11,8 +12,10 @@ import (
 // connection pool per node.
 type Admin struct {
 	passwords []string
-	mu        sync.Mutex
-	clients   map[string]*redis.Client
+	// tls, when set, is how every connection speaks TLS to the nodes.
+	tls     *tls.Config
+	mu      sync.Mutex
+	clients map[string]*redis.Client
 	// accepted is the password each node last accepted from this Admin, for MIGRATE's AUTH2.
 	accepted map[string]string
 }
@@ -26,6 +29,14 @@ func NewAdmin(passwords ...string) *Admin {
 		clients:   map[string]*redis.Client{},
 		accepted:  map[string]string{},
 	}
+}
+
+// NewTLSAdmin is NewAdmin's over TLS: config says what the Admin presents and trusts. It is
+// read at each new connection, so config's callbacks can hand out renewed certificates.
+func NewTLSAdmin(config *tls.Config, passwords ...string) *Admin {
+	a := NewAdmin(passwords...)
+	a.tls = config
+	return a
 }
 
 // Client returns the pooled client of the node at addr (ip:port).
@@ -61,6 +72,7 @@ func (a *Admin) client(addr string, slow bool) *redis.Client {
 		WriteTimeout:    5 * time.Second,
 		PoolSize:        4,
 		MaxRetries:      -1,
+		TLSConfig:       a.tls,
 	}
 	if slow {
 		opts.ReadTimeout, opts.ContextTimeoutEnabled, opts.PoolSize = -1, true, 2

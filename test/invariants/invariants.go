@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/conf"
 	"redis-operator/pkg/redisops/topology"
 )
 
@@ -23,6 +24,8 @@ type Expect struct {
 	ReplicasPerMaster int
 	// Password is the one redis-cli logs in with, "" for none.
 	Password string
+	// TLS, for a TLS cluster, are the files redis-cli presents and trusts.
+	TLS *conf.TLS
 }
 
 // Check returns nil when every invariant holds, or an error listing each violation:
@@ -50,7 +53,7 @@ func Check(ctx context.Context, admin *redisops.Admin, addrs []string, want Expe
 	checkOrphanKeys(ctx, admin, view, owners, report)
 	checkReplicasListed(view, report)
 	if len(addrs) > 0 {
-		checkWithRedisCLI(ctx, addrs[0], want.Password, report)
+		checkWithRedisCLI(ctx, addrs[0], want, report)
 	}
 	if len(problems) == 0 {
 		return nil
@@ -215,12 +218,15 @@ func checkOrphanKeys(ctx context.Context, admin *redisops.Admin, view *topology.
 	}
 }
 
-func checkWithRedisCLI(ctx context.Context, addr, password string, report func(string, ...interface{})) {
+func checkWithRedisCLI(ctx context.Context, addr string, want Expect, report func(string, ...interface{})) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	args := []string{"--cluster", "check", addr}
-	if password != "" {
-		args = append(args, "-a", password, "--no-auth-warning")
+	if want.Password != "" {
+		args = append(args, "-a", want.Password, "--no-auth-warning")
+	}
+	if want.TLS != nil {
+		args = append(args, "--tls", "--cacert", want.TLS.CAFile, "--cert", want.TLS.CertFile, "--key", want.TLS.KeyFile)
 	}
 	out, err := exec.CommandContext(ctx, "redis-cli", args...).CombinedOutput()
 	if err != nil {

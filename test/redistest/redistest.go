@@ -4,6 +4,7 @@ package redistest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/conf"
 	"redis-operator/pkg/redisops/topology"
 )
 
@@ -31,6 +33,8 @@ type Server struct {
 type Options struct {
 	// NodeTimeout is cluster-node-timeout in milliseconds (default 2000).
 	NodeTimeout int
+	// TLS, when set, makes every link of the servers TLS with these files (see tlstest).
+	TLS *conf.TLS
 }
 
 // StartServers starts n cluster-enabled redis-server processes on 127.0.0.1 with free client and
@@ -62,12 +66,15 @@ func startServer(dir string, opts Options) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		cmd := exec.Command("redis-server",
-			"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		ports := []string{"--port", strconv.Itoa(port)}
+		if opts.TLS != nil {
+			ports = opts.TLS.Args(int32(port))
+		}
+		cmd := exec.Command("redis-server", append(ports, "--bind", "127.0.0.1",
 			"--cluster-enabled", "yes", "--cluster-config-file", fmt.Sprintf("nodes-%d.conf", port),
 			"--cluster-node-timeout", strconv.Itoa(opts.NodeTimeout),
 			"--dir", dir, "--save", "", "--appendonly", "no",
-			"--repl-diskless-sync-delay", "0", "--daemonize", "no", "--logfile", fmt.Sprintf("redis-%d.log", port))
+			"--repl-diskless-sync-delay", "0", "--daemonize", "no", "--logfile", fmt.Sprintf("redis-%d.log", port))...)
 		cmd.Dir = dir
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
@@ -252,7 +259,12 @@ var errNotYet = errors.New("not yet")
 
 // ClusterClient is a cluster-aware client of the servers; the test's cleanup closes it.
 func ClusterClient(t testing.TB, servers []*Server) *redis.ClusterClient {
-	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: Addrs(servers), Protocol: 2, DisableIdentity: true})
+	return TLSClusterClient(t, servers, nil)
+}
+
+// TLSClusterClient is ClusterClient's speaking TLS with config (plain when nil).
+func TLSClusterClient(t testing.TB, servers []*Server, config *tls.Config) *redis.ClusterClient {
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: Addrs(servers), Protocol: 2, DisableIdentity: true, TLSConfig: config})
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }

@@ -47,6 +47,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &redisv1beta1.RedisClusterSpecApplyConfiguration{}
 	case v1beta1.SchemeGroupVersion.WithKind("RedisClusterStatus"):
 		return &redisv1beta1.RedisClusterStatusApplyConfiguration{}
+	case v1beta1.SchemeGroupVersion.WithKind("TLSSpec"):
+		return &redisv1beta1.TLSSpecApplyConfiguration{}
 
 	}
 	return nil

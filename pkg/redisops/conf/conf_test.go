@@ -38,6 +38,18 @@ func TestServerArgs(t *testing.T) {
 	require.Equal(t, "nodes-7003.conf", value("--cluster-config-file"))
 	require.Equal(t, "$(POD_IP)", value("--cluster-announce-ip"))
 	require.Equal(t, "yes", value("--appendonly"))
+
+	tls := &TLS{CertFile: "/tls/tls.crt", KeyFile: "/tls/tls.key", CAFile: "/tls/ca.crt", AuthClients: "optional"}
+	args = Server{Include: "/etc/r/redis.conf", Port: 7003, BusPort: 17003, Address: "$(POD_IP)", Dir: "/data", TLS: tls}.Args()
+	require.Equal(t, "0", value("--port"), "a TLS node has no plain port")
+	require.Equal(t, "7003", value("--tls-port"))
+	require.Equal(t, "yes", value("--tls-cluster"))
+	require.Equal(t, "yes", value("--tls-replication"))
+	require.Equal(t, "/tls/tls.crt", value("--tls-cert-file"))
+	require.Equal(t, "/tls/tls.key", value("--tls-key-file"))
+	require.Equal(t, "/tls/ca.crt", value("--tls-ca-cert-file"))
+	require.Equal(t, "optional", value("--tls-auth-clients"))
+	require.Equal(t, "17003", value("--cluster-port"))
 }
 
 // Runs takes a value for what Redis reads back of it (seen on Redis 7.0), and anything else

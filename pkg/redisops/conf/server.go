@@ -16,13 +16,35 @@ type Server struct {
 	Address string
 	// Dir holds the node's data: its AOF and its nodes.conf.
 	Dir string
+	// TLS, when set, makes Port a TLS port and the only one, and puts the cluster bus and
+	// replication on TLS too.
+	TLS *TLS
+}
+
+// TLS is what a TLS node loads: the files of its certificate, key and CA, and tls-auth-clients.
+type TLS struct {
+	CertFile, KeyFile, CAFile string
+	AuthClients               string
+}
+
+// Args are the redis-server arguments that make port the node's one client port, over TLS, and
+// put the cluster bus and replication on TLS.
+func (t TLS) Args(port int32) []string {
+	return []string{"--port", "0", "--tls-port", strconv.Itoa(int(port)),
+		"--tls-cluster", "yes", "--tls-replication", "yes",
+		"--tls-cert-file", t.CertFile, "--tls-key-file", t.KeyFile, "--tls-ca-cert-file", t.CAFile,
+		"--tls-auth-clients", t.AuthClients}
 }
 
 // Args are the redis-server arguments of s.
 func (s Server) Args() []string {
-	return []string{
-		"--include", s.Include,
-		"--port", strconv.Itoa(int(s.Port)),
+	args := []string{"--include", s.Include}
+	if s.TLS == nil {
+		args = append(args, "--port", strconv.Itoa(int(s.Port)))
+	} else {
+		args = append(args, s.TLS.Args(s.Port)...)
+	}
+	return append(args,
 		"--bind", s.Address,
 		"--cluster-enabled", "yes",
 		"--cluster-port", strconv.Itoa(int(s.BusPort)),
@@ -39,5 +61,5 @@ func (s Server) Args() []string {
 		"--save", "",
 		// Clients are held off by the password when there is one; nodes bind to their address.
 		"--protected-mode", "no",
-	}
+	)
 }

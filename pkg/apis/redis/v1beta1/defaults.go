@@ -129,3 +129,11 @@ func (s *RedisClusterSpec) TopologyKeyOrDefault() string {
 	}
 	return s.TopologyKey
 }
+
+// TLSAuthClients is tls-auth-clients of a TLS cluster: authClients, "yes" when unset.
+func (s *RedisClusterSpec) TLSAuthClients() string {
+	if s.TLS == nil || s.TLS.AuthClients == "" {
+		return "yes"
+	}
+	return s.TLS.AuthClients
+}

@@ -144,6 +144,9 @@ func TestInvalidManifestsNameTheField(t *testing.T) {
 		{"minMasters above maxMasters", "maxMemory: 512mb", "maxMemory: 512mb\n  minMasters: 6\n  maxMasters: 4", "spec.minMasters"},
 		{"maxMasters without room for ports", "basePort: 10000", "basePort: 45000\n  maxMasters: 400", "spec.maxMasters"},
 		{"unknown pull policy", "maxMemory: 512mb", "maxMemory: 512mb\n  imagePullPolicy: Sometimes", "spec.imagePullPolicy"},
+		{"tls without a secret", "maxMemory: 512mb", "maxMemory: 512mb\n  tls: {authClients: \"yes\"}", "spec.tls.secretName"},
+		{"tls authClients unquoted", "maxMemory: 512mb", "maxMemory: 512mb\n  tls: {secretName: certs, authClients: yes}", "spec.tls.authClients"},
+		{"tls authClients unknown", "maxMemory: 512mb", "maxMemory: 512mb\n  tls: {secretName: certs, authClients: \"always\"}", "spec.tls.authClients"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -259,4 +262,28 @@ func TestCRDPassesTheAPIServersDefinitionChecks(t *testing.T) {
 	require.NoError(t, apiextensionsv1.Convert_v1_CustomResourceDefinition_To_apiextensions_CustomResourceDefinition(&crd, &internal, nil))
 	errs := crdvalidation.ValidateCustomResourceDefinition(context.Background(), &internal)
 	require.Empty(t, errs.ToAggregate())
+}
+
+// TestTLSIsSetAtCreation: nodes of one cluster bus cannot speak TLS and plain at once, nor trust
+// two CAs they were not given: TLS is neither turned on nor off, and its Secret not swapped, by
+// an update.
+func TestTLSIsSetAtCreation(t *testing.T) {
+	s := loadCRDSchema(t)
+	withTLS := func(secret string) string {
+		return strings.Replace(seedManifest, "maxMemory: 512mb", "maxMemory: 512mb\n  tls: {secretName: "+secret+"}", 1)
+	}
+	require.Empty(t, s.validate(t, withTLS("certs")))
+	obj := decodeManifest(t, withTLS("certs"))
+	structuraldefaulting.Default(obj, s.structural)
+	require.Equal(t, "yes", obj["spec"].(map[string]interface{})["tls"].(map[string]interface{})["authClients"])
+
+	for name, change := range map[string][2]string{
+		"on":      {seedManifest, withTLS("certs")},
+		"off":     {withTLS("certs"), seedManifest},
+		"swapped": {withTLS("certs"), withTLS("other-certs")},
+	} {
+		msg := strings.Join(s.validateUpdate(t, change[0], change[1]), "\n")
+		require.Contains(t, msg, "spec.tls", name)
+	}
+	require.Empty(t, s.validateUpdate(t, withTLS("certs"), strings.Replace(withTLS("certs"), "masters: 3", "masters: 4", 1)))
 }

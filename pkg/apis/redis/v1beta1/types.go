@@ -67,6 +67,7 @@ type RedisCluster struct {
 // +kubebuilder:validation:XValidation:rule="self.basePort + self.masters * (1 + (has(self.replicas) ? self.replicas : 1)) + 19999 <= 65535",fieldPath=".basePort",message="basePort leaves no room for every node's ports: node N uses basePort+N, basePort+N+10000 (cluster bus) and basePort+N+20000 (exporter), all of which must stay <= 65535"
 // +kubebuilder:validation:XValidation:rule="!has(self.maxMasters) || self.basePort + self.maxMasters * (1 + (has(self.replicas) ? self.replicas : 1)) + 19999 <= 65535",fieldPath=".maxMasters",message="maxMasters leaves no room for every node's ports above basePort (node N uses basePort+N+20000, which must stay <= 65535)"
 // +kubebuilder:validation:XValidation:rule="!has(self.minMasters) || !has(self.maxMasters) || self.minMasters <= self.maxMasters",fieldPath=".minMasters",message="minMasters must not exceed maxMasters"
+// +kubebuilder:validation:XValidation:rule="has(self.tls) == has(oldSelf.tls)",fieldPath=".tls",message="spec.tls cannot be added to or removed from a running cluster: the cluster bus cannot speak TLS and plain at once; create a new cluster"
 type RedisClusterSpec struct {
 	// Image is the Redis server image. A tag may be given here or in tag.
 	// +kubebuilder:validation:MinLength=1
@@ -131,6 +132,11 @@ type RedisClusterSpec struct {
 	// +optional
 	PasswordSecret *corev1.SecretKeySelector `json:"passwordSecret,omitempty"`
 
+	// TLS makes every link of the cluster TLS: clients, replicas, the cluster bus and MIGRATE.
+	// It is set when the cluster is created and cannot be added or removed later.
+	// +optional
+	TLS *TLSSpec `json:"tls,omitempty"`
+
 	// Config holds extra redis.conf directives passed to every node. Directives the operator
 	// manages itself are refused.
 	// +optional
@@ -191,6 +197,26 @@ type RedisClusterSpec struct {
 	// +kubebuilder:validation:MaxLength=316
 	// +kubebuilder:validation:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`
 	TopologyKey string `json:"topologyKey,omitempty"`
+}
+
+// TLSSpec is the certificate every node serves and presents.
+type TLSSpec struct {
+	// SecretName names a Secret in the cluster's namespace holding tls.crt, tls.key and ca.crt,
+	// as cert-manager writes them. Every node serves the certificate and presents it to the
+	// others (the cluster bus and replication check both ends), so it needs both the server and
+	// the client usage. It cannot change: nodes of two CAs could not talk.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.tls.secretName is immutable: nodes holding certificates of two CAs could not talk; create a new cluster to change it"
+	SecretName string `json:"secretName"`
+
+	// AuthClients is Redis' tls-auth-clients: whether clients must present a certificate the
+	// CA signed ("yes", the default), may ("optional") or need not ("no"). Quote the value in
+	// YAML: unquoted yes and no are booleans there.
+	// +optional
+	// +kubebuilder:default="yes"
+	// +kubebuilder:validation:Enum=no;optional;yes
+	AuthClients string `json:"authClients,omitempty"`
 }
 
 // ExporterSpec configures the redis_exporter sidecar of every node.

@@ -62,6 +62,9 @@ type RedisClusterSpecApplyConfiguration struct {
 	// PasswordSecret names the key of a Secret holding the password Redis requires from clients
 	// (requirepass and masterauth).
 	PasswordSecret *v1.SecretKeySelector `json:"passwordSecret,omitempty"`
+	// TLS makes every link of the cluster TLS: clients, replicas, the cluster bus and MIGRATE.
+	// It is set when the cluster is created and cannot be added or removed later.
+	TLS *TLSSpecApplyConfiguration `json:"tls,omitempty"`
 	// Config holds extra redis.conf directives passed to every node. Directives the operator
 	// manages itself are refused.
 	Config map[string]redisv1beta1.ConfigValue `json:"config,omitempty"`
@@ -201,6 +204,14 @@ func (b *RedisClusterSpecApplyConfiguration) WithPersistence(value *PersistenceS
 // If called multiple times, the PasswordSecret field is set to the value of the last call.
 func (b *RedisClusterSpecApplyConfiguration) WithPasswordSecret(value v1.SecretKeySelector) *RedisClusterSpecApplyConfiguration {
 	b.PasswordSecret = &value
+	return b
+}
+
+// WithTLS sets the TLS field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the TLS field is set to the value of the last call.
+func (b *RedisClusterSpecApplyConfiguration) WithTLS(value *TLSSpecApplyConfiguration) *RedisClusterSpecApplyConfiguration {
+	b.TLS = value
 	return b
 }
 

@@ -1,0 +1,134 @@
+// Package tlstest makes certificate authorities and the node certificates they sign, in PEM as
+// a cert-manager Secret holds them, for tests of TLS clusters.
+package tlstest
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/conf"
+)
+
+// CA is a certificate authority.
+type CA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	// PEM is the CA's certificate: a Secret's ca.crt.
+	PEM []byte
+}
+
+// NewCA makes a CA named name, valid for a day.
+func NewCA(t testing.TB, name string) *CA {
+	t.Helper()
+	key := newKey(t)
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial(t),
+		Subject:               pkix.Name{CommonName: name},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	raw, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &CA{cert: cert, key: key, PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: raw})}
+}
+
+// Credentials are a node certificate and its key, in PEM, and the CA's certificate.
+type Credentials struct {
+	Cert, Key, CA []byte
+}
+
+// Node issues a certificate for Redis nodes, with server and client usage, valid from
+// notBefore to notAfter.
+func (ca *CA) Node(t testing.TB, notBefore, notAfter time.Time) Credentials {
+	t.Helper()
+	key := newKey(t)
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(t),
+		Subject:      pkix.Name{CommonName: "redis-node"},
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	raw, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Credentials{
+		Cert: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: raw}),
+		Key:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}),
+		CA:   ca.PEM,
+	}
+}
+
+// ValidNode is a node certificate valid from an hour ago for a day.
+func (ca *CA) ValidNode(t testing.TB) Credentials {
+	return ca.Node(t, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
+}
+
+// SecretData is c as the data of a kubernetes.io/tls Secret with ca.crt.
+func (c Credentials) SecretData() map[string][]byte {
+	return map[string][]byte{"tls.crt": c.Cert, "tls.key": c.Key, "ca.crt": c.CA}
+}
+
+// Write puts c's files in dir and returns them as a node loads them.
+func (c Credentials) Write(t testing.TB, dir string) conf.TLS {
+	t.Helper()
+	files := conf.TLS{CertFile: filepath.Join(dir, "tls.crt"), KeyFile: filepath.Join(dir, "tls.key"),
+		CAFile: filepath.Join(dir, "ca.crt"), AuthClients: "yes"}
+	for path, data := range map[string][]byte{files.CertFile: c.Cert, files.KeyFile: c.Key, files.CAFile: c.CA} {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return files
+}
+
+// ClientCredentials are c as the operator presents and trusts them.
+func (c Credentials) ClientCredentials(t testing.TB) *redisops.TLSCredentials {
+	t.Helper()
+	creds, err := redisops.ParseTLSCredentials(c.Cert, c.Key, c.CA, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return creds
+}
+
+func newKey(t testing.TB) *ecdsa.PrivateKey {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+func serial(t testing.TB) *big.Int {
+	n, err := rand.Int(rand.Reader, big.NewInt(1<<62))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

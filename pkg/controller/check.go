@@ -56,7 +56,11 @@ func (c *Controller) CheckMasters(ctx context.Context, namespace, name string, m
 	}
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
-	redis := c.redis.connect(objects.Passwords(c.configSecret(rc), password)...)
+	creds, err := c.tlsCredentialsOf(rc)
+	if creds == nil && err != nil {
+		return err
+	}
+	redis := c.redis.connect(tlsConfigOf(creds), objects.Passwords(c.configSecret(rc), password)...)
 	defer redis.Close()
 	observeRedis(ctx, redis, o)
 	c.readSlotMemory(ctx, redis, o, masters)

@@ -4,6 +4,7 @@ package controller
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"sync"
 	"time"
@@ -98,8 +99,9 @@ type Informers struct {
 
 // Config holds the controller's settings.
 type Config struct {
-	// Connect opens the connections to one cluster's Redis nodes; redisops.NewAdmin when nil.
-	Connect func(passwords ...string) redisops.Cluster
+	// Connect opens the connections to one cluster's Redis nodes, over TLS with tlsConfig when it
+	// is set; redisops.NewAdmin or NewTLSAdmin when nil.
+	Connect func(tlsConfig *tls.Config, passwords ...string) redisops.Cluster
 	// ShutdownGracePeriod bounds how long Run waits, once its context ends, for running
 	// migrations to stop at a slot boundary.
 	ShutdownGracePeriod time.Duration
@@ -109,7 +111,12 @@ type Config struct {
 func New(kubeClient kubernetes.Interface, redisClient clientset.Interface, inf Informers,
 	recorder record.EventRecorder, metrics *Metrics, log zerolog.Logger, cfg Config) (*Controller, error) {
 	if cfg.Connect == nil {
-		cfg.Connect = func(passwords ...string) redisops.Cluster { return redisops.NewAdmin(passwords...) }
+		cfg.Connect = func(tlsConfig *tls.Config, passwords ...string) redisops.Cluster {
+			if tlsConfig != nil {
+				return redisops.NewTLSAdmin(tlsConfig, passwords...)
+			}
+			return redisops.NewAdmin(passwords...)
+		}
 	}
 	c := &Controller{
 		kubeClient: kubeClient,
@@ -321,7 +328,7 @@ func (c *Controller) handleObject(obj interface{}) {
 	c.enqueue(rc)
 }
 
-// handleSecret enqueues the clusters whose password is in the Secret.
+// handleSecret enqueues the clusters whose password, config or TLS certificate is in the Secret.
 func (c *Controller) handleSecret(obj interface{}) {
 	if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = tombstone.Obj
@@ -335,7 +342,9 @@ func (c *Controller) handleSecret(obj interface{}) {
 		return
 	}
 	for _, rc := range clusters {
-		if ref := rc.Spec.PasswordSecret; (ref != nil && ref.Name == secret.GetName()) || objects.ConfigSecretName(rc) == secret.GetName() {
+		name := secret.GetName()
+		ref, tls := rc.Spec.PasswordSecret, rc.Spec.TLS
+		if (ref != nil && ref.Name == name) || objects.ConfigSecretName(rc) == name || (tls != nil && tls.SecretName == name) {
 			c.enqueue(rc)
 		}
 	}

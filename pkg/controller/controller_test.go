@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -92,7 +93,7 @@ func (f *fixture) newController() (*Controller, informers.SharedInformerFactory,
 		Nodes:    kubeInformers.Core().V1().Nodes(),
 		Budgets:  kubeInformers.Policy().V1().PodDisruptionBudgets(),
 	}, record.NewFakeRecorder(1000), NewMetrics(prometheus.NewRegistry()), zerolog.Nop(),
-		Config{Connect: func(...string) redisops.Cluster { return f.redis }})
+		Config{Connect: func(*tls.Config, ...string) redisops.Cluster { return f.redis }})
 	require.NoError(f.t, err)
 
 	for _, rc := range f.clusters {

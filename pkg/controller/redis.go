@@ -1,9 +1,12 @@
 package controller
 
 import (
+	"crypto/tls"
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -14,9 +17,10 @@ import (
 )
 
 // redisConnections keeps one redisops.Cluster (its connection pools) per RedisCluster, opened
-// anew when the password changes and closed when the cluster goes away.
+// anew when the password changes and closed when the cluster goes away. A TLS cluster's
+// connections take renewed credentials at their next handshake, without being reopened.
 type redisConnections struct {
-	connect func(passwords ...string) redisops.Cluster
+	connect func(tlsConfig *tls.Config, passwords ...string) redisops.Cluster
 
 	mu        sync.Mutex
 	byCluster map[cache.ObjectName]*connection
@@ -25,25 +29,47 @@ type redisConnections struct {
 type connection struct {
 	redis     redisops.Cluster
 	passwords string
+	// tls holds what the connections present and trust; nil for a plain cluster.
+	tls *atomic.Pointer[redisops.TLSCredentials]
 }
 
 // get returns the connections of the cluster key, authenticating with the first of passwords a
-// node takes.
-func (r *redisConnections) get(key cache.ObjectName, passwords []string) redisops.Cluster {
+// node takes, over TLS with creds when they are set.
+func (r *redisConnections) get(key cache.ObjectName, passwords []string, creds *redisops.TLSCredentials) redisops.Cluster {
 	joined := strings.Join(passwords, "\x00")
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.byCluster == nil {
 		r.byCluster = map[cache.ObjectName]*connection{}
 	}
-	if c, ok := r.byCluster[key]; ok && c.passwords == joined {
+	if c, ok := r.byCluster[key]; ok && c.passwords == joined && (c.tls != nil) == (creds != nil) {
+		if creds != nil {
+			c.tls.Store(creds)
+		}
 		return c.redis
 	} else if ok {
 		c.redis.Close()
 	}
-	c := &connection{redis: r.connect(passwords...), passwords: joined}
+	c := &connection{passwords: joined}
+	var config *tls.Config
+	if creds != nil {
+		c.tls = &atomic.Pointer[redisops.TLSCredentials]{}
+		c.tls.Store(creds)
+		config = redisops.TLSConfig(c.tls.Load)
+	}
+	c.redis = r.connect(config, passwords...)
 	r.byCluster[key] = c
 	return c.redis
+}
+
+// tlsCredentials are the credentials the cluster key's connections present, nil for none.
+func (r *redisConnections) tlsCredentials(key cache.ObjectName) *redisops.TLSCredentials {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c, ok := r.byCluster[key]; ok && c.tls != nil {
+		return c.tls.Load()
+	}
+	return nil
 }
 
 // close drops a deleted cluster's connections.
@@ -63,6 +89,34 @@ func (c *Controller) configSecret(rc *redisv1beta1.RedisCluster) *corev1.Secret 
 		return nil
 	}
 	return secret
+}
+
+// tlsCredentialsOf reads rc's TLS Secret from the informer's cache: nil for a plain cluster. When
+// the Secret is missing or holds a certificate a node could not use, it returns why, with the
+// credentials the cluster's connections had, if any: the nodes still serve what they loaded.
+func (c *Controller) tlsCredentialsOf(rc *redisv1beta1.RedisCluster) (*redisops.TLSCredentials, error) {
+	if rc.Spec.TLS == nil {
+		return nil, nil
+	}
+	name := rc.Spec.TLS.SecretName
+	secret, err := c.secrets.Secrets(rc.Namespace).Get(name)
+	if err != nil {
+		return c.redis.tlsCredentials(keyOf(rc)), fmt.Errorf("reading TLS secret %s: %w", name, err)
+	}
+	creds, err := redisops.ParseTLSCredentials(secret.Data[corev1.TLSCertKey], secret.Data[corev1.TLSPrivateKeyKey],
+		secret.Data[objects.TLSCAKey], time.Now())
+	if err != nil {
+		return c.redis.tlsCredentials(keyOf(rc)), fmt.Errorf("TLS secret %s: %w", name, err)
+	}
+	return creds, nil
+}
+
+// tlsConfigOf is a TLS client configuration of creds, nil for none.
+func tlsConfigOf(creds *redisops.TLSCredentials) *tls.Config {
+	if creds == nil {
+		return nil
+	}
+	return redisops.TLSConfig(func() *redisops.TLSCredentials { return creds })
 }
 
 // passwordOf returns the password rc's Secret holds (read from the informer's cache), or "" when

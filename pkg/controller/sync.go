@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/cache"
 
 	"redis-operator/pkg/controller/objects"
@@ -33,7 +34,14 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	if err != nil {
 		return err
 	}
-	redis := c.redis.get(key, objects.Passwords(c.configSecret(rc), password))
+	creds, err := c.tlsCredentialsOf(rc)
+	if err != nil {
+		if creds == nil {
+			return err
+		}
+		c.recordEvent(rc, corev1.EventTypeWarning, plan.ReasonTLSSecretRefused, "%v; the operator keeps presenting the certificate it had", err)
+	}
+	redis := c.redis.get(key, objects.Passwords(c.configSecret(rc), password), creds)
 	o, report, err := c.observe(ctx, rc, redis, password)
 	if err != nil {
 		return err

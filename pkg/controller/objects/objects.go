@@ -28,8 +28,13 @@ const (
 	dataDir           = "/data"
 	configVolume      = "config"
 	configDir         = "/etc/redis-operator"
+	tlsVolume         = "tls"
+	tlsDir            = "/etc/redis-tls"
 	exporterPortName  = "metrics"
 )
+
+// TLSCAKey is the key of a TLS Secret that holds the CA's certificate, as cert-manager names it.
+const TLSCAKey = "ca.crt"
 
 // PodName is the name of node index's pod. A node's identity is its index: a replacement pod
 // gets the same name and port.
@@ -89,6 +94,11 @@ func Pod(rc *redisv1beta1.RedisCluster, index int) *corev1.Pod {
 			Affinity:         podAffinity(rc),
 		},
 	}
+	if spec.TLS != nil {
+		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: tlsVolume, VolumeSource: corev1.VolumeSource{
+			Secret: &corev1.SecretVolumeSource{SecretName: spec.TLS.SecretName},
+		}})
+	}
 	pod.Annotations = map[string]string{}
 	if spec.ExporterEnabled() {
 		pod.Spec.Containers = append(pod.Spec.Containers, exporterContainerSpec(rc, port))
@@ -129,6 +139,7 @@ func redisContainerSpec(rc *redisv1beta1.RedisCluster, port int32) corev1.Contai
 		Port:    port, BusPort: port + redisv1beta1.BusPortOffset,
 		Address: "$(POD_IP)",
 		Dir:     dataDir,
+		TLS:     tlsFiles(rc),
 	}.Args()
 
 	container := corev1.Container{
@@ -159,26 +170,53 @@ func redisContainerSpec(rc *redisv1beta1.RedisCluster, port int32) corev1.Contai
 			FailureThreshold:    6,
 		},
 	}
+	if spec.TLS != nil {
+		container.VolumeMounts = append(container.VolumeMounts, tlsMount)
+	}
 	if spec.Resources != nil {
 		container.Resources = *spec.Resources
 	}
 	return container
 }
 
+// tlsFiles are the files a TLS cluster's nodes load from the Secret's volume, nil for a plain
+// cluster.
+func tlsFiles(rc *redisv1beta1.RedisCluster) *conf.TLS {
+	if rc.Spec.TLS == nil {
+		return nil
+	}
+	return &conf.TLS{
+		CertFile: tlsDir + "/" + corev1.TLSCertKey, KeyFile: tlsDir + "/" + corev1.TLSPrivateKeyKey, CAFile: tlsDir + "/" + TLSCAKey,
+		AuthClients: rc.Spec.TLSAuthClients(),
+	}
+}
+
+var tlsMount = corev1.VolumeMount{Name: tlsVolume, MountPath: tlsDir, ReadOnly: true}
+
 func exporterContainerSpec(rc *redisv1beta1.RedisCluster, port int32) corev1.Container {
 	metricsPort := port + redisv1beta1.ExporterPortOffset
+	scheme, tlsArgs, mounts := "redis", []string(nil), []corev1.VolumeMount(nil)
+	if files := tlsFiles(rc); files != nil {
+		// The exporter scrapes its own pod's node over TLS with the node's certificate. It cannot
+		// check the chain without the name, as the operator does, and the node certificate need
+		// not name the node's address: it skips the check on this same-host link.
+		scheme, mounts = "rediss", []corev1.VolumeMount{tlsMount}
+		tlsArgs = []string{"--tls-client-cert-file", files.CertFile, "--tls-client-key-file", files.KeyFile,
+			"--tls-ca-cert-file", files.CAFile, "--skip-tls-verification"}
+	}
 	return corev1.Container{
 		Name:            ExporterContainer,
 		Image:           rc.Spec.ExporterImageRef(),
 		ImagePullPolicy: rc.Spec.ImagePullPolicy,
 		Command:         []string{"/redis_exporter"},
-		Args: []string{
-			fmt.Sprintf("--redis.addr=redis://$(POD_IP):%d", port),
+		Args: append([]string{
+			fmt.Sprintf("--redis.addr=%s://$(POD_IP):%d", scheme, port),
 			fmt.Sprintf("--web.listen-address=$(POD_IP):%d", metricsPort),
-		},
-		Env:       append([]corev1.EnvVar{podIPEnv}, exporterAuthEnv(rc)...),
-		Ports:     []corev1.ContainerPort{{Name: exporterPortName, ContainerPort: metricsPort, Protocol: corev1.ProtocolTCP}},
-		Resources: rc.Spec.ExporterResourceRequirements(),
+		}, tlsArgs...),
+		Env:          append([]corev1.EnvVar{podIPEnv}, exporterAuthEnv(rc)...),
+		Ports:        []corev1.ContainerPort{{Name: exporterPortName, ContainerPort: metricsPort, Protocol: corev1.ProtocolTCP}},
+		VolumeMounts: mounts,
+		Resources:    rc.Spec.ExporterResourceRequirements(),
 	}
 }
 

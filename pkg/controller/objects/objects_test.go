@@ -131,6 +131,34 @@ func TestDesiredPodWithoutExporter(t *testing.T) {
 	require.NotContains(t, pod.Annotations, "prometheus.io/scrape")
 }
 
+// A TLS node serves and presents the Secret's certificate from a volume of the Secret, so a
+// renewed certificate reaches the files without a new pod; its exporter scrapes over TLS.
+func TestDesiredPodOfATLSCluster(t *testing.T) {
+	rc := testcluster.Cluster("rediscluster1")
+	rc.Spec.TLS = &redisv1beta1.TLSSpec{SecretName: "node-certs"}
+	pod := Pod(rc, 2)
+	redis, exporter := containerNamed(t, pod, RedisContainer), containerNamed(t, pod, ExporterContainer)
+	require.Equal(t, "0", argValue(t, redis.Args, "--port"))
+	require.Equal(t, "10002", argValue(t, redis.Args, "--tls-port"))
+	require.Equal(t, "yes", argValue(t, redis.Args, "--tls-auth-clients"))
+	require.Equal(t, "/etc/redis-tls/tls.crt", argValue(t, redis.Args, "--tls-cert-file"))
+	require.Contains(t, redis.VolumeMounts, corev1.VolumeMount{Name: "tls", MountPath: "/etc/redis-tls", ReadOnly: true})
+	require.Contains(t, exporter.VolumeMounts, corev1.VolumeMount{Name: "tls", MountPath: "/etc/redis-tls", ReadOnly: true})
+	require.Contains(t, exporter.Args, "--redis.addr=rediss://$(POD_IP):10002")
+	require.Equal(t, "/etc/redis-tls/tls.crt", argValue(t, exporter.Args, "--tls-client-cert-file"))
+	var secret string
+	for _, v := range pod.Spec.Volumes {
+		if v.Name == "tls" {
+			secret = v.Secret.SecretName
+		}
+	}
+	require.Equal(t, "node-certs", secret)
+
+	plain := Pod(testcluster.Cluster("rediscluster1"), 2)
+	require.Equal(t, "10002", argValue(t, containerNamed(t, plain, RedisContainer).Args, "--port"))
+	require.NotEqual(t, plain.Annotations[AnnotationSpecHash], pod.Annotations[AnnotationSpecHash])
+}
+
 func TestDesiredClaimAndService(t *testing.T) {
 	rc := testcluster.Cluster("rediscluster1")
 	rc.Spec.Persistence = &redisv1beta1.PersistenceSpec{Enabled: true, StorageClass: ptr.To("fast")}

@@ -20,6 +20,9 @@ const (
 	ReasonClaimNotExpanded = "ClaimNotExpanded"
 )
 
+// ReasonTLSSecretRefused: a TLS cluster's Secret holds a certificate its nodes could not use.
+const ReasonTLSSecretRefused = "TLSSecretRefused"
+
 // Event reasons for live settings; ConfigRefused is also a Ready reason.
 const (
 	ReasonSettingsApplied = "SettingsApplied"

@@ -15,7 +15,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
-	"redis-operator/pkg/redisops"
 	"redis-operator/test/invariants"
 )
 
@@ -112,7 +111,7 @@ func (f *Framework) WaitReady(t testing.TB, namespace, name string, timeout time
 	})
 	if err != nil {
 		if rc != nil {
-			logClusterNodes(t, NodeAddrs(rc))
+			logClusterNodes(t, rc)
 		}
 		t.Fatal(err)
 	}
@@ -148,10 +147,10 @@ func (f *Framework) WaitWhole(t testing.TB, namespace, name string, timeout time
 }
 
 // logClusterNodes logs what every node says in CLUSTER NODES, to see why a cluster stays unready.
-func logClusterNodes(t testing.TB, addrs []string) {
+func logClusterNodes(t testing.TB, rc *redisv1beta1.RedisCluster) {
 	t.Helper()
-	for _, addr := range addrs {
-		c := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: time.Second, ReadTimeout: time.Second})
+	for _, addr := range NodeAddrs(rc) {
+		c := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: time.Second, ReadTimeout: time.Second, TLSConfig: TLSConfig(rc)})
 		out, err := c.ClusterNodes(context.Background()).Result()
 		_ = c.Close()
 		t.Logf("CLUSTER NODES on %s (err %v):\n%s", addr, err, out)
@@ -183,11 +182,12 @@ func (f *Framework) CheckInvariants(t testing.TB, rc *redisv1beta1.RedisCluster)
 // CheckInvariantsWithPassword is CheckInvariants on nodes that take password.
 func (f *Framework) CheckInvariantsWithPassword(t testing.TB, rc *redisv1beta1.RedisCluster, password string) {
 	t.Helper()
-	admin := redisops.NewAdmin(password)
+	admin := AdminOf(rc, password)
 	defer admin.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	want := invariants.Expect{Masters: int(rc.Spec.Masters), ReplicasPerMaster: int(rc.Spec.Replicas), Password: password}
+	want := invariants.Expect{Masters: int(rc.Spec.Masters), ReplicasPerMaster: int(rc.Spec.Replicas), Password: password,
+		TLS: TLSFiles(rc)}
 	WaitFor(t, gossipSettles, "every cluster invariant to hold", func() (bool, error) {
 		err := invariants.Check(ctx, admin, NodeAddrs(rc), want)
 		return err == nil, err
@@ -198,7 +198,7 @@ func (f *Framework) CheckInvariantsWithPassword(t testing.TB, rc *redisv1beta1.R
 // master right now, without waiting for gossip: call it as soon as the cluster is Ready.
 func (f *Framework) CheckReplicasListed(t testing.TB, rc *redisv1beta1.RedisCluster) {
 	t.Helper()
-	admin := redisops.NewAdmin("")
+	admin := AdminOf(rc, "")
 	defer admin.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -209,11 +209,11 @@ func (f *Framework) CheckReplicasListed(t testing.TB, rc *redisv1beta1.RedisClus
 
 // InvariantsHold reports whether every cluster invariant holds for rc's spec right now.
 func (f *Framework) InvariantsHold(rc *redisv1beta1.RedisCluster) bool {
-	admin := redisops.NewAdmin("")
+	admin := AdminOf(rc, "")
 	defer admin.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	want := invariants.Expect{Masters: int(rc.Spec.Masters), ReplicasPerMaster: int(rc.Spec.Replicas)}
+	want := invariants.Expect{Masters: int(rc.Spec.Masters), ReplicasPerMaster: int(rc.Spec.Replicas), TLS: TLSFiles(rc)}
 	return invariants.Check(ctx, admin, NodeAddrs(rc), want) == nil
 }
 
@@ -221,7 +221,7 @@ func (f *Framework) InvariantsHold(rc *redisv1beta1.RedisCluster) bool {
 func ClusterClient(t testing.TB, rc *redisv1beta1.RedisCluster) *redis.ClusterClient {
 	c := redis.NewClusterClient(&redis.ClusterOptions{
 		Addrs: NodeAddrs(rc), Protocol: 2, DisableIdentity: true,
-		MaxRedirects: 16, DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second,
+		MaxRedirects: 16, DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second, TLSConfig: TLSConfig(rc),
 	})
 	t.Cleanup(func() { _ = c.Close() })
 	return c

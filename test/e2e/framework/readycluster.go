@@ -5,6 +5,7 @@ import (
 	"time"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/test/tlstest"
 )
 
 // ClusterOption changes the cluster ReadyCluster makes, or how.
@@ -14,6 +15,7 @@ type clusterOptions struct {
 	op      *Operator
 	spec    []func(*redisv1beta1.RedisClusterSpec)
 	timeout time.Duration
+	tls     *tlstest.Credentials
 }
 
 // RunBy has op, which the test started with flags of its own, run the cluster: ReadyCluster
@@ -58,6 +60,9 @@ func (f *Framework) ReadyCluster(t testing.TB, name string, opts ...ClusterOptio
 	}
 	if rc.Spec.BasePort == 0 {
 		rc.Spec.BasePort = f.FreeBasePort(t)
+	}
+	if o.tls != nil {
+		f.setUpTLS(t, rc, *o.tls)
 	}
 	f.CreateCluster(t, rc)
 	rc = f.WaitReady(t, rc.Namespace, name, o.timeout)

@@ -1,0 +1,86 @@
+package framework
+
+import (
+	"context"
+	"crypto/tls"
+	"sync"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/conf"
+	"redis-operator/test/tlstest"
+)
+
+// tlsAccess is how the tests reach a TLS cluster's nodes: the client configuration of the
+// node certificate, and its files for redis-cli.
+type tlsAccess struct {
+	config *tls.Config
+	files  conf.TLS
+}
+
+// tlsClusters maps "namespace/name" of each TLS cluster a test made to its tlsAccess.
+var tlsClusters sync.Map
+
+// WithTLS makes the cluster a TLS one: ReadyCluster puts creds in a Secret in the cluster's
+// namespace and names it in spec.tls, and the framework's clients and checks present creds.
+func WithTLS(creds tlstest.Credentials) ClusterOption {
+	return func(o *clusterOptions) { o.tls = &creds }
+}
+
+// setUpTLS creates rc's TLS Secret of creds, points rc's spec at it and records how the tests
+// reach its nodes until the test ends.
+func (f *Framework) setUpTLS(t testing.TB, rc *redisv1beta1.RedisCluster, creds tlstest.Credentials) {
+	t.Helper()
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: rc.Name + "-tls", Namespace: rc.Namespace},
+		Type:       corev1.SecretTypeTLS,
+		Data:       creds.SecretData(),
+	}
+	if _, err := f.Kube.CoreV1().Secrets(rc.Namespace).Create(context.Background(), secret, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rc.Spec.TLS = &redisv1beta1.TLSSpec{SecretName: secret.Name}
+	client := creds.ClientCredentials(t)
+	key := rc.Namespace + "/" + rc.Name
+	tlsClusters.Store(key, &tlsAccess{
+		config: redisops.TLSConfig(func() *redisops.TLSCredentials { return client }),
+		files:  creds.Write(t, t.TempDir()),
+	})
+	t.Cleanup(func() { tlsClusters.Delete(key) })
+}
+
+// tlsOf is how the tests reach rc's nodes over TLS, nil for a plain cluster.
+func tlsOf(rc *redisv1beta1.RedisCluster) *tlsAccess {
+	if a, ok := tlsClusters.Load(rc.Namespace + "/" + rc.Name); ok {
+		return a.(*tlsAccess)
+	}
+	return nil
+}
+
+// TLSConfig is the client configuration that reaches rc's nodes, nil for a plain cluster.
+func TLSConfig(rc *redisv1beta1.RedisCluster) *tls.Config {
+	if a := tlsOf(rc); a != nil {
+		return a.config
+	}
+	return nil
+}
+
+// TLSFiles are the certificate files redis-cli presents to rc's nodes, nil for a plain cluster.
+func TLSFiles(rc *redisv1beta1.RedisCluster) *conf.TLS {
+	if a := tlsOf(rc); a != nil {
+		return &a.files
+	}
+	return nil
+}
+
+// AdminOf is an Admin of rc's nodes that logs in with password; the caller closes it.
+func AdminOf(rc *redisv1beta1.RedisCluster, password string) *redisops.Admin {
+	if config := TLSConfig(rc); config != nil {
+		return redisops.NewTLSAdmin(config, password)
+	}
+	return redisops.NewAdmin(password)
+}

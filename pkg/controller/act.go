@@ -93,6 +93,8 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 			err = c.setLiveSettings(ctx, rc, redis, a)
 		case plan.ApplyPassword:
 			err = c.stepPassword(ctx, rc, redis, a)
+		case plan.ReloadCertificate:
+			err = c.reloadCertificate(ctx, rc, redis, a)
 		case plan.MeetNode:
 			err = redis.Meet(ctx, a.Addr, a.Peer.IP, a.Peer.Port, a.Peer.Port+redisv1beta1.BusPortOffset)
 			if err == nil {

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"maps"
 	"slices"
@@ -24,7 +25,7 @@ import (
 // observe reads what sync needs of rc. The task is read before Redis, so a finished migration
 // is seen with the cluster it left behind.
 func (c *Controller) observe(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster,
-	password string) (*plan.Observation, *migrationReport, error) {
+	password string, creds *redisops.TLSCredentials) (*plan.Observation, *migrationReport, error) {
 	o, err := c.observeObjects(rc, password)
 	if err != nil || o.PortConflict != "" {
 		return o, nil, err
@@ -34,6 +35,7 @@ func (c *Controller) observe(ctx context.Context, rc *redisv1beta1.RedisCluster,
 		o.Migration = &report.MigrationProgress
 	}
 	observeRedis(ctx, redis, o)
+	observeCertificates(ctx, redis, o, creds)
 	if o.Migration == nil || !o.Migration.Running {
 		c.readSlotMemory(ctx, redis, o, rc.Spec.Masters)
 	}
@@ -46,6 +48,27 @@ func observeRedis(ctx context.Context, redis redisops.Cluster, o *plan.Observati
 		o.View = redis.View(ctx, addrs)
 		redis.ReadConfig(ctx, o.View, plan.ReadBackDirectives(o))
 	}
+}
+
+// observeCertificates records the certificate a TLS cluster's Secret holds and asks, by a
+// handshake, the nodes whose status names another which certificate they serve.
+func observeCertificates(ctx context.Context, redis redisops.Cluster, o *plan.Observation, creds *redisops.TLSCredentials) {
+	if creds == nil {
+		return
+	}
+	want := certificateStatus(creds.Leaf)
+	o.Certificate = &want
+	o.ServedCertificates = map[string]redisv1beta1.CertificateStatus{}
+	for _, addr := range plan.CertificatesToCheck(o) {
+		if served, err := redis.ServedCertificate(ctx, addr); err == nil {
+			o.ServedCertificates[addr] = certificateStatus(served)
+		}
+	}
+}
+
+// certificateStatus names cert as the status does.
+func certificateStatus(cert *x509.Certificate) redisv1beta1.CertificateStatus {
+	return redisv1beta1.CertificateStatus{Serial: cert.SerialNumber.Text(16), NotAfter: metav1.NewTime(cert.NotAfter)}
 }
 
 // readSlotMemory estimates, on each source, what the keys of the slots that spreading the slots

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -130,4 +131,20 @@ func refusals(refused map[string]string) string {
 // annotatePod records what a node took on its pod.
 func (c *Controller) annotatePod(ctx context.Context, rc *redisv1beta1.RedisCluster, pod, key, value string) error {
 	return c.patchPodMetadata(ctx, rc, pod, "annotations", map[string]string{key: value})
+}
+
+// reloadCertificate has a TLS node load its certificate files again and asks it by a new
+// handshake which certificate it serves: an Event once it serves the Secret's. Until the files
+// of its Secret's volume changed, the node reloads what it had, and a later sync asks again.
+func (c *Controller) reloadCertificate(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster, a plan.ReloadCertificate) error {
+	addr := a.Node.Addr()
+	if err := redis.ReloadCertificate(ctx, addr); err != nil {
+		return err
+	}
+	if served, err := redis.ServedCertificate(ctx, addr); err == nil && certificateStatus(served).Serial == a.Serial {
+		c.recordEvent(rc, corev1.EventTypeNormal, plan.ReasonReloadedCertificate,
+			"Node %d serves the renewed certificate %s (expires %s), loaded without a restart", a.Node.Index, a.Serial,
+			served.NotAfter.UTC().Format(time.RFC3339))
+	}
+	return nil
 }

@@ -42,7 +42,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 		c.recordEvent(rc, corev1.EventTypeWarning, plan.ReasonTLSSecretRefused, "%v; the operator keeps presenting the certificate it had", err)
 	}
 	redis := c.redis.get(key, objects.Passwords(c.configSecret(rc), password), creds)
-	o, report, err := c.observe(ctx, rc, redis, password)
+	o, report, err := c.observe(ctx, rc, redis, password, creds)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package redisops
 
 import (
 	"context"
+	"crypto/x509"
 
 	"redis-operator/pkg/redisops/topology"
 )
@@ -36,6 +37,11 @@ type Cluster interface {
 	SetMasterAuth(ctx context.Context, addr, password string) error
 	// SetUser makes an ACL user exactly what its rules say.
 	SetUser(ctx context.Context, addr, user string, rules []string) error
+
+	// ServedCertificate is the certificate a TLS node serves; ReloadCertificate has it load its
+	// certificate files again.
+	ServedCertificate(ctx context.Context, addr string) (*x509.Certificate, error)
+	ReloadCertificate(ctx context.Context, addr string) error
 
 	// Drop closes the connections to a node that went away; Close all of them.
 	Drop(addr string)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,4 +79,47 @@ func TestATLSClusterMovesSlotsOverTLS(t *testing.T) {
 	require.Error(t, refused(&tls.Config{InsecureSkipVerify: true}), "a TLS client without a certificate") //nolint:gosec
 	stranger := tlstest.NewCA(t, "another-ca").ValidNode(t).ClientCredentials(t)
 	require.Error(t, refused(redisops.TLSConfig(func() *redisops.TLSCredentials { return stranger })), "a certificate of another CA")
+}
+
+// A node loads renewed files with one CONFIG SET, without a restart, and a new handshake shows
+// the new certificate; files it cannot use leave it serving what it had.
+func TestReloadCertificateServesTheRenewedFiles(t *testing.T) {
+	ca := tlstest.NewCA(t, "cluster-ca")
+	first := ca.ValidNode(t)
+	dir := t.TempDir()
+	files := first.Write(t, dir)
+	servers := redistest.StartServers(t, 1, redistest.Options{TLS: &files})
+	client := first.ClientCredentials(t)
+	admin := redisops.NewTLSAdmin(redisops.TLSConfig(func() *redisops.TLSCredentials { return client }), "")
+	t.Cleanup(admin.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	addr := servers[0].Addr
+	runID := func() string {
+		info, err := admin.Client(addr).Info(ctx, "server").Result()
+		require.NoError(t, err)
+		return info[strings.Index(info, "run_id:")+7:][:40]
+	}
+	before := runID()
+	served, err := admin.ServedCertificate(ctx, addr)
+	require.NoError(t, err)
+	require.Equal(t, client.Leaf.SerialNumber, served.SerialNumber)
+
+	renewed := ca.ValidNode(t)
+	renewed.Write(t, dir)
+	served, err = admin.ServedCertificate(ctx, addr)
+	require.NoError(t, err)
+	require.Equal(t, client.Leaf.SerialNumber, served.SerialNumber, "files alone change nothing")
+	require.NoError(t, admin.ReloadCertificate(ctx, addr))
+	served, err = admin.ServedCertificate(ctx, addr)
+	require.NoError(t, err)
+	require.Equal(t, renewed.ClientCredentials(t).Leaf.SerialNumber, served.SerialNumber)
+	require.Equal(t, before, runID(), "no restart")
+
+	mismatched := tlstest.Credentials{Cert: ca.ValidNode(t).Cert, Key: renewed.Key, CA: renewed.CA}
+	mismatched.Write(t, dir)
+	require.Error(t, admin.ReloadCertificate(ctx, addr))
+	served, err = admin.ServedCertificate(ctx, addr)
+	require.NoError(t, err)
+	require.Equal(t, renewed.ClientCredentials(t).Leaf.SerialNumber, served.SerialNumber, "the node kept what it had")
 }

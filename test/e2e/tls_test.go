@@ -3,13 +3,16 @@ package e2e
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"redis-operator/pkg/redisops"
 	"redis-operator/test/e2e/framework"
@@ -67,4 +70,114 @@ func TestATLSClusterScalesOutOverTLSUnderWriters(t *testing.T) {
 	t.Logf("moved %d slots over TLS; %d writes acknowledged meanwhile, %d refused, longest gap %s",
 		rc.Status.LastMigration.SlotsDone, w.Acked(), w.Fails(), w.LongestGap())
 	require.True(t, strings.HasPrefix(rc.Status.LastMigration.Step, "moved"), rc.Status.LastMigration.Step)
+}
+
+// A renewed certificate of the same CA reaches every node live under writers: each node loads
+// the files of its Secret's volume once they changed, with no restart (run_id kept), every
+// acknowledged write kept and no new connection refused meanwhile.
+func TestARenewedCertificateIsServedWithoutARestart(t *testing.T) {
+	ca := tlstest.NewCA(t, "tls-rotation-ca")
+	first := ca.ValidNode(t)
+	rc := f.ReadyCluster(t, "tls-renew", framework.WithTLS(first))
+	ns := rc.Namespace
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	serialOf := func(c tlstest.Credentials) string { return c.ClientCredentials(t).Leaf.SerialNumber.Text(16) }
+	servedEverywhere := func(serial string) func() (bool, error) {
+		return func() (bool, error) {
+			cur := f.Cluster(t, ns, "tls-renew")
+			for _, n := range cur.Status.Nodes {
+				if n.Certificate == nil || n.Certificate.Serial != serial {
+					return false, fmt.Errorf("%s serves %v", n.Pod, n.Certificate)
+				}
+			}
+			return len(cur.Status.Nodes) == 6, nil
+		}
+	}
+	framework.WaitFor(t, time.Minute, "the status to name every node's certificate", servedEverywhere(serialOf(first)))
+	admin := framework.AdminOf(rc, "")
+	defer admin.Close()
+	runIDs := map[string]string{}
+	for _, addr := range framework.NodeAddrs(rc) {
+		info, err := admin.Client(addr).Info(ctx, "server").Result()
+		require.NoError(t, err)
+		runIDs[addr] = runIDOf(info)
+	}
+
+	client := framework.ClusterClient(t, rc)
+	w := framework.StartWriters(client, 8, 100000)
+	dials := startDialing(framework.NodeAddrs(rc), framework.TLSConfig(rc))
+	renewed := ca.ValidNode(t)
+	start := time.Now()
+	f.RenewTLSSecret(t, rc, renewed)
+	framework.WaitFor(t, 2*time.Minute, "every node to serve the renewed certificate", servedEverywhere(serialOf(renewed)))
+	took := time.Since(start)
+	dialed, refused := dials.stop()
+	w.Halt()
+
+	for addr, id := range runIDs {
+		info, err := admin.Client(addr).Info(ctx, "server").Result()
+		require.NoError(t, err)
+		require.Equal(t, id, runIDOf(info), "%s restarted", addr)
+		served, err := admin.ServedCertificate(ctx, addr)
+		require.NoError(t, err)
+		require.Equal(t, serialOf(renewed), served.SerialNumber.Text(16), addr)
+	}
+	require.Empty(t, refused, "new connections refused during the rotation")
+	events, err := f.Kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "reason=ReloadedCertificate"})
+	require.NoError(t, err)
+	for _, e := range events.Items {
+		t.Logf("%s after %s: %s", e.Reason, e.FirstTimestamp.Sub(start).Round(10*time.Millisecond), e.Message)
+	}
+	require.Len(t, events.Items, 6, "an Event for every node")
+	w.CheckAcked(t, framework.ClusterClient(t, rc))
+	f.CheckInvariants(t, f.Cluster(t, ns, "tls-renew"))
+	t.Logf("every node served the renewed certificate %s after %s; %d new connections, none refused; %d writes acknowledged, longest gap %s",
+		serialOf(renewed), took.Round(10*time.Millisecond), dialed, w.Acked(), w.LongestGap())
+}
+
+func runIDOf(info string) string {
+	_, after, _ := strings.Cut(info, "run_id:")
+	id, _, _ := strings.Cut(after, "\r\n")
+	return id
+}
+
+// dialing opens a new TLS connection to one of its nodes after another, in turn, and PINGs:
+// what a client that connects during a change meets. At most 3,000 connections, 5 minutes.
+type dialing struct {
+	done    chan struct{}
+	wg      sync.WaitGroup
+	dialed  int
+	refused []string
+}
+
+func startDialing(addrs []string, config *tls.Config) *dialing {
+	d := &dialing{done: make(chan struct{})}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		deadline := time.Now().Add(5 * time.Minute)
+		for i := 0; i < 3000 && time.Now().Before(deadline); i++ {
+			select {
+			case <-d.done:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			c := redis.NewClient(&redis.Options{Addr: addrs[i%len(addrs)], TLSConfig: config, MaxRetries: -1,
+				DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second})
+			if err := c.Ping(context.Background()).Err(); err != nil {
+				d.refused = append(d.refused, fmt.Sprintf("%s: %v", addrs[i%len(addrs)], err))
+			}
+			d.dialed++
+			_ = c.Close()
+		}
+	}()
+	return d
+}
+
+// stop ends the dialing and returns how many connections it opened and the refusals.
+func (d *dialing) stop() (int, []string) {
+	close(d.done)
+	d.wg.Wait()
+	return d.dialed, d.refused
 }

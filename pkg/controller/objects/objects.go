@@ -139,7 +139,7 @@ func redisContainerSpec(rc *redisv1beta1.RedisCluster, port int32) corev1.Contai
 		Port:    port, BusPort: port + redisv1beta1.BusPortOffset,
 		Address: "$(POD_IP)",
 		Dir:     dataDir,
-		TLS:     tlsFiles(rc),
+		TLS:     TLSFiles(rc),
 	}.Args()
 
 	container := corev1.Container{
@@ -179,9 +179,9 @@ func redisContainerSpec(rc *redisv1beta1.RedisCluster, port int32) corev1.Contai
 	return container
 }
 
-// tlsFiles are the files a TLS cluster's nodes load from the Secret's volume, nil for a plain
+// TLSFiles are the files a TLS cluster's nodes load from the Secret's volume, nil for a plain
 // cluster.
-func tlsFiles(rc *redisv1beta1.RedisCluster) *conf.TLS {
+func TLSFiles(rc *redisv1beta1.RedisCluster) *conf.TLS {
 	if rc.Spec.TLS == nil {
 		return nil
 	}
@@ -196,7 +196,7 @@ var tlsMount = corev1.VolumeMount{Name: tlsVolume, MountPath: tlsDir, ReadOnly: 
 func exporterContainerSpec(rc *redisv1beta1.RedisCluster, port int32) corev1.Container {
 	metricsPort := port + redisv1beta1.ExporterPortOffset
 	scheme, tlsArgs, mounts := "redis", []string(nil), []corev1.VolumeMount(nil)
-	if files := tlsFiles(rc); files != nil {
+	if files := TLSFiles(rc); files != nil {
 		// The exporter scrapes its own pod's node over TLS with the node's certificate. It cannot
 		// check the chain without the name, as the operator does, and the node certificate need
 		// not name the node's address: it skips the check on this same-host link.

@@ -109,6 +109,16 @@ type ApplySettings struct {
 	Hash            string
 }
 
+// ReloadCertificate has a TLS node load its certificate, key and CA files again: it served
+// another certificate than the Secret's. Files it reads through its Secret's volume change a
+// short while after the Secret; until they do, the node reloads what it had.
+type ReloadCertificate struct {
+	Because
+	Node Member
+	// Serial is the certificate the Secret holds.
+	Serial string
+}
+
 // ApplyPassword moves the node to Password. First (Drop false) it takes Password besides the
 // ones before (without a password: any) and gives its master MasterAuth, which that master
 // takes throughout; once every node got that far (Drop true), it gives its master Password and

@@ -14,7 +14,11 @@ import (
 
 // liveObservation is a Ready 3x1 cluster whose pods recorded auth version and settings hash.
 func liveObservation(secret *corev1.Secret, settings string, auth ...string) *Observation {
-	rc := testcluster.Cluster("rc")
+	return liveObservationOf(testcluster.Cluster("rc"), secret, settings, auth...)
+}
+
+// liveObservationOf is liveObservation of rc, whose pods are built from its spec.
+func liveObservationOf(rc *redisv1beta1.RedisCluster, secret *corev1.Secret, settings string, auth ...string) *Observation {
 	in := clusterFixture(3, 1, testcluster.Healthy()...)
 	o := &Observation{Cluster: rc, View: in.View, ConfigSecret: secret, Pods: map[int]*corev1.Pod{}}
 	for i := range 6 {

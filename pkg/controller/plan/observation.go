@@ -62,7 +62,12 @@ type Observation struct {
 	// SlotMemory is what the keys of the slots that a scale would move take on their sources
 	// (MovingSlots), read before the move is decided; nil when none would move or not read.
 	SlotMemory *topology.SlotMemory
-	Now        time.Time
+	// Certificate is the certificate a TLS cluster's Secret holds, nil for a plain cluster.
+	Certificate *redisv1beta1.CertificateStatus
+	// ServedCertificates are the certificates nodes served at a handshake this sync, by address:
+	// those CertificatesToCheck named.
+	ServedCertificates map[string]redisv1beta1.CertificateStatus
+	Now                time.Time
 }
 
 // WantedIndexes are the node indexes the spec asks for.

@@ -20,8 +20,12 @@ const (
 	ReasonClaimNotExpanded = "ClaimNotExpanded"
 )
 
-// ReasonTLSSecretRefused: a TLS cluster's Secret holds a certificate its nodes could not use.
-const ReasonTLSSecretRefused = "TLSSecretRefused"
+// Event reasons of TLS: a Secret holding a certificate the nodes could not use; a node serving
+// its Secret's renewed certificate.
+const (
+	ReasonTLSSecretRefused    = "TLSSecretRefused"
+	ReasonReloadedCertificate = "ReloadedCertificate"
+)
 
 // Event reasons for live settings; ConfigRefused is also a Ready reason.
 const (
@@ -59,5 +63,7 @@ const (
 	ReasonNotEnoughMemory = "NotEnoughMemory"
 	// Updating: ReasonRollingUpdate while pods built from an older spec are replaced.
 	ReasonRollingUpdate = "RollingUpdate"
+	// ReasonRotatingCertificate: some TLS node serves another certificate than its Secret's.
+	ReasonRotatingCertificate = "RotatingCertificate"
 	ReasonUpToDate      = "UpToDate"
 )

@@ -33,6 +33,8 @@ import (
 func ForKind(kind schema.GroupVersionKind) interface{} {
 	switch kind {
 	// Group=redis.redis, Version=v1beta1
+	case v1beta1.SchemeGroupVersion.WithKind("CertificateStatus"):
+		return &redisv1beta1.CertificateStatusApplyConfiguration{}
 	case v1beta1.SchemeGroupVersion.WithKind("ExporterSpec"):
 		return &redisv1beta1.ExporterSpecApplyConfiguration{}
 	case v1beta1.SchemeGroupVersion.WithKind("MigrationStatus"):

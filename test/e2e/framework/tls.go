@@ -84,3 +84,18 @@ func AdminOf(rc *redisv1beta1.RedisCluster, password string) *redisops.Admin {
 	}
 	return redisops.NewAdmin(password)
 }
+
+// RenewTLSSecret puts creds in rc's TLS Secret, as cert-manager does when it renews the
+// certificate. The tests keep presenting the certificate they had.
+func (f *Framework) RenewTLSSecret(t testing.TB, rc *redisv1beta1.RedisCluster, creds tlstest.Credentials) {
+	t.Helper()
+	secrets := f.Kube.CoreV1().Secrets(rc.Namespace)
+	secret, err := secrets.Get(context.Background(), rc.Spec.TLS.SecretName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret.Data = creds.SecretData()
+	if _, err := secrets.Update(context.Background(), secret, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -325,6 +325,18 @@ type NodeStatus struct {
 	// answer keeps its last known role, id and slots.
 	// +optional
 	Ready bool `json:"ready"`
+	// Certificate is the certificate a TLS cluster's node served at the operator's last
+	// handshake with it.
+	// +optional
+	Certificate *CertificateStatus `json:"certificate,omitempty"`
+}
+
+// CertificateStatus names a certificate a node serves.
+type CertificateStatus struct {
+	// Serial is the certificate's serial number, in hexadecimal.
+	Serial string `json:"serial"`
+	// NotAfter is when it expires.
+	NotAfter metav1.Time `json:"notAfter"`
 }
 
 // MigrationStatus records a slot migration so that a restarted operator resumes it.

@@ -40,6 +40,9 @@ type NodeStatusApplyConfiguration struct {
 	// Ready is true when the node answers and says cluster_state:ok. A node that does not
 	// answer keeps its last known role, id and slots.
 	Ready *bool `json:"ready,omitempty"`
+	// Certificate is the certificate a TLS cluster's node served at the operator's last
+	// handshake with it.
+	Certificate *CertificateStatusApplyConfiguration `json:"certificate,omitempty"`
 }
 
 // NodeStatusApplyConfiguration constructs a declarative configuration of the NodeStatus type for use with
@@ -111,5 +114,13 @@ func (b *NodeStatusApplyConfiguration) WithSlots(values ...string) *NodeStatusAp
 // If called multiple times, the Ready field is set to the value of the last call.
 func (b *NodeStatusApplyConfiguration) WithReady(value bool) *NodeStatusApplyConfiguration {
 	b.Ready = &value
+	return b
+}
+
+// WithCertificate sets the Certificate field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Certificate field is set to the value of the last call.
+func (b *NodeStatusApplyConfiguration) WithCertificate(value *CertificateStatusApplyConfiguration) *NodeStatusApplyConfiguration {
+	b.Certificate = value
 	return b
 }

@@ -1,0 +1,89 @@
+package plan
+
+import (
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+)
+
+// CertificatesToCheck are the addresses of the reachable nodes of o whose status names another
+// certificate than the Secret's, or none: the nodes sync asks by a handshake which they serve.
+func CertificatesToCheck(o *Observation) []string {
+	if o.Certificate == nil || o.View == nil {
+		return nil
+	}
+	recorded := map[string]string{}
+	for _, n := range o.Cluster.Status.Nodes {
+		if n.Certificate != nil {
+			recorded[n.Pod] = n.Certificate.Serial
+		}
+	}
+	var out []string
+	for _, m := range WantedMembers(o.Cluster, o.Pods, o.Claims) {
+		if st := o.View.Nodes[m.Addr()]; st != nil && st.Err == nil && recorded[m.Pod] != o.Certificate.Serial {
+			out = append(out, m.Addr())
+		}
+	}
+	return out
+}
+
+// planCertificates reloads the files of every node that served another certificate than the
+// Secret's at this sync's handshake.
+func planCertificates(o *Observation, members []Member) []Action {
+	if o.Certificate == nil {
+		return nil
+	}
+	var out []Action
+	for _, m := range members {
+		served, ok := o.ServedCertificates[m.Addr()]
+		if !ok || served.Serial == o.Certificate.Serial {
+			continue
+		}
+		out = append(out, ReloadCertificate{
+			Because: Because(fmt.Sprintf("node %d serves certificate %s, the Secret holds %s: it loads its files again",
+				m.Index, served.Serial, o.Certificate.Serial)),
+			Node: m, Serial: o.Certificate.Serial,
+		})
+	}
+	return out
+}
+
+// applyCertificates records in status the certificate each node served at its last handshake,
+// and, while some node serves another than the Secret's, says which in the Updating condition
+// (unless a rolling update holds it).
+func applyCertificates(status *redisv1beta1.RedisClusterStatus, generation int64, o *Observation) {
+	if o.Certificate == nil {
+		return
+	}
+	last := map[string]*redisv1beta1.CertificateStatus{}
+	for _, n := range o.Cluster.Status.Nodes {
+		last[n.Pod] = n.Certificate
+	}
+	var behind []string
+	current := 0
+	for i := range status.Nodes {
+		n := &status.Nodes[i]
+		if served, ok := o.ServedCertificates[fmt.Sprintf("%s:%d", n.IP, n.Port)]; ok {
+			n.Certificate = served.DeepCopy()
+		} else if was := last[n.Pod]; was != nil {
+			n.Certificate = was.DeepCopy()
+		}
+		switch {
+		case n.Certificate == nil:
+		case n.Certificate.Serial == o.Certificate.Serial:
+			current++
+		default:
+			behind = append(behind, fmt.Sprintf("%s serves %s", n.Pod, n.Certificate.Serial))
+		}
+	}
+	if len(behind) == 0 || !meta.IsStatusConditionFalse(status.Conditions, redisv1beta1.ConditionUpdating) {
+		return
+	}
+	SetCondition(status, generation, redisv1beta1.ConditionUpdating, metav1.ConditionTrue, ReasonRotatingCertificate,
+		BoundText(fmt.Sprintf("%d of %d nodes serve certificate %s (expires %s); %s", current, len(status.Nodes),
+			o.Certificate.Serial, o.Certificate.NotAfter.UTC().Format("2006-01-02T15:04:05Z"), strings.Join(behind, ", ")), MaxConditionMessage))
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/cache"
 
 	"redis-operator/pkg/controller/objects"
@@ -34,17 +33,17 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	if err != nil {
 		return err
 	}
-	creds, err := c.tlsCredentialsOf(rc)
-	if err != nil {
-		if creds == nil {
-			return err
-		}
-		c.recordEvent(rc, corev1.EventTypeWarning, plan.ReasonTLSSecretRefused, "%v; the operator keeps presenting the certificate it had", err)
+	creds, tlsRefused := c.tlsCredentialsOf(rc)
+	if tlsRefused != nil && creds == nil {
+		return tlsRefused
 	}
 	redis := c.redis.get(key, objects.Passwords(c.configSecret(rc), password), creds)
 	o, report, err := c.observe(ctx, rc, redis, password, creds)
 	if err != nil {
 		return err
+	}
+	if tlsRefused != nil {
+		o.TLSRefused = tlsRefused.Error()
 	}
 	d := plan.Decide(o)
 	done, actErr := c.act(ctx, rc, redis, o, &d)

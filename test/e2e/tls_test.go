@@ -12,8 +12,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 	"redis-operator/pkg/redisops"
 	"redis-operator/test/e2e/framework"
 	"redis-operator/test/tlstest"
@@ -180,4 +182,55 @@ func (d *dialing) stop() (int, []string) {
 	close(d.done)
 	d.wg.Wait()
 	return d.dialed, d.refused
+}
+
+// Certificates nodes could not load, an expired one and one whose key does not match, are
+// refused before any node loads them: every node keeps serving its certificate, the cluster
+// keeps serving, Degraded says why; a good one then goes everywhere.
+func TestAnUnusableCertificateIsRefusedBeforeAnyNodeLoadsIt(t *testing.T) {
+	ca := tlstest.NewCA(t, "tls-refusal-ca")
+	first := ca.ValidNode(t)
+	rc := f.ReadyCluster(t, "tls-refuse", framework.WithTLS(first))
+	ns := rc.Namespace
+	serial := first.ClientCredentials(t).Leaf.SerialNumber.Text(16)
+	client := framework.ClusterClient(t, rc)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	expired := ca.Node(t, time.Now().Add(-48*time.Hour), time.Now().Add(-time.Hour))
+	mismatched := tlstest.Credentials{Cert: ca.ValidNode(t).Cert, Key: first.Key, CA: first.CA}
+	for name, bad := range map[string]tlstest.Credentials{"expired": expired, "mismatched": mismatched} {
+		f.RenewTLSSecret(t, rc, bad)
+		framework.WaitFor(t, time.Minute, "Degraded to say the "+name+" certificate is refused", func() (bool, error) {
+			c := meta.FindStatusCondition(f.Cluster(t, ns, "tls-refuse").Status.Conditions, redisv1beta1.ConditionDegraded)
+			return c != nil && c.Reason == "TLSSecretRefused", fmt.Errorf("Degraded: %v", c)
+		})
+		// Long enough for the kubelet to have refreshed the files and a sync to have acted.
+		time.Sleep(5 * time.Second)
+		admin := framework.AdminOf(rc, "")
+		for _, addr := range framework.NodeAddrs(rc) {
+			served, err := admin.ServedCertificate(ctx, addr)
+			require.NoError(t, err, "%s with the %s certificate in the Secret", addr, name)
+			require.Equal(t, serial, served.SerialNumber.Text(16), "%s loaded the %s certificate", addr, name)
+		}
+		admin.Close()
+		require.NoError(t, client.Set(ctx, "still-serving-"+name, "yes", 0).Err())
+	}
+	events, err := f.Kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "reason=TLSSecretRefused"})
+	require.NoError(t, err)
+	require.NotEmpty(t, events.Items)
+	t.Logf("%s", events.Items[len(events.Items)-1].Message)
+
+	good := ca.ValidNode(t)
+	f.RenewTLSSecret(t, rc, good)
+	framework.WaitFor(t, time.Minute, "the good certificate everywhere, Degraded cleared", func() (bool, error) {
+		cur := f.Cluster(t, ns, "tls-refuse")
+		for _, n := range cur.Status.Nodes {
+			if n.Certificate == nil || n.Certificate.Serial != good.ClientCredentials(t).Leaf.SerialNumber.Text(16) {
+				return false, nil
+			}
+		}
+		return meta.IsStatusConditionFalse(cur.Status.Conditions, redisv1beta1.ConditionDegraded), nil
+	})
+	f.CheckInvariants(t, f.Cluster(t, ns, "tls-refuse"))
 }

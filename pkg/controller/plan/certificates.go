@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -86,4 +87,41 @@ func applyCertificates(status *redisv1beta1.RedisClusterStatus, generation int64
 	SetCondition(status, generation, redisv1beta1.ConditionUpdating, metav1.ConditionTrue, ReasonRotatingCertificate,
 		BoundText(fmt.Sprintf("%d of %d nodes serve certificate %s (expires %s); %s", current, len(status.Nodes),
 			o.Certificate.Serial, o.Certificate.NotAfter.UTC().Format("2006-01-02T15:04:05Z"), strings.Join(behind, ", ")), MaxConditionMessage))
+}
+
+// withoutNewTLSNodes drops the steps that start a node anew, a pod replacement or a roll's
+// temporary node, while the TLS Secret holds a certificate nodes could not load: the new node
+// would not start. The rest goes on.
+func withoutNewTLSNodes(actions []Action, o *Observation) []Action {
+	if o.TLSRefused == "" {
+		return actions
+	}
+	out := actions[:0:0]
+	for _, a := range actions {
+		switch a.(type) {
+		case ReplacePod, AddTemporaryNode:
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// reportTLSRefused says in Degraded, and once in an Event, that the TLS Secret holds a
+// certificate nodes could not load: running nodes keep serving theirs, a node that starts
+// anew would fail, and no pod is replaced until the Secret is fixed.
+func reportTLSRefused(d *Decision, o *Observation) {
+	if o.TLSRefused == "" {
+		return
+	}
+	status, generation := &d.Status, o.Cluster.Generation
+	why := o.TLSRefused + "; nodes keep the certificate they loaded, and no pod is replaced until the Secret is fixed"
+	if old := meta.FindStatusCondition(o.Cluster.Status.Conditions, redisv1beta1.ConditionDegraded); old == nil || old.Reason != ReasonTLSSecretRefused {
+		d.Events = append(d.Events, Event{corev1.EventTypeWarning, ReasonTLSSecretRefused, why})
+	}
+	if degraded := meta.FindStatusCondition(status.Conditions, redisv1beta1.ConditionDegraded); degraded != nil &&
+		degraded.Status == metav1.ConditionTrue && degraded.Reason != ReasonTLSSecretRefused {
+		why = degraded.Message + "; " + why
+	}
+	SetCondition(status, generation, redisv1beta1.ConditionDegraded, metav1.ConditionTrue, ReasonTLSSecretRefused, BoundText(why, MaxConditionMessage))
 }

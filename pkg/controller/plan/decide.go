@@ -198,6 +198,7 @@ func Decide(o *Observation) Decision {
 	d.Actions = append(d.Actions, labels...)
 	d.Actions = append(d.Actions, planCertificates(o, in.Members)...) // last: a node that cannot reload holds nothing up
 	d.WriteBudgets, d.DeleteBudgets = planBudgets(o, labels, o.Budgets)
+	d.Actions = withoutNewTLSNodes(d.Actions, o)
 	for i, a := range d.Actions {
 		if r, ok := a.(ReplacePod); ok {
 			r.Claim = o.DiscardClaims[r.Node.Index]
@@ -238,6 +239,7 @@ func Decide(o *Observation) Decision {
 	applyHealth(status, rc.Generation, h, o.Now)
 	applyRoll(status, rc.Generation, in, d.Actions)
 	applyCertificates(status, rc.Generation, o)
+	reportTLSRefused(&d, o)
 	if migrating {
 		SetCondition(status, rc.Generation, redisv1beta1.ConditionScaling, metav1.ConditionTrue, ReasonMigratingSlots,
 			fmt.Sprintf("%d of %d slots moved: %s", status.Migration.SlotsDone, status.Migration.SlotsPlanned, status.Migration.Step))

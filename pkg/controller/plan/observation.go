@@ -67,6 +67,9 @@ type Observation struct {
 	// ServedCertificates are the certificates nodes served at a handshake this sync, by address:
 	// those CertificatesToCheck named.
 	ServedCertificates map[string]redisv1beta1.CertificateStatus
+	// TLSRefused says why the TLS Secret's certificate cannot be used; Certificate is then the
+	// one the operator's connections had.
+	TLSRefused string
 	Now                time.Time
 }
 

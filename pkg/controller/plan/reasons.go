@@ -20,8 +20,8 @@ const (
 	ReasonClaimNotExpanded = "ClaimNotExpanded"
 )
 
-// Event reasons of TLS: a Secret holding a certificate the nodes could not use; a node serving
-// its Secret's renewed certificate.
+// Reasons of TLS: a Secret holding a certificate the nodes could not use (also a Degraded
+// reason); a node serving its Secret's renewed certificate.
 const (
 	ReasonTLSSecretRefused    = "TLSSecretRefused"
 	ReasonReloadedCertificate = "ReloadedCertificate"

@@ -150,36 +150,7 @@ func TestPlacementSpreadsShardsAndDrainsHandMastersOverFirst(t *testing.T) {
 	require.True(t, apierrors.IsTooManyRequests(err), "a master's eviction is refused: %v", err)
 
 	// A drain of a node holding a master, with 8 writers: the master hands over first.
-	drained, mastersThere := "", 0
-	for node, roles := range layout(t, ns, "placed") {
-		if joined := strings.Join(roles, ","); strings.Contains(joined, "m") && drained == "" {
-			drained, mastersThere = node, strings.Count(joined, "m")
-		}
-	}
-	w := framework.StartWriters(client, 8, 1000000)
-	start = time.Now()
-	drainCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
-	out, err := f.Kubectl(drainCtx, "drain", drained, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=150s",
-		"--pod-selector=app.kubernetes.io/instance="+rc.Name) // other tests' pods may still be going
-	require.NoError(t, err, out)
-	took := time.Since(start)
-	t.Cleanup(func() { _, _ = f.Kubectl(context.Background(), "uncordon", drained) })
-	rc = f.WaitWhole(t, ns, "placed", 2*time.Minute)
-	w.Halt()
-	_, err = f.Kubectl(ctx, "uncordon", drained)
-	require.NoError(t, err)
-
-	for node, roles := range layout(t, ns, "placed") {
-		require.NotEqual(t, drained, node, "no pod left on the drained node: %v", roles)
-	}
-	require.GreaterOrEqual(t, eventsSaying(t, ns, "placed", "moved off node "+drained+" before drain"), mastersThere,
-		"each master on %s was handed over before its pod went", drained)
-	client = framework.ClusterClient(t, rc)
-	framework.CheckKeys(t, client, "kept", 20000)
-	w.CheckAcked(t, client)
-	t.Logf("drained %s in %.1fs; %d writes acknowledged, %d refused, longest wait between two acknowledged writes %v",
-		drained, took.Seconds(), w.Acked(), w.Fails(), w.LongestGap().Round(time.Millisecond))
+	rc = drainUnderWriters(t, rc, "kept", 20000)
 
 	// The drained node, back, is empty: shards spread onto it again.
 	start = time.Now()
@@ -335,4 +306,45 @@ func TestSpreadStopsWhenTheEmptyNodeRefusesThePod(t *testing.T) {
 	missing := framework.MissingKeys(t, framework.ClusterClient(t, rc), "unspread", keys)
 	require.Empty(t, missing, "%d of %d keys are missing or wrong", len(missing), keys)
 	f.CheckInvariants(t, rc)
+}
+
+// drainUnderWriters drains a Kubernetes node holding a master of rc, whose keys prefix:0 to
+// prefix:keys-1 are written, with 8 writers, and uncordons it: each master there hands over
+// before its pod goes, and no key nor acknowledged write is lost. It returns the cluster whole
+// again.
+func drainUnderWriters(t *testing.T, rc *redisv1beta1.RedisCluster, prefix string, keys int) *redisv1beta1.RedisCluster {
+	ns, name := rc.Namespace, rc.Name
+	ctx := context.Background()
+	client := framework.ClusterClient(t, rc)
+	drained, mastersThere := "", 0
+	for node, roles := range layout(t, ns, name) {
+		if joined := strings.Join(roles, ","); strings.Contains(joined, "m") && drained == "" {
+			drained, mastersThere = node, strings.Count(joined, "m")
+		}
+	}
+	w := framework.StartWriters(client, 8, 1000000)
+	start := time.Now()
+	drainCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	out, err := f.Kubectl(drainCtx, "drain", drained, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=150s",
+		"--pod-selector=app.kubernetes.io/instance="+name) // other tests' pods may still be going
+	require.NoError(t, err, out)
+	took := time.Since(start)
+	t.Cleanup(func() { _, _ = f.Kubectl(context.Background(), "uncordon", drained) })
+	rc = f.WaitWhole(t, ns, name, 2*time.Minute)
+	w.Halt()
+	_, err = f.Kubectl(ctx, "uncordon", drained)
+	require.NoError(t, err)
+
+	for node, roles := range layout(t, ns, name) {
+		require.NotEqual(t, drained, node, "no pod left on the drained node: %v", roles)
+	}
+	require.GreaterOrEqual(t, eventsSaying(t, ns, name, "moved off node "+drained+" before drain"), mastersThere,
+		"each master on %s was handed over before its pod went", drained)
+	client = framework.ClusterClient(t, rc)
+	framework.CheckKeys(t, client, prefix, keys)
+	w.CheckAcked(t, client)
+	t.Logf("drained %s in %.1fs; %d writes acknowledged, %d refused, longest wait between two acknowledged writes %v",
+		drained, took.Seconds(), w.Acked(), w.Fails(), w.LongestGap().Round(time.Millisecond))
+	return rc
 }

@@ -15,6 +15,7 @@ import (
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 	"redis-operator/test/e2e/framework"
+	"redis-operator/test/tlstest"
 )
 
 // resourcesPatch changes the Redis container's resources: the pods must be replaced.
@@ -135,4 +136,10 @@ func TestRollingUpdateFailsMastersOverFirst(t *testing.T) {
 
 func TestRollingUpdateWithoutReplicasUsesATemporaryOne(t *testing.T) {
 	rollUnderLoad(t, f.ReadyCluster(t, "bare", framework.Shape(3, 0)), 20000)
+}
+
+// The same rolling update on a TLS cluster: the hand-overs, the replicas' syncs and the
+// writers all run over TLS.
+func TestRollingUpdateOverTLS(t *testing.T) {
+	rollUnderLoad(t, f.ReadyCluster(t, "rolled-tls", framework.WithTLS(tlstest.NewCA(t, "roll-ca").ValidNode(t))), 50000)
 }

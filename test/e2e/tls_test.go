@@ -234,3 +234,24 @@ func TestAnUnusableCertificateIsRefusedBeforeAnyNodeLoadsIt(t *testing.T) {
 	})
 	f.CheckInvariants(t, f.Cluster(t, ns, "tls-refuse"))
 }
+
+// A drain of a TLS cluster's node under writers: masters hand over before their pods go, as on
+// a plain cluster.
+func TestDrainOverTLS(t *testing.T) {
+	rc := f.ReadyCluster(t, "drained-tls", framework.WithTLS(tlstest.NewCA(t, "drain-ca").ValidNode(t)))
+	ns := rc.Namespace
+	framework.WriteKeys(t, framework.ClusterClient(t, rc), "kept", 20000)
+	framework.WaitFor(t, time.Minute, "shards spread over the nodes, the masters' budget counting them", func() (bool, error) {
+		b, err := f.Kube.PolicyV1().PodDisruptionBudgets(ns).Get(context.Background(), "drained-tls-masters", metav1.GetOptions{})
+		return err == nil && spread(layout(t, ns, "drained-tls")) && b.Status.ObservedGeneration == b.Generation &&
+			b.Status.CurrentHealthy == 3 && b.Status.DisruptionsAllowed == 0, err
+	})
+	drainUnderWriters(t, rc, "kept", 20000)
+	framework.WaitFor(t, 3*time.Minute, "the shards to spread over the uncordoned node again", func() (bool, error) {
+		l := layout(t, ns, "drained-tls")
+		return len(l) == 3 && spread(l), nil
+	})
+	rc = f.WaitReady(t, ns, "drained-tls", 2*time.Minute)
+	f.CheckInvariants(t, rc)
+	framework.CheckKeys(t, framework.ClusterClient(t, rc), "kept", 20000)
+}

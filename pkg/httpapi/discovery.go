@@ -24,6 +24,8 @@ type NodeAddress struct {
 	Pod    string   `json:"pod,omitempty"`
 	Slots  []string `json:"slots,omitempty"`
 	Ready  bool     `json:"ready"`
+	// TLS says the port speaks only TLS.
+	TLS bool `json:"tls,omitempty"`
 }
 
 // ClusterSummary is one cluster as GET /clusters lists it.
@@ -68,7 +70,8 @@ func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
 		if n.IP == "" || n.Port == 0 {
 			continue
 		}
-		nodes = append(nodes, NodeAddress{IP: n.IP, Port: n.Port, Role: n.Role, NodeID: n.NodeID, Pod: n.Pod, Slots: n.Slots, Ready: n.Ready})
+		nodes = append(nodes, NodeAddress{IP: n.IP, Port: n.Port, Role: n.Role, NodeID: n.NodeID, Pod: n.Pod, Slots: n.Slots, Ready: n.Ready,
+			TLS: rc.Spec.TLS != nil})
 	}
 	writeJSON(w, http.StatusOK, nodes)
 }

@@ -113,6 +113,7 @@ func TestClusterNodes(t *testing.T) {
 	require.Equal(t, "master", nodes[0]["role"])
 	require.Equal(t, true, nodes[0]["ready"])
 	require.Equal(t, false, nodes[1]["ready"])
+	require.NotContains(t, nodes[0], "tls", "a plain cluster's entries are as before")
 
 	code, body = do(t, http.MethodGet, srv.URL+"/cluster/nodes?clusterName=rediscluster2&namespace=other", "", nil)
 	require.Equal(t, http.StatusOK, code)
@@ -401,4 +402,16 @@ func TestWebhookRefusesAScaleInThatDoesNotFit(t *testing.T) {
 	require.Contains(t, raw, "95.3 MiB of 100.0 MiB")
 	require.Equal(t, []int32{3}, asked)
 	require.Empty(t, scaler.calls, "nothing changes")
+}
+
+func TestClusterNodesOfATLSClusterSayTLS(t *testing.T) {
+	rc := readyCluster("cache", "secure", redisv1beta1.NodeStatus{Pod: "secure-0", IP: "127.0.0.11", Port: 10000, Ready: true})
+	rc.Spec.TLS = &redisv1beta1.TLSSpec{SecretName: "certs"}
+	srv, _ := testServer(t, "", rc)
+	code, body := do(t, http.MethodGet, srv.URL+"/cluster/nodes?clusterName=secure", "", nil)
+	require.Equal(t, http.StatusOK, code)
+	var nodes []map[string]interface{}
+	require.NoError(t, json.Unmarshal([]byte(body), &nodes))
+	require.Equal(t, true, nodes[0]["tls"])
+	require.EqualValues(t, 10000, nodes[0]["port"], "the TLS port is the node's port")
 }

@@ -40,7 +40,7 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 		case err != nil:
 			return done, err
 		default:
-			if err := c.writeConfigSecret(ctx, rc, d.ConfigSecret, o.ConfigSecret); err != nil {
+			if err := c.writeOwnedSecret(ctx, rc, d.ConfigSecret, o.ConfigSecret); err != nil {
 				c.recordEvent(rc, corev1.EventTypeWarning, plan.ReasonConfigSecret, "%v", err)
 				return done, err
 			}

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"time"
 
@@ -56,11 +57,14 @@ func (c *Controller) CheckMasters(ctx context.Context, namespace, name string, m
 	}
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
-	creds, err := c.tlsCredentialsOf(rc)
-	if creds == nil && err != nil {
-		return err
+	var tlsConfig *tls.Config
+	if cert := c.nodeCertificateOf(rc); cert != nil {
+		if cert.creds == nil {
+			return cert.refused
+		}
+		tlsConfig = tlsConfigOf(cert.creds)
 	}
-	redis := c.redis.connect(tlsConfigOf(creds), objects.Passwords(c.configSecret(rc), password)...)
+	redis := c.redis.connect(tlsConfig, objects.Passwords(c.configSecret(rc), password)...)
 	defer redis.Close()
 	observeRedis(ctx, redis, o)
 	c.readSlotMemory(ctx, redis, o, masters)

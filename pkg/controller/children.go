@@ -33,9 +33,9 @@ func (c *Controller) createExporterService(ctx context.Context, rc *redisv1beta1
 	return nil
 }
 
-// writeConfigSecret creates the cluster's config Secret or brings its data up to date. A Secret
+// writeOwnedSecret creates one of the cluster's Secrets (want) or brings its data up to date. A Secret
 // of that name the cluster does not own is left alone: the pods cannot start without theirs.
-func (c *Controller) writeConfigSecret(ctx context.Context, rc *redisv1beta1.RedisCluster, want *corev1.Secret, existing *corev1.Secret) error {
+func (c *Controller) writeOwnedSecret(ctx context.Context, rc *redisv1beta1.RedisCluster, want *corev1.Secret, existing *corev1.Secret) error {
 	secrets := c.kubeClient.CoreV1().Secrets(rc.Namespace)
 	if existing == nil {
 		_, err := secrets.Create(ctx, want, metav1.CreateOptions{})

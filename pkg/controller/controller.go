@@ -344,7 +344,8 @@ func (c *Controller) handleSecret(obj interface{}) {
 	for _, rc := range clusters {
 		name := secret.GetName()
 		ref, tls := rc.Spec.PasswordSecret, rc.Spec.TLS
-		if (ref != nil && ref.Name == name) || objects.ConfigSecretName(rc) == name || (tls != nil && tls.SecretName == name) {
+		if (ref != nil && ref.Name == name) || objects.ConfigSecretName(rc) == name ||
+			(tls != nil && (tls.SecretName == name || objects.NodeCertificateSecretName(rc) == name)) {
 			c.enqueue(rc)
 		}
 	}

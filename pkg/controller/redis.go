@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -89,34 +88,6 @@ func (c *Controller) configSecret(rc *redisv1beta1.RedisCluster) *corev1.Secret 
 		return nil
 	}
 	return secret
-}
-
-// tlsCredentialsOf reads rc's TLS Secret from the informer's cache: nil for a plain cluster. When
-// the Secret is missing or holds a certificate a node could not use, it returns why, with the
-// credentials the cluster's connections had, if any: the nodes still serve what they loaded.
-func (c *Controller) tlsCredentialsOf(rc *redisv1beta1.RedisCluster) (*redisops.TLSCredentials, error) {
-	if rc.Spec.TLS == nil {
-		return nil, nil
-	}
-	name := rc.Spec.TLS.SecretName
-	secret, err := c.secrets.Secrets(rc.Namespace).Get(name)
-	if err != nil {
-		return c.redis.tlsCredentials(keyOf(rc)), fmt.Errorf("reading TLS secret %s: %w", name, err)
-	}
-	creds, err := redisops.ParseTLSCredentials(secret.Data[corev1.TLSCertKey], secret.Data[corev1.TLSPrivateKeyKey],
-		secret.Data[objects.TLSCAKey], time.Now())
-	if err != nil {
-		return c.redis.tlsCredentials(keyOf(rc)), fmt.Errorf("TLS secret %s: %w", name, err)
-	}
-	return creds, nil
-}
-
-// tlsConfigOf is a TLS client configuration of creds, nil for none.
-func tlsConfigOf(creds *redisops.TLSCredentials) *tls.Config {
-	if creds == nil {
-		return nil
-	}
-	return redisops.TLSConfig(func() *redisops.TLSCredentials { return creds })
 }
 
 // passwordOf returns the password rc's Secret holds (read from the informer's cache), or "" when

@@ -8,6 +8,7 @@ import (
 
 	"redis-operator/pkg/controller/objects"
 	"redis-operator/pkg/controller/plan"
+	"redis-operator/pkg/redisops"
 )
 
 // sync reconciles one RedisCluster: it reads the cluster's objects from the listers and every
@@ -33,17 +34,24 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	if err != nil {
 		return err
 	}
-	creds, tlsRefused := c.tlsCredentialsOf(rc)
-	if tlsRefused != nil && creds == nil {
-		return tlsRefused
+	cert := c.nodeCertificateOf(rc)
+	var creds *redisops.TLSCredentials
+	if cert != nil {
+		if cert.creds == nil {
+			return cert.refused // no certificate the nodes could start with yet
+		}
+		if err := c.writeNodeCertificate(ctx, rc, cert); err != nil {
+			return err
+		}
+		creds = cert.creds
 	}
 	redis := c.redis.get(key, objects.Passwords(c.configSecret(rc), password), creds)
 	o, report, err := c.observe(ctx, rc, redis, password, creds)
 	if err != nil {
 		return err
 	}
-	if tlsRefused != nil {
-		o.TLSRefused = tlsRefused.Error()
+	if cert != nil && cert.refused != nil {
+		o.TLSRefused = cert.refused.Error()
 	}
 	d := plan.Decide(o)
 	done, actErr := c.act(ctx, rc, redis, o, &d)

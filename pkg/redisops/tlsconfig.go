@@ -80,3 +80,20 @@ func TLSConfig(current func() *TLSCredentials) *tls.Config {
 		},
 	}
 }
+
+// Follows reports why c cannot replace prev on nodes that serve prev's certificate and trust
+// prev's CAs, nil when it can: c's certificate must be signed by a CA they trust, and c's CAs
+// must trust the certificate they serve. Otherwise nodes that loaded c and nodes that did not
+// yet would refuse each other, and the operator, holding c, both. A new CA is brought in with
+// both CAs in ca.crt first.
+func (c *TLSCredentials) Follows(prev *TLSCredentials, now time.Time) error {
+	if _, err := c.Leaf.Verify(x509.VerifyOptions{Roots: prev.Roots, CurrentTime: now,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		return fmt.Errorf("tls.crt is signed by a CA the nodes do not trust yet (%v): put the new CA in ca.crt beside the old one first", err)
+	}
+	if _, err := prev.Leaf.Verify(x509.VerifyOptions{Roots: c.Roots, CurrentTime: now,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		return fmt.Errorf("ca.crt no longer trusts the certificate the nodes serve (%v): keep the old CA in ca.crt until every node serves the new certificate", err)
+	}
+	return nil
+}

@@ -184,8 +184,8 @@ func (d *dialing) stop() (int, []string) {
 	return d.dialed, d.refused
 }
 
-// Certificates nodes could not load, an expired one and one whose key does not match, are
-// refused before any node loads them: every node keeps serving its certificate, the cluster
+// Certificates nodes could not load, an expired one and one whose key does not match, and one
+// of a CA the nodes do not trust yet, are refused before any node loads them: every node keeps serving its certificate, the cluster
 // keeps serving, Degraded says why; a good one then goes everywhere.
 func TestAnUnusableCertificateIsRefusedBeforeAnyNodeLoadsIt(t *testing.T) {
 	ca := tlstest.NewCA(t, "tls-refusal-ca")
@@ -199,11 +199,18 @@ func TestAnUnusableCertificateIsRefusedBeforeAnyNodeLoadsIt(t *testing.T) {
 
 	expired := ca.Node(t, time.Now().Add(-48*time.Hour), time.Now().Add(-time.Hour))
 	mismatched := tlstest.Credentials{Cert: ca.ValidNode(t).Cert, Key: first.Key, CA: first.CA}
-	for name, bad := range map[string]tlstest.Credentials{"expired": expired, "mismatched": mismatched} {
-		f.RenewTLSSecret(t, rc, bad)
+	foreign := tlstest.NewCA(t, "another-ca").ValidNode(t) // a new CA in one step, not beside the old
+	// The foreign one last: the files of a refused Secret must never reach a node, even when the
+	// next, good Secret makes the operator reload the nodes before the kubelet swapped the files.
+	for _, bad := range []struct {
+		name, says string
+		creds      tlstest.Credentials
+	}{{"expired", "not now", expired}, {"mismatched", "does not match", mismatched}, {"foreign", "do not trust yet", foreign}} {
+		name, says := bad.name, bad.says
+		f.RenewTLSSecret(t, rc, bad.creds)
 		framework.WaitFor(t, time.Minute, "Degraded to say the "+name+" certificate is refused", func() (bool, error) {
 			c := meta.FindStatusCondition(f.Cluster(t, ns, "tls-refuse").Status.Conditions, redisv1beta1.ConditionDegraded)
-			return c != nil && c.Reason == "TLSSecretRefused", fmt.Errorf("Degraded: %v", c)
+			return c != nil && c.Reason == "TLSSecretRefused" && strings.Contains(c.Message, says), fmt.Errorf("Degraded: %v", c)
 		})
 		// Long enough for the kubelet to have refreshed the files and a sync to have acted.
 		time.Sleep(5 * time.Second)
@@ -216,6 +223,24 @@ func TestAnUnusableCertificateIsRefusedBeforeAnyNodeLoadsIt(t *testing.T) {
 		admin.Close()
 		require.NoError(t, client.Set(ctx, "still-serving-"+name, "yes", 0).Err())
 	}
+	// A node that starts anew meanwhile loads the last certificate that passed, not the Secret's.
+	rc = f.Cluster(t, ns, "tls-refuse")
+	replica := ""
+	for _, n := range rc.Status.Nodes {
+		if n.Role == redisv1beta1.RoleReplica {
+			replica = n.Pod
+		}
+	}
+	deletePod(t, ns, replica)
+	rc = f.WaitWhole(t, ns, "tls-refuse", 2*time.Minute)
+	admin := framework.AdminOf(rc, "")
+	for _, addr := range framework.NodeAddrs(rc) {
+		served, err := admin.ServedCertificate(ctx, addr)
+		require.NoError(t, err, addr)
+		require.Equal(t, serial, served.SerialNumber.Text(16), "%s after pod %s was re-created", addr, replica)
+	}
+	admin.Close()
+
 	events, err := f.Kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "reason=TLSSecretRefused"})
 	require.NoError(t, err)
 	require.NotEmpty(t, events.Items)
@@ -223,14 +248,16 @@ func TestAnUnusableCertificateIsRefusedBeforeAnyNodeLoadsIt(t *testing.T) {
 
 	good := ca.ValidNode(t)
 	f.RenewTLSSecret(t, rc, good)
-	framework.WaitFor(t, time.Minute, "the good certificate everywhere, Degraded cleared", func() (bool, error) {
+	goodSerial := good.ClientCredentials(t).Leaf.SerialNumber.Text(16)
+	framework.WaitFor(t, time.Minute, "the good certificate "+goodSerial+" everywhere, Degraded cleared", func() (bool, error) {
 		cur := f.Cluster(t, ns, "tls-refuse")
+		degraded := meta.FindStatusCondition(cur.Status.Conditions, redisv1beta1.ConditionDegraded)
 		for _, n := range cur.Status.Nodes {
-			if n.Certificate == nil || n.Certificate.Serial != good.ClientCredentials(t).Leaf.SerialNumber.Text(16) {
-				return false, nil
+			if n.Certificate == nil || n.Certificate.Serial != goodSerial {
+				return false, fmt.Errorf("%s serves %v; Degraded: %s", n.Pod, n.Certificate, degraded.Message)
 			}
 		}
-		return meta.IsStatusConditionFalse(cur.Status.Conditions, redisv1beta1.ConditionDegraded), nil
+		return degraded.Status == metav1.ConditionFalse, fmt.Errorf("Degraded: %s", degraded.Message)
 	})
 	f.CheckInvariants(t, f.Cluster(t, ns, "tls-refuse"))
 }

@@ -96,7 +96,7 @@ func Pod(rc *redisv1beta1.RedisCluster, index int) *corev1.Pod {
 	}
 	if spec.TLS != nil {
 		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: tlsVolume, VolumeSource: corev1.VolumeSource{
-			Secret: &corev1.SecretVolumeSource{SecretName: spec.TLS.SecretName},
+			Secret: &corev1.SecretVolumeSource{SecretName: NodeCertificateSecretName(rc)},
 		}})
 	}
 	pod.Annotations = map[string]string{}
@@ -179,8 +179,8 @@ func redisContainerSpec(rc *redisv1beta1.RedisCluster, port int32) corev1.Contai
 	return container
 }
 
-// TLSFiles are the files a TLS cluster's nodes load from the Secret's volume, nil for a plain
-// cluster.
+// TLSFiles are the files a TLS cluster's nodes load from the node-certificate Secret's volume,
+// nil for a plain cluster.
 func TLSFiles(rc *redisv1beta1.RedisCluster) *conf.TLS {
 	if rc.Spec.TLS == nil {
 		return nil
@@ -280,5 +280,22 @@ func ExporterService(rc *redisv1beta1.RedisCluster) *corev1.Service {
 			}},
 			PublishNotReadyAddresses: true,
 		},
+	}
+}
+
+// NodeCertificateSecretName is the Secret whose certificate a TLS cluster's nodes load: the
+// operator copies the user's Secret into it once it has checked it, so a node never loads one it
+// refused, whenever the kubelet refreshes the files.
+func NodeCertificateSecretName(rc *redisv1beta1.RedisCluster) string {
+	return rc.Name + "-node-certificate"
+}
+
+// NodeCertificateSecret is the cluster's node-certificate Secret holding data (tls.crt, tls.key
+// and ca.crt).
+func NodeCertificateSecret(rc *redisv1beta1.RedisCluster, data map[string][]byte) *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: ownedMeta(rc, NodeCertificateSecretName(rc), nil),
+		Type:       corev1.SecretTypeTLS,
+		Data:       data,
 	}
 }

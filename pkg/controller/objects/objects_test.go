@@ -131,8 +131,9 @@ func TestDesiredPodWithoutExporter(t *testing.T) {
 	require.NotContains(t, pod.Annotations, "prometheus.io/scrape")
 }
 
-// A TLS node serves and presents the Secret's certificate from a volume of the Secret, so a
-// renewed certificate reaches the files without a new pod; its exporter scrapes over TLS.
+// A TLS node serves and presents the certificate of the operator's checked copy of the Secret,
+// from a volume, so a renewed certificate reaches the files without a new pod; its exporter
+// scrapes over TLS.
 func TestDesiredPodOfATLSCluster(t *testing.T) {
 	rc := testcluster.Cluster("rediscluster1")
 	rc.Spec.TLS = &redisv1beta1.TLSSpec{SecretName: "node-certs"}
@@ -152,7 +153,7 @@ func TestDesiredPodOfATLSCluster(t *testing.T) {
 			secret = v.Secret.SecretName
 		}
 	}
-	require.Equal(t, "node-certs", secret)
+	require.Equal(t, "rediscluster1-node-certificate", secret, "the operator's checked copy, not the user's Secret")
 
 	plain := Pod(testcluster.Cluster("rediscluster1"), 2)
 	require.Equal(t, "10002", argValue(t, containerNamed(t, plain, RedisContainer).Args, "--port"))

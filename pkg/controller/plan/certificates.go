@@ -89,33 +89,15 @@ func applyCertificates(status *redisv1beta1.RedisClusterStatus, generation int64
 			o.Certificate.Serial, o.Certificate.NotAfter.UTC().Format("2006-01-02T15:04:05Z"), strings.Join(behind, ", ")), MaxConditionMessage))
 }
 
-// withoutNewTLSNodes drops the steps that start a node anew, a pod replacement or a roll's
-// temporary node, while the TLS Secret holds a certificate nodes could not load: the new node
-// would not start. The rest goes on.
-func withoutNewTLSNodes(actions []Action, o *Observation) []Action {
-	if o.TLSRefused == "" {
-		return actions
-	}
-	out := actions[:0:0]
-	for _, a := range actions {
-		switch a.(type) {
-		case ReplacePod, AddTemporaryNode:
-			continue
-		}
-		out = append(out, a)
-	}
-	return out
-}
-
 // reportTLSRefused says in Degraded, and once in an Event, that the TLS Secret holds a
-// certificate nodes could not load: running nodes keep serving theirs, a node that starts
-// anew would fail, and no pod is replaced until the Secret is fixed.
+// certificate nodes could not load or trust: every node, a new one included, keeps loading the
+// last certificate that passed, from the operator's node-certificate Secret.
 func reportTLSRefused(d *Decision, o *Observation) {
 	if o.TLSRefused == "" {
 		return
 	}
 	status, generation := &d.Status, o.Cluster.Generation
-	why := o.TLSRefused + "; nodes keep the certificate they loaded, and no pod is replaced until the Secret is fixed"
+	why := o.TLSRefused + "; the nodes keep the last certificate that passed"
 	if old := meta.FindStatusCondition(o.Cluster.Status.Conditions, redisv1beta1.ConditionDegraded); old == nil || old.Reason != ReasonTLSSecretRefused {
 		d.Events = append(d.Events, Event{corev1.EventTypeWarning, ReasonTLSSecretRefused, why})
 	}

@@ -198,7 +198,6 @@ func Decide(o *Observation) Decision {
 	d.Actions = append(d.Actions, labels...)
 	d.Actions = append(d.Actions, planCertificates(o, in.Members)...) // last: a node that cannot reload holds nothing up
 	d.WriteBudgets, d.DeleteBudgets = planBudgets(o, labels, o.Budgets)
-	d.Actions = withoutNewTLSNodes(d.Actions, o)
 	for i, a := range d.Actions {
 		if r, ok := a.(ReplacePod); ok {
 			r.Claim = o.DiscardClaims[r.Node.Index]

@@ -70,7 +70,7 @@ type Observation struct {
 	// TLSRefused says why the TLS Secret's certificate cannot be used; Certificate is then the
 	// one the operator's connections had.
 	TLSRefused string
-	Now                time.Time
+	Now        time.Time
 }
 
 // WantedIndexes are the node indexes the spec asks for.

@@ -65,5 +65,5 @@ const (
 	ReasonRollingUpdate = "RollingUpdate"
 	// ReasonRotatingCertificate: some TLS node serves another certificate than its Secret's.
 	ReasonRotatingCertificate = "RotatingCertificate"
-	ReasonUpToDate      = "UpToDate"
+	ReasonUpToDate            = "UpToDate"
 )

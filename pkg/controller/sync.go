@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/cache"
 
 	"redis-operator/pkg/controller/objects"
@@ -37,8 +38,9 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	cert := c.nodeCertificateOf(rc)
 	var creds *redisops.TLSCredentials
 	if cert != nil {
-		if cert.creds == nil {
-			return cert.refused // no certificate the nodes could start with yet
+		if cert.creds == nil { // no certificate the nodes could start with yet
+			c.recordEvent(rc, corev1.EventTypeWarning, plan.ReasonTLSSecretRefused, "%v: the nodes start once it holds a usable certificate", cert.refused)
+			return cert.refused
 		}
 		if err := c.writeNodeCertificate(ctx, rc, cert); err != nil {
 			return err

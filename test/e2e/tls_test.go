@@ -212,8 +212,10 @@ func TestAnUnusableCertificateIsRefusedBeforeAnyNodeLoadsIt(t *testing.T) {
 			c := meta.FindStatusCondition(f.Cluster(t, ns, "tls-refuse").Status.Conditions, redisv1beta1.ConditionDegraded)
 			return c != nil && c.Reason == "TLSSecretRefused" && strings.Contains(c.Message, says), fmt.Errorf("Degraded: %v", c)
 		})
-		// Long enough for the kubelet to have refreshed the files and a sync to have acted.
-		time.Sleep(5 * time.Second)
+		// The nodes' files come from the operator's copy, which still holds the first certificate.
+		loaded, err := f.Kube.CoreV1().Secrets(ns).Get(ctx, "tls-refuse-node-certificate", metav1.GetOptions{})
+		require.NoError(t, err)
+		require.Equal(t, string(first.Cert), string(loaded.Data["tls.crt"]), "the %s certificate reached the nodes' files", name)
 		admin := framework.AdminOf(rc, "")
 		for _, addr := range framework.NodeAddrs(rc) {
 			served, err := admin.ServedCertificate(ctx, addr)

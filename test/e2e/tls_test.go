@@ -27,13 +27,15 @@ import (
 // without losing an acknowledged write.
 func TestATLSClusterScalesOutOverTLSUnderWriters(t *testing.T) {
 	const keys = 200000
-	ca := tlstest.NewCA(t, "tls-e2e-ca")
-	rc := f.ReadyCluster(t, "tls", framework.WithTLS(ca.ValidNode(t)))
+	node := tlstest.NewCA(t, "tls-e2e-ca").ValidNode(t)
+	rc := f.ReadyCluster(t, "tls", framework.WithTLS(node))
 	ns := rc.Namespace
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
+	// A client that trusts the nodes but presents a certificate of another CA.
 	stranger := tlstest.NewCA(t, "stranger").ValidNode(t).ClientCredentials(t)
+	stranger.Roots = node.ClientCredentials(t).Roots
 	for _, addr := range framework.NodeAddrs(rc) {
 		for what, config := range map[string]*tls.Config{
 			"in the clear":                  nil,

@@ -51,6 +51,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &redisv1beta1.RedisClusterStatusApplyConfiguration{}
 	case v1beta1.SchemeGroupVersion.WithKind("TLSSpec"):
 		return &redisv1beta1.TLSSpecApplyConfiguration{}
+	case v1beta1.SchemeGroupVersion.WithKind("UserSpec"):
+		return &redisv1beta1.UserSpecApplyConfiguration{}
 
 	}
 	return nil

@@ -147,6 +147,12 @@ func TestInvalidManifestsNameTheField(t *testing.T) {
 		{"tls without a secret", "maxMemory: 512mb", "maxMemory: 512mb\n  tls: {authClients: \"yes\"}", "spec.tls.secretName"},
 		{"tls authClients unquoted", "maxMemory: 512mb", "maxMemory: 512mb\n  tls: {secretName: certs, authClients: yes}", "spec.tls.authClients"},
 		{"tls authClients unknown", "maxMemory: 512mb", "maxMemory: 512mb\n  tls: {secretName: certs, authClients: \"always\"}", "spec.tls.authClients"},
+		{"user named default", "maxMemory: 512mb", "maxMemory: 512mb\n  users: [{name: default, rules: [\"+@all\"], passwordSecret: {name: p, key: k}}]", "spec.users[0].name"},
+		{"user named redis-exporter", "maxMemory: 512mb", "maxMemory: 512mb\n  users: [{name: redis-exporter, rules: [\"+@all\"], passwordSecret: {name: p, key: k}}]", "spec.users[0].name"},
+		{"user with a password rule", "maxMemory: 512mb", "maxMemory: 512mb\n  users: [{name: app, rules: [\"+@all\", \">secret\"], passwordSecret: {name: p, key: k}}]", "spec.users[0].rules"},
+		{"user with nopass", "maxMemory: 512mb", "maxMemory: 512mb\n  users: [{name: app, rules: [\"NoPass\"], passwordSecret: {name: p, key: k}}]", "spec.users[0].rules"},
+		{"user with two rules in one item", "maxMemory: 512mb", "maxMemory: 512mb\n  users: [{name: app, rules: [\"~app:* +@all\"], passwordSecret: {name: p, key: k}}]", "spec.users[0].rules"},
+		{"user without a password secret", "maxMemory: 512mb", "maxMemory: 512mb\n  users: [{name: app, rules: [\"+@all\"]}]", "spec.users[0].passwordSecret"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -286,4 +292,10 @@ func TestTLSIsSetAtCreation(t *testing.T) {
 		require.Contains(t, msg, "spec.tls", name)
 	}
 	require.Empty(t, s.validateUpdate(t, withTLS("certs"), strings.Replace(withTLS("certs"), "masters: 3", "masters: 4", 1)))
+}
+
+func TestUsersWithSelectorsAreAccepted(t *testing.T) {
+	s := loadCRDSchema(t)
+	manifest := strings.Replace(seedManifest, "maxMemory: 512mb", "maxMemory: 512mb\n  users:\n  - name: app\n    rules: [\"~app:*\", \"+@read\", \"(~cache:* +get)\", \"off\"]\n    passwordSecret: {name: app-password, key: password}", 1)
+	require.Empty(t, s.validate(t, manifest))
 }

@@ -137,6 +137,16 @@ type RedisClusterSpec struct {
 	// +optional
 	TLS *TLSSpec `json:"tls,omitempty"`
 
+	// Users are ACL users every node has besides the operator's (default) and the exporter's
+	// (redis-exporter). Each is added, changed and removed live with ACL SETUSER and ACL DELUSER
+	// on every node, and kept in the config file nodes start with; users the list does not
+	// name are removed from the nodes.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=64
+	Users []UserSpec `json:"users,omitempty"`
+
 	// Config holds extra redis.conf directives passed to every node. Directives the operator
 	// manages itself are refused.
 	// +optional
@@ -217,6 +227,31 @@ type TLSSpec struct {
 	// +kubebuilder:default="yes"
 	// +kubebuilder:validation:Enum=no;optional;yes
 	AuthClients string `json:"authClients,omitempty"`
+}
+
+// UserSpec is an ACL user of every node.
+type UserSpec struct {
+	// Name of the user. default and redis-exporter are the operator's.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9][A-Za-z0-9._:-]*$`
+	// +kubebuilder:validation:XValidation:rule="!(self in ['default', 'redis-exporter'])",message="default and redis-exporter are the operator's own users"
+	Name string `json:"name"`
+
+	// Rules are the user's ACL rules, one per item, as ACL SETUSER takes them: "~app:*",
+	// "+@read", "-flushall", "(~cache:* +get)". The password comes from passwordSecret, so
+	// password rules (>, <, #, !, nopass, resetpass) and reset are refused here. The user is on
+	// unless a rule says off.
+	// +kubebuilder:validation:MaxItems=128
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="self.all(r, !r.matches('^[><#!]') && !(r.lowerAscii() in ['nopass', 'resetpass', 'reset']))",message="rules must not set the password (>, <, #, !, nopass, resetpass) nor reset the user: the password comes from passwordSecret"
+	// +kubebuilder:validation:XValidation:rule="self.all(r, !r.contains(' ') || r.startsWith('('))",message="each rule is one item: only a selector in parentheses holds spaces"
+	Rules []string `json:"rules"`
+
+	// PasswordSecret names the key of a Secret holding the user's password. Changing the
+	// Secret changes the password on every node; clients logged in stay logged in.
+	PasswordSecret corev1.SecretKeySelector `json:"passwordSecret"`
 }
 
 // ExporterSpec configures the redis_exporter sidecar of every node.

@@ -65,6 +65,11 @@ type RedisClusterSpecApplyConfiguration struct {
 	// TLS makes every link of the cluster TLS: clients, replicas, the cluster bus and MIGRATE.
 	// It is set when the cluster is created and cannot be added or removed later.
 	TLS *TLSSpecApplyConfiguration `json:"tls,omitempty"`
+	// Users are ACL users every node has besides the operator's (default) and the exporter's
+	// (redis-exporter). Each is added, changed and removed live with ACL SETUSER and ACL DELUSER
+	// on every node, and kept in the config file nodes start with; users the list does not
+	// name are removed from the nodes.
+	Users []UserSpecApplyConfiguration `json:"users,omitempty"`
 	// Config holds extra redis.conf directives passed to every node. Directives the operator
 	// manages itself are refused.
 	Config map[string]redisv1beta1.ConfigValue `json:"config,omitempty"`
@@ -212,6 +217,19 @@ func (b *RedisClusterSpecApplyConfiguration) WithPasswordSecret(value v1.SecretK
 // If called multiple times, the TLS field is set to the value of the last call.
 func (b *RedisClusterSpecApplyConfiguration) WithTLS(value *TLSSpecApplyConfiguration) *RedisClusterSpecApplyConfiguration {
 	b.TLS = value
+	return b
+}
+
+// WithUsers adds the given value to the Users field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the Users field.
+func (b *RedisClusterSpecApplyConfiguration) WithUsers(values ...*UserSpecApplyConfiguration) *RedisClusterSpecApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithUsers")
+		}
+		b.Users = append(b.Users, *values[i])
+	}
 	return b
 }
 

@@ -26,7 +26,8 @@ type Cluster interface {
 	// SlotMemory estimates what the keys of slots take on the node at addr, before they move.
 	SlotMemory(ctx context.Context, addr string, slots []int) (topology.SlotMemory, error)
 
-	// ReadConfig reads directives back from every answering node of view, into its Config.
+	// ReadConfig reads directives back from every answering node of view, into its Config, and
+	// its ACL LIST without the default user into its ACL.
 	ReadConfig(ctx context.Context, view *topology.ClusterView, directives []string)
 	// SetConfig sets live settings on a node; Redis's refusals are in the result, not the error.
 	SetConfig(ctx context.Context, addr string, settings map[string]string) (ConfigResult, error)
@@ -37,6 +38,9 @@ type Cluster interface {
 	SetMasterAuth(ctx context.Context, addr, password string) error
 	// SetUser makes an ACL user exactly what its rules say.
 	SetUser(ctx context.Context, addr, user string, rules []string) error
+	// SetUsers makes the node's ACL users exactly users, but default and keep, and returns its
+	// ACL LIST without the default user.
+	SetUsers(ctx context.Context, addr string, users map[string][]string, keep ...string) ([]string, error)
 
 	// ServedCertificate is the certificate a TLS node serves; ReloadCertificate has it load its
 	// certificate files again.

@@ -63,7 +63,8 @@ func (a *Admin) fetchNode(ctx context.Context, addr string) *topology.NodeState 
 }
 
 // ReadConfig reads directives with one CONFIG GET per answering node of view, concurrently,
-// into each node's Config; a node that cannot tell keeps a nil Config.
+// into each node's Config, and in the same round trip its ACL LIST into ACL; a node that cannot
+// tell keeps a nil Config.
 func (a *Admin) ReadConfig(ctx context.Context, view *topology.ClusterView, directives []string) {
 	if view == nil || len(directives) == 0 {
 		return
@@ -81,8 +82,14 @@ func (a *Admin) ReadConfig(ctx context.Context, view *topology.ClusterView, dire
 			defer func() { <-sem }()
 			args := append([]interface{}{"config", "get"}, toArgs(directives)...)
 			cmd := redis.NewMapStringStringCmd(ctx, args...)
-			if a.Client(state.Addr).Process(ctx, cmd) != nil {
+			pipe := a.Client(state.Addr).Pipeline()
+			_ = pipe.Process(ctx, cmd)
+			acl := pipe.Do(ctx, "acl", "list")
+			if _, err := pipe.Exec(ctx); err != nil {
 				return
+			}
+			if listing, err := acl.StringSlice(); err == nil {
+				state.ACL = withoutDefaultUser(listing)
 			}
 			config := make(map[string]string, len(directives))
 			for k, v := range cmd.Val() {

@@ -35,6 +35,8 @@ type Options struct {
 	NodeTimeout int
 	// TLS, when set, makes every link of the servers TLS with these files (see tlstest).
 	TLS *conf.TLS
+	// Include, when set, is a config file the servers read first, as the operator's nodes do.
+	Include string
 }
 
 // StartServers starts n cluster-enabled redis-server processes on 127.0.0.1 with free client and
@@ -69,6 +71,9 @@ func startServer(dir string, opts Options) (*Server, error) {
 		ports := []string{"--port", strconv.Itoa(port)}
 		if opts.TLS != nil {
 			ports = opts.TLS.Args(int32(port))
+		}
+		if opts.Include != "" {
+			ports = append([]string{"--include", opts.Include}, ports...)
 		}
 		cmd := exec.Command("redis-server", append(ports, "--bind", "127.0.0.1",
 			"--cluster-enabled", "yes", "--cluster-config-file", fmt.Sprintf("nodes-%d.conf", port),

@@ -29,8 +29,8 @@ func LiveSettings(maxMemory string, nodeTimeoutMillis int64, user map[string]str
 
 // File is the redis.conf text of settings and password, sorted, each value quoted as one
 // argument (Redis splits a multi-word value such as client-output-buffer-limit's itself), with
-// the exporter's user when monitorPassword is set.
-func File(settings map[string]string, password, monitorPassword string) string {
+// the exporter's user when monitorPassword is set, and the users.
+func File(settings map[string]string, password, monitorPassword string, users []User) string {
 	keys := make([]string, 0, len(settings))
 	for k := range settings {
 		keys = append(keys, k)
@@ -47,6 +47,18 @@ func File(settings map[string]string, password, monitorPassword string) string {
 	}
 	if monitorPassword != "" {
 		b.WriteString("user " + MonitorUser + " " + strings.Join(MonitorRules(monitorPassword), " ") + "\n")
+	}
+	for _, u := range users {
+		// reset first, as ACL SETUSER gets it, so that a node started from the file lists the
+		// user as one given it live (reset sets sanitize-payload, for one).
+		b.WriteString("user " + u.Name + " reset")
+		for _, r := range u.ACLRules() {
+			if strings.ContainsAny(r, " \"'\\") {
+				r = quote(r)
+			}
+			b.WriteString(" " + r)
+		}
+		b.WriteString("\n")
 	}
 	return b.String()
 }
@@ -70,9 +82,28 @@ var monitorPermissions = []string{
 // MonitorRules are MonitorUser's ACL rules with password, given by its SHA-256 so that no
 // listing shows it: what a redis.conf `user` line and ACL SETUSER take alike.
 func MonitorRules(password string) []string {
-	sum := sha256.Sum256([]byte(password))
-	return append([]string{"on", "#" + hex.EncodeToString(sum[:])}, monitorPermissions...)
+	return append([]string{"on", "#" + PasswordSHA256(password)}, monitorPermissions...)
 }
 
 // MonitorRulesVersion changes whenever the rules MonitorRules gives change, whatever the password.
 func MonitorRulesVersion() string { return strings.Join(monitorPermissions, " ") }
+
+// User is an ACL user of the spec with its password given by its SHA-256, so that neither the
+// config file nor any listing shows the password.
+type User struct {
+	Name           string   `json:"name"`
+	Rules          []string `json:"rules"`
+	PasswordSHA256 string   `json:"passwordSHA256"`
+}
+
+// PasswordSHA256 is the hex SHA-256 of password, as an ACL "#" rule takes it.
+func PasswordSHA256(password string) string {
+	sum := sha256.Sum256([]byte(password))
+	return hex.EncodeToString(sum[:])
+}
+
+// ACLRules are u's rules as a redis.conf user line and ACL SETUSER after reset take them: on,
+// its password, then the spec's rules (an "off" among them wins).
+func (u User) ACLRules() []string {
+	return append([]string{"on", "#" + u.PasswordSHA256}, u.Rules...)
+}

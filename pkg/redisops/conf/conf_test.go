@@ -8,17 +8,28 @@ import (
 )
 
 func TestFileQuotesEveryValueAsOneArgument(t *testing.T) {
-	file := File(map[string]string{"maxmemory": "1gb", "client-output-buffer-limit": "normal 0 0 0"}, `pa"ss\word`, "")
+	file := File(map[string]string{"maxmemory": "1gb", "client-output-buffer-limit": "normal 0 0 0"}, `pa"ss\word`, "", nil)
 	require.Equal(t, "client-output-buffer-limit \"normal 0 0 0\"\nmaxmemory \"1gb\"\n"+
 		"requirepass \"pa\\\"ss\\\\word\"\nmasterauth \"pa\\\"ss\\\\word\"\n", file)
-	require.Equal(t, "maxmemory \"0\"\n", File(map[string]string{"maxmemory": "0"}, "", ""), "no password, no user: no auth lines")
+	require.Equal(t, "maxmemory \"0\"\n", File(map[string]string{"maxmemory": "0"}, "", "", nil), "no password, no user: no auth lines")
 }
 
 func TestFileGivesTheExporterUserOnlyItsPasswordHash(t *testing.T) {
-	file := File(nil, "", "monitor-secret")
+	file := File(nil, "", "monitor-secret", nil)
 	require.True(t, strings.HasPrefix(file, "user "+MonitorUser+" on #"), file)
 	require.NotContains(t, file, "monitor-secret")
 	require.Contains(t, file, "-@all")
+}
+
+func TestFileGivesUsersTheirRulesAndOnlyTheirPasswordHash(t *testing.T) {
+	users := []User{
+		{Name: "app", Rules: []string{"~app:*", "+@read", "(~cache:* +get)"}, PasswordSHA256: PasswordSHA256("app-secret")},
+		{Name: "off-user", Rules: []string{"off"}, PasswordSHA256: PasswordSHA256("x")},
+	}
+	file := File(nil, "", "", users)
+	require.Equal(t, "user app reset on #"+PasswordSHA256("app-secret")+` ~app:* +@read "(~cache:* +get)"`+"\n"+
+		"user off-user reset on #"+PasswordSHA256("x")+" off\n", file, "a selector is quoted as one argument; a rule after on wins")
+	require.NotContains(t, file, "app-secret")
 }
 
 func TestServerArgs(t *testing.T) {

@@ -16,6 +16,8 @@ type NodeState struct {
 	Memory      map[string]string
 	// Config holds the live directives the operator reads back (ReadConfig), nil when not read.
 	Config map[string]string
+	// ACL is the node's ACL LIST without the default user, read with Config.
+	ACL []string
 	// OlderPassword says the node refuses the newest password its reader holds and took an
 	// older one: it runs a config file from before a password change (a restart read it).
 	OlderPassword bool

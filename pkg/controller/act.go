@@ -32,6 +32,9 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 	}
 	if d.ConfigSecret != nil {
 		err := c.probeSettings(ctx, rc, redis, o, d.ConfigSecret)
+		if err == nil {
+			err = c.probeUsers(ctx, redis, o, d.ConfigSecret)
+		}
 		var refused *refusedSettings
 		switch {
 		case errors.As(err, &refused):

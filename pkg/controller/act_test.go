@@ -148,7 +148,7 @@ func liveFixture(t *testing.T, rc *redisv1beta1.RedisCluster, nodes ...testclust
 	f := newFixture(t)
 	f.clusters = append(f.clusters, rc)
 	f.services = append(f.services, objects.ExporterService(rc))
-	secret := objects.ConfigSecret(rc, "", "exporter-secret", nil, false)
+	secret := objects.ConfigSecret(rc, "", "exporter-secret", nil, nil, false)
 	f.secrets = append(f.secrets, secret)
 	f.redis = &fakeRedis{view: testcluster.View(nodes...)}
 	shards := testcluster.Shards(nodes...)
@@ -399,14 +399,14 @@ func TestActGivesNodesFromBeforeTheExportersUserIt(t *testing.T) {
 	actions := f.runSync(keyOf(rc))
 
 	writes := f.redis.writes()
-	require.Len(t, writes, 12, "%v", writes)
+	require.Len(t, writes, 18, "%v", writes)
 	for i := range 6 {
 		require.Equal(t, fmt.Sprintf("setuser %s %s %s", testcluster.Addr(i), conf.MonitorUser,
-			strings.Join(conf.MonitorRules(monitor), " ")), writes[2*i+1], "after the settings of node %d", i)
+			strings.Join(conf.MonitorRules(monitor), " ")), writes[3*i+1], "after the settings of node %d", i)
 	}
 	patched := 0
 	for _, a := range actions {
-		if p, ok := a.(core.PatchAction); ok && strings.Contains(string(p.GetPatch()), objects.SettingsHash(rc)) {
+		if p, ok := a.(core.PatchAction); ok && strings.Contains(string(p.GetPatch()), objects.SettingsHash(rc, nil)) {
 			patched++
 		}
 	}

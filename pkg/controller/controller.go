@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -328,7 +329,8 @@ func (c *Controller) handleObject(obj interface{}) {
 	c.enqueue(rc)
 }
 
-// handleSecret enqueues the clusters whose password, config or TLS certificate is in the Secret.
+// handleSecret enqueues the clusters whose password, config, TLS certificate or a user's
+// password is in the Secret.
 func (c *Controller) handleSecret(obj interface{}) {
 	if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = tombstone.Obj
@@ -345,7 +347,8 @@ func (c *Controller) handleSecret(obj interface{}) {
 		name := secret.GetName()
 		ref, tls := rc.Spec.PasswordSecret, rc.Spec.TLS
 		if (ref != nil && ref.Name == name) || objects.ConfigSecretName(rc) == name ||
-			(tls != nil && (tls.SecretName == name || objects.NodeCertificateSecretName(rc) == name)) {
+			(tls != nil && (tls.SecretName == name || objects.NodeCertificateSecretName(rc) == name)) ||
+			slices.ContainsFunc(rc.Spec.Users, func(u redisv1beta1.UserSpec) bool { return u.PasswordSecret.Name == name }) {
 			c.enqueue(rc)
 		}
 	}

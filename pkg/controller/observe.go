@@ -127,6 +127,7 @@ func (c *Controller) observeObjects(rc *redisv1beta1.RedisCluster, password stri
 	} else if !apierrors.IsNotFound(err) {
 		return nil, err
 	}
+	o.Users, o.UsersHeld = c.usersOf(rc, o.ConfigSecret)
 	// Made here, not in the decision, which must give the same answer for the same input.
 	if o.MonitorPassword = objects.MonitorPassword(o.ConfigSecret); o.MonitorPassword == "" {
 		o.MonitorPassword = newMonitorPassword()

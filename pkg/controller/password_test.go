@@ -23,7 +23,7 @@ func changingFixture(t *testing.T, before, after, auth string) *fixture {
 	}
 	f := liveFixture(t, rc, testcluster.Healthy()...)
 	monitor := objects.MonitorPassword(f.secrets[0])
-	f.secrets[0] = objects.ConfigSecret(rc, after, monitor, objects.ConfigSecret(rc, before, monitor, nil, false), false)
+	f.secrets[0] = objects.ConfigSecret(rc, after, monitor, nil, objects.ConfigSecret(rc, before, monitor, nil, nil, false), false)
 	f.secrets = append(f.secrets, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "auth", Namespace: rc.Namespace},
 		Data: map[string][]byte{"pw": []byte(after)}})
 	for _, pod := range f.pods {

@@ -97,13 +97,9 @@ func (c *Controller) passwordOf(rc *redisv1beta1.RedisCluster) (string, error) {
 	if ref == nil {
 		return "", nil
 	}
-	secret, err := c.secrets.Secrets(rc.Namespace).Get(ref.Name)
+	password, err := c.secretKey(rc.Namespace, *ref)
 	if err != nil {
-		return "", fmt.Errorf("reading password secret %s: %w", ref.Name, err)
+		return "", fmt.Errorf("passwordSecret: %w", err)
 	}
-	value, ok := secret.Data[ref.Key]
-	if !ok {
-		return "", fmt.Errorf("password secret %s has no key %s", ref.Name, ref.Key)
-	}
-	return string(value), nil
+	return password, nil
 }

@@ -17,7 +17,7 @@ import (
 	"redis-operator/pkg/redisops/conf"
 )
 
-// setLiveSettings sets a node's live settings and records them on its pod. A directive Redis
+// setLiveSettings sets a node's live settings and ACL users and records them on its pod. A directive Redis
 // takes only at start marks the pod for the rolling update.
 func (c *Controller) setLiveSettings(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster, a plan.ApplySettings) error {
 	result, err := redis.SetConfig(ctx, a.Node.Addr(), a.Settings)
@@ -32,13 +32,17 @@ func (c *Controller) setLiveSettings(ctx context.Context, rc *redisv1beta1.Redis
 			return err
 		}
 	}
+	acl, err := setUsers(ctx, redis, a)
+	if err != nil {
+		return err
+	}
 	recorded := a.Hash
 	if len(result.NeedsRestart) > 0 {
 		recorded = objects.RestartPrefix + a.Hash
 		c.recordEvent(rc, corev1.EventTypeNormal, plan.ReasonSettingsApplied, "Node %d takes %s only at start: its pod is replaced",
 			a.Node.Index, strings.Join(result.NeedsRestart, ", "))
 	}
-	return c.annotatePod(ctx, rc, a.Node.Pod, objects.AnnotationSettings, recorded)
+	return c.patchPodMetadata(ctx, rc, a.Node.Pod, "annotations", map[string]string{objects.AnnotationSettings: recorded, objects.AnnotationACL: acl})
 }
 
 // stepPassword carries out one step of a password change on a node. The first adds the new

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -34,6 +35,8 @@ const (
 	MonitorPasswordKey = "exporter-password"
 	// SettingsKey holds the live settings as JSON, to tell which of them change.
 	SettingsKey = "settings"
+	// UsersKey holds the spec's ACL users as JSON (conf.User: passwords by their SHA-256).
+	UsersKey = "users"
 	// HeldPasswordsKey holds, while a password change runs, the passwords of the changes before
 	// it that a node may still take, as JSON by auth version ("" for none). The operator
 	// authenticates with any of them until every node took the current change: a node that
@@ -87,8 +90,11 @@ const (
 	// AnnotationAuth is the auth version the node took, suffixed with AddedSuffix while it
 	// still accepts the previous password too.
 	AnnotationAuth = "redis.redis/auth-version"
-	RestartPrefix  = "restart:"
-	AddedSuffix    = ":added"
+	// AnnotationACL is ACLHash of the node's ACL LIST after its users were last applied: a
+	// node that lists other users since (a restart that read an older file) takes them again.
+	AnnotationACL = "redis.redis/acl-hash"
+	RestartPrefix = "restart:"
+	AddedSuffix   = ":added"
 )
 
 // ConfigSecretName is the Secret every node of rc mounts: its live settings and password.
@@ -105,18 +111,21 @@ func liveSettings(rc *redisv1beta1.RedisCluster) map[string]string {
 	return conf.LiveSettings(rc.Spec.MaxMemory, int64(rc.Spec.NodeTimeoutMillis()), user)
 }
 
-// ConfigSecret is the config Secret of rc for nodes taking password ("" for none) and the
-// exporter's user taking monitorPassword (the one existing holds, made once), following
+// ConfigSecret is the config Secret of rc for nodes taking password ("" for none), the
+// exporter's user taking monitorPassword (the one existing holds, made once) and users, following
 // existing: a password that differs from existing's starts a change (the version goes up, the
 // former password is held with its version). rotated says every node took existing's change:
 // no node holds an older password any more.
-func ConfigSecret(rc *redisv1beta1.RedisCluster, password, monitorPassword string, existing *corev1.Secret, rotated bool) *corev1.Secret {
+func ConfigSecret(rc *redisv1beta1.RedisCluster, password, monitorPassword string, users []conf.User, existing *corev1.Secret, rotated bool) *corev1.Secret {
 	settings := liveSettings(rc)
 	encoded, _ := json.Marshal(settings) // a map of strings always encodes
 	data := map[string][]byte{
-		ConfigFileKey:      []byte(conf.File(settings, password, monitorPassword)),
+		ConfigFileKey:      []byte(conf.File(settings, password, monitorPassword, users)),
 		SettingsKey:        encoded,
 		MonitorPasswordKey: []byte(monitorPassword),
+	}
+	if len(users) > 0 {
+		data[UsersKey], _ = json.Marshal(users) // strings only
 	}
 	if password != "" {
 		data[PasswordKey] = []byte(password)
@@ -152,9 +161,20 @@ func heldPasswords(secret *corev1.Secret) map[string]string {
 	return held
 }
 
-// SettingsHash is a short hash of rc's live settings and the exporter user's rules.
-func SettingsHash(rc *redisv1beta1.RedisCluster) string {
-	return shortHash([]byte(conf.File(liveSettings(rc), "", "") + conf.MonitorRulesVersion()))
+// SettingsHash is a short hash of rc's live settings, the exporter user's rules and the users
+// secret holds. Without users it is what it was before there were any, so that an upgrade
+// applies nothing again.
+func SettingsHash(rc *redisv1beta1.RedisCluster, secret *corev1.Secret) string {
+	return shortHash([]byte(conf.File(liveSettings(rc), "", "", Users(secret)) + conf.MonitorRulesVersion()))
+}
+
+// Users are the ACL users secret holds, none without a config Secret.
+func Users(secret *corev1.Secret) []conf.User {
+	var users []conf.User
+	if secret != nil {
+		_ = json.Unmarshal(secret.Data[UsersKey], &users) // only this package writes it
+	}
+	return users
 }
 
 // PodSpecHash is a short hash of a pod spec as the operator builds it.
@@ -224,7 +244,7 @@ func PasswordAt(secret *corev1.Secret, version string) (string, bool) {
 // LiveAnnotations are what a pod created now records: it starts with the config Secret's
 // settings and password.
 func LiveAnnotations(rc *redisv1beta1.RedisCluster, secret *corev1.Secret) map[string]string {
-	return map[string]string{AnnotationSettings: SettingsHash(rc), AnnotationAuth: AuthVersion(secret)}
+	return map[string]string{AnnotationSettings: SettingsHash(rc, secret), AnnotationAuth: AuthVersion(secret)}
 }
 
 // MonitorPassword is the exporter user's password secret holds, "" before it has one.
@@ -233,4 +253,9 @@ func MonitorPassword(secret *corev1.Secret) string {
 		return ""
 	}
 	return string(secret.Data[MonitorPasswordKey])
+}
+
+// ACLHash is a short hash of an ACL LIST's lines.
+func ACLHash(listing []string) string {
+	return shortHash([]byte(strings.Join(listing, "\n")))
 }

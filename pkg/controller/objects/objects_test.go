@@ -102,7 +102,7 @@ func TestDesiredPodHonoursOptionalFields(t *testing.T) {
 	require.Equal(t, "data-rediscluster1-0", pod.Spec.Volumes[0].PersistentVolumeClaim.ClaimName)
 	require.Equal(t, "rediscluster1-config", pod.Spec.Volumes[1].Secret.SecretName)
 
-	secret := ConfigSecret(rc, `s3"cr\et`, "exporter-secret", nil, false)
+	secret := ConfigSecret(rc, `s3"cr\et`, "exporter-secret", nil, nil, false)
 	file, monitor := string(secret.Data[ConfigFileKey]), string(secret.Data[MonitorPasswordKey])
 	require.Equal(t, "exporter-secret", monitor, "the exporter's own password, as made once by the controller")
 	require.Equal(t, "cluster-node-timeout \"2000\"\nhz \"20\"\nmaxmemory \"512mb\"\nmaxmemory-policy \"allkeys-lru\"\n"+

@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"redis-operator/pkg/redisops/conf"
+
 	"redis-operator/pkg/redisops/topology"
 )
 
@@ -100,12 +102,14 @@ type RemoveNode struct {
 }
 
 // ApplySettings sets the live settings on the running node, makes the exporter's user
-// log in with MonitorPassword and records Hash on its pod.
+// log in with MonitorPassword, makes its other ACL users exactly Users and records Hash, and
+// what ACL LIST then says, on its pod.
 type ApplySettings struct {
 	Because
 	Node            Member
 	Settings        map[string]string
 	MonitorPassword string
+	Users           []conf.User
 	Hash            string
 }
 

@@ -93,17 +93,21 @@ func applyCertificates(status *redisv1beta1.RedisClusterStatus, generation int64
 // certificate nodes could not load or trust: every node, a new one included, keeps loading the
 // last certificate that passed, from the operator's node-certificate Secret.
 func reportTLSRefused(d *Decision, o *Observation) {
-	if o.TLSRefused == "" {
-		return
+	if o.TLSRefused != "" {
+		reportDegraded(d, o, ReasonTLSSecretRefused, o.TLSRefused+"; the nodes keep the last certificate that passed")
 	}
+}
+
+// reportDegraded sets Degraded for reason, after what Degraded already says for another, with
+// an Event when the cluster was not Degraded for reason before.
+func reportDegraded(d *Decision, o *Observation, reason, why string) {
 	status, generation := &d.Status, o.Cluster.Generation
-	why := o.TLSRefused + "; the nodes keep the last certificate that passed"
-	if old := meta.FindStatusCondition(o.Cluster.Status.Conditions, redisv1beta1.ConditionDegraded); old == nil || old.Reason != ReasonTLSSecretRefused {
-		d.Events = append(d.Events, Event{corev1.EventTypeWarning, ReasonTLSSecretRefused, why})
+	if old := meta.FindStatusCondition(o.Cluster.Status.Conditions, redisv1beta1.ConditionDegraded); old == nil || old.Reason != reason {
+		d.Events = append(d.Events, Event{corev1.EventTypeWarning, reason, why})
 	}
 	if degraded := meta.FindStatusCondition(status.Conditions, redisv1beta1.ConditionDegraded); degraded != nil &&
-		degraded.Status == metav1.ConditionTrue && degraded.Reason != ReasonTLSSecretRefused {
+		degraded.Status == metav1.ConditionTrue && degraded.Reason != reason {
 		why = degraded.Message + "; " + why
 	}
-	SetCondition(status, generation, redisv1beta1.ConditionDegraded, metav1.ConditionTrue, ReasonTLSSecretRefused, BoundText(why, MaxConditionMessage))
+	SetCondition(status, generation, redisv1beta1.ConditionDegraded, metav1.ConditionTrue, reason, BoundText(why, MaxConditionMessage))
 }

@@ -19,8 +19,8 @@ import (
 func TestARenewedCertificateIsReloadedWhereTheOldOneIsServed(t *testing.T) {
 	rc := testcluster.Cluster("rc")
 	rc.Spec.TLS = &redisv1beta1.TLSSpec{SecretName: "certs"}
-	secret := objects.ConfigSecret(rc, "", "exporter-secret", nil, false)
-	o := liveObservationOf(rc, secret, objects.SettingsHash(rc), objects.AuthVersion(secret))
+	secret := objects.ConfigSecret(rc, "", "exporter-secret", nil, nil, false)
+	o := liveObservationOf(rc, secret, objects.SettingsHash(rc, nil), objects.AuthVersion(secret))
 	expires := metav1.NewTime(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))
 	for i := range 6 {
 		serial := "0a"
@@ -76,8 +76,8 @@ func TestARenewedCertificateIsReloadedWhereTheOldOneIsServed(t *testing.T) {
 func TestARefusedTLSSecretIsDegradedAndHoldsNothingUp(t *testing.T) {
 	rc := testcluster.Cluster("rc")
 	rc.Spec.TLS = &redisv1beta1.TLSSpec{SecretName: "certs"}
-	secret := objects.ConfigSecret(rc, "", "exporter-secret", nil, false)
-	o := liveObservationOf(rc, secret, objects.SettingsHash(rc), objects.AuthVersion(secret))
+	secret := objects.ConfigSecret(rc, "", "exporter-secret", nil, nil, false)
+	o := liveObservationOf(rc, secret, objects.SettingsHash(rc, nil), objects.AuthVersion(secret))
 	rc.Spec.Image = "redis:7.2" // every pod is outdated: a rolling update is due
 	o.TLSRefused = "TLS secret certs: tls.crt and tls.key: private key does not match public key"
 	d := Decide(o)

@@ -124,7 +124,7 @@ func Decide(o *Observation) Decision {
 		d.DeleteClaims = o.UnusedClaims
 	}
 	settled, forget, heldFor := heldPasswords(o)
-	want := objects.ConfigSecret(rc, o.Password, o.MonitorPassword, o.ConfigSecret, forget)
+	want := objects.ConfigSecret(rc, o.Password, o.MonitorPassword, o.Users, o.ConfigSecret, forget)
 	if settled && !forget {
 		objects.MarkSettled(want, o.ConfigSecret, o.Now)
 	}
@@ -239,6 +239,9 @@ func Decide(o *Observation) Decision {
 	applyRoll(status, rc.Generation, in, d.Actions)
 	applyCertificates(status, rc.Generation, o)
 	reportTLSRefused(&d, o)
+	if o.UsersHeld != "" {
+		reportDegraded(&d, o, ReasonUserSecretHeld, o.UsersHeld)
+	}
 	if migrating {
 		SetCondition(status, rc.Generation, redisv1beta1.ConditionScaling, metav1.ConditionTrue, ReasonMigratingSlots,
 			fmt.Sprintf("%d of %d slots moved: %s", status.Migration.SlotsDone, status.Migration.SlotsPlanned, status.Migration.Step))

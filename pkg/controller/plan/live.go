@@ -59,7 +59,7 @@ func planLive(o *Observation, in *liveCluster) []Action {
 	if err := json.Unmarshal(secret.Data[objects.SettingsKey], &settings); err != nil {
 		return []Action{WaitFor{Because("config Secret has no readable settings: " + err.Error())}}
 	}
-	hash := objects.SettingsHash(o.Cluster)
+	hash := objects.SettingsHash(o.Cluster, secret)
 	version := objects.AuthVersion(secret)
 	password := string(secret.Data[objects.PasswordKey])
 	var out, replicaDrops, masterDrops []Action

@@ -52,13 +52,13 @@ func liveKinds(o *Observation) []string {
 
 func TestLiveSettingsGoToNodesThatDidNotTakeThem(t *testing.T) {
 	rc := testcluster.Cluster("rc")
-	secret := objects.ConfigSecret(rc, "", "exporter-secret", nil, false)
-	require.Empty(t, liveKinds(liveObservation(secret, objects.SettingsHash(rc), "0")))
+	secret := objects.ConfigSecret(rc, "", "exporter-secret", nil, nil, false)
+	require.Empty(t, liveKinds(liveObservation(secret, objects.SettingsHash(rc, nil), "0")))
 	require.Len(t, liveKinds(liveObservation(secret, "older", "0")), 6)
-	require.Empty(t, liveKinds(liveObservation(secret, objects.RestartPrefix+objects.SettingsHash(rc), "0")), "left to the rolling update")
+	require.Empty(t, liveKinds(liveObservation(secret, objects.RestartPrefix+objects.SettingsHash(rc, nil), "0")), "left to the rolling update")
 
 	rc.Spec.MaxMemory = "1gb"
-	require.NotEqual(t, objects.SettingsHash(testcluster.Cluster("rc")), objects.SettingsHash(rc))
+	require.NotEqual(t, objects.SettingsHash(testcluster.Cluster("rc"), nil), objects.SettingsHash(rc, nil))
 }
 
 // The exporter logs in as a user of its own: the password the observation brings (made once
@@ -66,10 +66,10 @@ func TestLiveSettingsGoToNodesThatDidNotTakeThem(t *testing.T) {
 // hash) get the user live.
 func TestExporterUserOutlivesPasswordChanges(t *testing.T) {
 	rc := testcluster.Cluster("rc")
-	first := objects.ConfigSecret(rc, "", "exporter-secret", nil, false)
-	changed := objects.ConfigSecret(rc, "new", objects.MonitorPassword(first), first, false)
+	first := objects.ConfigSecret(rc, "", "exporter-secret", nil, nil, false)
+	changed := objects.ConfigSecret(rc, "new", objects.MonitorPassword(first), nil, first, false)
 	rc.Spec.MaxMemory = "1gb"
-	changed = objects.ConfigSecret(rc, "", objects.MonitorPassword(changed), changed, true)
+	changed = objects.ConfigSecret(rc, "", objects.MonitorPassword(changed), nil, changed, true)
 	require.Equal(t, "exporter-secret", objects.MonitorPassword(changed))
 
 	o := liveObservation(changed, "from-before-the-exporter-user", objects.AuthVersion(changed))
@@ -83,17 +83,17 @@ func TestExporterUserOutlivesPasswordChanges(t *testing.T) {
 func TestPasswordChangeAddsEverywhereBeforeDroppingTheOld(t *testing.T) {
 	rc := testcluster.Cluster("rc")
 	rc.Spec.PasswordSecret = &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "auth"}, Key: "pw"}
-	first := objects.ConfigSecret(rc, "old", "exporter-secret", nil, false)
+	first := objects.ConfigSecret(rc, "old", "exporter-secret", nil, nil, false)
 	require.Equal(t, "0", objects.AuthVersion(first))
 	require.False(t, objects.Rotating(first))
 	require.Equal(t, []string{"old"}, objects.Passwords(first, "ignored"))
 
-	changing := objects.ConfigSecret(rc, "new", "exporter-secret", first, false)
+	changing := objects.ConfigSecret(rc, "new", "exporter-secret", nil, first, false)
 	require.Equal(t, "1", objects.AuthVersion(changing))
 	require.Equal(t, []string{"new", "old"}, objects.Passwords(changing, "new"), "either works while nodes change")
 	require.Contains(t, string(changing.Data[objects.ConfigFileKey]), `requirepass "new"`, "a node restarting now starts with the new one")
 
-	hash := objects.SettingsHash(rc)
+	hash := objects.SettingsHash(rc, nil)
 	require.Equal(t, []string{"add new", "add new", "add new", "add new", "add new", "add new"}, liveKinds(liveObservation(changing, hash, "0")))
 	require.Equal(t, []string{"add new", "add new", "add new"}, liveKinds(liveObservation(changing, hash, "0", "1:added")),
 		"no node drops the old one while another does not take the new one")
@@ -102,11 +102,11 @@ func TestPasswordChangeAddsEverywhereBeforeDroppingTheOld(t *testing.T) {
 	o := liveObservation(changing, hash, "1")
 	require.Empty(t, liveKinds(o))
 	require.True(t, rotated(o))
-	done := objects.ConfigSecret(rc, "new", "exporter-secret", changing, true)
+	done := objects.ConfigSecret(rc, "new", "exporter-secret", nil, changing, true)
 	require.False(t, objects.Rotating(done), "the previous password is forgotten")
 	require.Equal(t, "1", objects.AuthVersion(done))
 
-	removed := objects.ConfigSecret(&redisv1beta1.RedisCluster{ObjectMeta: rc.ObjectMeta, Spec: testcluster.Cluster("rc").Spec}, "", "exporter-secret", done, false)
+	removed := objects.ConfigSecret(&redisv1beta1.RedisCluster{ObjectMeta: rc.ObjectMeta, Spec: testcluster.Cluster("rc").Spec}, "", "exporter-secret", nil, done, false)
 	require.Equal(t, []string{"", "new"}, objects.Passwords(removed, ""))
 	require.NotContains(t, string(removed.Data[objects.ConfigFileKey]), "requirepass")
 }
@@ -114,8 +114,8 @@ func TestPasswordChangeAddsEverywhereBeforeDroppingTheOld(t *testing.T) {
 func TestANewStorageClassRollsNodesOntoNewClaims(t *testing.T) {
 	rc := testcluster.Cluster("rc")
 	rc.Spec.Persistence = &redisv1beta1.PersistenceSpec{Enabled: true, StorageClass: ptr.To("fast")}
-	secret := objects.ConfigSecret(rc, "", "exporter-secret", nil, false)
-	o := liveObservation(secret, objects.SettingsHash(rc), "0")
+	secret := objects.ConfigSecret(rc, "", "exporter-secret", nil, nil, false)
+	o := liveObservation(secret, objects.SettingsHash(rc, nil), "0")
 	o.Cluster = rc
 	for i, pod := range o.Pods {
 		o.Pods[i] = objects.Pod(rc, i)
@@ -143,13 +143,13 @@ func TestANewStorageClassRollsNodesOntoNewClaims(t *testing.T) {
 // node took the newest change.
 func TestASecondPasswordChangeKeepsThePasswordANodeThatMissedTheFirstHolds(t *testing.T) {
 	rc := testcluster.Cluster("rc")
-	hash := objects.SettingsHash(rc)
-	first := objects.ConfigSecret(rc, "first", "exporter-secret", nil, false)
-	second := objects.ConfigSecret(rc, "second", "exporter-secret", first, false)
+	hash := objects.SettingsHash(rc, nil)
+	first := objects.ConfigSecret(rc, "first", "exporter-secret", nil, nil, false)
+	second := objects.ConfigSecret(rc, "second", "exporter-secret", nil, first, false)
 	missed := liveObservation(second, hash, "1:added", "1:added", "1:added", "0", "1:added", "1:added")
 	require.False(t, rotated(missed))
 
-	third := objects.ConfigSecret(rc, "third", "exporter-secret", second, rotated(missed))
+	third := objects.ConfigSecret(rc, "third", "exporter-secret", nil, second, rotated(missed))
 	require.Equal(t, "2", objects.AuthVersion(third))
 	require.Equal(t, []string{"third", "second", "first"}, objects.Passwords(third, "third"), "node 3 takes first only")
 
@@ -159,7 +159,7 @@ func TestASecondPasswordChangeKeepsThePasswordANodeThatMissedTheFirstHolds(t *te
 	require.Len(t, liveKinds(o), 6)
 	o = liveObservation(third, hash, "2")
 	require.True(t, rotated(o))
-	done := objects.ConfigSecret(rc, "third", "exporter-secret", third, true)
+	done := objects.ConfigSecret(rc, "third", "exporter-secret", nil, third, true)
 	require.False(t, objects.Rotating(done))
 	require.Equal(t, []string{"third"}, objects.Passwords(done, "third"))
 }
@@ -168,12 +168,12 @@ func TestASecondPasswordChangeKeepsThePasswordANodeThatMissedTheFirstHolds(t *te
 // every node took then is held, not forgotten with the older ones.
 func TestAPasswordChangeArrivingAsTheLastFinishesHoldsThePasswordNodesTook(t *testing.T) {
 	rc := testcluster.Cluster("rc")
-	first := objects.ConfigSecret(rc, "first", "exporter-secret", nil, false)
-	second := objects.ConfigSecret(rc, "second", "exporter-secret", first, false)
-	o := liveObservation(second, objects.SettingsHash(rc), "1")
+	first := objects.ConfigSecret(rc, "first", "exporter-secret", nil, nil, false)
+	second := objects.ConfigSecret(rc, "second", "exporter-secret", nil, first, false)
+	o := liveObservation(second, objects.SettingsHash(rc, nil), "1")
 	require.True(t, rotated(o))
 
-	third := objects.ConfigSecret(rc, "third", "exporter-secret", second, rotated(o))
+	third := objects.ConfigSecret(rc, "third", "exporter-secret", nil, second, rotated(o))
 	require.True(t, objects.Rotating(third))
 	require.Equal(t, []string{"third", "second"}, objects.Passwords(third, "third"), "every node takes second only")
 }
@@ -181,11 +181,11 @@ func TestAPasswordChangeArrivingAsTheLastFinishesHoldsThePasswordNodesTook(t *te
 // A Secret an older operator wrote mid-change holds the password before under its former key.
 func TestAChangeAnOlderOperatorStartedKeepsItsPreviousPassword(t *testing.T) {
 	rc := testcluster.Cluster("rc")
-	older := objects.ConfigSecret(rc, "new", "exporter-secret", nil, false)
+	older := objects.ConfigSecret(rc, "new", "exporter-secret", nil, nil, false)
 	older.Data[objects.AuthVersionKey] = []byte("1")
 	older.Data["previous-password"] = []byte("old")
 	require.True(t, objects.Rotating(older))
 	require.Equal(t, []string{"new", "old"}, objects.Passwords(older, "new"))
-	next := objects.ConfigSecret(rc, "newer", "exporter-secret", older, false)
+	next := objects.ConfigSecret(rc, "newer", "exporter-secret", nil, older, false)
 	require.Equal(t, []string{"newer", "new", "old"}, objects.Passwords(next, "newer"))
 }

@@ -9,6 +9,7 @@ import (
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 	"redis-operator/pkg/controller/objects"
+	"redis-operator/pkg/redisops/conf"
 	"redis-operator/pkg/redisops/topology"
 )
 
@@ -46,6 +47,11 @@ type Observation struct {
 	// MonitorPassword is the exporter user's: the config Secret's, or one made for a cluster
 	// whose Secret has none yet.
 	MonitorPassword string
+	// Users are the spec's ACL users with their passwords' SHA-256, as the config Secret is to
+	// hold them; UsersHeld says which user Secrets could not be read: those users are as the
+	// config Secret had them, or not there.
+	Users     []conf.User
+	UsersHeld string
 	// PortConflict says why the cluster may not run: another cluster holds its host ports.
 	PortConflict string
 	// HeldElsewhere names the nodes the spec asks for that have no pod and whose host ports

@@ -16,9 +16,9 @@ import (
 // took the change (a restart meanwhile may read a file the kubelet has not refreshed yet).
 func TestANodeBackOnAnOlderPasswordTakesTheNewOneAndTheOlderAreHeldMeanwhile(t *testing.T) {
 	rc := testcluster.Cluster("rc")
-	hash := objects.SettingsHash(rc)
-	first := objects.ConfigSecret(rc, "first", "exporter-secret", nil, false)
-	second := objects.ConfigSecret(rc, "second", "exporter-secret", first, false)
+	hash := objects.SettingsHash(rc, nil)
+	first := objects.ConfigSecret(rc, "first", "exporter-secret", nil, nil, false)
+	second := objects.ConfigSecret(rc, "second", "exporter-secret", nil, first, false)
 	now := time.Date(2026, 12, 7, 7, 0, 0, 0, time.UTC)
 
 	o := liveObservation(second, hash, "1")

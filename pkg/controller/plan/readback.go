@@ -31,35 +31,40 @@ func ReadBackDirectives(o *Observation) []string {
 	return out
 }
 
-// settingsAction brings node n to the live settings: all of them when its pod did not record
-// the current hash, and, when it did, the directives the node reads back otherwise (a restart
-// that read an older file, a setting removed from the spec, a change behind the operator's
-// back). A pod waiting to be replaced for a directive taken only at start is left to the roll.
+// settingsAction brings node n to the live settings and ACL users: all of them when its pod did
+// not record the current hash, and, when it did, the directives the node reads back otherwise
+// (a restart that read an older file, a setting removed from the spec, a change behind the
+// operator's back), or all when its ACL LIST is not what its pod recorded after the last
+// apply. A pod waiting to be replaced for a directive taken only at start is left to the roll.
 func settingsAction(n reachableMember, pod *corev1.Pod, secret *corev1.Secret, settings map[string]string, hash string) []Action {
-	monitor := string(secret.Data[objects.MonitorPasswordKey])
+	apply := func(why string, settings map[string]string) []Action {
+		return []Action{ApplySettings{Because(why), n.Member, settings, string(secret.Data[objects.MonitorPasswordKey]), objects.Users(secret), hash}}
+	}
 	switch got := pod.Annotations[objects.AnnotationSettings]; got {
 	case objects.RestartPrefix + hash:
 		return nil
 	case hash:
 	default:
-		return []Action{ApplySettings{Because(fmt.Sprintf("apply the live settings to node %d", n.Index)), n.Member, settings, monitor, hash}}
+		return apply(fmt.Sprintf("apply the live settings to node %d", n.Index), settings)
 	}
 	drift := driftedSettings(conf.Wanted(settings), n.State.Config)
 	if len(drift) == 0 {
+		if n.State.ACL != nil && pod.Annotations[objects.AnnotationACL] != objects.ACLHash(n.State.ACL) {
+			return apply(fmt.Sprintf("node %d runs other ACL users than it was given", n.Index), settings)
+		}
 		return nil
 	}
 	keys := make([]string, 0, len(drift))
-	apply := make(map[string]string, len(settings)+len(drift))
+	all := make(map[string]string, len(settings)+len(drift))
 	for k, v := range settings {
-		apply[k] = v
+		all[k] = v
 	}
 	for k, v := range drift {
 		keys = append(keys, k)
-		apply[k] = v
+		all[k] = v
 	}
 	sort.Strings(keys)
-	return []Action{ApplySettings{Because(fmt.Sprintf("node %d runs other values of %s than the live settings", n.Index, strings.Join(keys, ", "))),
-		n.Member, apply, monitor, hash}}
+	return apply(fmt.Sprintf("node %d runs other values of %s than the live settings", n.Index, strings.Join(keys, ", ")), all)
 }
 
 // driftedSettings are the wanted directives whose value the node read back differs; a

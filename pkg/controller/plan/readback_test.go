@@ -8,6 +8,7 @@ import (
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 	"redis-operator/pkg/controller/internal/testcluster"
 	"redis-operator/pkg/controller/objects"
+	"redis-operator/pkg/redisops/conf"
 )
 
 // settingsByNode plans o's live step and gives, per node index, the settings it sets.
@@ -27,8 +28,8 @@ func settingsByNode(o *Observation) map[int]map[string]string {
 func TestLiveSettingsFollowWhatNodesReadBack(t *testing.T) {
 	rc := testcluster.Cluster("rc")
 	rc.Spec.Config = map[string]redisv1beta1.ConfigValue{"hz": "20", "lua-time-limit": "10000"}
-	secret := objects.ConfigSecret(rc, "", "exporter-secret", nil, false)
-	o := liveObservation(secret, objects.SettingsHash(rc), "0")
+	secret := objects.ConfigSecret(rc, "", "exporter-secret", nil, nil, false)
+	o := liveObservation(secret, objects.SettingsHash(rc, nil), "0")
 	o.Cluster = rc
 	require.Equal(t, []string{"hz", "lua-time-limit", "maxmemory-policy"}, filter(ReadBackDirectives(o), "hz", "lua-time-limit", "maxmemory-policy"))
 	require.NotContains(t, ReadBackDirectives(o), "busy-reply-threshold", "set through its alias: its default must not undo it")
@@ -53,7 +54,7 @@ func TestLiveSettingsFollowWhatNodesReadBack(t *testing.T) {
 	o.View.Nodes[addr(1)].Config["hz"] = "15"
 	o.View.Nodes[addr(2)].Config["maxmemory-policy"] = "allkeys-lru"
 	o.View.Nodes[addr(4)].Config["hz"] = "15"
-	o.Pods[4].Annotations[objects.AnnotationSettings] = objects.RestartPrefix + objects.SettingsHash(rc)
+	o.Pods[4].Annotations[objects.AnnotationSettings] = objects.RestartPrefix + objects.SettingsHash(rc, nil)
 	got := settingsByNode(o)
 	require.Len(t, got, 2, "node 4 waits for the rolling update")
 	require.Equal(t, "20", got[1]["hz"])
@@ -71,4 +72,33 @@ func filter(in []string, keep ...string) []string {
 		}
 	}
 	return out
+}
+
+// A node whose ACL LIST is not what its pod recorded after its users were last set (a restart
+// that read an older file) gets its users again; one that lists what it recorded does not.
+func TestUsersFollowWhatNodesList(t *testing.T) {
+	rc := testcluster.Cluster("rc")
+	users := []conf.User{{Name: "app", Rules: []string{"~app:*", "+@read"}, PasswordSHA256: conf.PasswordSHA256("p")}}
+	secret := objects.ConfigSecret(rc, "", "exporter-secret", users, nil, false)
+	require.NotEqual(t, objects.SettingsHash(rc, nil), objects.SettingsHash(rc, secret), "users change the hash")
+	o := liveObservation(secret, objects.SettingsHash(rc, secret), "0")
+	o.Cluster = rc
+	listed := []string{"user app on #" + users[0].PasswordSHA256 + " ~app:* resetchannels -@all +@read"}
+	in := plannerInput(rc, o)
+	for _, m := range in.Members {
+		o.View.Nodes[m.Addr()].ACL = listed
+		o.Pods[m.Index].Annotations[objects.AnnotationACL] = objects.ACLHash(listed)
+	}
+	require.Empty(t, settingsByNode(o), "every node lists what it recorded")
+
+	o.View.Nodes[in.Members[3].Addr()].ACL = []string{"user app on #" + users[0].PasswordSHA256 + " ~app:* resetchannels -@all +@all"}
+	var applied []ApplySettings
+	for _, a := range planLive(o, in) {
+		if s, ok := a.(ApplySettings); ok {
+			applied = append(applied, s)
+		}
+	}
+	require.Len(t, applied, 1)
+	require.Equal(t, in.Members[3].Index, applied[0].Node.Index)
+	require.Equal(t, users, applied[0].Users)
 }

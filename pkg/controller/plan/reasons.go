@@ -27,6 +27,10 @@ const (
 	ReasonReloadedCertificate = "ReloadedCertificate"
 )
 
+// ReasonUserSecretHeld: an ACL user's password Secret cannot be read; the user stays as the
+// nodes have it (also a Degraded reason).
+const ReasonUserSecretHeld = "UserSecretHeld"
+
 // Event reasons for live settings; ConfigRefused is also a Ready reason.
 const (
 	ReasonSettingsApplied = "SettingsApplied"

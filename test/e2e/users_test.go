@@ -157,12 +157,31 @@ func TestACLUsersChangeLiveOnEveryNode(t *testing.T) {
 	})
 	t.Logf("user removed on every node %.2fs after the change", took.Seconds())
 
+	putSecret(t, ns, "other-password", "other-pw")
+	framework.WaitFor(t, time.Minute, "Degraded to clear", func() (bool, error) {
+		c := meta.FindStatusCondition(f.Cluster(t, ns, "acl").Status.Conditions, redisv1beta1.ConditionDegraded)
+		return c != nil && c.Reason != "UserSecretHeld", nil
+	})
+	// A rule Redis does not know: refused on the one node it is tried on, the config file and
+	// every node keep the rules before.
+	patchCluster(t, ns, "acl", usersPatch(map[string]string{"other": `"~*","+@all","+nosuchcommand"`}))
+	framework.WaitFor(t, time.Minute, "Ready to say the rules are refused", func() (bool, error) {
+		c := meta.FindStatusCondition(f.Cluster(t, ns, "acl").Status.Conditions, redisv1beta1.ConditionReady)
+		return c != nil && c.Reason == "ConfigRefused" && strings.Contains(c.Message, "user other"), nil
+	})
+	config, err := f.Kube.CoreV1().Secrets(ns).Get(context.Background(), "acl-config", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.NotContains(t, string(config.Data["redis.conf"]), "nosuchcommand")
+	waitEveryNode(t, rc, "every node to keep other as it was", func(ctx context.Context, addr string) error {
+		return authAs(ctx, addr, "other", "other-pw")
+	})
+	patchCluster(t, ns, "acl", usersPatch(map[string]string{"other": `"~*","+@all"`}))
+
 	for addr, s := range sessions {
 		id, err := s.conn.ClientID(context.Background()).Result()
 		require.NoError(t, err, "other's client on %s", addr)
 		require.Equal(t, s.id, id, "other's client on %s kept its connection", addr)
 	}
-	putSecret(t, ns, "other-password", "other-pw")
 	f.WaitReady(t, ns, "acl", time.Minute)
 	framework.CheckKeys(t, framework.ClusterClient(t, rc), "kept", 2000)
 	f.CheckInvariants(t, rc)

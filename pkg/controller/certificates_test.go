@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -13,6 +14,7 @@ import (
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 	"redis-operator/pkg/controller/internal/testcluster"
 	"redis-operator/pkg/controller/objects"
+	"redis-operator/pkg/redisops/conf"
 	"redis-operator/test/tlstest"
 )
 
@@ -21,41 +23,59 @@ func (r *fakeRedis) ServedCertificate(context.Context, string) (*x509.Certificat
 	return nil, errors.New("the fake cluster speaks no TLS")
 }
 
-func (r *fakeRedis) ReloadCertificate(_ context.Context, addr string) error {
-	r.record("reload certificate %s", addr)
+func (r *fakeRedis) ReloadCertificate(_ context.Context, addr string, files conf.CertificateFiles) error {
+	r.record("reload certificate %s %s", addr, files.CA)
 	return nil
 }
 
-// An operator that starts afresh, with no connection that remembers what the nodes were given,
-// still checks the user's Secret against the node-certificate copy: a certificate of a CA the
-// nodes do not trust is refused, and a renewal of their CA is copied for them.
-func TestAFreshOperatorChecksTheSecretAgainstTheNodesCopy(t *testing.T) {
+// The node-certificate Secret steps from what the nodes hold to the user's Secret, reading both
+// afresh each sync (an operator that just started knows no more): a renewal of the nodes' CA
+// is copied at once; a certificate of another CA comes in by steps, each only once every node
+// runs the one before: its CA beside theirs, then it served with both trusted, then the user's
+// files; and a certificate no node could use is refused with the nodes' one still presented.
+func TestTheNodesCertificateStepsTowardsTheSecrets(t *testing.T) {
 	rc := testcluster.Cluster("rc")
 	rc.Spec.TLS = &redisv1beta1.TLSSpec{SecretName: "certs"}
-	ca := tlstest.NewCA(t, "nodes-ca")
+	ca, other := tlstest.NewCA(t, "nodes-ca"), tlstest.NewCA(t, "other-ca")
 	first := ca.ValidNode(t)
-	user := func(c tlstest.Credentials) *corev1.Secret {
-		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "certs", Namespace: rc.Namespace}, Data: c.SecretData()}
+	certificateOf := func(copied, user tlstest.Credentials) *nodeCertificate {
+		f := newFixture(t)
+		f.clusters = []*redisv1beta1.RedisCluster{rc}
+		f.secrets = []*corev1.Secret{objects.NodeCertificateSecret(rc, copied.SecretData()),
+			{ObjectMeta: metav1.ObjectMeta{Name: "certs", Namespace: rc.Namespace}, Data: user.SecretData()}}
+		c, _, _ := f.newController()
+		return c.nodeCertificateOf(rc)
+	}
+	now := time.Now()
+	step := func(copied, user tlstest.Credentials) tlstest.Credentials {
+		t.Helper()
+		cert := certificateOf(copied, user)
+		require.NoError(t, cert.refused)
+		require.Equal(t, copied.ClientCredentials(t).Leaf.SerialNumber, cert.creds.Leaf.SerialNumber, "the nodes' certificate is presented")
+		files, err := cert.next(false, now)
+		require.NoError(t, err)
+		require.Nil(t, files, "not every node runs the copy yet: it waits")
+		files, err = cert.next(true, now)
+		require.NoError(t, err)
+		return tlstest.Credentials{Cert: files["tls.crt"], Key: files["tls.key"], CA: files["ca.crt"]}
 	}
 
-	f := newFixture(t)
-	f.clusters = []*redisv1beta1.RedisCluster{rc}
-	f.secrets = []*corev1.Secret{objects.NodeCertificateSecret(rc, first.SecretData()), user(tlstest.NewCA(t, "foreign").ValidNode(t))}
-	c, _, _ := f.newController()
-	cert := c.nodeCertificateOf(rc)
-	require.ErrorContains(t, cert.refused, "do not trust yet")
-	require.Nil(t, cert.files, "nothing to copy")
-	require.Equal(t, first.ClientCredentials(t).Leaf.SerialNumber, cert.creds.Leaf.SerialNumber, "the nodes' certificate is presented")
-
 	renewed := ca.ValidNode(t)
-	f = newFixture(t)
-	f.clusters = []*redisv1beta1.RedisCluster{rc}
-	f.secrets = []*corev1.Secret{objects.NodeCertificateSecret(rc, first.SecretData()), user(renewed)}
-	c, _, _ = f.newController()
-	cert = c.nodeCertificateOf(rc)
-	require.NoError(t, cert.refused)
-	require.NoError(t, c.writeNodeCertificate(context.Background(), rc, cert))
-	copied, err := f.kubeClient.CoreV1().Secrets(rc.Namespace).Get(context.Background(), "rc-node-certificate", metav1.GetOptions{})
+	require.Equal(t, renewed, step(first, renewed), "a renewal of the nodes' CA")
+
+	foreign := other.ValidNode(t)
+	both := append(append([]byte{}, first.CA...), foreign.CA...)
+	trusted := step(first, foreign)
+	require.Equal(t, tlstest.Credentials{Cert: first.Cert, Key: first.Key, CA: both}, trusted, "first the new CA beside the old")
+	served := step(trusted, foreign)
+	require.Equal(t, tlstest.Credentials{Cert: foreign.Cert, Key: foreign.Key, CA: both}, served, "then its certificate, both CAs trusted")
+	require.Equal(t, foreign, step(served, foreign), "then the user's files")
+	files, err := certificateOf(foreign, foreign).next(true, now)
 	require.NoError(t, err)
-	require.Equal(t, renewed.Cert, copied.Data["tls.crt"])
+	require.Nil(t, files, "done")
+
+	expired := ca.Node(t, now.Add(-48*time.Hour), now.Add(-time.Hour))
+	cert := certificateOf(first, expired)
+	require.ErrorContains(t, cert.refused, "not now")
+	require.Equal(t, first.ClientCredentials(t).Leaf.SerialNumber, cert.creds.Leaf.SerialNumber)
 }

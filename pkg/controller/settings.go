@@ -137,18 +137,24 @@ func (c *Controller) annotatePod(ctx context.Context, rc *redisv1beta1.RedisClus
 	return c.patchPodMetadata(ctx, rc, pod, "annotations", map[string]string{key: value})
 }
 
-// reloadCertificate has a TLS node load its certificate files again and asks it by a new
-// handshake which certificate it serves: an Event once it serves the Secret's. Until the files
-// of its Secret's volume changed, the node reloads what it had, and a later sync asks again.
+// reloadCertificate has a TLS node load the node-certificate files of a's version, with an
+// Event once it has (unless it ran the files it started with). Until the kubelet put them in its volume the node cannot load them and
+// keeps what it had; the sync looks again shortly.
 func (c *Controller) reloadCertificate(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster, a plan.ReloadCertificate) error {
 	addr := a.Node.Addr()
-	if err := redis.ReloadCertificate(ctx, addr); err != nil {
-		return err
+	if err := redis.ReloadCertificate(ctx, addr, objects.VersionedCertificateFiles(a.Version)); err != nil {
+		c.log.Debug().Str("namespace", rc.Namespace).Str("cluster", rc.Name).Err(err).
+			Msgf("node %d cannot load certificate files %s yet", a.Node.Index, a.Version)
+		return nil
 	}
-	if served, err := redis.ServedCertificate(ctx, addr); err == nil && certificateStatus(served).Serial == a.Serial {
-		c.recordEvent(rc, corev1.EventTypeNormal, plan.ReasonReloadedCertificate,
-			"Node %d serves the renewed certificate %s (expires %s), loaded without a restart", a.Node.Index, a.Serial,
-			served.NotAfter.UTC().Format(time.RFC3339))
+	if a.From == "" {
+		return nil // the files it started with: no news
 	}
+	what := ""
+	if served, err := redis.ServedCertificate(ctx, addr); err == nil {
+		what = fmt.Sprintf(", serving certificate %s (expires %s)", certificateStatus(served).Serial, served.NotAfter.UTC().Format(time.RFC3339))
+	}
+	c.recordEvent(rc, corev1.EventTypeNormal, plan.ReasonReloadedCertificate,
+		"Node %d loaded certificate files %s without a restart%s", a.Node.Index, a.Version, what)
 	return nil
 }

@@ -42,9 +42,6 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 			c.recordEvent(rc, corev1.EventTypeWarning, plan.ReasonTLSSecretRefused, "%v: the nodes start once it holds a usable certificate", cert.refused)
 			return cert.refused
 		}
-		if err := c.writeNodeCertificate(ctx, rc, cert); err != nil {
-			return err
-		}
 		creds = cert.creds
 	}
 	redis := c.redis.get(key, objects.Passwords(c.configSecret(rc), password), creds)
@@ -52,8 +49,8 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	if err != nil {
 		return err
 	}
-	if cert != nil && cert.refused != nil {
-		o.TLSRefused = cert.refused.Error()
+	if err := c.stepNodeCertificate(ctx, rc, cert, o); err != nil {
+		return err
 	}
 	d := plan.Decide(o)
 	done, actErr := c.act(ctx, rc, redis, o, &d)

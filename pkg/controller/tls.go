@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"time"
 
@@ -12,28 +14,34 @@ import (
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 	"redis-operator/pkg/controller/objects"
+	"redis-operator/pkg/controller/plan"
 	"redis-operator/pkg/redisops"
 )
 
 // tlsKeys are the keys of a TLS Secret the nodes load.
 var tlsKeys = []string{corev1.TLSCertKey, corev1.TLSPrivateKeyKey, objects.TLSCAKey}
 
+// certificateFiles are the three files of a certificate by key, with what they parse to.
+type certificateFiles struct {
+	data  map[string][]byte
+	creds *redisops.TLSCredentials
+}
+
 // nodeCertificate is what a sync knows of a TLS cluster's certificate.
 type nodeCertificate struct {
-	// creds are what the operator presents to the nodes and trusts in them.
+	// creds are what the operator presents to the nodes and trusts in them: the copy's, which
+	// every node has loaded or is loading.
 	creds *redisops.TLSCredentials
-	// files are the user's Secret's, checked, for the node-certificate Secret; nil when refused.
-	files map[string][]byte
-	// loaded is the node-certificate Secret, nil before it exists.
+	// copied are the node-certificate Secret's files, nil before the operator wrote it; loaded
+	// is that Secret.
+	copied *certificateFiles
 	loaded *corev1.Secret
-	// refused says why the user's Secret cannot be used; creds are then the ones the nodes were
-	// given last, if any.
+	// user are the user's Secret's files, checked; nil when refused says why not.
+	user    *certificateFiles
 	refused error
 }
 
 // nodeCertificateOf reads rc's TLS Secrets from the informer's cache; nil for a plain cluster.
-// The user's Secret is used when its certificate is one a node can load and that the nodes and
-// the certificate they were given last trust each other with (no CA changed in one step).
 func (c *Controller) nodeCertificateOf(rc *redisv1beta1.RedisCluster) *nodeCertificate {
 	if rc.Spec.TLS == nil {
 		return nil
@@ -43,7 +51,10 @@ func (c *Controller) nodeCertificateOf(rc *redisv1beta1.RedisCluster) *nodeCerti
 	if loaded, err := c.secrets.Secrets(rc.Namespace).Get(objects.NodeCertificateSecretName(rc)); err == nil {
 		out.loaded = loaded
 		if owner := metav1.GetControllerOf(loaded); owner != nil && owner.UID == rc.UID {
-			out.creds, _ = parseTLSSecret(loaded, now)
+			if creds, err := parseTLSFiles(loaded.Data, now); err == nil {
+				out.copied = &certificateFiles{pick(loaded.Data), creds}
+				out.creds = creds
+			}
 		}
 	}
 	if out.creds == nil {
@@ -55,42 +66,123 @@ func (c *Controller) nodeCertificateOf(rc *redisv1beta1.RedisCluster) *nodeCerti
 		out.refused = fmt.Errorf("reading TLS secret %s: %w", name, err)
 		return out
 	}
-	creds, err := parseTLSSecret(secret, now)
-	if err == nil && out.creds != nil {
-		err = creds.Follows(out.creds, now)
-	}
+	creds, err := parseTLSFiles(secret.Data, now)
 	if err != nil {
 		out.refused = fmt.Errorf("TLS secret %s: %w", name, err)
 		return out
 	}
-	out.creds, out.files = creds, map[string][]byte{}
-	for _, key := range tlsKeys {
-		out.files[key] = secret.Data[key]
+	out.user = &certificateFiles{pick(secret.Data), creds}
+	if out.creds == nil {
+		out.creds = creds // a new cluster: its nodes start with the user's
 	}
 	return out
 }
 
-func parseTLSSecret(secret *corev1.Secret, now time.Time) (*redisops.TLSCredentials, error) {
-	return redisops.ParseTLSCredentials(secret.Data[corev1.TLSCertKey], secret.Data[corev1.TLSPrivateKeyKey],
-		secret.Data[objects.TLSCAKey], now)
+func parseTLSFiles(data map[string][]byte, now time.Time) (*redisops.TLSCredentials, error) {
+	return redisops.ParseTLSCredentials(data[corev1.TLSCertKey], data[corev1.TLSPrivateKeyKey], data[objects.TLSCAKey], now)
 }
 
-// writeNodeCertificate puts the checked files in the node-certificate Secret when they differ
-// from what it holds.
-func (c *Controller) writeNodeCertificate(ctx context.Context, rc *redisv1beta1.RedisCluster, cert *nodeCertificate) error {
-	if cert == nil || cert.files == nil {
+// pick are the three files of a Secret's data.
+func pick(data map[string][]byte) map[string][]byte {
+	out := make(map[string][]byte, len(tlsKeys))
+	for _, key := range tlsKeys {
+		out[key] = data[key]
+	}
+	return out
+}
+
+// next are the files the node-certificate Secret is to hold next, nil when it holds what it
+// should or must wait: the user's when the nodes and they trust each other (a renewal), and
+// otherwise a step towards them that every node can take beside those that have not yet. A new
+// CA first joins the nodes' CAs, under the certificate they serve; then its certificate is
+// served, both CAs trusted; then the user's CAs alone. The copy only moves on once every
+// answering node loaded it (settled), so no two nodes are ever two steps apart.
+func (n *nodeCertificate) next(settled bool, now time.Time) (map[string][]byte, error) {
+	switch {
+	case n.user == nil:
+		return nil, nil
+	case n.copied == nil:
+		return n.user.data, nil
+	case !settled || sameFiles(n.copied.data, n.user.data):
+		return nil, nil
+	case n.user.creds.Follows(n.copied.creds, now) == nil:
+		return n.user.data, nil
+	}
+	both := joinPEM(n.copied.data[objects.TLSCAKey], n.user.data[objects.TLSCAKey])
+	from := n.copied.data // the user's certificate is not trusted yet: trust its CA first
+	if trusts(n.copied.creds.Roots, n.user.creds.Leaf) {
+		from = n.user.data // trusted: serve it, trusting the old CA still
+	}
+	step := map[string][]byte{corev1.TLSCertKey: from[corev1.TLSCertKey], corev1.TLSPrivateKeyKey: from[corev1.TLSPrivateKeyKey], objects.TLSCAKey: both}
+	creds, err := parseTLSFiles(step, now)
+	if err == nil {
+		err = creds.Follows(n.copied.creds, now)
+	}
+	if err != nil || sameFiles(step, n.copied.data) {
+		return nil, fmt.Errorf("no step leads from the nodes' certificate to the TLS secret's (%v)", err)
+	}
+	return step, nil
+}
+
+func trusts(roots *x509.CertPool, leaf *x509.Certificate) bool {
+	_, err := leaf.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	return err == nil
+}
+
+func sameFiles(a, b map[string][]byte) bool {
+	for _, key := range tlsKeys {
+		if !bytes.Equal(a[key], b[key]) {
+			return false
+		}
+	}
+	return true
+}
+
+// joinPEM is the certificates of a and then those of b not in a, as PEM.
+func joinPEM(a, b []byte) []byte {
+	var out []byte
+	seen := map[string]bool{}
+	for _, rest := range [][]byte{a, b} {
+		for {
+			var block *pem.Block
+			if block, rest = pem.Decode(rest); block == nil {
+				break
+			}
+			if block.Type == "CERTIFICATE" && !seen[string(block.Bytes)] {
+				seen[string(block.Bytes)] = true
+				out = append(out, pem.EncodeToMemory(block)...)
+			}
+		}
+	}
+	return out
+}
+
+// stepNodeCertificate writes the node-certificate Secret's next files (see next) and tells o
+// which files the nodes are to run, and why the user's Secret is refused, if it is.
+func (c *Controller) stepNodeCertificate(ctx context.Context, rc *redisv1beta1.RedisCluster, cert *nodeCertificate, o *plan.Observation) error {
+	if cert == nil {
 		return nil
 	}
-	if cert.loaded != nil {
-		same := true
-		for _, key := range tlsKeys {
-			same = same && bytes.Equal(cert.loaded.Data[key], cert.files[key])
-		}
-		if same {
-			return nil
-		}
+	if cert.copied != nil {
+		o.CertificateVersion = objects.CertificateVersion(cert.copied.data)
 	}
-	return c.writeOwnedSecret(ctx, rc, objects.NodeCertificateSecret(rc, cert.files), cert.loaded)
+	files, err := cert.next(cert.copied != nil && plan.CertificateSettled(o), o.Now)
+	if err != nil {
+		cert.refused = fmt.Errorf("TLS secret %s: %w", rc.Spec.TLS.SecretName, err)
+	}
+	if cert.refused != nil {
+		o.TLSRefused = cert.refused.Error()
+	}
+	if files == nil {
+		return nil
+	}
+	if err := c.writeOwnedSecret(ctx, rc, objects.NodeCertificateSecret(rc, files), cert.loaded); err != nil {
+		return err
+	}
+	if cert.copied == nil {
+		o.CertificateVersion = objects.CertificateVersion(files) // a new cluster's nodes start with them
+	}
+	return nil
 }
 
 // tlsConfigOf is a TLS client configuration of creds, nil for none.

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path"
+	"redis-operator/pkg/redisops/conf"
 	"time"
 )
 
@@ -27,22 +29,38 @@ func (a *Admin) ServedCertificate(ctx context.Context, addr string) (*x509.Certi
 	return conn.(*tls.Conn).ConnectionState().PeerCertificates[0], nil
 }
 
-// ReloadCertificate has the node at addr load its certificate, key and CA files again, as they
-// are now: one CONFIG SET of the three with the paths it runs with (read back first), which
-// Redis applies together, without a restart or a dropped connection. A node that cannot load
-// them keeps what it had and says why.
-func (a *Admin) ReloadCertificate(ctx context.Context, addr string) error {
-	c := a.Client(addr)
-	args := []interface{}{"CONFIG", "SET"}
-	for _, name := range []string{"tls-cert-file", "tls-key-file", "tls-ca-cert-file"} {
-		got, err := c.ConfigGet(ctx, name).Result()
-		if err != nil {
-			return err
-		}
-		if got[name] == "" {
-			return fmt.Errorf("the node runs without %s", name)
-		}
-		args = append(args, name, got[name])
+var tlsFileDirectives = []string{"tls-cert-file", "tls-key-file", "tls-ca-cert-file"}
+
+func (a *Admin) certificatePaths(ctx context.Context, addr string) ([]string, error) {
+	got, err := a.Client(addr).ConfigGet(ctx, "tls-*-file").Result()
+	if err != nil {
+		return nil, err
 	}
-	return c.Do(ctx, args...).Err()
+	paths := make([]string, len(tlsFileDirectives))
+	for i, name := range tlsFileDirectives {
+		if paths[i] = got[name]; paths[i] == "" {
+			return nil, fmt.Errorf("the node runs without %s", name)
+		}
+	}
+	return paths, nil
+}
+
+// ReloadCertificate has the node at addr load files, from the directory of the files it runs
+// with (read back first, as the path a node sees may not be the pod's), by one CONFIG SET of the
+// three, which Redis applies together, without a restart or a dropped connection. A node that
+// cannot load them (not there yet, or unusable) keeps what it had and says why. Empty names
+// reload the files it runs with.
+func (a *Admin) ReloadCertificate(ctx context.Context, addr string, files conf.CertificateFiles) error {
+	paths, err := a.certificatePaths(ctx, addr)
+	if err != nil {
+		return err
+	}
+	args := []interface{}{"CONFIG", "SET"}
+	for i, name := range []string{files.Cert, files.Key, files.CA} {
+		if name != "" {
+			paths[i] = path.Join(path.Dir(paths[i]), name)
+		}
+		args = append(args, tlsFileDirectives[i], paths[i])
+	}
+	return a.Client(addr).Do(ctx, args...).Err()
 }

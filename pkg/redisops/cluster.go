@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 
+	"redis-operator/pkg/redisops/conf"
 	"redis-operator/pkg/redisops/topology"
 )
 
@@ -42,10 +43,10 @@ type Cluster interface {
 	// ACL LIST without the default user.
 	SetUsers(ctx context.Context, addr string, users map[string][]string, keep ...string) ([]string, error)
 
-	// ServedCertificate is the certificate a TLS node serves; ReloadCertificate has it load its
-	// certificate files again.
+	// ServedCertificate is the certificate a TLS node serves; ReloadCertificate has it load
+	// certificate files of its directory.
 	ServedCertificate(ctx context.Context, addr string) (*x509.Certificate, error)
-	ReloadCertificate(ctx context.Context, addr string) error
+	ReloadCertificate(ctx context.Context, addr string, files conf.CertificateFiles) error
 
 	// Drop closes the connections to a node that went away; Close all of them.
 	Drop(addr string)

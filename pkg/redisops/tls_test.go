@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/conf"
 	"redis-operator/pkg/redisops/topology"
 	"redis-operator/test/invariants"
 	"redis-operator/test/redistest"
@@ -112,7 +115,7 @@ func TestReloadCertificateServesTheRenewedFiles(t *testing.T) {
 	served, err = admin.ServedCertificate(ctx, addr)
 	require.NoError(t, err)
 	require.Equal(t, client.Leaf.SerialNumber, served.SerialNumber, "files alone change nothing")
-	require.NoError(t, admin.ReloadCertificate(ctx, addr))
+	require.NoError(t, admin.ReloadCertificate(ctx, addr, conf.CertificateFiles{}))
 	served, err = admin.ServedCertificate(ctx, addr)
 	require.NoError(t, err)
 	require.Equal(t, renewed.ClientCredentials(t).Leaf.SerialNumber, served.SerialNumber)
@@ -120,8 +123,25 @@ func TestReloadCertificateServesTheRenewedFiles(t *testing.T) {
 
 	mismatched := tlstest.Credentials{Cert: ca.ValidNode(t).Cert, Key: renewed.Key, CA: renewed.CA}
 	mismatched.Write(t, dir)
-	require.Error(t, admin.ReloadCertificate(ctx, addr))
+	require.Error(t, admin.ReloadCertificate(ctx, addr, conf.CertificateFiles{}))
+	require.Error(t, admin.ReloadCertificate(ctx, addr, conf.CertificateFiles{Cert: "v-next.crt", Key: "v-next.key", CA: "v-next-ca.crt"}),
+		"files not there yet")
+
 	served, err = admin.ServedCertificate(ctx, addr)
 	require.NoError(t, err)
 	require.Equal(t, renewed.ClientCredentials(t).Leaf.SerialNumber, served.SerialNumber, "the node kept what it had")
+
+	// Files of other names in the same directory: the node runs with those names from then on.
+	next := ca.ValidNode(t)
+	for name, data := range map[string][]byte{"v-next.crt": next.Cert, "v-next.key": next.Key, "v-next-ca.crt": next.CA} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), data, 0o600))
+	}
+	require.NoError(t, admin.ReloadCertificate(ctx, addr, conf.CertificateFiles{Cert: "v-next.crt", Key: "v-next.key", CA: "v-next-ca.crt"}))
+	loaded, err := admin.Client(addr).ConfigGet(ctx, "tls-*-file").Result()
+	require.NoError(t, err)
+	require.Equal(t, filepath.Join(dir, "v-next-ca.crt"), loaded["tls-ca-cert-file"], "the node says which files it runs")
+	served, err = admin.ServedCertificate(ctx, addr)
+	require.NoError(t, err)
+	require.Equal(t, next.ClientCredentials(t).Leaf.SerialNumber, served.SerialNumber)
+	require.Equal(t, before, runID(), "no restart")
 }

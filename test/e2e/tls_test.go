@@ -201,13 +201,14 @@ func TestAnUnusableCertificateIsRefusedBeforeAnyNodeLoadsIt(t *testing.T) {
 
 	expired := ca.Node(t, time.Now().Add(-48*time.Hour), time.Now().Add(-time.Hour))
 	mismatched := tlstest.Credentials{Cert: ca.ValidNode(t).Cert, Key: first.Key, CA: first.CA}
-	foreign := tlstest.NewCA(t, "another-ca").ValidNode(t) // a new CA in one step, not beside the old
-	// The foreign one last: the files of a refused Secret must never reach a node, even when the
+	other := tlstest.NewCA(t, "another-ca").ValidNode(t)
+	unsigned := tlstest.Credentials{Cert: other.Cert, Key: other.Key, CA: first.CA} // ca.crt did not sign tls.crt
+	// The unsigned one last: the files of a refused Secret must never reach a node, even when the
 	// next, good Secret makes the operator reload the nodes before the kubelet swapped the files.
 	for _, bad := range []struct {
 		name, says string
 		creds      tlstest.Credentials
-	}{{"expired", "not now", expired}, {"mismatched", "does not match", mismatched}, {"foreign", "do not trust yet", foreign}} {
+	}{{"expired", "not now", expired}, {"mismatched", "does not match", mismatched}, {"unsigned", "tls.crt against ca.crt", unsigned}} {
 		name, says := bad.name, bad.says
 		f.RenewTLSSecret(t, rc, bad.creds)
 		framework.WaitFor(t, time.Minute, "Degraded to say the "+name+" certificate is refused", func() (bool, error) {

@@ -6,6 +6,7 @@ package objects
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -290,12 +291,44 @@ func NodeCertificateSecretName(rc *redisv1beta1.RedisCluster) string {
 	return rc.Name + "-node-certificate"
 }
 
-// NodeCertificateSecret is the cluster's node-certificate Secret holding data (tls.crt, tls.key
-// and ca.crt).
-func NodeCertificateSecret(rc *redisv1beta1.RedisCluster, data map[string][]byte) *corev1.Secret {
+// NodeCertificateSecret is the cluster's node-certificate Secret holding files (tls.crt,
+// tls.key and ca.crt), which nodes start with, and the same under names of their version
+// (CertificateVersion), which running nodes load: a node that loaded them says by their names
+// which files it runs, and one cannot load them before the kubelet put them in its volume.
+func NodeCertificateSecret(rc *redisv1beta1.RedisCluster, files map[string][]byte) *corev1.Secret {
+	data := make(map[string][]byte, 6)
+	named := VersionedCertificateFiles(CertificateVersion(files))
+	for key, name := range map[string]string{corev1.TLSCertKey: named.Cert, corev1.TLSPrivateKeyKey: named.Key, TLSCAKey: named.CA} {
+		data[key], data[name] = files[key], files[key]
+	}
 	return &corev1.Secret{
 		ObjectMeta: ownedMeta(rc, NodeCertificateSecretName(rc), nil),
 		Type:       corev1.SecretTypeTLS,
 		Data:       data,
 	}
+}
+
+// CertificateVersion is a short hash of a certificate's files (tls.crt, tls.key, ca.crt).
+func CertificateVersion(files map[string][]byte) string {
+	var all []byte
+	for _, key := range []string{corev1.TLSCertKey, corev1.TLSPrivateKeyKey, TLSCAKey} {
+		all = append(append(all, files[key]...), 0)
+	}
+	return shortHash(all)
+}
+
+// VersionedCertificateFiles are the names of a certificate's files of version in the
+// node-certificate Secret's volume.
+func VersionedCertificateFiles(version string) conf.CertificateFiles {
+	return conf.CertificateFiles{Cert: "v-" + version + ".crt", Key: "v-" + version + ".key", CA: "v-" + version + "-ca.crt"}
+}
+
+// LoadedVersion is the version of the files a node runs with, "" for files of no version (the
+// ones a node starts with) or of several.
+func LoadedVersion(files conf.CertificateFiles) string {
+	version := strings.TrimSuffix(strings.TrimPrefix(files.Cert, "v-"), ".crt")
+	if files.Cert == "" || VersionedCertificateFiles(version) != files {
+		return ""
+	}
+	return version
 }

@@ -182,3 +182,23 @@ func TestNodeIndex(t *testing.T) {
 	_, ok = NodeIndex(&corev1.Pod{})
 	require.False(t, ok)
 }
+
+// The node-certificate Secret holds its files under fixed names, which nodes start with, and
+// under names of their version, which a node loads and then names when asked what it runs.
+func TestNodeCertificateSecretNamesItsFilesByVersion(t *testing.T) {
+	rc := testcluster.Cluster("rc")
+	files := map[string][]byte{"tls.crt": []byte("cert"), "tls.key": []byte("key"), "ca.crt": []byte("ca")}
+	version := CertificateVersion(files)
+	named := VersionedCertificateFiles(version)
+	secret := NodeCertificateSecret(rc, files)
+	require.Len(t, secret.Data, 6)
+	for key, name := range map[string]string{"tls.crt": named.Cert, "tls.key": named.Key, "ca.crt": named.CA} {
+		require.Equal(t, files[key], secret.Data[key])
+		require.Equal(t, files[key], secret.Data[name])
+	}
+	require.Equal(t, version, LoadedVersion(named))
+	require.Empty(t, LoadedVersion(conf.CertificateFiles{Cert: "tls.crt", Key: "tls.key", CA: "ca.crt"}), "the files a node starts with")
+	require.Empty(t, LoadedVersion(conf.CertificateFiles{Cert: named.Cert, Key: named.Key, CA: "v-other-ca.crt"}), "files of two versions")
+	files["ca.crt"] = []byte("both CAs")
+	require.NotEqual(t, version, CertificateVersion(files), "a CA alone changes the version")
+}

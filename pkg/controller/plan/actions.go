@@ -113,14 +113,14 @@ type ApplySettings struct {
 	Hash            string
 }
 
-// ReloadCertificate has a TLS node load its certificate, key and CA files again: it served
-// another certificate than the Secret's. Files it reads through its Secret's volume change a
-// short while after the Secret; until they do, the node reloads what it had.
+// ReloadCertificate has a TLS node load the node-certificate Secret's files of Version: it
+// runs others. They appear in its volume a short while after the Secret changed; until they
+// do, the node cannot load them and keeps what it had.
 type ReloadCertificate struct {
 	Because
 	Node Member
-	// Serial is the certificate the Secret holds.
-	Serial string
+	// From is the version of the files the node runs, "" for those it started with.
+	From, Version string
 }
 
 // ApplyPassword moves the node to Password. First (Drop false) it takes Password besides the

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"path"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -9,6 +10,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/pkg/controller/objects"
+	"redis-operator/pkg/redisops/conf"
+	"redis-operator/pkg/redisops/topology"
 )
 
 // CertificatesToCheck are the addresses of the reachable nodes of o whose status names another
@@ -32,22 +36,53 @@ func CertificatesToCheck(o *Observation) []string {
 	return out
 }
 
-// planCertificates reloads the files of every node that served another certificate than the
-// Secret's at this sync's handshake.
+// tlsFileDirectives are the directives naming the files a TLS node runs with.
+var tlsFileDirectives = []string{"tls-cert-file", "tls-key-file", "tls-ca-cert-file"}
+
+// loadedVersion is the version of the node-certificate files node st runs with, "" for the
+// files it started with; false when its files were not read.
+func loadedVersion(st *topology.NodeState) (string, bool) {
+	if st == nil || st.Err != nil || st.Config == nil {
+		return "", false
+	}
+	name := func(directive string) string { return path.Base(st.Config[directive]) }
+	return objects.LoadedVersion(conf.CertificateFiles{Cert: name("tls-cert-file"), Key: name("tls-key-file"), CA: name("tls-ca-cert-file")}), true
+}
+
+// CertificateSettled reports whether every answering node of a TLS cluster runs the
+// node-certificate Secret's files: only then may the Secret move on to other files.
+func CertificateSettled(o *Observation) bool {
+	if o.View == nil {
+		return false
+	}
+	for _, m := range WantedMembers(o.Cluster, o.Pods, o.Claims) {
+		st := o.View.Nodes[m.Addr()]
+		if st == nil || st.Err != nil {
+			continue // it starts with the Secret's files
+		}
+		if version, ok := loadedVersion(st); !ok || version != o.CertificateVersion {
+			return false
+		}
+	}
+	return true
+}
+
+// planCertificates has every node that runs other files than the node-certificate Secret's
+// load them.
 func planCertificates(o *Observation, members []Member) []Action {
-	if o.Certificate == nil {
+	if o.Certificate == nil || o.View == nil {
 		return nil
 	}
 	var out []Action
 	for _, m := range members {
-		served, ok := o.ServedCertificates[m.Addr()]
-		if !ok || served.Serial == o.Certificate.Serial {
+		version, ok := loadedVersion(o.View.Nodes[m.Addr()])
+		if !ok || version == o.CertificateVersion {
 			continue
 		}
 		out = append(out, ReloadCertificate{
-			Because: Because(fmt.Sprintf("node %d serves certificate %s, the Secret holds %s: it loads its files again",
-				m.Index, served.Serial, o.Certificate.Serial)),
-			Node: m, Serial: o.Certificate.Serial,
+			Because: Because(fmt.Sprintf("node %d runs certificate files %q, the node-certificate Secret holds %s: it loads them",
+				m.Index, version, o.CertificateVersion)),
+			Node: m, From: version, Version: o.CertificateVersion,
 		})
 	}
 	return out
@@ -73,20 +108,26 @@ func applyCertificates(status *redisv1beta1.RedisClusterStatus, generation int64
 		} else if was := last[n.Pod]; was != nil {
 			n.Certificate = was.DeepCopy()
 		}
+		version, read := "", false
+		if o.View != nil {
+			version, read = loadedVersion(o.View.Nodes[fmt.Sprintf("%s:%d", n.IP, n.Port)])
+		}
 		switch {
 		case n.Certificate == nil:
-		case n.Certificate.Serial == o.Certificate.Serial:
-			current++
-		default:
+		case n.Certificate.Serial != o.Certificate.Serial:
 			behind = append(behind, fmt.Sprintf("%s serves %s", n.Pod, n.Certificate.Serial))
+		case read && version != o.CertificateVersion:
+			behind = append(behind, fmt.Sprintf("%s runs files %q", n.Pod, version))
+		default:
+			current++
 		}
 	}
 	if len(behind) == 0 || !meta.IsStatusConditionFalse(status.Conditions, redisv1beta1.ConditionUpdating) {
 		return
 	}
 	SetCondition(status, generation, redisv1beta1.ConditionUpdating, metav1.ConditionTrue, ReasonRotatingCertificate,
-		BoundText(fmt.Sprintf("%d of %d nodes serve certificate %s (expires %s); %s", current, len(status.Nodes),
-			o.Certificate.Serial, o.Certificate.NotAfter.UTC().Format("2006-01-02T15:04:05Z"), strings.Join(behind, ", ")), MaxConditionMessage))
+		BoundText(fmt.Sprintf("%d of %d nodes run certificate files %s, serving %s (expires %s); %s", current, len(status.Nodes),
+			o.CertificateVersion, o.Certificate.Serial, o.Certificate.NotAfter.UTC().Format("2006-01-02T15:04:05Z"), strings.Join(behind, ", ")), MaxConditionMessage))
 }
 
 // reportTLSRefused says in Degraded, and once in an Event, that the TLS Secret holds a

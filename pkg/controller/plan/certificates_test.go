@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"maps"
+	"strconv"
 	"testing"
 	"time"
 
@@ -11,58 +13,94 @@ import (
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 	"redis-operator/pkg/controller/internal/testcluster"
 	"redis-operator/pkg/controller/objects"
+	"redis-operator/pkg/redisops/conf"
 )
 
-// A renewed certificate in a TLS cluster's Secret: only the nodes whose status names another
-// are asked which they serve; a node that served the old one loads its files again, and until
-// every node serves the new one the Updating condition says which do not.
-func TestARenewedCertificateIsReloadedWhereTheOldOneIsServed(t *testing.T) {
+// runFiles has the node at addr of o say it runs the certificate files of version ("" for the
+// files it started with).
+func runFiles(o *Observation, addr, version string) {
+	files := conf.CertificateFiles{Cert: "tls.crt", Key: "tls.key", CA: "ca.crt"}
+	if version != "" {
+		files = objects.VersionedCertificateFiles(version)
+	}
+	st := o.View.Nodes[addr]
+	if st.Config == nil {
+		st.Config = map[string]string{}
+	}
+	st.Config["tls-cert-file"], st.Config["tls-key-file"], st.Config["tls-ca-cert-file"] =
+		"/etc/redis-tls/"+files.Cert, "/etc/redis-tls/"+files.Key, "/etc/redis-tls/"+files.CA
+}
+
+// New files in the node-certificate Secret: every node that runs others (read back by name)
+// loads them, one that started with the Secret's fixed names too, and until every node runs
+// them the Updating condition says which do not and the Secret may not move on. A node's served
+// certificate is asked by a handshake only when its status names another.
+func TestNewCertificateFilesAreLoadedWhereOthersRun(t *testing.T) {
 	rc := testcluster.Cluster("rc")
 	rc.Spec.TLS = &redisv1beta1.TLSSpec{SecretName: "certs"}
 	secret := objects.ConfigSecret(rc, "", "exporter-secret", nil, nil, false)
 	o := liveObservationOf(rc, secret, objects.SettingsHash(rc, nil), objects.AuthVersion(secret))
+	require.Contains(t, ReadBackDirectives(o), "tls-ca-cert-file", "a TLS node says which files it runs")
 	expires := metav1.NewTime(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))
 	for i := range 6 {
 		serial := "0a"
 		if i == 4 {
 			serial = "0b"
 		}
-		rc.Status.Nodes = append(rc.Status.Nodes, redisv1beta1.NodeStatus{Pod: objects.PodName(rc, i),
+		rc.Status.Nodes = append(rc.Status.Nodes, redisv1beta1.NodeStatus{Pod: objects.PodName(rc, i), IP: "10.0.0." + strconv.Itoa(i+1), Port: int32(10000 + i),
 			Certificate: &redisv1beta1.CertificateStatus{Serial: serial, NotAfter: expires}})
 	}
 	o.Certificate = &redisv1beta1.CertificateStatus{Serial: "0b", NotAfter: expires}
+	o.CertificateVersion = "new"
 	ask := CertificatesToCheck(o)
 	require.Len(t, ask, 5, "node 4 is on record with the Secret's certificate")
 	require.NotContains(t, ask, testcluster.Addr(4))
-
-	// Node 1 loaded it on its own (it restarted); node 0 and the others serve the old one.
 	o.ServedCertificates = map[string]redisv1beta1.CertificateStatus{}
-	for _, addr := range ask {
-		o.ServedCertificates[addr] = redisv1beta1.CertificateStatus{Serial: "0a", NotAfter: expires}
+	for i := range 6 {
+		runFiles(o, testcluster.Addr(i), "old")
+		o.ServedCertificates[testcluster.Addr(i)] = redisv1beta1.CertificateStatus{Serial: "0a", NotAfter: expires}
 	}
+	runFiles(o, testcluster.Addr(1), "new")
 	o.ServedCertificates[testcluster.Addr(1)] = redisv1beta1.CertificateStatus{Serial: "0b", NotAfter: expires}
+	runFiles(o, testcluster.Addr(4), "") // restarted: the files it started with
+	delete(o.ServedCertificates, testcluster.Addr(4))
+	require.False(t, CertificateSettled(o))
+
 	d := Decide(o)
-	var reloaded []int
+	reloaded := map[int]string{}
 	for _, a := range d.Actions {
 		if r, ok := a.(ReloadCertificate); ok {
-			reloaded = append(reloaded, r.Node.Index)
-			require.Equal(t, "0b", r.Serial)
+			require.Equal(t, "new", r.Version)
+			reloaded[r.Node.Index] = r.From
 		}
 	}
-	require.Equal(t, []int{0, 2, 3, 5}, reloaded)
+	require.Equal(t, map[int]string{0: "old", 2: "old", 3: "old", 4: "", 5: "old"}, reloaded)
+	for _, a := range d.Actions { // the pods as labelled by this decision
+		if l, ok := a.(LabelPod); ok {
+			for _, pod := range o.Pods {
+				if pod.Name == l.Pod {
+					maps.Copy(pod.Labels, l.Labels)
+				}
+			}
+		}
+	}
+	require.Equal(t, certificateRecheckDelay, Decide(o).Requeue, "only reloads: the kubelet is awaited")
 	updating := meta.FindStatusCondition(d.Status.Conditions, redisv1beta1.ConditionUpdating)
 	require.Equal(t, metav1.ConditionTrue, updating.Status)
 	require.Equal(t, ReasonRotatingCertificate, updating.Reason)
-	require.Contains(t, updating.Message, "2 of 6 nodes serve certificate 0b")
+	require.Contains(t, updating.Message, "1 of 6 nodes run certificate files new, serving 0b")
 	require.Contains(t, updating.Message, "rc-0 serves 0a")
-	require.NotContains(t, updating.Message, "rc-1 serves")
+	require.Contains(t, updating.Message, `rc-4 runs files ""`)
+	require.NotContains(t, updating.Message, "rc-1 ")
 	require.Equal(t, "0b", d.Status.Nodes[1].Certificate.Serial, "the handshake's answer is on record")
 	require.Equal(t, "0b", d.Status.Nodes[4].Certificate.Serial, "a node not asked keeps its record")
 
-	// Every node serves it: nothing to do, and the cluster is up to date.
-	for _, addr := range ask {
-		o.ServedCertificates[addr] = redisv1beta1.CertificateStatus{Serial: "0b", NotAfter: expires}
+	// Every node runs them: nothing to do, the cluster is up to date, the Secret may move on.
+	for i := range 6 {
+		runFiles(o, testcluster.Addr(i), "new")
+		o.ServedCertificates[testcluster.Addr(i)] = redisv1beta1.CertificateStatus{Serial: "0b", NotAfter: expires}
 	}
+	require.True(t, CertificateSettled(o))
 	d = Decide(o)
 	for _, a := range d.Actions {
 		_, reload := a.(ReloadCertificate)

@@ -24,6 +24,9 @@ const (
 	convergeDelay = time.Second
 	// portRecheckDelay: a refused change looks again whether the ports or the memory were freed.
 	portRecheckDelay = 10 * time.Second
+	// certificateRecheckDelay: nodes wait for the kubelet to put new certificate files in their
+	// volume, which takes up to its sync period.
+	certificateRecheckDelay = 500 * time.Millisecond
 )
 
 // Decision is the whole plan of one sync: the objects to create, the Redis actions in order
@@ -262,6 +265,8 @@ func Decide(o *Observation) Decision {
 	case refused:
 		// Nothing changes until the spec or the keys do; a spec change is an event of its own.
 		d.Requeue = portRecheckDelay
+	case onlyReloads(d.Actions):
+		d.Requeue = certificateRecheckDelay
 	case len(d.Actions) > 0:
 		// Something will change, or Redis is converging on its own (a handshake, gossip, an
 		// election): look again soon rather than at the slower not-ready pace.
@@ -287,4 +292,14 @@ func listsLostNode(view *topology.ClusterView) bool {
 		}
 	}
 	return false
+}
+
+// onlyReloads reports whether actions are certificate reloads alone.
+func onlyReloads(actions []Action) bool {
+	for _, a := range actions {
+		if _, ok := a.(ReloadCertificate); !ok {
+			return false
+		}
+	}
+	return len(actions) > 0
 }

@@ -68,6 +68,9 @@ type Observation struct {
 	// SlotMemory is what the keys of the slots that a scale would move take on their sources
 	// (MovingSlots), read before the move is decided; nil when none would move or not read.
 	SlotMemory *topology.SlotMemory
+	// CertificateVersion is the version of the files the node-certificate Secret holds
+	// (objects.CertificateVersion), which every node is to run.
+	CertificateVersion string
 	// Certificate is the certificate a TLS cluster's Secret holds, nil for a plain cluster.
 	Certificate *redisv1beta1.CertificateStatus
 	// ServedCertificates are the certificates nodes served at a handshake this sync, by address:

@@ -14,7 +14,8 @@ import (
 
 // ReadBackDirectives are the directives observe reads back from every node to tell whether it
 // runs the live settings: those of the config Secret and those with a default a removed
-// setting returns to. None before the cluster has a config Secret.
+// setting returns to, and the files a TLS node runs with. None before the cluster has a config
+// Secret.
 func ReadBackDirectives(o *Observation) []string {
 	if o.ConfigSecret == nil {
 		return nil
@@ -26,6 +27,9 @@ func ReadBackDirectives(o *Observation) []string {
 	out := make([]string, 0, len(settings)+len(conf.Defaults))
 	for k := range conf.Wanted(settings) {
 		out = append(out, k)
+	}
+	if o.Cluster.Spec.TLS != nil {
+		out = append(out, tlsFileDirectives...)
 	}
 	sort.Strings(out)
 	return out

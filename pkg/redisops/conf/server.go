@@ -63,3 +63,9 @@ func (s Server) Args() []string {
 		"--protected-mode", "no",
 	)
 }
+
+// CertificateFiles are the names of a certificate, its key and the CA certificates in the
+// directory a TLS node loads its files from.
+type CertificateFiles struct {
+	Cert, Key, CA string
+}

@@ -43,14 +43,23 @@ func (f *Framework) setUpTLS(t testing.TB, rc *redisv1beta1.RedisCluster, creds 
 	if _, err := f.Kube.CoreV1().Secrets(rc.Namespace).Create(context.Background(), secret, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	rc.Spec.TLS = &redisv1beta1.TLSSpec{SecretName: secret.Name}
+	authClients := ""
+	if rc.Spec.TLS != nil {
+		authClients = rc.Spec.TLS.AuthClients
+	}
+	rc.Spec.TLS = &redisv1beta1.TLSSpec{SecretName: secret.Name, AuthClients: authClients}
+	PresentTLS(t, rc, creds)
+	t.Cleanup(func() { tlsClusters.Delete(rc.Namespace + "/" + rc.Name) })
+}
+
+// PresentTLS has the framework's clients and checks of rc present creds from now on: after a
+// change of CA, the nodes refuse the certificate of the old one.
+func PresentTLS(t testing.TB, rc *redisv1beta1.RedisCluster, creds tlstest.Credentials) {
 	client := creds.ClientCredentials(t)
-	key := rc.Namespace + "/" + rc.Name
-	tlsClusters.Store(key, &tlsAccess{
+	tlsClusters.Store(rc.Namespace+"/"+rc.Name, &tlsAccess{
 		config: redisops.TLSConfig(func() *redisops.TLSCredentials { return client }),
 		files:  creds.Write(t, t.TempDir()),
 	})
-	t.Cleanup(func() { tlsClusters.Delete(key) })
 }
 
 // tlsOf is how the tests reach rc's nodes over TLS, nil for a plain cluster.

@@ -31,6 +31,7 @@ type options struct {
 	leaderElectionID    string
 	logLevel            string
 	shutdownGracePeriod time.Duration
+	certificateValidity time.Duration
 	leaderElectionLease time.Duration
 	leaderElectionRenew time.Duration
 	leaderElectionRetry time.Duration
@@ -61,6 +62,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.leaderElectionRetry, "leader-election-retry-period", 2*time.Second, "Wait between leader election attempts.")
 	fs.StringVar(&o.logLevel, "log-level", "info", "Log level: debug, info, warn or error.")
 	fs.DurationVar(&o.shutdownGracePeriod, "shutdown-grace-period", 20*time.Second, "Longest wait at shutdown for running slot migrations to stop between two batches of slots.")
+	fs.DurationVar(&o.certificateValidity, "tls-certificate-validity", 90*24*time.Hour, "Validity of the node certificates the operator makes for TLS clusters without a spec.tls.secretName; each is renewed once a third of it is left.")
 	fs.IntVar(&o.kubeAPIQPS, "kube-api-qps", 50, "Requests per second to the API server.")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of requests to the API server.")
 	fs.BoolVar(&o.version, "version", false, "Print the version and exit.")

@@ -105,7 +105,8 @@ func run(ctx context.Context, opts *options, log zerolog.Logger) error {
 		Secrets:  secretInformers.Core().V1().Secrets(),
 		Nodes:    nodeInformers.Core().V1().Nodes(),
 		Budgets:  kubeInformers.Policy().V1().PodDisruptionBudgets(),
-	}, recorder, controller.NewMetrics(registry), log, controller.Config{ShutdownGracePeriod: opts.shutdownGracePeriod})
+	}, recorder, controller.NewMetrics(registry), log, controller.Config{ShutdownGracePeriod: opts.shutdownGracePeriod,
+		CertificateValidity: opts.certificateValidity})
 	if err != nil {
 		return err
 	}

@@ -78,6 +78,8 @@ type Controller struct {
 	tasks context.Context
 	// shutdownGrace bounds how long Run waits for migrations to stop at a slot boundary.
 	shutdownGrace time.Duration
+	// validity is how long the node certificates the operator makes last.
+	validity time.Duration
 
 	// syncHandler is a field so tests can observe which keys get synced.
 	syncHandler func(ctx context.Context, key cache.ObjectName) error
@@ -106,11 +108,17 @@ type Config struct {
 	// ShutdownGracePeriod bounds how long Run waits, once its context ends, for running
 	// migrations to stop at a slot boundary.
 	ShutdownGracePeriod time.Duration
+	// CertificateValidity is how long the node certificates the operator makes last (90 days
+	// when 0).
+	CertificateValidity time.Duration
 }
 
 // New wires a controller to its informers. Event handlers only enqueue keys.
 func New(kubeClient kubernetes.Interface, redisClient clientset.Interface, inf Informers,
 	recorder record.EventRecorder, metrics *Metrics, log zerolog.Logger, cfg Config) (*Controller, error) {
+	if cfg.CertificateValidity <= 0 {
+		cfg.CertificateValidity = 90 * 24 * time.Hour
+	}
 	if cfg.Connect == nil {
 		cfg.Connect = func(tlsConfig *tls.Config, passwords ...string) redisops.Cluster {
 			if tlsConfig != nil {
@@ -136,6 +144,7 @@ func New(kubeClient kubernetes.Interface, redisClient clientset.Interface, inf I
 		redis:         redisConnections{connect: cfg.Connect},
 		status:        &statusWriter{client: redisClient, metrics: metrics, interval: minStatusInterval},
 		shutdownGrace: cfg.ShutdownGracePeriod,
+		validity:      cfg.CertificateValidity,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: queueName, MetricsProvider: metrics.queue},
@@ -347,7 +356,7 @@ func (c *Controller) handleSecret(obj interface{}) {
 		name := secret.GetName()
 		ref, tls := rc.Spec.PasswordSecret, rc.Spec.TLS
 		if (ref != nil && ref.Name == name) || objects.ConfigSecretName(rc) == name ||
-			(tls != nil && (tls.SecretName == name || objects.NodeCertificateSecretName(rc) == name)) ||
+			(tls != nil && (objects.TLSSecretName(rc) == name || objects.NodeCertificateSecretName(rc) == name || objects.TLSCASecretName(rc) == name)) ||
 			slices.ContainsFunc(rc.Spec.Users, func(u redisv1beta1.UserSpec) bool { return u.PasswordSecret.Name == name }) {
 			c.enqueue(rc)
 		}

@@ -35,6 +35,14 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	if err != nil {
 		return err
 	}
+	if wrote, renewIn, err := c.issueCertificate(ctx, rc); err != nil {
+		c.recordEvent(rc, corev1.EventTypeWarning, plan.ReasonTLSSecretRefused, "%v", err)
+		return err
+	} else if wrote {
+		return nil // the Secret's event brings the next sync
+	} else if renewIn > 0 {
+		c.queue.AddAfter(key, renewIn)
+	}
 	cert := c.nodeCertificateOf(rc)
 	var creds *redisops.TLSCredentials
 	if cert != nil {

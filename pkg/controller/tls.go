@@ -60,7 +60,7 @@ func (c *Controller) nodeCertificateOf(rc *redisv1beta1.RedisCluster) *nodeCerti
 	if out.creds == nil {
 		out.creds = c.redis.tlsCredentials(keyOf(rc))
 	}
-	name := rc.Spec.TLS.SecretName
+	name := objects.TLSSecretName(rc)
 	secret, err := c.secrets.Secrets(rc.Namespace).Get(name)
 	if err != nil {
 		out.refused = fmt.Errorf("reading TLS secret %s: %w", name, err)
@@ -168,7 +168,7 @@ func (c *Controller) stepNodeCertificate(ctx context.Context, rc *redisv1beta1.R
 	}
 	files, err := cert.next(cert.copied != nil && plan.CertificateSettled(o), o.Now)
 	if err != nil {
-		cert.refused = fmt.Errorf("TLS secret %s: %w", rc.Spec.TLS.SecretName, err)
+		cert.refused = fmt.Errorf("TLS secret %s: %w", objects.TLSSecretName(rc), err)
 	}
 	if cert.refused != nil {
 		o.TLSRefused = cert.refused.Error()

@@ -158,3 +158,65 @@ func redisClusterClient(t *testing.T, rc *redisv1beta1.RedisCluster, config *tls
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
+
+// A TLS cluster without a Secret of its own: the operator makes a CA and a node certificate,
+// and renews the certificate live once a third of its validity is left (here a minute, so 40 s
+// after it was made), under writers: no restart, no new connection refused, no write lost.
+func TestAClusterWithoutASecretGetsAndRenewsItsOwnCertificate(t *testing.T) {
+	op := f.StartOperator(t, "--tls-certificate-validity=60s")
+	rc := f.ReadyCluster(t, "tls-own", framework.RunBy(op), framework.WithSpec(func(s *redisv1beta1.RedisClusterSpec) {
+		s.TLS = &redisv1beta1.TLSSpec{AuthClients: "optional"}
+	}))
+	ns := rc.Namespace
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	first := f.PresentOperatorsCertificate(t, rc)
+	firstSerial := first.ClientCredentials(t).Leaf.SerialNumber.Text(16)
+	plain := redis.NewClient(&redis.Options{Addr: framework.NodeAddrs(rc)[0], MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: time.Second})
+	require.Error(t, plain.Ping(ctx).Err(), "a plain connection")
+	_ = plain.Close()
+	admin := framework.AdminOf(rc, "")
+	runIDs := map[string]string{}
+	for _, addr := range framework.NodeAddrs(rc) {
+		info, err := admin.Client(addr).Info(ctx, "server").Result()
+		require.NoError(t, err)
+		runIDs[addr] = runIDOf(info)
+	}
+	admin.Close()
+
+	clients := trustingClient(t, first)
+	client := redisClusterClient(t, rc, clients)
+	w := framework.StartWriters(client, 8, 100000)
+	dials := startDialing(framework.NodeAddrs(rc), clients)
+	start := time.Now()
+	var renewed string
+	framework.WaitFor(t, 2*time.Minute, "every node to serve a renewed certificate", func() (bool, error) {
+		cur := f.Cluster(t, ns, "tls-own")
+		for _, n := range cur.Status.Nodes {
+			if n.Certificate == nil || n.Certificate.Serial == firstSerial || (renewed != "" && n.Certificate.Serial != renewed) {
+				return false, fmt.Errorf("%s serves %v", n.Pod, n.Certificate)
+			}
+			renewed = n.Certificate.Serial
+		}
+		return len(cur.Status.Nodes) == 6, nil
+	})
+	took := time.Since(start)
+	dialed, refused := dials.stop()
+	w.Halt()
+
+	current := f.PresentOperatorsCertificate(t, rc)
+	require.Equal(t, first.CA, current.CA, "the same CA")
+	require.Equal(t, renewed, current.ClientCredentials(t).Leaf.SerialNumber.Text(16))
+	check := framework.AdminOf(rc, "")
+	defer check.Close()
+	for addr, id := range runIDs {
+		info, err := check.Client(addr).Info(ctx, "server").Result()
+		require.NoError(t, err)
+		require.Equal(t, id, runIDOf(info), "%s restarted", addr)
+	}
+	require.Empty(t, refused, "new connections refused during the renewal")
+	w.CheckAcked(t, redisClusterClient(t, rc, clients))
+	f.CheckInvariants(t, f.Cluster(t, ns, "tls-own"))
+	t.Logf("renewed certificate %s served everywhere %s after the writers started; %d new connections, none refused; %d writes acknowledged, longest gap %s",
+		renewed, took.Round(10*time.Millisecond), dialed, w.Acked(), w.LongestGap())
+}

@@ -284,6 +284,26 @@ func ExporterService(rc *redisv1beta1.RedisCluster) *corev1.Service {
 	}
 }
 
+// TLSSecretName is the Secret a TLS cluster's certificate comes from: spec.tls.secretName, or
+// the one the operator makes when that is empty.
+func TLSSecretName(rc *redisv1beta1.RedisCluster) string {
+	if rc.Spec.TLS != nil && rc.Spec.TLS.SecretName != "" {
+		return rc.Spec.TLS.SecretName
+	}
+	return rc.Name + "-tls"
+}
+
+// TLSCASecretName is the Secret of the CA the operator makes a TLS cluster without a
+// spec.tls.secretName (ca.crt and ca.key).
+func TLSCASecretName(rc *redisv1beta1.RedisCluster) string {
+	return rc.Name + "-tls-ca"
+}
+
+// OwnedSecret is a Secret of rc named name holding data.
+func OwnedSecret(rc *redisv1beta1.RedisCluster, name string, kind corev1.SecretType, data map[string][]byte) *corev1.Secret {
+	return &corev1.Secret{ObjectMeta: ownedMeta(rc, name, nil), Type: kind, Data: data}
+}
+
 // NodeCertificateSecretName is the Secret whose certificate a TLS cluster's nodes load: the
 // operator copies the user's Secret into it once it has checked it, so a node never loads one it
 // refused, whenever the kubelet refreshes the files.

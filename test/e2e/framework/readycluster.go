@@ -65,6 +65,10 @@ func (f *Framework) ReadyCluster(t testing.TB, name string, opts ...ClusterOptio
 		f.setUpTLS(t, rc, *o.tls)
 	}
 	f.CreateCluster(t, rc)
+	if rc.Spec.TLS != nil && rc.Spec.TLS.SecretName == "" {
+		f.PresentOperatorsCertificate(t, rc)
+		t.Cleanup(func() { tlsClusters.Delete(rc.Namespace + "/" + rc.Name) })
+	}
 	rc = f.WaitReady(t, rc.Namespace, name, o.timeout)
 	f.CheckReplicasListed(t, rc)
 	f.CheckInvariants(t, rc)

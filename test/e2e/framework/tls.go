@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"sync"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -60,6 +61,24 @@ func PresentTLS(t testing.TB, rc *redisv1beta1.RedisCluster, creds tlstest.Crede
 		config: redisops.TLSConfig(func() *redisops.TLSCredentials { return client }),
 		files:  creds.Write(t, t.TempDir()),
 	})
+}
+
+// PresentOperatorsCertificate has the framework's clients and checks of rc, a TLS cluster
+// without a spec.tls.secretName, present the certificate the operator made for it, waiting for
+// its Secret.
+func (f *Framework) PresentOperatorsCertificate(t testing.TB, rc *redisv1beta1.RedisCluster) tlstest.Credentials {
+	t.Helper()
+	var creds tlstest.Credentials
+	WaitFor(t, time.Minute, "the operator to make the cluster's certificate", func() (bool, error) {
+		secret, err := f.Kube.CoreV1().Secrets(rc.Namespace).Get(context.Background(), rc.Name+"-tls", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		creds = tlstest.Credentials{Cert: secret.Data["tls.crt"], Key: secret.Data["tls.key"], CA: secret.Data["ca.crt"]}
+		return true, nil
+	})
+	PresentTLS(t, rc, creds)
+	return creds
 }
 
 // tlsOf is how the tests reach rc's nodes over TLS, nil for a plain cluster.

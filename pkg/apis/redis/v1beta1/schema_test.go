@@ -144,7 +144,6 @@ func TestInvalidManifestsNameTheField(t *testing.T) {
 		{"minMasters above maxMasters", "maxMemory: 512mb", "maxMemory: 512mb\n  minMasters: 6\n  maxMasters: 4", "spec.minMasters"},
 		{"maxMasters without room for ports", "basePort: 10000", "basePort: 45000\n  maxMasters: 400", "spec.maxMasters"},
 		{"unknown pull policy", "maxMemory: 512mb", "maxMemory: 512mb\n  imagePullPolicy: Sometimes", "spec.imagePullPolicy"},
-		{"tls without a secret", "maxMemory: 512mb", "maxMemory: 512mb\n  tls: {authClients: \"yes\"}", "spec.tls.secretName"},
 		{"tls authClients unquoted", "maxMemory: 512mb", "maxMemory: 512mb\n  tls: {secretName: certs, authClients: yes}", "spec.tls.authClients"},
 		{"tls authClients unknown", "maxMemory: 512mb", "maxMemory: 512mb\n  tls: {secretName: certs, authClients: \"always\"}", "spec.tls.authClients"},
 		{"user named default", "maxMemory: 512mb", "maxMemory: 512mb\n  users: [{name: default, rules: [\"+@all\"], passwordSecret: {name: p, key: k}}]", "spec.users[0].name"},
@@ -284,14 +283,17 @@ func TestTLSIsSetAtCreation(t *testing.T) {
 	require.Equal(t, "yes", obj["spec"].(map[string]interface{})["tls"].(map[string]interface{})["authClients"])
 
 	for name, change := range map[string][2]string{
-		"on":      {seedManifest, withTLS("certs")},
-		"off":     {withTLS("certs"), seedManifest},
-		"swapped": {withTLS("certs"), withTLS("other-certs")},
+		"on":  {seedManifest, withTLS("certs")},
+		"off": {withTLS("certs"), seedManifest},
 	} {
 		msg := strings.Join(s.validateUpdate(t, change[0], change[1]), "\n")
 		require.Contains(t, msg, "spec.tls", name)
 	}
 	require.Empty(t, s.validateUpdate(t, withTLS("certs"), strings.Replace(withTLS("certs"), "masters: 3", "masters: 4", 1)))
+	require.Empty(t, s.validateUpdate(t, withTLS("certs"), withTLS("other-certs")), "another Secret comes in by steps")
+	operators := strings.Replace(seedManifest, "maxMemory: 512mb", "maxMemory: 512mb\n  tls: {}", 1)
+	require.Empty(t, s.validate(t, operators), "without a Secret the operator makes the certificate")
+	require.Empty(t, s.validateUpdate(t, operators, withTLS("certs")), "a user's Secret taking over")
 }
 
 func TestUsersWithSelectorsAreAccepted(t *testing.T) {

@@ -26,7 +26,10 @@ type TLSSpecApplyConfiguration struct {
 	// SecretName names a Secret in the cluster's namespace holding tls.crt, tls.key and ca.crt,
 	// as cert-manager writes them. Every node serves the certificate and presents it to the
 	// others (the cluster bus and replication check both ends), so it needs both the server and
-	// the client usage. It cannot change: nodes of two CAs could not talk.
+	// the client usage. When empty, the operator makes it: a CA of the cluster's own (Secret
+	// <name>-tls-ca) and a node certificate it signs (Secret <name>-tls), renewed once a third
+	// of its validity is left. A certificate of another CA, a renewal or another Secret named
+	// here come in live, by steps every node can take.
 	SecretName *string `json:"secretName,omitempty"`
 	// AuthClients is Redis' tls-auth-clients: whether clients must present a certificate the
 	// CA signed ("yes", the default), may ("optional") or need not ("no"). Quote the value in

@@ -43,14 +43,7 @@ func TestANewCAComesInUnderWriters(t *testing.T) {
 	ns := rc.Namespace
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	admin := framework.AdminOf(rc, "")
-	defer admin.Close()
-	runIDs := map[string]string{}
-	for _, addr := range framework.NodeAddrs(rc) {
-		info, err := admin.Client(addr).Info(ctx, "server").Result()
-		require.NoError(t, err)
-		runIDs[addr] = runIDOf(info)
-	}
+	runIDs := runIDsOf(t, ctx, rc)
 	clients := trustingClient(t, first, renewed, last)
 	client := redisClusterClient(t, rc, clients)
 	w := framework.StartWriters(client, 8, 100000)
@@ -108,10 +101,7 @@ func TestANewCAComesInUnderWriters(t *testing.T) {
 // against creds' CAs, to a client presenting the certificate of presenting, which the node must
 // trust: it loaded all of creds.
 func nodesLoaded(t *testing.T, ns, name string, creds, presenting tlstest.Credentials) func() (bool, error) {
-	roots := x509.NewCertPool()
-	require.True(t, roots.AppendCertsFromPEM(creds.CA))
-	client := presenting.ClientCredentials(t)
-	client = &redisops.TLSCredentials{Certificate: client.Certificate, Roots: roots, Leaf: client.Leaf}
+	client := presentingTo(t, creds, presenting)
 	serial := creds.ClientCredentials(t).Leaf.SerialNumber.Text(16)
 	return func() (bool, error) {
 		admin := redisops.NewTLSAdmin(redisops.TLSConfig(func() *redisops.TLSCredentials { return client }))
@@ -137,10 +127,7 @@ func nodesLoaded(t *testing.T, ns, name string, creds, presenting tlstest.Creden
 // refusedEverywhere reports whether every node of the cluster refuses a client presenting the
 // certificate of presenting.
 func refusedEverywhere(t *testing.T, ns, name string, creds, presenting tlstest.Credentials) (bool, error) {
-	roots := x509.NewCertPool()
-	require.True(t, roots.AppendCertsFromPEM(creds.CA))
-	client := presenting.ClientCredentials(t)
-	client = &redisops.TLSCredentials{Certificate: client.Certificate, Roots: roots, Leaf: client.Leaf}
+	client := presentingTo(t, creds, presenting)
 	admin := redisops.NewTLSAdmin(redisops.TLSConfig(func() *redisops.TLSCredentials { return client }))
 	defer admin.Close()
 	for _, addr := range framework.NodeAddrs(f.Cluster(t, ns, name)) {
@@ -149,6 +136,14 @@ func refusedEverywhere(t *testing.T, ns, name string, creds, presenting tlstest.
 		}
 	}
 	return true, nil
+}
+
+// presentingTo are credentials presenting the certificate of presenting and trusting creds' CAs.
+func presentingTo(t *testing.T, creds, presenting tlstest.Credentials) *redisops.TLSCredentials {
+	roots := x509.NewCertPool()
+	require.True(t, roots.AppendCertsFromPEM(creds.CA))
+	client := presenting.ClientCredentials(t)
+	return &redisops.TLSCredentials{Certificate: client.Certificate, Roots: roots, Leaf: client.Leaf}
 }
 
 // redisClusterClient is a cluster client of rc's nodes with the TLS configuration config.
@@ -175,14 +170,7 @@ func TestAClusterWithoutASecretGetsAndRenewsItsOwnCertificate(t *testing.T) {
 	plain := redis.NewClient(&redis.Options{Addr: framework.NodeAddrs(rc)[0], MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: time.Second})
 	require.Error(t, plain.Ping(ctx).Err(), "a plain connection")
 	_ = plain.Close()
-	admin := framework.AdminOf(rc, "")
-	runIDs := map[string]string{}
-	for _, addr := range framework.NodeAddrs(rc) {
-		info, err := admin.Client(addr).Info(ctx, "server").Result()
-		require.NoError(t, err)
-		runIDs[addr] = runIDOf(info)
-	}
-	admin.Close()
+	runIDs := runIDsOf(t, ctx, rc)
 
 	clients := trustingClient(t, first)
 	client := redisClusterClient(t, rc, clients)

@@ -101,12 +101,7 @@ func TestARenewedCertificateIsServedWithoutARestart(t *testing.T) {
 	framework.WaitFor(t, time.Minute, "the status to name every node's certificate", servedEverywhere(serialOf(first)))
 	admin := framework.AdminOf(rc, "")
 	defer admin.Close()
-	runIDs := map[string]string{}
-	for _, addr := range framework.NodeAddrs(rc) {
-		info, err := admin.Client(addr).Info(ctx, "server").Result()
-		require.NoError(t, err)
-		runIDs[addr] = runIDOf(info)
-	}
+	runIDs := runIDsOf(t, ctx, rc)
 
 	client := framework.ClusterClient(t, rc)
 	w := framework.StartWriters(client, 8, 100000)
@@ -138,6 +133,19 @@ func TestARenewedCertificateIsServedWithoutARestart(t *testing.T) {
 	f.CheckInvariants(t, f.Cluster(t, ns, "tls-renew"))
 	t.Logf("every node served the renewed certificate %s after %s; %d new connections, none refused; %d writes acknowledged, longest gap %s",
 		serialOf(renewed), took.Round(10*time.Millisecond), dialed, w.Acked(), w.LongestGap())
+}
+
+// runIDsOf is the run_id of every node of rc, by address: a node that restarts gets another.
+func runIDsOf(t *testing.T, ctx context.Context, rc *redisv1beta1.RedisCluster) map[string]string {
+	admin := framework.AdminOf(rc, "")
+	defer admin.Close()
+	out := map[string]string{}
+	for _, addr := range framework.NodeAddrs(rc) {
+		info, err := admin.Client(addr).Info(ctx, "server").Result()
+		require.NoError(t, err)
+		out[addr] = runIDOf(info)
+	}
+	return out
 }
 
 func runIDOf(info string) string {

@@ -95,7 +95,10 @@ func TestPlacementSpreadsShardsAndDrainsHandMastersOverFirst(t *testing.T) {
 	framework.WriteKeys(t, client, "kept", 20000)
 	ctx := context.Background()
 
-	framework.WaitFor(t, 30*time.Second, "pods labelled with their shards, spread over the nodes", func() (bool, error) {
+	// A replica first paired with a master on its node (the hosts not all known yet when the
+	// pods had just started) is moved once the cluster is steady: allow for that.
+	spreadStart := time.Now()
+	framework.WaitFor(t, 2*time.Minute, "pods labelled with their shards, spread over the nodes", func() (bool, error) {
 		l := layout(t, ns, "placed")
 		n := 0
 		for _, roles := range l {
@@ -103,6 +106,7 @@ func TestPlacementSpreadsShardsAndDrainsHandMastersOverFirst(t *testing.T) {
 		}
 		return n == 6 && spread(l), nil
 	})
+	t.Logf("shards labelled and spread %s after Ready", time.Since(spreadStart).Round(100*time.Millisecond))
 	require.Equal(t, []string{"placed-masters", "placed-shard-0", "placed-shard-1", "placed-shard-2"}, budgets(t, ns))
 
 	// Two masters on one node by a manual failover: the operator spreads them again.
@@ -196,10 +200,14 @@ func TestAutoscalerTaintHandsMastersOverFirst(t *testing.T) {
 	ns := rc.Namespace
 	framework.WriteKeys(t, framework.ClusterClient(t, rc), "kept", 5000)
 	ctx := context.Background()
-	framework.WaitFor(t, 30*time.Second, "pods labelled with their shards, spread over the nodes", func() (bool, error) {
+	// A replica first paired with a master on its node (the hosts not all known yet when the
+	// pods had just started) is moved once the cluster is steady: allow for that.
+	spreadStart := time.Now()
+	framework.WaitFor(t, 2*time.Minute, "pods labelled with their shards, spread over the nodes", func() (bool, error) {
 		l := layout(t, ns, "tainted")
 		return len(l) == 3 && spread(l), nil
 	})
+	t.Logf("shards spread %s after Ready", time.Since(spreadStart).Round(100*time.Millisecond))
 	leaving := ""
 	for node, roles := range layout(t, ns, "tainted") {
 		if strings.Contains(strings.Join(roles, ","), "m") {

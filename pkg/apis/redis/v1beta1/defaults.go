@@ -137,3 +137,21 @@ func (s *RedisClusterSpec) TLSAuthClients() string {
 	}
 	return s.TLS.AuthClients
 }
+
+// Values of status.links.
+const (
+	LinksTLS   = "TLS"
+	LinksPlain = "Plain"
+)
+
+// RunsTLS reports whether rc's nodes run TLS links: status.links, or spec.tls before the
+// operator recorded it.
+func (rc *RedisCluster) RunsTLS() bool {
+	switch rc.Status.Links {
+	case LinksTLS:
+		return true
+	case LinksPlain:
+		return false
+	}
+	return rc.Spec.TLS != nil
+}

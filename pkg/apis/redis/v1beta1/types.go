@@ -67,7 +67,6 @@ type RedisCluster struct {
 // +kubebuilder:validation:XValidation:rule="self.basePort + self.masters * (1 + (has(self.replicas) ? self.replicas : 1)) + 19999 <= 65535",fieldPath=".basePort",message="basePort leaves no room for every node's ports: node N uses basePort+N, basePort+N+10000 (cluster bus) and basePort+N+20000 (exporter), all of which must stay <= 65535"
 // +kubebuilder:validation:XValidation:rule="!has(self.maxMasters) || self.basePort + self.maxMasters * (1 + (has(self.replicas) ? self.replicas : 1)) + 19999 <= 65535",fieldPath=".maxMasters",message="maxMasters leaves no room for every node's ports above basePort (node N uses basePort+N+20000, which must stay <= 65535)"
 // +kubebuilder:validation:XValidation:rule="!has(self.minMasters) || !has(self.maxMasters) || self.minMasters <= self.maxMasters",fieldPath=".minMasters",message="minMasters must not exceed maxMasters"
-// +kubebuilder:validation:XValidation:rule="has(self.tls) == has(oldSelf.tls)",fieldPath=".tls",message="spec.tls cannot be added to or removed from a running cluster: the cluster bus cannot speak TLS and plain at once; create a new cluster"
 type RedisClusterSpec struct {
 	// Image is the Redis server image. A tag may be given here or in tag.
 	// +kubebuilder:validation:MinLength=1
@@ -133,7 +132,8 @@ type RedisClusterSpec struct {
 	PasswordSecret *corev1.SecretKeySelector `json:"passwordSecret,omitempty"`
 
 	// TLS makes every link of the cluster TLS: clients, replicas, the cluster bus and MIGRATE.
-	// It is set when the cluster is created and cannot be added or removed later.
+	// Added to or removed from a running cluster, every node switches its links live, then its
+	// pod is replaced (status.links says which links the nodes run).
 	// +optional
 	TLS *TLSSpec `json:"tls,omitempty"`
 
@@ -301,6 +301,12 @@ type RedisClusterStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// Links says how the nodes' links run: TLS or Plain. It follows spec.tls once every node
+	// switched live; empty for a cluster from an operator before it, whose links follow spec.tls.
+	// +optional
+	// +kubebuilder:validation:Enum=TLS;Plain
+	Links string `json:"links,omitempty"`
 
 	// ReadyMasters counts masters that serve their slots.
 	// +optional

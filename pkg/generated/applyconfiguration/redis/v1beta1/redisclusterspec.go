@@ -63,7 +63,8 @@ type RedisClusterSpecApplyConfiguration struct {
 	// (requirepass and masterauth).
 	PasswordSecret *v1.SecretKeySelector `json:"passwordSecret,omitempty"`
 	// TLS makes every link of the cluster TLS: clients, replicas, the cluster bus and MIGRATE.
-	// It is set when the cluster is created and cannot be added or removed later.
+	// Added to or removed from a running cluster, every node switches its links live, then its
+	// pod is replaced (status.links says which links the nodes run).
 	TLS *TLSSpecApplyConfiguration `json:"tls,omitempty"`
 	// Users are ACL users every node has besides the operator's (default) and the exporter's
 	// (redis-exporter). Each is added, changed and removed live with ACL SETUSER and ACL DELUSER

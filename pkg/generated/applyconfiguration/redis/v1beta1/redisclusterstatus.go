@@ -32,6 +32,9 @@ type RedisClusterStatusApplyConfiguration struct {
 	ObservedGeneration *int64 `json:"observedGeneration,omitempty"`
 	// Conditions are Ready, Scaling, Updating and Degraded.
 	Conditions []v1.ConditionApplyConfiguration `json:"conditions,omitempty"`
+	// Links says how the nodes' links run: TLS or Plain. It follows spec.tls once every node
+	// switched live; empty for a cluster from an operator before it, whose links follow spec.tls.
+	Links *string `json:"links,omitempty"`
 	// ReadyMasters counts masters that serve their slots.
 	ReadyMasters *int32 `json:"readyMasters,omitempty"`
 	// ReadyReplicas counts replicas whose link to their master is up.
@@ -74,6 +77,14 @@ func (b *RedisClusterStatusApplyConfiguration) WithConditions(values ...*v1.Cond
 		}
 		b.Conditions = append(b.Conditions, *values[i])
 	}
+	return b
+}
+
+// WithLinks sets the Links field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Links field is set to the value of the last call.
+func (b *RedisClusterStatusApplyConfiguration) WithLinks(value string) *RedisClusterStatusApplyConfiguration {
+	b.Links = &value
 	return b
 }
 

@@ -65,15 +65,22 @@ func (a *Admin) ReloadCertificate(ctx context.Context, addr string, files conf.C
 	return a.Client(addr).Do(ctx, args...).Err()
 }
 
-// SwitchTLS turns the links of the node at addr to TLS with files, or back to plain when files
-// is nil, live: its one client port, port, changes protocol at once, and replication and the
+// SwitchTLS turns the links of the node at addr to TLS with files, in the directory of the
+// files it names (read back first, as ReloadCertificate does), or back to plain when files is
+// nil, live: its one client port, port, changes protocol at once, and replication and the
 // cluster bus open their new links the new way. Links already open stay as they are until
 // they reconnect, the connection that sends this one included.
-func (a *Admin) SwitchTLS(ctx context.Context, addr string, port int, files *conf.TLS) error {
+func (a *Admin) SwitchTLS(ctx context.Context, addr string, port int, files *conf.CertificateFiles, authClients string) error {
 	args := []interface{}{"CONFIG", "SET"}
 	if files != nil {
-		args = append(args, "tls-cert-file", files.CertFile, "tls-key-file", files.KeyFile, "tls-ca-cert-file", files.CAFile,
-			"tls-auth-clients", files.AuthClients, "tls-replication", "yes", "tls-cluster", "yes", "port", 0, "tls-port", port)
+		paths, err := a.certificatePaths(ctx, addr)
+		if err != nil {
+			return err
+		}
+		for i, name := range []string{files.Cert, files.Key, files.CA} {
+			args = append(args, tlsFileDirectives[i], path.Join(path.Dir(paths[i]), name))
+		}
+		args = append(args, "tls-auth-clients", authClients, "tls-replication", "yes", "tls-cluster", "yes", "port", 0, "tls-port", port)
 	} else {
 		args = append(args, "tls-replication", "no", "tls-cluster", "no", "tls-port", 0, "port", port)
 	}

@@ -47,6 +47,8 @@ type Cluster interface {
 	// certificate files of its directory.
 	ServedCertificate(ctx context.Context, addr string) (*x509.Certificate, error)
 	ReloadCertificate(ctx context.Context, addr string, files conf.CertificateFiles) error
+	// SwitchTLS switches a node's links to TLS with files, or back to plain (files nil), live.
+	SwitchTLS(ctx context.Context, addr string, port int, files *conf.CertificateFiles, authClients string) error
 
 	// Drop closes the connections to a node that went away; Close all of them.
 	Drop(addr string)

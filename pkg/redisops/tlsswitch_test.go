@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"redis-operator/pkg/redisops"
+	"redis-operator/pkg/redisops/conf"
 	"redis-operator/pkg/redisops/topology"
 	"redis-operator/test/invariants"
 	"redis-operator/test/redistest"
@@ -21,7 +22,10 @@ import (
 // master, a new node's bus links, MIGRATE's) use the new way, and the links open before keep
 // working meanwhile.
 func TestEveryNodeSwitchedToTLSAndBackKeepsTheClusterAndItsKeys(t *testing.T) {
-	servers := redistest.StartServers(t, 6, redistest.Options{})
+	creds := tlstest.NewCA(t, "switch-ca").ValidNode(t)
+	dir := t.TempDir()
+	files := creds.Write(t, dir)
+	servers := redistest.StartServers(t, 6, redistest.Options{TLS: &files, PlainLinks: true})
 	plain := redisops.NewAdmin()
 	t.Cleanup(plain.Close)
 	redistest.BootstrapCluster(t, plain, servers, 3)
@@ -33,15 +37,14 @@ func TestEveryNodeSwitchedToTLSAndBackKeepsTheClusterAndItsKeys(t *testing.T) {
 		keys[i] = fmt.Sprintf("switch-key-%d", i)
 		require.NoError(t, pc.Set(ctx, keys[i], "v", 0).Err())
 	}
-	creds := tlstest.NewCA(t, "switch-ca").ValidNode(t)
-	files := creds.Write(t, t.TempDir())
 	client := creds.ClientCredentials(t)
 	config := redisops.TLSConfig(func() *redisops.TLSCredentials { return client })
 	tlsAdmin := redisops.NewTLSAdmin(config)
 	t.Cleanup(tlsAdmin.Close)
 
+	names := conf.CertificateFiles{Cert: "tls.crt", Key: "tls.key", CA: "ca.crt"}
 	for _, s := range servers {
-		require.NoError(t, plain.SwitchTLS(ctx, s.Addr, s.Port, &files))
+		require.NoError(t, plain.SwitchTLS(ctx, s.Addr, s.Port, &names, "yes"))
 	}
 	for _, s := range servers {
 		fresh := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: time.Second})
@@ -57,7 +60,7 @@ func TestEveryNodeSwitchedToTLSAndBackKeepsTheClusterAndItsKeys(t *testing.T) {
 	})
 
 	for _, s := range servers {
-		require.NoError(t, tlsAdmin.SwitchTLS(ctx, s.Addr, s.Port, nil))
+		require.NoError(t, tlsAdmin.SwitchTLS(ctx, s.Addr, s.Port, nil, ""))
 	}
 	back := redisops.NewAdmin()
 	t.Cleanup(back.Close)

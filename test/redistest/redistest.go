@@ -37,6 +37,9 @@ type Options struct {
 	TLS *conf.TLS
 	// Include, when set, is a config file the servers read first, as the operator's nodes do.
 	Include string
+	// PlainLinks keeps the links of servers with TLS files plain: the files are only named, for
+	// a switch to TLS while the servers run.
+	PlainLinks bool
 }
 
 // StartServers starts n cluster-enabled redis-server processes on 127.0.0.1 with free client and
@@ -68,10 +71,7 @@ func startServer(dir string, opts Options) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		ports := []string{"--port", strconv.Itoa(port)}
-		if opts.TLS != nil {
-			ports = opts.TLS.Args(int32(port))
-		}
+		ports := conf.Server{Port: int32(port), TLS: opts.TLS, PlainLinks: opts.PlainLinks}.PortArgs()
 		if opts.Include != "" {
 			ports = append([]string{"--include", opts.Include}, ports...)
 		}

@@ -17,8 +17,10 @@ type Server struct {
 	// Dir holds the node's data: its AOF and its nodes.conf.
 	Dir string
 	// TLS, when set, makes Port a TLS port and the only one, and puts the cluster bus and
-	// replication on TLS too.
-	TLS *TLS
+	// replication on TLS too; with PlainLinks, the node only names the files, for a switch to
+	// TLS while it runs.
+	TLS        *TLS
+	PlainLinks bool
 }
 
 // TLS is what a TLS node loads: the files of its certificate, key and CA, and tls-auth-clients.
@@ -36,14 +38,22 @@ func (t TLS) Args(port int32) []string {
 		"--tls-auth-clients", t.AuthClients}
 }
 
+// PortArgs are the arguments of s's client port and TLS.
+func (s Server) PortArgs() []string {
+	switch {
+	case s.TLS == nil:
+		return []string{"--port", strconv.Itoa(int(s.Port))}
+	case s.PlainLinks:
+		// Redis loads the files only when a link uses TLS; named, they tell where they are.
+		return []string{"--port", strconv.Itoa(int(s.Port)), "--tls-cert-file", s.TLS.CertFile, "--tls-key-file", s.TLS.KeyFile,
+			"--tls-ca-cert-file", s.TLS.CAFile, "--tls-auth-clients", s.TLS.AuthClients}
+	}
+	return s.TLS.Args(s.Port)
+}
+
 // Args are the redis-server arguments of s.
 func (s Server) Args() []string {
-	args := []string{"--include", s.Include}
-	if s.TLS == nil {
-		args = append(args, "--port", strconv.Itoa(int(s.Port)))
-	} else {
-		args = append(args, s.TLS.Args(s.Port)...)
-	}
+	args := append([]string{"--include", s.Include}, s.PortArgs()...)
 	return append(args,
 		"--bind", s.Address,
 		"--cluster-enabled", "yes",

@@ -98,6 +98,8 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 			err = c.stepPassword(ctx, rc, redis, a)
 		case plan.ReloadCertificate:
 			err = c.reloadCertificate(ctx, rc, redis, a)
+		case plan.SwitchTLS:
+			err = c.switchLinks(ctx, rc, redis, a, &done)
 		case plan.MeetNode:
 			err = redis.Meet(ctx, a.Addr, a.Peer.IP, a.Peer.Port, a.Peer.Port+redisv1beta1.BusPortOffset)
 			if err == nil {

@@ -28,6 +28,11 @@ func (r *fakeRedis) ReloadCertificate(_ context.Context, addr string, files conf
 	return nil
 }
 
+func (r *fakeRedis) SwitchTLS(_ context.Context, addr string, _ int, files *conf.CertificateFiles, _ string) error {
+	r.record("switch tls %s %v", addr, files != nil)
+	return nil
+}
+
 // The node-certificate Secret steps from what the nodes hold to the user's Secret, reading both
 // afresh each sync (an operator that just started knows no more): a renewal of the nodes' CA
 // is copied at once; a certificate of another CA comes in by steps, each only once every node

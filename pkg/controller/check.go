@@ -62,7 +62,7 @@ func (c *Controller) CheckMasters(ctx context.Context, namespace, name string, m
 		if cert.creds == nil {
 			return cert.refused
 		}
-		tlsConfig = tlsConfigOf(cert.creds)
+		tlsConfig = tlsConfigOf(linkCredentials(rc, cert))
 	}
 	redis := c.redis.connect(tlsConfig, objects.Passwords(c.configSecret(rc), password)...)
 	defer redis.Close()

@@ -356,7 +356,7 @@ func (c *Controller) handleSecret(obj interface{}) {
 		name := secret.GetName()
 		ref, tls := rc.Spec.PasswordSecret, rc.Spec.TLS
 		if (ref != nil && ref.Name == name) || objects.ConfigSecretName(rc) == name ||
-			(tls != nil && (objects.TLSSecretName(rc) == name || objects.NodeCertificateSecretName(rc) == name || objects.TLSCASecretName(rc) == name)) ||
+			((tls != nil || rc.RunsTLS()) && (objects.TLSSecretName(rc) == name || objects.NodeCertificateSecretName(rc) == name || objects.TLSCASecretName(rc) == name)) ||
 			slices.ContainsFunc(rc.Spec.Users, func(u redisv1beta1.UserSpec) bool { return u.PasswordSecret.Name == name }) {
 			c.enqueue(rc)
 		}

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -156,5 +157,36 @@ func (c *Controller) reloadCertificate(ctx context.Context, rc *redisv1beta1.Red
 	}
 	c.recordEvent(rc, corev1.EventTypeNormal, plan.ReasonReloadedCertificate,
 		"Node %d loaded certificate files %s without a restart%s", a.Node.Index, a.Version, what)
+	return nil
+}
+
+// switchLinks switches every node's links as a says, one after the other. When one cannot
+// switch, those that did switch back: the cluster bus must not stay in two modes.
+func (c *Controller) switchLinks(ctx context.Context, rc *redisv1beta1.RedisCluster, redis redisops.Cluster, a plan.SwitchTLS, done *plan.Outcome) error {
+	files := objects.VersionedCertificateFiles(a.Version)
+	to := func(on bool) *conf.CertificateFiles {
+		if on {
+			return &files
+		}
+		return nil
+	}
+	start := time.Now()
+	for i, m := range a.Nodes {
+		if err := redis.SwitchTLS(ctx, m.Addr(), m.Port, to(a.On), a.AuthClients); err != nil {
+			for _, back := range a.Nodes[:i] {
+				if berr := redis.SwitchTLS(ctx, back.Addr(), back.Port, to(!a.On), a.AuthClients); berr != nil {
+					err = errors.Join(err, berr)
+				}
+			}
+			c.recordEvent(rc, corev1.EventTypeWarning, plan.ReasonSwitchingLinks, "Node %d could not switch its links, the others switched back: %v", m.Index, err)
+			return err
+		}
+	}
+	done.Links = redisv1beta1.LinksPlain
+	if a.On {
+		done.Links = redisv1beta1.LinksTLS
+	}
+	c.recordEvent(rc, corev1.EventTypeNormal, plan.ReasonSwitchingLinks, "Every node switched its links to %s live in %s; its pod is replaced to reopen the links it had",
+		done.Links, time.Since(start).Round(time.Millisecond))
 	return nil
 }

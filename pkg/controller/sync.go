@@ -50,7 +50,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 			c.recordEvent(rc, corev1.EventTypeWarning, plan.ReasonTLSSecretRefused, "%v: the nodes start once it holds a usable certificate", cert.refused)
 			return cert.refused
 		}
-		creds = cert.creds
+		creds = linkCredentials(rc, cert)
 	}
 	redis := c.redis.get(key, objects.Passwords(c.configSecret(rc), password), creds)
 	o, report, err := c.observe(ctx, rc, redis, password, creds)

@@ -42,8 +42,9 @@ type nodeCertificate struct {
 }
 
 // nodeCertificateOf reads rc's TLS Secrets from the informer's cache; nil for a plain cluster.
+// A cluster whose links still run TLS after spec.tls went has the node-certificate Secret's.
 func (c *Controller) nodeCertificateOf(rc *redisv1beta1.RedisCluster) *nodeCertificate {
-	if rc.Spec.TLS == nil {
+	if rc.Spec.TLS == nil && !rc.RunsTLS() {
 		return nil
 	}
 	now := time.Now()
@@ -59,6 +60,9 @@ func (c *Controller) nodeCertificateOf(rc *redisv1beta1.RedisCluster) *nodeCerti
 	}
 	if out.creds == nil {
 		out.creds = c.redis.tlsCredentials(keyOf(rc))
+	}
+	if rc.Spec.TLS == nil {
+		return out
 	}
 	name := objects.TLSSecretName(rc)
 	secret, err := c.secrets.Secrets(rc.Namespace).Get(name)
@@ -183,6 +187,15 @@ func (c *Controller) stepNodeCertificate(ctx context.Context, rc *redisv1beta1.R
 		o.CertificateVersion = objects.CertificateVersion(files) // a new cluster's nodes start with them
 	}
 	return nil
+}
+
+// linkCredentials are what the operator's connections to rc's nodes present: cert's while the
+// nodes' links run TLS, none while they run plain.
+func linkCredentials(rc *redisv1beta1.RedisCluster, cert *nodeCertificate) *redisops.TLSCredentials {
+	if cert == nil || !rc.RunsTLS() {
+		return nil
+	}
+	return cert.creds
 }
 
 // tlsConfigOf is a TLS client configuration of creds, nil for none.

@@ -71,7 +71,7 @@ func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		nodes = append(nodes, NodeAddress{IP: n.IP, Port: n.Port, Role: n.Role, NodeID: n.NodeID, Pod: n.Pod, Slots: n.Slots, Ready: n.Ready,
-			TLS: rc.Spec.TLS != nil})
+			TLS: rc.RunsTLS()})
 	}
 	writeJSON(w, http.StatusOK, nodes)
 }

@@ -95,7 +95,7 @@ func Pod(rc *redisv1beta1.RedisCluster, index int) *corev1.Pod {
 			Affinity:         podAffinity(rc),
 		},
 	}
-	if spec.TLS != nil {
+	if TLSFiles(rc) != nil {
 		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: tlsVolume, VolumeSource: corev1.VolumeSource{
 			Secret: &corev1.SecretVolumeSource{SecretName: NodeCertificateSecretName(rc)},
 		}})
@@ -140,7 +140,7 @@ func redisContainerSpec(rc *redisv1beta1.RedisCluster, port int32) corev1.Contai
 		Port:    port, BusPort: port + redisv1beta1.BusPortOffset,
 		Address: "$(POD_IP)",
 		Dir:     dataDir,
-		TLS:     TLSFiles(rc),
+		TLS:     TLSFiles(rc), PlainLinks: !rc.RunsTLS(),
 	}.Args()
 
 	container := corev1.Container{
@@ -171,7 +171,7 @@ func redisContainerSpec(rc *redisv1beta1.RedisCluster, port int32) corev1.Contai
 			FailureThreshold:    6,
 		},
 	}
-	if spec.TLS != nil {
+	if TLSFiles(rc) != nil {
 		container.VolumeMounts = append(container.VolumeMounts, tlsMount)
 	}
 	if spec.Resources != nil {
@@ -181,9 +181,9 @@ func redisContainerSpec(rc *redisv1beta1.RedisCluster, port int32) corev1.Contai
 }
 
 // TLSFiles are the files a TLS cluster's nodes load from the node-certificate Secret's volume,
-// nil for a plain cluster.
+// nil for a plain cluster. A cluster switching its links to TLS or back has them too.
 func TLSFiles(rc *redisv1beta1.RedisCluster) *conf.TLS {
-	if rc.Spec.TLS == nil {
+	if rc.Spec.TLS == nil && !rc.RunsTLS() {
 		return nil
 	}
 	return &conf.TLS{
@@ -197,7 +197,7 @@ var tlsMount = corev1.VolumeMount{Name: tlsVolume, MountPath: tlsDir, ReadOnly: 
 func exporterContainerSpec(rc *redisv1beta1.RedisCluster, port int32) corev1.Container {
 	metricsPort := port + redisv1beta1.ExporterPortOffset
 	scheme, tlsArgs, mounts := "redis", []string(nil), []corev1.VolumeMount(nil)
-	if files := TLSFiles(rc); files != nil {
+	if files := TLSFiles(rc); files != nil && rc.RunsTLS() {
 		// The exporter scrapes its own pod's node over TLS with the node's certificate. It cannot
 		// check the chain without the name, as the operator does, and the node certificate need
 		// not name the node's address: it skips the check on this same-host link.

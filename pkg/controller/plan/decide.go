@@ -190,6 +190,9 @@ func Decide(o *Observation) Decision {
 	if len(d.Actions) == 0 && !migrating {
 		d.Actions = planRoll(in)
 	}
+	if len(d.Actions) == 0 && !migrating {
+		d.Actions = planLinks(o, in)
+	}
 	layoutRisk := ""
 	if len(d.Actions) == 0 && !migrating {
 		d.Actions, layoutRisk = planSpread(in)
@@ -241,6 +244,7 @@ func Decide(o *Observation) Decision {
 	applyHealth(status, rc.Generation, h, o.Now)
 	applyRoll(status, rc.Generation, in, d.Actions)
 	applyCertificates(status, rc.Generation, o)
+	applyLinks(status, o, d.Actions)
 	reportTLSRefused(&d, o)
 	if o.UsersHeld != "" {
 		reportDegraded(&d, o, ReasonUserSecretHeld, o.UsersHeld)

@@ -73,6 +73,8 @@ type Outcome struct {
 	LostKeys        []int
 	// Notes say what repairs were made and what failed, for the migration's record.
 	Notes []string
+	// Links is status.links after every node switched its links, "" without a switch.
+	Links string
 }
 
 // Report adds out to status. It returns the same change for the running migration's own
@@ -83,6 +85,11 @@ func Report(status *redisv1beta1.RedisClusterStatus, generation int64, out Outco
 	}
 	if out.ClaimsNotExpanded != "" {
 		reportClaimsNotExpanded(status, generation, out.ClaimsNotExpanded)
+	}
+	if out.Links != "" {
+		status.Links = out.Links
+		SetCondition(status, generation, redisv1beta1.ConditionUpdating, metav1.ConditionTrue, ReasonSwitchingLinks,
+			"every node switched its links to "+out.Links+" live; the pods of "+out.Links+" links replace the others")
 	}
 	if len(out.SlotsGivenEmpty) > 0 {
 		SetDegraded(status, generation, ReasonSlotsLost, nil, out.SlotsGivenEmpty, now)

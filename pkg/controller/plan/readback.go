@@ -28,7 +28,7 @@ func ReadBackDirectives(o *Observation) []string {
 	for k := range conf.Wanted(settings) {
 		out = append(out, k)
 	}
-	if o.Cluster.Spec.TLS != nil {
+	if o.Cluster.Spec.TLS != nil || o.Cluster.RunsTLS() {
 		out = append(out, tlsFileDirectives...)
 	}
 	sort.Strings(out)

@@ -67,6 +67,9 @@ const (
 	ReasonNotEnoughMemory = "NotEnoughMemory"
 	// Updating: ReasonRollingUpdate while pods built from an older spec are replaced.
 	ReasonRollingUpdate = "RollingUpdate"
+	// ReasonSwitchingLinks: spec.tls asks for other links than the nodes run (also the Event of
+	// the switch).
+	ReasonSwitchingLinks = "SwitchingLinks"
 	// ReasonRotatingCertificate: some TLS node serves another certificate than its Secret's.
 	ReasonRotatingCertificate = "RotatingCertificate"
 	ReasonUpToDate            = "UpToDate"

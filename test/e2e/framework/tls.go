@@ -81,6 +81,12 @@ func (f *Framework) PresentOperatorsCertificate(t testing.TB, rc *redisv1beta1.R
 	return creds
 }
 
+// ForgetTLS has the framework's clients and checks of rc reach it in the clear again, once its
+// links switched back to plain.
+func ForgetTLS(rc *redisv1beta1.RedisCluster) {
+	tlsClusters.Delete(rc.Namespace + "/" + rc.Name)
+}
+
 // tlsOf is how the tests reach rc's nodes over TLS, nil for a plain cluster.
 func tlsOf(rc *redisv1beta1.RedisCluster) *tlsAccess {
 	if a, ok := tlsClusters.Load(rc.Namespace + "/" + rc.Name); ok {

@@ -21,11 +21,13 @@ type Writers struct {
 	acked []string
 	fails int
 	gap   time.Duration
+	// errs counts the failed writes by error, for a test's log.
+	errs map[string]int
 }
 
 // StartWriters starts n writers on c.
 func StartWriters(c *redis.ClusterClient, n, maxWrites int) *Writers {
-	w := &Writers{stop: make(chan struct{})}
+	w := &Writers{stop: make(chan struct{}), errs: map[string]int{}}
 	for g := 0; g < n; g++ {
 		w.wg.Add(1)
 		go func() {
@@ -55,6 +57,7 @@ func StartWriters(c *redis.ClusterClient, n, maxWrites int) *Writers {
 					last = now
 				} else {
 					w.fails++
+					w.errs[err.Error()]++
 				}
 				w.mu.Unlock()
 			}
@@ -74,6 +77,17 @@ func (w *Writers) Halt() {
 func (w *Writers) Acked() int                { return len(w.acked) }
 func (w *Writers) Fails() int                { return w.fails }
 func (w *Writers) LongestGap() time.Duration { return w.gap }
+
+// Errors counts the failed writes by error.
+func (w *Writers) Errors() map[string]int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[string]int, len(w.errs))
+	for k, v := range w.errs {
+		out[k] = v
+	}
+	return out
+}
 
 // CheckAcked fails t unless every acknowledged write reads back.
 func (w *Writers) CheckAcked(t testing.TB, c *redis.ClusterClient) {

@@ -2,8 +2,11 @@ package controller
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,7 +17,9 @@ import (
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
 	"redis-operator/pkg/controller/internal/testcluster"
 	"redis-operator/pkg/controller/objects"
+	"redis-operator/pkg/redisops"
 	"redis-operator/pkg/redisops/conf"
+	"redis-operator/pkg/redisops/topology"
 	"redis-operator/test/tlstest"
 )
 
@@ -83,4 +88,36 @@ func TestTheNodesCertificateStepsTowardsTheSecrets(t *testing.T) {
 	cert := certificateOf(first, expired)
 	require.ErrorContains(t, cert.refused, "not now")
 	require.Equal(t, first.ClientCredentials(t).Leaf.SerialNumber, cert.creds.Leaf.SerialNumber)
+}
+
+// Nodes that run other links than status.links names (the status write of a switch was lost)
+// are followed: the operator reaches them the way they answer and says so; nodes that answer
+// neither way (down) change nothing.
+func TestTheOperatorFollowsTheLinksTheNodesRun(t *testing.T) {
+	rc := testcluster.Cluster("rc")
+	rc.Spec.TLS = &redisv1beta1.TLSSpec{SecretName: "certs"}
+	rc.Status.Links = redisv1beta1.LinksPlain
+	host, port, _ := strings.Cut(testcluster.Addr(0), ":")
+	p, _ := strconv.Atoi(port)
+	rc.Status.Nodes = []redisv1beta1.NodeStatus{{Pod: "rc-0", IP: host, Port: int32(p)}}
+	creds := tlstest.NewCA(t, "nodes-ca").ValidNode(t)
+	f := newFixture(t)
+	f.clusters = []*redisv1beta1.RedisCluster{rc}
+	f.secrets = []*corev1.Secret{objects.NodeCertificateSecret(rc, creds.SecretData())}
+	c, _, _ := f.newController()
+	answering := &fakeRedis{view: testcluster.View(testcluster.Healthy()...)}
+	silent := &fakeRedis{view: &topology.ClusterView{Nodes: map[string]*topology.NodeState{}}}
+	follow := func(tlsAnswers, plainAnswers bool) *redisv1beta1.RedisCluster {
+		c.redis = redisConnections{connect: func(config *tls.Config, _ ...string) redisops.Cluster {
+			if (config != nil && tlsAnswers) || (config == nil && plainAnswers) {
+				return answering
+			}
+			return silent
+		}}
+		return c.followLinks(context.Background(), rc, c.nodeCertificateOf(rc), nil)
+	}
+	require.Equal(t, redisv1beta1.LinksTLS, follow(true, false).Status.Links, "the nodes run TLS")
+	require.Equal(t, redisv1beta1.LinksPlain, rc.Status.Links, "the cached object is left as it is")
+	require.Same(t, rc, follow(false, true), "the nodes run what the status says")
+	require.Same(t, rc, follow(false, false), "down, not another mode")
 }

@@ -44,15 +44,18 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 		c.queue.AddAfter(key, renewIn)
 	}
 	cert := c.nodeCertificateOf(rc)
+	passwords := objects.Passwords(c.configSecret(rc), password)
+	stored := rc // the status is written against the cluster as stored
 	var creds *redisops.TLSCredentials
 	if cert != nil {
 		if cert.creds == nil { // no certificate the nodes could start with yet
 			c.recordEvent(rc, corev1.EventTypeWarning, plan.ReasonTLSSecretRefused, "%v: the nodes start once it holds a usable certificate", cert.refused)
 			return cert.refused
 		}
+		rc = c.followLinks(ctx, rc, cert, passwords)
 		creds = linkCredentials(rc, cert)
 	}
-	redis := c.redis.get(key, objects.Passwords(c.configSecret(rc), password), creds)
+	redis := c.redis.get(key, passwords, creds)
 	o, report, err := c.observe(ctx, rc, redis, password, creds)
 	if err != nil {
 		return err
@@ -67,7 +70,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	if record := plan.Report(&status, rc.Generation, done, o.Now); record != nil && report != nil && report.Running {
 		report.task.update(record)
 	}
-	heldBack, err := c.status.write(ctx, rc, status, time.Now())
+	heldBack, err := c.status.write(ctx, stored, status, time.Now())
 	if err != nil {
 		return err
 	}

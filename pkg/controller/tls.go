@@ -198,6 +198,42 @@ func linkCredentials(rc *redisv1beta1.RedisCluster, cert *nodeCertificate) *redi
 	return cert.creds
 }
 
+// followLinks is rc as its nodes run: when a node status.links names does not answer that way
+// but does the other (a switch whose status write was lost, the operator stopped in between),
+// rc with status.links saying so, and an Event; otherwise rc. Without it the operator would
+// never reach the nodes again.
+func (c *Controller) followLinks(ctx context.Context, rc *redisv1beta1.RedisCluster, cert *nodeCertificate, passwords []string) *redisv1beta1.RedisCluster {
+	var addr string
+	for _, n := range rc.Status.Nodes {
+		if n.IP != "" {
+			addr = fmt.Sprintf("%s:%d", n.IP, n.Port)
+			break
+		}
+	}
+	if cert == nil || addr == "" {
+		return rc
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	current := c.redis.get(keyOf(rc), passwords, linkCredentials(rc, cert))
+	if current.View(ctx, []string{addr}).Nodes[addr].Err == nil {
+		return rc
+	}
+	other := rc.DeepCopy()
+	other.Status.Links = redisv1beta1.LinksTLS
+	if rc.RunsTLS() {
+		other.Status.Links = redisv1beta1.LinksPlain
+	}
+	probe := c.redis.connect(tlsConfigOf(linkCredentials(other, cert)), passwords...)
+	defer probe.Close()
+	if probe.View(ctx, []string{addr}).Nodes[addr].Err != nil {
+		return rc // down, not another mode
+	}
+	c.recordEvent(rc, corev1.EventTypeWarning, plan.ReasonSwitchingLinks, "Node %s answers with %s links, not the %s links status.links named: following the nodes",
+		addr, other.Status.Links, rc.Status.Links)
+	return other
+}
+
 // tlsConfigOf is a TLS client configuration of creds, nil for none.
 func tlsConfigOf(creds *redisops.TLSCredentials) *tls.Config {
 	if creds == nil {

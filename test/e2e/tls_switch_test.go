@@ -111,8 +111,19 @@ func TestTLSTurnedOnAndOffKeepsEveryKey(t *testing.T) {
 
 	start := time.Now()
 	patchCluster(t, ns, "tls-switch", `{"spec":{"tls":{"secretName":"switch-tls","authClients":"optional"}}}`)
+	// A client of TLS alone, from the switch on: what a client that moved with it sees of the
+	// roll that follows.
+	framework.WaitFor(t, 4*time.Minute, "the links switched to TLS", func() (bool, error) {
+		return f.Cluster(t, ns, "tls-switch").Status.Links == redisv1beta1.LinksTLS, nil
+	})
+	switched := time.Since(start)
+	tlsOnly := framework.StartWriters(redisClusterClient(t, rc, clients), 4, 1000000)
 	rc = waitLinks(t, ns, "tls-switch", redisv1beta1.LinksTLS)
 	on := time.Since(start)
+	tlsOnly.Halt()
+	tlsOnly.CheckAcked(t, redisClusterClient(t, rc, clients))
+	t.Logf("links TLS %s after the change; a TLS client from then on through the roll: %d writes acknowledged, longest gap %s, %d failed",
+		switched.Round(10*time.Millisecond), tlsOnly.Acked(), tlsOnly.LongestGap(), tlsOnly.Fails())
 	plain := redis.NewClient(&redis.Options{Addr: framework.NodeAddrs(rc)[0], MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: time.Second})
 	require.Error(t, plain.Ping(context.Background()).Err(), "a plain connection to TLS links")
 	_ = plain.Close()

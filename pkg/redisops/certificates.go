@@ -29,15 +29,13 @@ func (a *Admin) ServedCertificate(ctx context.Context, addr string) (*x509.Certi
 	return conn.(*tls.Conn).ConnectionState().PeerCertificates[0], nil
 }
 
-var tlsFileDirectives = []string{"tls-cert-file", "tls-key-file", "tls-ca-cert-file"}
-
 func (a *Admin) certificatePaths(ctx context.Context, addr string) ([]string, error) {
 	got, err := a.Client(addr).ConfigGet(ctx, "tls-*-file").Result()
 	if err != nil {
 		return nil, err
 	}
-	paths := make([]string, len(tlsFileDirectives))
-	for i, name := range tlsFileDirectives {
+	paths := make([]string, len(conf.TLSFileDirectives))
+	for i, name := range conf.TLSFileDirectives {
 		if paths[i] = got[name]; paths[i] == "" {
 			return nil, fmt.Errorf("the node runs without %s", name)
 		}
@@ -60,7 +58,7 @@ func (a *Admin) ReloadCertificate(ctx context.Context, addr string, files conf.C
 		if name != "" {
 			paths[i] = path.Join(path.Dir(paths[i]), name)
 		}
-		args = append(args, tlsFileDirectives[i], paths[i])
+		args = append(args, conf.TLSFileDirectives[i], paths[i])
 	}
 	return a.Client(addr).Do(ctx, args...).Err()
 }
@@ -78,7 +76,7 @@ func (a *Admin) SwitchTLS(ctx context.Context, addr string, port int, files *con
 			return err
 		}
 		for i, name := range []string{files.Cert, files.Key, files.CA} {
-			args = append(args, tlsFileDirectives[i], path.Join(path.Dir(paths[i]), name))
+			args = append(args, conf.TLSFileDirectives[i], path.Join(path.Dir(paths[i]), name))
 		}
 		args = append(args, "tls-auth-clients", authClients, "tls-replication", "yes", "tls-cluster", "yes", "port", 0, "tls-port", port)
 	} else {

@@ -36,17 +36,14 @@ func CertificatesToCheck(o *Observation) []string {
 	return out
 }
 
-// tlsFileDirectives are the directives naming the files a TLS node runs with.
-var tlsFileDirectives = []string{"tls-cert-file", "tls-key-file", "tls-ca-cert-file"}
-
 // loadedVersion is the version of the node-certificate files node st runs with, "" for the
 // files it started with; false when its files were not read.
 func loadedVersion(st *topology.NodeState) (string, bool) {
 	if st == nil || st.Err != nil || st.Config == nil {
 		return "", false
 	}
-	name := func(directive string) string { return path.Base(st.Config[directive]) }
-	return objects.LoadedVersion(conf.CertificateFiles{Cert: name("tls-cert-file"), Key: name("tls-key-file"), CA: name("tls-ca-cert-file")}), true
+	name := func(i int) string { return path.Base(st.Config[conf.TLSFileDirectives[i]]) }
+	return objects.LoadedVersion(conf.CertificateFiles{Cert: name(0), Key: name(1), CA: name(2)}), true
 }
 
 // CertificateSettled reports whether every answering node of a TLS cluster runs the

@@ -29,7 +29,7 @@ func ReadBackDirectives(o *Observation) []string {
 		out = append(out, k)
 	}
 	if o.Cluster.Spec.TLS != nil || o.Cluster.RunsTLS() {
-		out = append(out, tlsFileDirectives...)
+		out = append(out, conf.TLSFileDirectives...)
 	}
 	sort.Strings(out)
 	return out

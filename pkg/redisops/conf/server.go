@@ -32,10 +32,18 @@ type TLS struct {
 // Args are the redis-server arguments that make port the node's one client port, over TLS, and
 // put the cluster bus and replication on TLS.
 func (t TLS) Args(port int32) []string {
-	return []string{"--port", "0", "--tls-port", strconv.Itoa(int(port)),
-		"--tls-cluster", "yes", "--tls-replication", "yes",
-		"--tls-cert-file", t.CertFile, "--tls-key-file", t.KeyFile, "--tls-ca-cert-file", t.CAFile,
-		"--tls-auth-clients", t.AuthClients}
+	return append([]string{"--port", "0", "--tls-port", strconv.Itoa(int(port)),
+		"--tls-cluster", "yes", "--tls-replication", "yes"}, t.fileArgs()...)
+}
+
+// TLSFileDirectives are the directives naming the files a TLS node runs with: its certificate,
+// key and CA, in that order.
+var TLSFileDirectives = []string{"tls-cert-file", "tls-key-file", "tls-ca-cert-file"}
+
+// fileArgs name t's files and tls-auth-clients.
+func (t TLS) fileArgs() []string {
+	return []string{"--" + TLSFileDirectives[0], t.CertFile, "--" + TLSFileDirectives[1], t.KeyFile,
+		"--" + TLSFileDirectives[2], t.CAFile, "--tls-auth-clients", t.AuthClients}
 }
 
 // PortArgs are the arguments of s's client port and TLS.
@@ -45,8 +53,7 @@ func (s Server) PortArgs() []string {
 		return []string{"--port", strconv.Itoa(int(s.Port))}
 	case s.PlainLinks:
 		// Redis loads the files only when a link uses TLS; named, they tell where they are.
-		return []string{"--port", strconv.Itoa(int(s.Port)), "--tls-cert-file", s.TLS.CertFile, "--tls-key-file", s.TLS.KeyFile,
-			"--tls-ca-cert-file", s.TLS.CAFile, "--tls-auth-clients", s.TLS.AuthClients}
+		return append([]string{"--port", strconv.Itoa(int(s.Port))}, s.TLS.fileArgs()...)
 	}
 	return s.TLS.Args(s.Port)
 }

@@ -102,6 +102,26 @@ func TestPlanBootstrap(t *testing.T) {
 		}
 		require.Len(t, masters, 3, "one replica per master")
 	})
+	// CI saw this: the replicas were paired as they joined, and the last one found only the
+	// master on its own host left.
+	t.Run("a replica still joining is counted when its peers are paired", func(t *testing.T) {
+		nodes := testcluster.Healthy()
+		for i := 3; i < 6; i++ {
+			nodes[i].Master, nodes[i].MasterID, nodes[i].LinkUp = true, "", false
+			nodes[i].Host = nodes[i-3].Host
+		}
+		nodes[5].Strangers = []string{"m0"}
+		p := planOf(clusterFixture(3, 1, nodes...))
+		require.Equal(t, []string{"wait", "replicate", "replicate"}, kinds(p))
+		for _, a := range p.Actions[1:] {
+			index, _ := strconv.Atoi(a.Addr[len(a.Addr)-1:])
+			nodes[index].Master, nodes[index].MasterID, nodes[index].LinkUp = false, a.NodeID, true
+		}
+		nodes[5].Strangers = nil
+		p = planOf(clusterFixture(3, 1, nodes...))
+		require.Equal(t, []string{"replicate"}, kinds(p))
+		require.NotEqual(t, "m2", p.Actions[0].NodeID, "node 5 is on master 2's host")
+	})
 	t.Run("a crash after part of the slots were assigned finishes the split", func(t *testing.T) {
 		nodes := testcluster.EmptyNodes(6, true)
 		nodes[0].Slots = topology.EvenSplit(3)[0:1]

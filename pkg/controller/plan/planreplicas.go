@@ -47,7 +47,7 @@ func planReplicas(o *liveCluster, nodes []reachableMember, byID map[string]reach
 		return nil
 	}
 	var out []Action
-	var joined []reachableMember
+	var joined, joining []reachableMember
 	for _, n := range free {
 		knowsAll := true
 		for _, m := range masters {
@@ -56,6 +56,7 @@ func planReplicas(o *liveCluster, nodes []reachableMember, byID map[string]reach
 		if knowsAll {
 			joined = append(joined, n)
 		} else {
+			joining = append(joining, n)
 			out = append(out, WaitFor{Because(fmt.Sprintf("node %d is still joining the cluster", n.Index))})
 		}
 	}
@@ -70,11 +71,18 @@ func planReplicas(o *liveCluster, nodes []reachableMember, byID map[string]reach
 			free = free[1:]
 		}
 	}
-	free = withoutNewMasters(o, nodes, free)
-	for len(free) > 0 {
+	// Nodes still joining are paired too, and attached in a later sync: paired one at a time as
+	// they join, the last could find only the master on its own host left.
+	pending := len(joining)
+	free = append(withoutNewMasters(o, nodes, free), joining...)
+	for len(free) > pending {
 		r, m := bestReplicaPair(free, masters, replicasOf)
-		out = append(out, Replicate{Because(fmt.Sprintf("make node %d a replica of node %d", free[r].Index, masters[m].Index)),
-			free[r].Addr(), masters[m].Self.ID})
+		if r < len(free)-pending {
+			out = append(out, Replicate{Because(fmt.Sprintf("make node %d a replica of node %d", free[r].Index, masters[m].Index)),
+				free[r].Addr(), masters[m].Self.ID})
+		} else {
+			pending--
+		}
 		replicasOf[masters[m].Self.ID] = append(replicasOf[masters[m].Self.ID], free[r])
 		free = append(free[:r], free[r+1:]...)
 	}

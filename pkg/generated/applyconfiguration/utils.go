@@ -33,6 +33,12 @@ import (
 func ForKind(kind schema.GroupVersionKind) interface{} {
 	switch kind {
 	// Group=redis.redis, Version=v1beta1
+	case v1beta1.SchemeGroupVersion.WithKind("BackupDestination"):
+		return &redisv1beta1.BackupDestinationApplyConfiguration{}
+	case v1beta1.SchemeGroupVersion.WithKind("BackupShard"):
+		return &redisv1beta1.BackupShardApplyConfiguration{}
+	case v1beta1.SchemeGroupVersion.WithKind("BackupSpec"):
+		return &redisv1beta1.BackupSpecApplyConfiguration{}
 	case v1beta1.SchemeGroupVersion.WithKind("CertificateStatus"):
 		return &redisv1beta1.CertificateStatusApplyConfiguration{}
 	case v1beta1.SchemeGroupVersion.WithKind("ExporterSpec"):
@@ -45,10 +51,20 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &redisv1beta1.PersistenceSpecApplyConfiguration{}
 	case v1beta1.SchemeGroupVersion.WithKind("RedisCluster"):
 		return &redisv1beta1.RedisClusterApplyConfiguration{}
+	case v1beta1.SchemeGroupVersion.WithKind("RedisClusterBackup"):
+		return &redisv1beta1.RedisClusterBackupApplyConfiguration{}
+	case v1beta1.SchemeGroupVersion.WithKind("RedisClusterBackupSpec"):
+		return &redisv1beta1.RedisClusterBackupSpecApplyConfiguration{}
+	case v1beta1.SchemeGroupVersion.WithKind("RedisClusterBackupStatus"):
+		return &redisv1beta1.RedisClusterBackupStatusApplyConfiguration{}
 	case v1beta1.SchemeGroupVersion.WithKind("RedisClusterSpec"):
 		return &redisv1beta1.RedisClusterSpecApplyConfiguration{}
 	case v1beta1.SchemeGroupVersion.WithKind("RedisClusterStatus"):
 		return &redisv1beta1.RedisClusterStatusApplyConfiguration{}
+	case v1beta1.SchemeGroupVersion.WithKind("RestoreSpec"):
+		return &redisv1beta1.RestoreSpecApplyConfiguration{}
+	case v1beta1.SchemeGroupVersion.WithKind("RestoreStatus"):
+		return &redisv1beta1.RestoreStatusApplyConfiguration{}
 	case v1beta1.SchemeGroupVersion.WithKind("TLSSpec"):
 		return &redisv1beta1.TLSSpecApplyConfiguration{}
 	case v1beta1.SchemeGroupVersion.WithKind("UserSpec"):

@@ -27,7 +27,7 @@ var (
 )
 
 func addKnownTypes(scheme *runtime.Scheme) error {
-	scheme.AddKnownTypes(SchemeGroupVersion, &RedisCluster{}, &RedisClusterList{})
+	scheme.AddKnownTypes(SchemeGroupVersion, &RedisCluster{}, &RedisClusterList{}, &RedisClusterBackup{}, &RedisClusterBackupList{})
 	metav1.AddToGroupVersion(scheme, SchemeGroupVersion)
 	return nil
 }

@@ -30,10 +30,13 @@ type crdSchema struct {
 }
 
 func loadCRDSchema(t *testing.T) *crdSchema {
+	return loadCRDSchemaOf(t, "redis.redis_redisclusters.yaml")
+}
+
+// loadCRDSchemaOf loads the schema of the chart's CRD file.
+func loadCRDSchemaOf(t *testing.T, file string) *crdSchema {
 	t.Helper()
-	_, here, _, _ := runtime.Caller(0)
-	path := filepath.Join(filepath.Dir(here), "../../../../charts/redis-operator/crds/redis.redis_redisclusters.yaml")
-	raw, err := os.ReadFile(path)
+	raw, err := os.ReadFile(crdFile(file))
 	require.NoError(t, err)
 
 	var crd apiextensionsv1.CustomResourceDefinition
@@ -67,6 +70,11 @@ func (s *crdSchema) validate(t *testing.T, manifest string) []string {
 		msgs = append(msgs, e.Error())
 	}
 	return msgs
+}
+
+func crdFile(name string) string {
+	_, here, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(here), "../../../../charts/redis-operator/crds", name)
 }
 
 // decodeManifest decodes like the API server does, integers as int64 rather than float64.
@@ -257,8 +265,13 @@ func TestConfigRefusesDirectivesThatBreakTheOperator(t *testing.T) {
 // TestCRDPassesTheAPIServersDefinitionChecks runs the shipped CRD through the checks the API
 // server makes when the CRD is created, the CEL rules' estimated cost among them.
 func TestCRDPassesTheAPIServersDefinitionChecks(t *testing.T) {
-	_, here, _, _ := runtime.Caller(0)
-	raw, err := os.ReadFile(filepath.Join(filepath.Dir(here), "../../../../charts/redis-operator/crds/redis.redis_redisclusters.yaml"))
+	for _, file := range []string{"redis.redis_redisclusters.yaml", "redis.redis_redisclusterbackups.yaml"} {
+		t.Run(file, func(t *testing.T) { checkCRDDefinition(t, file) })
+	}
+}
+
+func checkCRDDefinition(t *testing.T, file string) {
+	raw, err := os.ReadFile(crdFile(file))
 	require.NoError(t, err)
 	var crd apiextensionsv1.CustomResourceDefinition
 	require.NoError(t, yaml.Unmarshal(raw, &crd))

@@ -73,6 +73,35 @@ type RedisClusterStatus struct {
 	// LastScaleTime is when masters or replicas were last changed by the operator or autoscaling.
 	// +optional
 	LastScaleTime *metav1.Time `json:"lastScaleTime,omitempty"`
+
+	// Restore is the restore spec.restore asked for, once the operator read its manifest.
+	// +optional
+	Restore *RestoreStatus `json:"restore,omitempty"`
+}
+
+// Phases of a restore.
+const (
+	RestoreRunning   = "Running"
+	RestoreSucceeded = "Succeeded"
+	RestoreFailed    = "Failed"
+)
+
+// RestoreStatus is a restore's progress and the backup's shards it puts in place.
+type RestoreStatus struct {
+	// Phase is Running until every shard's node serves the backup's keys, then Succeeded;
+	// Failed when a snapshot or a key count does not match the manifest.
+	// +kubebuilder:validation:Enum=Running;Succeeded;Failed
+	Phase string `json:"phase"`
+
+	// Location is s3://<bucket>/<key prefix>/ of the backup.
+	Location string `json:"location"`
+
+	// Message says what failed, or what the restore waits for.
+	// +optional
+	Message string `json:"message,omitempty"`
+
+	// Shards are the backup's shards: shard K is put in place on node K.
+	Shards []BackupShard `json:"shards"`
 }
 
 // NodeStatus describes one Redis node.

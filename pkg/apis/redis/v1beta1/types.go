@@ -49,6 +49,7 @@ type RedisCluster struct {
 // +kubebuilder:validation:XValidation:rule="self.basePort + self.masters * (1 + (has(self.replicas) ? self.replicas : 1)) + 19999 <= 65535",fieldPath=".basePort",message="basePort leaves no room for every node's ports: node N uses basePort+N, basePort+N+10000 (cluster bus) and basePort+N+20000 (exporter), all of which must stay <= 65535"
 // +kubebuilder:validation:XValidation:rule="!has(self.maxMasters) || self.basePort + self.maxMasters * (1 + (has(self.replicas) ? self.replicas : 1)) + 19999 <= 65535",fieldPath=".maxMasters",message="maxMasters leaves no room for every node's ports above basePort (node N uses basePort+N+20000, which must stay <= 65535)"
 // +kubebuilder:validation:XValidation:rule="!has(self.minMasters) || !has(self.maxMasters) || self.minMasters <= self.maxMasters",fieldPath=".minMasters",message="minMasters must not exceed maxMasters"
+// +kubebuilder:validation:XValidation:rule="has(self.restore) == has(oldSelf.restore)",fieldPath=".restore",message="spec.restore is set only when a cluster is created: a restore over a cluster that holds data is refused"
 type RedisClusterSpec struct {
 	// Image is the Redis server image. A tag may be given here or in tag.
 	// +kubebuilder:validation:MinLength=1
@@ -128,6 +129,17 @@ type RedisClusterSpec struct {
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=64
 	Users []UserSpec `json:"users,omitempty"`
+
+	// Backup is where the cluster's backups go, and when scheduled ones are taken.
+	// +optional
+	Backup *BackupSpec `json:"backup,omitempty"`
+
+	// Restore fills a new cluster from a backup: each shard's snapshot is put in place before
+	// its node starts, the slots are assigned as the backup had them, and a different masters
+	// count is then reached by moving slots. Set only when the cluster is created.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.restore is immutable: it fills a new cluster once"
+	Restore *RestoreSpec `json:"restore,omitempty"`
 
 	// Config holds extra redis.conf directives passed to every node. Directives the operator
 	// manages itself are refused.

@@ -55,6 +55,8 @@ func (f *sharedInformerFactory) ForResource(resource schema.GroupVersionResource
 	// Group=redis.redis, Version=v1beta1
 	case v1beta1.SchemeGroupVersion.WithResource("redisclusters"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Redis().V1beta1().RedisClusters().Informer()}, nil
+	case v1beta1.SchemeGroupVersion.WithResource("redisclusterbackups"):
+		return &genericInformer{resource: resource.GroupResource(), informer: f.Redis().V1beta1().RedisClusterBackups().Informer()}, nil
 
 	}
 

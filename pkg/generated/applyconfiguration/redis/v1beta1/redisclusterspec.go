@@ -71,6 +71,12 @@ type RedisClusterSpecApplyConfiguration struct {
 	// on every node, and kept in the config file nodes start with; users the list does not
 	// name are removed from the nodes.
 	Users []UserSpecApplyConfiguration `json:"users,omitempty"`
+	// Backup is where the cluster's backups go, and when scheduled ones are taken.
+	Backup *BackupSpecApplyConfiguration `json:"backup,omitempty"`
+	// Restore fills a new cluster from a backup: each shard's snapshot is put in place before
+	// its node starts, the slots are assigned as the backup had them, and a different masters
+	// count is then reached by moving slots. Set only when the cluster is created.
+	Restore *RestoreSpecApplyConfiguration `json:"restore,omitempty"`
 	// Config holds extra redis.conf directives passed to every node. Directives the operator
 	// manages itself are refused.
 	Config map[string]redisv1beta1.ConfigValue `json:"config,omitempty"`
@@ -231,6 +237,22 @@ func (b *RedisClusterSpecApplyConfiguration) WithUsers(values ...*UserSpecApplyC
 		}
 		b.Users = append(b.Users, *values[i])
 	}
+	return b
+}
+
+// WithBackup sets the Backup field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Backup field is set to the value of the last call.
+func (b *RedisClusterSpecApplyConfiguration) WithBackup(value *BackupSpecApplyConfiguration) *RedisClusterSpecApplyConfiguration {
+	b.Backup = value
+	return b
+}
+
+// WithRestore sets the Restore field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Restore field is set to the value of the last call.
+func (b *RedisClusterSpecApplyConfiguration) WithRestore(value *RestoreSpecApplyConfiguration) *RedisClusterSpecApplyConfiguration {
+	b.Restore = value
 	return b
 }
 

@@ -51,6 +51,8 @@ type RedisClusterStatusApplyConfiguration struct {
 	LastMigration *MigrationStatusApplyConfiguration `json:"lastMigration,omitempty"`
 	// LastScaleTime is when masters or replicas were last changed by the operator or autoscaling.
 	LastScaleTime *metav1.Time `json:"lastScaleTime,omitempty"`
+	// Restore is the restore spec.restore asked for, once the operator read its manifest.
+	Restore *RestoreStatusApplyConfiguration `json:"restore,omitempty"`
 }
 
 // RedisClusterStatusApplyConfiguration constructs a declarative configuration of the RedisClusterStatus type for use with
@@ -154,5 +156,13 @@ func (b *RedisClusterStatusApplyConfiguration) WithLastMigration(value *Migratio
 // If called multiple times, the LastScaleTime field is set to the value of the last call.
 func (b *RedisClusterStatusApplyConfiguration) WithLastScaleTime(value metav1.Time) *RedisClusterStatusApplyConfiguration {
 	b.LastScaleTime = &value
+	return b
+}
+
+// WithRestore sets the Restore field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Restore field is set to the value of the last call.
+func (b *RedisClusterStatusApplyConfiguration) WithRestore(value *RestoreStatusApplyConfiguration) *RedisClusterStatusApplyConfiguration {
+	b.Restore = value
 	return b
 }

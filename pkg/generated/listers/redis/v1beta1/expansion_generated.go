@@ -25,3 +25,11 @@ type RedisClusterListerExpansion interface{}
 // RedisClusterNamespaceListerExpansion allows custom methods to be added to
 // RedisClusterNamespaceLister.
 type RedisClusterNamespaceListerExpansion interface{}
+
+// RedisClusterBackupListerExpansion allows custom methods to be added to
+// RedisClusterBackupLister.
+type RedisClusterBackupListerExpansion interface{}
+
+// RedisClusterBackupNamespaceListerExpansion allows custom methods to be added to
+// RedisClusterBackupNamespaceLister.
+type RedisClusterBackupNamespaceListerExpansion interface{}

@@ -26,6 +26,8 @@ import (
 type Interface interface {
 	// RedisClusters returns a RedisClusterInformer.
 	RedisClusters() TypedRedisClusterInformer
+	// RedisClusterBackups returns a RedisClusterBackupInformer.
+	RedisClusterBackups() TypedRedisClusterBackupInformer
 }
 
 type version struct {
@@ -42,4 +44,9 @@ func New(f internalinterfaces.SharedInformerFactory, namespace string, tweakList
 // RedisClusters returns a TypedRedisClusterInformer.
 func (v *version) RedisClusters() TypedRedisClusterInformer {
 	return &redisClusterInformer{factory: v.factory, namespace: v.namespace, tweakListOptions: v.tweakListOptions}
+}
+
+// RedisClusterBackups returns a TypedRedisClusterBackupInformer.
+func (v *version) RedisClusterBackups() TypedRedisClusterBackupInformer {
+	return &redisClusterBackupInformer{factory: v.factory, namespace: v.namespace, tweakListOptions: v.tweakListOptions}
 }

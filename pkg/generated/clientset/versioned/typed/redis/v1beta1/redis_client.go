@@ -29,6 +29,7 @@ import (
 type RedisV1beta1Interface interface {
 	RESTClient() rest.Interface
 	RedisClustersGetter
+	RedisClusterBackupsGetter
 }
 
 // RedisV1beta1Client is used to interact with features provided by the redis.redis group.
@@ -38,6 +39,10 @@ type RedisV1beta1Client struct {
 
 func (c *RedisV1beta1Client) RedisClusters(namespace string) RedisClusterInterface {
 	return newRedisClusters(c, namespace)
+}
+
+func (c *RedisV1beta1Client) RedisClusterBackups(namespace string) RedisClusterBackupInterface {
+	return newRedisClusterBackups(c, namespace)
 }
 
 // NewForConfig creates a new RedisV1beta1Client for the given config.

@@ -33,6 +33,10 @@ func (c *FakeRedisV1beta1) RedisClusters(namespace string) v1beta1.RedisClusterI
 	return newFakeRedisClusters(c, namespace)
 }
 
+func (c *FakeRedisV1beta1) RedisClusterBackups(namespace string) v1beta1.RedisClusterBackupInterface {
+	return newFakeRedisClusterBackups(c, namespace)
+}
+
 // RESTClient returns a RESTClient that is used to communicate
 // with API server by this client implementation.
 func (c *FakeRedisV1beta1) RESTClient() rest.Interface {

@@ -44,6 +44,12 @@ type podRunner struct {
 	// keyRefreshDue when they are next compared with their objects.
 	keyFilesWritten map[string]map[string]volumeFile
 	keyRefreshDue   time.Time
+	// initContainers run one at a time, in order, each to a zero exit, before containers start.
+	initContainers []*containerRun
+	// deleting is set once a run-to-completion pod is being deleted: nothing restarts.
+	deleting bool
+	// finished is set once a terminal phase is written: the runner then only awaits deletion.
+	finished bool
 }
 
 // containerRun is one container: its process, restarts and readiness.
@@ -70,6 +76,8 @@ type containerRun struct {
 	nextLive     time.Time
 	liveFailures int32
 	killing      bool
+	// previousExit is the exit before lastExit: the last state of a container that exited for good.
+	previousExit *corev1.ContainerStateTerminated
 }
 
 func newPodRunner(a *agent, pod *corev1.Pod, podIP string) *podRunner {
@@ -85,6 +93,10 @@ func (r *podRunner) run(ctx context.Context, latest <-chan *corev1.Pod) {
 	ticker := time.NewTicker(tick)
 	defer ticker.Stop()
 	for {
+		ticks := ticker.C
+		if r.finished {
+			ticks = nil
+		}
 		select {
 		case <-ctx.Done():
 			r.stopAll(maxGracePeriod)
@@ -100,13 +112,16 @@ func (r *podRunner) run(ctx context.Context, latest <-chan *corev1.Pod) {
 				// Not ctx: the pod's removal, which this call brings about, cancels it, and the
 				// call would report a delete that succeeded as failed.
 				deleteCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				r.reportTermination(deleteCtx)
 				r.a.finishDeletion(deleteCtx, pod)
 				cancel()
 				return
 			}
-		case <-ticker.C:
+		case <-ticks:
 		}
-		r.step(ctx)
+		if !r.finished {
+			r.step(ctx)
+		}
 	}
 }
 
@@ -134,6 +149,9 @@ func (r *podRunner) prepare(ctx context.Context) error {
 			return err
 		}
 		r.volumes[v.Name] = path
+	}
+	for _, c := range r.pod.Spec.InitContainers {
+		r.initContainers = append(r.initContainers, &containerRun{spec: c, cwd: r.workDir(c)})
 	}
 	for _, c := range r.pod.Spec.Containers {
 		r.containers = append(r.containers, &containerRun{spec: c, cwd: r.workDir(c)})
@@ -237,23 +255,21 @@ func (r *podRunner) setUp(ctx context.Context, c *containerRun) *corev1.Containe
 	return nil
 }
 
-// step restarts exited containers as the restart policy says, runs readiness probes and writes
-// the pod's status.
+// step runs the init containers, then restarts exited containers as the restart policy says,
+// runs readiness probes and writes the pod's status.
 func (r *podRunner) step(ctx context.Context) {
 	now := time.Now()
+	initialized := r.stepInit(ctx, now)
 	for _, c := range r.containers {
-		if c.notExecuted {
+		if c.notExecuted || !initialized {
 			continue
 		}
-		if c.proc != nil && c.proc.exited() {
-			c.lastExit = exitState(c.proc, c.startedAt)
-			c.proc, c.ready, c.successes, c.failures, c.liveFailures, c.killing = nil, false, 0, 0, 0, false
+		if c.reap() {
 			if !r.shouldRestart(c.lastExit.ExitCode) {
 				continue
 			}
 			c.restarts++
-			delay := min(time.Duration(1<<min(c.restarts, 6))*100*time.Millisecond, maxRestartDelay)
-			c.nextStart = now.Add(delay)
+			c.nextStart = now.Add(restartDelay(c.restarts))
 		}
 		if c.proc == nil && !c.nextStart.IsZero() && now.Before(c.nextStart) {
 			continue
@@ -276,12 +292,18 @@ func (r *podRunner) step(ctx context.Context) {
 	}
 	if pod, err := r.a.updateStatus(ctx, r.pod, status); err == nil {
 		r.pod, r.written = pod, &status
+		if isTerminal(status.Phase) {
+			r.finish()
+		}
 	} else if apierrors.IsNotFound(err) {
 		r.stopAll(maxGracePeriod)
 	}
 }
 
 func (r *podRunner) shouldRestart(exitCode int32) bool {
+	if r.deleting {
+		return false
+	}
 	switch r.pod.Spec.RestartPolicy {
 	case corev1.RestartPolicyNever:
 		return false
@@ -326,7 +348,7 @@ func (r *podRunner) start(ctx context.Context, c *containerRun) {
 
 // stopAll stops every container: SIGTERM, then SIGKILL after grace.
 func (r *podRunner) stopAll(grace time.Duration) {
-	for _, c := range r.containers {
+	for _, c := range r.allContainers() {
 		if c.proc != nil {
 			c.proc.stop(grace)
 		}

@@ -51,7 +51,7 @@ test: lint verify-codegen sandbox-binaries ## Every test: unit, chart, then inte
 	$(MAKE) test-chart
 	$(MAKE) test-system
 
-test-unit: ## Unit tests (fake clientsets, pure functions; pkg/redisops also starts real redis-server).
+test-unit: test-tools ## Unit tests (fake clientsets, pure functions; pkg/redisops also starts real redis-server, pkg/backup versitygw).
 	$(GO) test -count=1 -timeout 15m $(UNIT_PACKAGES)
 
 # The e2e tests install the chart, whose pods the sandbox runs from bin/redis-operator.oci.tar.
@@ -61,8 +61,8 @@ test-system: sandbox-binaries test-tools image ## Integration and e2e tests on r
 chart-tools: ## Build helm and promtool into bin/tools when missing or their pins changed.
 	hack/chart-tools.sh
 
-test-tools: ## Build Alertmanager (for the autoscaling e2e test) into bin/tools when missing or its pin changed.
-	hack/test-tools.sh alertmanager
+test-tools: ## Build Alertmanager (autoscaling e2e test) and versitygw (S3 server of test/s3test) into bin/tools when missing or a pin changed.
+	hack/test-tools.sh alertmanager versitygw
 
 test-chart: chart-tools ## Helm charts: lint, rendering, RBAC, values schema, alert rules (promtool).
 	$(GO) test -count=1 -timeout 10m ./test/chart/...
@@ -94,7 +94,7 @@ generate: ## Regenerate the client code and the CRD from pkg/apis.
 manifests: ## Regenerate the CRD in charts/redis-operator/crds.
 	hack/update-crds.sh
 
-sandbox-binaries: ## Build the control plane into bin/k8s and install redis-server and the redis exporter when missing.
+sandbox-binaries: ## Build the control plane into bin/k8s and versitygw into bin/tools, and install redis-server and the redis exporter when missing.
 	hack/sandbox-binaries.sh
 
 sandbox-up: sandbox-binaries bin/sandbox ## Start the sandbox in the background.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the sandbox's control plane into bin/k8s from the Go module proxy (Kubernetes and etcd
-# pinned in hack/tools/{etcd,k8s}/go.mod) and installs Debian's redis-server and redis exporter when missing. Rebuilds
+# pinned in hack/tools/{etcd,k8s}/go.mod) and its S3 server, versitygw, into bin/tools (through
+# hack/test-tools.sh, which the tests share), and installs Debian's redis-server and redis exporter when missing. Rebuilds
 # only when the pinned versions change; the Go build cache makes a rebuild on the same machine fast.
 set -euo pipefail
 
@@ -31,6 +32,7 @@ if [[ "${want}" != "${have}" || ${missing} -eq 1 ]]; then
 else
     echo "control plane binaries in ${BIN} are current"
 fi
+"${ROOT}/hack/test-tools.sh" versitygw
 
 # Debian's packages, when missing: redis-server and redis-cli, and the exporter the sandbox runs
 # for the sidecar's /redis_exporter. Each package starts a system service; the tests start their own.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds the test tools named as arguments (alertmanager, hey; default alertmanager) into bin/tools
-# from the Go module proxy, each pinned in hack/tools/<name>/go.mod. Rebuilds only when a binary
-# is missing or its pins changed, so a second run is a no-op.
+# Builds the test tools named as arguments (alertmanager, hey, versitygw; default alertmanager)
+# into bin/tools from the Go module proxy, each pinned in hack/tools/<name>/go.mod. Rebuilds only
+# when a binary is missing or its pins changed, so a second run is a no-op.
 set -euo pipefail
 
 # shellcheck source=lib/build-tool.sh
@@ -18,8 +18,13 @@ for tool in "${@:-alertmanager}"; do
     hey)
         build hey github.com/rakyll/hey ""
         ;;
+    versitygw)
+        # The S3 server of test/s3test and the sandbox; --version prints these.
+        build versitygw github.com/versity/versitygw/cmd/versitygw \
+            "-X main.Version=$(version versitygw github.com/versity/versitygw) -X main.Build=module -X main.BuildTime=none"
+        ;;
     *)
-        echo "unknown tool ${tool}; want alertmanager or hey" >&2
+        echo "unknown tool ${tool}; want alertmanager, hey or versitygw" >&2
         exit 2
         ;;
     esac

@@ -1,6 +1,6 @@
-// Command sandbox starts and stops the local Kubernetes sandbox: `up` runs it in the
-// background and returns once it is ready, `down` stops every process it started, `run` keeps
-// it in the foreground, `status` says whether it is up.
+// Command sandbox starts and stops the local Kubernetes sandbox and its S3 server: `up` runs it
+// in the background and returns once it is ready, `down` stops every process it started, `run`
+// keeps it in the foreground, `status` says whether it is up.
 package main
 
 import (
@@ -77,7 +77,8 @@ func daemonPid(dir string) int {
 // up starts `sandbox run` detached and waits until it reports ready.
 func up(opts sandbox.Options) error {
 	if pid := daemonPid(opts.Dir); pid != 0 {
-		fmt.Printf("sandbox already up (pid %d); kubeconfig: %s\n", pid, filepath.Join(opts.Dir, "kubeconfig"))
+		fmt.Printf("sandbox already up (pid %d); kubeconfig: %s\n%s\n", pid, filepath.Join(opts.Dir, "kubeconfig"),
+			sandbox.S3Settings(opts.Dir))
 		return nil
 	}
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
@@ -105,8 +106,8 @@ func up(opts sandbox.Options) error {
 	deadline := time.After(3 * time.Minute)
 	for {
 		if _, err := os.Stat(readyFile(opts.Dir)); err == nil {
-			fmt.Printf("sandbox up in %s (pid %d); kubeconfig: %s\n", time.Since(started).Round(100*time.Millisecond),
-				cmd.Process.Pid, filepath.Join(opts.Dir, "kubeconfig"))
+			fmt.Printf("sandbox up in %s (pid %d); kubeconfig: %s\n%s\n", time.Since(started).Round(100*time.Millisecond),
+				cmd.Process.Pid, filepath.Join(opts.Dir, "kubeconfig"), sandbox.S3Settings(opts.Dir))
 			return nil
 		}
 		select {
@@ -137,7 +138,7 @@ func run(opts sandbox.Options) error {
 	if err := os.WriteFile(readyFile(opts.Dir), nil, 0o644); err != nil {
 		return err
 	}
-	fmt.Printf("sandbox ready: kubeconfig %s, nodes %v\n", s.Kubeconfig(), s.NodeAddresses())
+	fmt.Printf("sandbox ready: kubeconfig %s, nodes %v\n%s\n", s.Kubeconfig(), s.NodeAddresses(), sandbox.S3Settings(opts.Dir))
 	ticker := time.NewTicker(2 * time.Second)
 	defer ticker.Stop()
 	for {
@@ -179,7 +180,7 @@ func down(dir string) error {
 
 func status(dir string) error {
 	if pid := daemonPid(dir); pid != 0 {
-		fmt.Printf("sandbox up (pid %d); kubeconfig: %s\n", pid, filepath.Join(dir, "kubeconfig"))
+		fmt.Printf("sandbox up (pid %d); kubeconfig: %s\n%s\n", pid, filepath.Join(dir, "kubeconfig"), sandbox.S3Settings(dir))
 		return nil
 	}
 	fmt.Println("sandbox down")

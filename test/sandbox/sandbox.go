@@ -1,6 +1,6 @@
 // Package sandbox runs a real Kubernetes control plane on loopback whose pods run as local
 // processes: etcd, kube-apiserver, kube-controller-manager and kube-scheduler built by
-// hack/sandbox-binaries.sh, plus one host-process node agent per node.
+// hack/sandbox-binaries.sh, plus one host-process node agent per node, and an S3 server (s3.go).
 package sandbox
 
 import (
@@ -31,14 +31,19 @@ type Options struct {
 	// ImageDir holds the OCI image archives (*.oci.tar) image containers run from (see
 	// images.go); BinDir's parent when empty: the repository's bin/, where `make image` writes.
 	ImageDir string
+	// ToolsDir holds versitygw; tools/ next to BinDir when empty: the repository's bin/tools,
+	// where hack/test-tools.sh builds.
+	ToolsDir string
 }
 
 // Sandbox is a running control plane with its node agents.
 type Sandbox struct {
 	dir, binDir  string
+	toolsDir     string
 	images       *imageStore
 	nodes        []nodeInfo
 	controlPlane []*process
+	s3           *process
 	cancel       context.CancelFunc
 	agents       sync.WaitGroup
 	client       kubernetes.Interface
@@ -84,9 +89,21 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 	if imageDir, err = filepath.Abs(imageDir); err != nil {
 		return nil, err
 	}
-	s := &Sandbox{dir: dir, binDir: binDir, images: newImageStore(imageDir)}
+	toolsDir := opts.ToolsDir
+	if toolsDir == "" {
+		toolsDir = filepath.Join(filepath.Dir(binDir), "tools")
+	}
+	if toolsDir, err = filepath.Abs(toolsDir); err != nil {
+		return nil, err
+	}
+	s := &Sandbox{dir: dir, binDir: binDir, toolsDir: toolsDir, images: newImageStore(imageDir)}
 	for i := 0; i < opts.Nodes; i++ {
 		s.nodes = append(s.nodes, nodeInfo{name: NodeName(i), address: NodeAddress(i), podPrefix: podPrefix(i)})
+	}
+	s3Ready, err := s.startS3(ctx)
+	if err != nil {
+		s.Stop()
+		return nil, err
 	}
 	if err := s.startControlPlane(ctx); err != nil {
 		s.Stop()
@@ -107,6 +124,10 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 		s.Stop()
 		return nil, err
 	}
+	if err := <-s3Ready; err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("S3 server: %w", err)
+	}
 	return s, nil
 }
 
@@ -115,7 +136,7 @@ func reset(dir string) error {
 	if _, err := KillLeftovers(dir); err != nil {
 		return err
 	}
-	for _, sub := range []string{"etcd", "pods", "volumes", "pids", "logs"} {
+	for _, sub := range []string{"etcd", "pods", "volumes", "pids", "logs", "s3", S3SettingsFile} {
 		if err := os.RemoveAll(filepath.Join(dir, sub)); err != nil {
 			return err
 		}
@@ -150,7 +171,8 @@ func (s *Sandbox) NodeAddresses() []string {
 	return out
 }
 
-// Stop stops the node agents (and with them every pod process) and then the control plane.
+// Stop stops the node agents (and with them every pod process), then the control plane and the
+// S3 server.
 func (s *Sandbox) Stop() {
 	if s.cancel != nil {
 		s.cancel()
@@ -159,15 +181,21 @@ func (s *Sandbox) Stop() {
 	for i := len(s.controlPlane) - 1; i >= 0; i-- {
 		s.controlPlane[i].stop(processStopWait)
 	}
+	if s.s3 != nil {
+		s.s3.stop(processStopWait)
+	}
 	_, _ = KillLeftovers(s.dir)
 }
 
-// Failed returns an error when a control plane process has exited.
+// Failed returns an error when a control plane process or the S3 server has exited.
 func (s *Sandbox) Failed() error {
 	for _, p := range s.controlPlane {
 		if p.exited() {
 			return fmt.Errorf("%s exited: %v", p.name, p.err)
 		}
+	}
+	if s.s3 != nil && s.s3.exited() {
+		return fmt.Errorf("%s exited: %v (see logs/versitygw.log)", s.s3.name, s.s3.err)
 	}
 	return nil
 }

@@ -40,6 +40,11 @@ type Options struct {
 	// PlainLinks keeps the links of servers with TLS files plain: the files are only named, for
 	// a switch to TLS while the servers run.
 	PlainLinks bool
+	// Dir, when set, is the servers' directory instead of a new temporary one: a test starts a
+	// server over data it put there. The servers share it, so give it to one server.
+	Dir string
+	// AppendOnly runs the servers with appendonly yes, as the operator's nodes run.
+	AppendOnly bool
 }
 
 // StartServers starts n cluster-enabled redis-server processes on 127.0.0.1 with free client and
@@ -52,7 +57,10 @@ func StartServers(t testing.TB, n int, opts Options) []*Server {
 	if opts.NodeTimeout == 0 {
 		opts.NodeTimeout = 2000
 	}
-	dir := t.TempDir()
+	dir := opts.Dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	var servers []*Server
 	for i := 0; i < n; i++ {
 		s, err := startServer(dir, opts)
@@ -71,6 +79,10 @@ func startServer(dir string, opts Options) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
+		appendOnly := "no"
+		if opts.AppendOnly {
+			appendOnly = "yes"
+		}
 		ports := conf.Server{Port: int32(port), TLS: opts.TLS, PlainLinks: opts.PlainLinks}.PortArgs()
 		if opts.Include != "" {
 			ports = append([]string{"--include", opts.Include}, ports...)
@@ -78,7 +90,7 @@ func startServer(dir string, opts Options) (*Server, error) {
 		cmd := exec.Command("redis-server", append(ports, "--bind", "127.0.0.1",
 			"--cluster-enabled", "yes", "--cluster-config-file", fmt.Sprintf("nodes-%d.conf", port),
 			"--cluster-node-timeout", strconv.Itoa(opts.NodeTimeout),
-			"--dir", dir, "--save", "", "--appendonly", "no",
+			"--dir", dir, "--save", "", "--appendonly", appendOnly,
 			"--repl-diskless-sync-delay", "0", "--daemonize", "no", "--logfile", fmt.Sprintf("redis-%d.log", port))...)
 		cmd.Dir = dir
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

@@ -32,6 +32,7 @@ type options struct {
 	logLevel            string
 	shutdownGracePeriod time.Duration
 	certificateValidity time.Duration
+	backupImage         string
 	leaderElectionLease time.Duration
 	leaderElectionRenew time.Duration
 	leaderElectionRetry time.Duration
@@ -63,6 +64,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.logLevel, "log-level", "info", "Log level: debug, info, warn or error.")
 	fs.DurationVar(&o.shutdownGracePeriod, "shutdown-grace-period", 20*time.Second, "Longest wait at shutdown for running slot migrations to stop between two batches of slots.")
 	fs.DurationVar(&o.certificateValidity, "tls-certificate-validity", 90*24*time.Hour, "Validity of the node certificates the operator makes for TLS clusters without a spec.tls.secretName; each is renewed once a third of it is left.")
+	fs.StringVar(&o.backupImage, "backup-image", defaultBackupImage(), "Image the backup Jobs run: the operator's own, whose backup-shard command streams a shard into the store; "+
+		"$OPERATOR_IMAGE by default, which the chart sets.")
 	fs.IntVar(&o.kubeAPIQPS, "kube-api-qps", 50, "Requests per second to the API server.")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of requests to the API server.")
 	fs.BoolVar(&o.version, "version", false, "Print the version and exit.")
@@ -104,6 +107,14 @@ func newLogger(level string) (zerolog.Logger, error) {
 }
 
 func main() {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "backup-shard":
+			os.Exit(runShardCommand(os.Args[1], os.Args[2:], backupShard))
+		case "restore-shard":
+			os.Exit(runShardCommand(os.Args[1], os.Args[2:], restoreShard))
+		}
+	}
 	opts, err := parseFlags(os.Args[1:])
 	if err != nil {
 		os.Exit(2)

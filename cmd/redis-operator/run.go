@@ -30,6 +30,7 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"redis-operator/pkg/controller"
+	"redis-operator/pkg/controller/backups"
 	"redis-operator/pkg/controller/objects"
 	clientset "redis-operator/pkg/generated/clientset/versioned"
 	redisscheme "redis-operator/pkg/generated/clientset/versioned/scheme"
@@ -105,8 +106,19 @@ func run(ctx context.Context, opts *options, log zerolog.Logger) error {
 		Secrets:  secretInformers.Core().V1().Secrets(),
 		Nodes:    nodeInformers.Core().V1().Nodes(),
 		Budgets:  kubeInformers.Policy().V1().PodDisruptionBudgets(),
+		Backups:  redisInformers.Redis().V1beta1().RedisClusterBackups(),
 	}, recorder, controller.NewMetrics(registry), log, controller.Config{ShutdownGracePeriod: opts.shutdownGracePeriod,
-		CertificateValidity: opts.certificateValidity})
+		CertificateValidity: opts.certificateValidity, BackupImage: opts.backupImage})
+	if err != nil {
+		return err
+	}
+
+	backupCtrl, err := backups.New(kubeClient, redisClient, backups.Informers{
+		Backups:  redisInformers.Redis().V1beta1().RedisClusterBackups(),
+		Clusters: redisInformers.Redis().V1beta1().RedisClusters(),
+		Jobs:     kubeInformers.Batch().V1().Jobs(),
+		Secrets:  secretInformers.Core().V1().Secrets(),
+	}, recorder, log, backups.Config{Image: opts.backupImage})
 	if err != nil {
 		return err
 	}
@@ -191,12 +203,16 @@ func run(ctx context.Context, opts *options, log zerolog.Logger) error {
 		}
 	}()
 
-	if !opts.leaderElect {
-		return ctrl.Run(runCtx, opts.workers)
+	reconcile := func(ctx context.Context) error {
+		backupErr := make(chan error, 1)
+		go func() { backupErr <- backupCtrl.Run(ctx, 2) }()
+		err := ctrl.Run(ctx, opts.workers)
+		return errors.Join(err, <-backupErr)
 	}
-	return runAsLeader(runCtx, opts, kubeClient, recorder, leaderHealth, log, func(leaderCtx context.Context) error {
-		return ctrl.Run(leaderCtx, opts.workers)
-	})
+	if !opts.leaderElect {
+		return reconcile(runCtx)
+	}
+	return runAsLeader(runCtx, opts, kubeClient, recorder, leaderHealth, log, reconcile)
 }
 
 // runAsLeader runs work only while this replica holds the Lease. At shutdown the work is stopped

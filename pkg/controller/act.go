@@ -86,7 +86,7 @@ func (c *Controller) act(ctx context.Context, rc *redisv1beta1.RedisCluster, red
 	for _, a := range d.Actions {
 		var err error
 		switch a := a.(type) {
-		case plan.WaitFor, plan.WaitForData, plan.NotEnoughMemory, plan.AddTemporaryNode:
+		case plan.WaitFor, plan.WaitForData, plan.WaitForBackup, plan.NotEnoughMemory, plan.AddTemporaryNode:
 			continue // a temporary node's pod is among the decision's pods
 		case plan.ReplacePod:
 			err = c.deleteOutdated(ctx, rc, redis, a)

@@ -62,6 +62,9 @@ func (c *Controller) createNodePod(ctx context.Context, rc *redisv1beta1.RedisCl
 	for k, v := range annotations {
 		want.Annotations[k] = v
 	}
+	if err := c.restorePod(rc, want, index); err != nil {
+		return err
+	}
 	pod, err := c.kubeClient.CoreV1().Pods(rc.Namespace).Create(ctx, want, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		return nil

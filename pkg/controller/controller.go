@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -27,7 +26,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
-	"redis-operator/pkg/controller/objects"
+	"redis-operator/pkg/controller/backups"
 	"redis-operator/pkg/controller/plan"
 	clientset "redis-operator/pkg/generated/clientset/versioned"
 	redisinformers "redis-operator/pkg/generated/informers/externalversions/redis/v1beta1"
@@ -62,6 +61,7 @@ type Controller struct {
 	secrets         corelisters.SecretLister
 	nodes           corelisters.NodeLister
 	budgets         policylisters.PodDisruptionBudgetLister
+	backups         redislisters.RedisClusterBackupLister
 	informersSynced []cache.InformerSynced
 
 	redis      redisConnections
@@ -80,6 +80,9 @@ type Controller struct {
 	shutdownGrace time.Duration
 	// validity is how long the node certificates the operator makes last.
 	validity time.Duration
+	// backupImage runs the restore's init containers; openStore reads a backup's manifest.
+	backupImage string
+	openStore   backups.Opener
 
 	// syncHandler is a field so tests can observe which keys get synced.
 	syncHandler func(ctx context.Context, key cache.ObjectName) error
@@ -98,6 +101,8 @@ type Informers struct {
 	// budgets (filtered like Pods).
 	Nodes   coreinformers.NodeInformer
 	Budgets policyinformers.PodDisruptionBudgetInformer
+	// Backups hold slot migrations while they stream a cluster's shards; none when nil.
+	Backups redisinformers.RedisClusterBackupInformer
 }
 
 // Config holds the controller's settings.
@@ -111,6 +116,11 @@ type Config struct {
 	// CertificateValidity is how long the node certificates the operator makes last (90 days
 	// when 0).
 	CertificateValidity time.Duration
+	// BackupImage is the operator's own image, whose restore-shard command the init containers
+	// of a restored cluster's nodes run.
+	BackupImage string
+	// OpenStore opens a backup's destination (backups.OpenS3 when nil).
+	OpenStore backups.Opener
 }
 
 // New wires a controller to its informers. Event handlers only enqueue keys.
@@ -145,6 +155,8 @@ func New(kubeClient kubernetes.Interface, redisClient clientset.Interface, inf I
 		status:        &statusWriter{client: redisClient, metrics: metrics, interval: minStatusInterval},
 		shutdownGrace: cfg.ShutdownGracePeriod,
 		validity:      cfg.CertificateValidity,
+		backupImage:   cfg.BackupImage,
+		openStore:     cfg.OpenStore,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: queueName, MetricsProvider: metrics.queue},
@@ -154,6 +166,11 @@ func New(kubeClient kubernetes.Interface, redisClient clientset.Interface, inf I
 		log:      log,
 	}
 	c.syncHandler = c.sync
+	if inf.Backups != nil {
+		if err := c.watchBackups(inf.Backups); err != nil {
+			return nil, err
+		}
+	}
 
 	if _, err := inf.Clusters.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: c.enqueue,
@@ -311,56 +328,6 @@ func (c *Controller) enqueue(obj interface{}) {
 		return
 	}
 	c.queue.Add(key)
-}
-
-// handleObject maps an owned object back to the RedisCluster that controls it.
-func (c *Controller) handleObject(obj interface{}) {
-	object, ok := obj.(metav1.Object)
-	if !ok {
-		tombstone, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			utilruntime.HandleError(fmt.Errorf("decoding object: unexpected type %T", obj))
-			return
-		}
-		if object, ok = tombstone.Obj.(metav1.Object); !ok {
-			utilruntime.HandleError(fmt.Errorf("decoding tombstone: unexpected type %T", tombstone.Obj))
-			return
-		}
-	}
-	owner := metav1.GetControllerOf(object)
-	if owner == nil || owner.Kind != "RedisCluster" || owner.APIVersion != redisv1beta1.SchemeGroupVersion.String() {
-		return
-	}
-	rc, err := c.clusters.RedisClusters(object.GetNamespace()).Get(owner.Name)
-	if err != nil || rc.UID != owner.UID {
-		return // the owner is gone or was replaced; garbage collection takes care of the object
-	}
-	c.enqueue(rc)
-}
-
-// handleSecret enqueues the clusters whose password, config, TLS certificate or a user's
-// password is in the Secret.
-func (c *Controller) handleSecret(obj interface{}) {
-	if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = tombstone.Obj
-	}
-	secret, ok := obj.(metav1.Object)
-	if !ok {
-		return
-	}
-	clusters, err := c.clusters.RedisClusters(secret.GetNamespace()).List(labels.Everything())
-	if err != nil {
-		return
-	}
-	for _, rc := range clusters {
-		name := secret.GetName()
-		ref, tls := rc.Spec.PasswordSecret, rc.Spec.TLS
-		if (ref != nil && ref.Name == name) || objects.ConfigSecretName(rc) == name ||
-			((tls != nil || rc.RunsTLS()) && (objects.TLSSecretName(rc) == name || objects.NodeCertificateSecretName(rc) == name || objects.TLSCASecretName(rc) == name)) ||
-			slices.ContainsFunc(rc.Spec.Users, func(u redisv1beta1.UserSpec) bool { return u.PasswordSecret.Name == name }) {
-			c.enqueue(rc)
-		}
-	}
 }
 
 func keyOf(rc *redisv1beta1.RedisCluster) cache.ObjectName {

@@ -119,6 +119,9 @@ func (c *Controller) observeObjects(rc *redisv1beta1.RedisCluster, password stri
 	if o.LeavingNodes, o.Domains, o.Budgets, err = c.placement(rc); err != nil {
 		return nil, err
 	}
+	if o.BackupRunning, err = c.backupRunning(rc); err != nil {
+		return nil, err
+	}
 	if try, ok := c.spreadTries.Load(cache.MetaObjectToName(rc)); ok {
 		o.SpreadTry = try.(*plan.SpreadTry)
 	}
@@ -322,4 +325,21 @@ func mountsClaim(pod *corev1.Pod, name string) bool {
 		}
 	}
 	return false
+}
+
+// backupRunning names a backup of rc whose shards are being streamed.
+func (c *Controller) backupRunning(rc *redisv1beta1.RedisCluster) (string, error) {
+	if c.backups == nil {
+		return "", nil
+	}
+	list, err := c.backups.RedisClusterBackups(rc.Namespace).List(labels.Everything())
+	if err != nil {
+		return "", fmt.Errorf("listing backups: %w", err)
+	}
+	for _, b := range list {
+		if b.Spec.ClusterName == rc.Name && b.Status.Phase == redisv1beta1.BackupRunning {
+			return b.Name, nil
+		}
+	}
+	return "", nil
 }

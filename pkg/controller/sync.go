@@ -46,6 +46,9 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	cert := c.nodeCertificateOf(rc)
 	passwords := objects.Passwords(c.configSecret(rc), password)
 	stored := rc // the status is written against the cluster as stored
+	if rc, err = c.restoring(ctx, rc); err != nil {
+		return err
+	}
 	var creds *redisops.TLSCredentials
 	if cert != nil {
 		if cert.creds == nil { // no certificate the nodes could start with yet
@@ -63,7 +66,9 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	if err := c.stepNodeCertificate(ctx, rc, cert, o); err != nil {
 		return err
 	}
+	o.Restore = c.restoreState(rc, o)
 	d := plan.Decide(o)
+	c.restoreEnded(rc, &d.Status)
 	done, actErr := c.act(ctx, rc, redis, o, &d)
 
 	status := d.Status

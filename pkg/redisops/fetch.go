@@ -39,12 +39,13 @@ func (a *Admin) View(ctx context.Context, addrs []string) *topology.ClusterView 
 func (a *Admin) fetchNode(ctx context.Context, addr string) *topology.NodeState {
 	state := &topology.NodeState{Addr: addr}
 	var nodes *redis.StringCmd
-	var info, repl, memory *redis.StringCmd
+	var info, repl, memory, keyspace *redis.StringCmd
 	_, err := a.Client(addr).Pipelined(ctx, func(p redis.Pipeliner) error {
 		nodes = p.ClusterNodes(ctx)
 		info = p.ClusterInfo(ctx)
 		repl = p.Info(ctx, "replication")
 		memory = p.Info(ctx, "memory")
+		keyspace = p.Info(ctx, "keyspace")
 		return nil
 	})
 	if err != nil {
@@ -58,6 +59,7 @@ func (a *Admin) fetchNode(ctx context.Context, addr string) *topology.NodeState 
 	state.Info = topology.ParseInfo(info.Val())
 	state.Replication = topology.ParseInfo(repl.Val())
 	state.Memory = topology.ParseInfo(memory.Val())
+	state.Keyspace = topology.ParseInfo(keyspace.Val())
 	state.OlderPassword = a.takesOlderPassword(ctx, addr)
 	return state
 }

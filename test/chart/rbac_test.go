@@ -111,10 +111,13 @@ func TestRBACHasNoWildcard(t *testing.T) {
 }
 
 // allowedBeyondSource are grants the operator needs although no call in its source names them:
-// its children carry ownerReferences with blockOwnerDeletion, which the
+// its children (and the backups' Jobs) carry ownerReferences with blockOwnerDeletion, which the
 // OwnerReferencesPermissionEnforcement admission plugin allows only with update on the owner's
 // finalizers.
-var allowedBeyondSource = map[grant]bool{{"redis.redis", "redisclusters/finalizers", "update"}: true}
+var allowedBeyondSource = map[grant]bool{
+	{"redis.redis", "redisclusters/finalizers", "update"}:       true,
+	{"redis.redis", "redisclusterbackups/finalizers", "update"}: true, // owner of the shards' Jobs
+}
 
 // TestRBACMatchesOperatorSource checks that the chart grants exactly what the operator's source
 // calls: every API call found in pkg/ and cmd/redis-operator is allowed, and nothing else is.
@@ -231,6 +234,8 @@ var clientResources = map[string]grant{
 	"PodDisruptionBudgets":   {"policy", "poddisruptionbudgets", ""},
 	"Leases":                 {"coordination.k8s.io", "leases", ""},
 	"RedisClusters":          {"redis.redis", "redisclusters", ""},
+	"RedisClusterBackups":    {"redis.redis", "redisclusterbackups", ""},
+	"Jobs":                   {"batch", "jobs", ""},
 }
 
 // Typed client methods and the verb each sends; Status variants write the status subresource.

@@ -98,6 +98,7 @@ func plannerInput(rc *redisv1beta1.RedisCluster, o *Observation) *liveCluster {
 		TemporaryIndex: temporaryIndex(rc, o.Pods),
 		LeavingNodes:   o.LeavingNodes,
 		EmptyDomains:   emptyDomains(o, ms, refused),
+		RestoreSlots:   restoreSlots(o.Restore),
 		SpreadRefused:  why,
 		NoTemporary:    o.NoTemporary,
 		SlotMemory:     o.SlotMemory,
@@ -167,6 +168,13 @@ func Decide(o *Observation) Decision {
 		d.CreatePods = append(d.CreatePods, index)
 	}
 
+	if r := o.Restore; r != nil && r.Hold != "" {
+		SetCondition(status, rc.Generation, redisv1beta1.ConditionReady, metav1.ConditionFalse, ReasonRestoring, r.Hold)
+		d.WriteBudgets, d.DeleteBudgets = planBudgets(o, nil, o.Budgets)
+		d.Requeue = convergeDelay
+		d.refusePorts(o)
+		return d
+	}
 	if o.View == nil {
 		SetCondition(status, rc.Generation, redisv1beta1.ConditionReady, metav1.ConditionFalse, ReasonProvisioning,
 			fmt.Sprintf("0 of %d Redis pods are ready", len(in.Members)))
@@ -187,6 +195,9 @@ func Decide(o *Observation) Decision {
 		failovers = append(failovers, moves...)
 	}
 	d.Actions = append(failovers, planCluster(in, migrating)...)
+	if o.BackupRunning != "" {
+		d.Actions = holdMigrations(d.Actions, o.BackupRunning)
+	}
 	if len(d.Actions) == 0 && !migrating {
 		d.Actions = planRoll(in)
 	}

@@ -171,7 +171,7 @@ func assessCluster(o *liveCluster, plan []Action, previous []redisv1beta1.NodeSt
 		}
 		h.notReady = append(h.notReady, a.Why())
 		switch a.(type) {
-		case MigrateSlots, RemoveNode:
+		case MigrateSlots, RemoveNode, WaitForBackup:
 			h.scaling = append(h.scaling, a.Why())
 		}
 	}

@@ -52,6 +52,10 @@ type Observation struct {
 	// config Secret had them, or not there.
 	Users     []conf.User
 	UsersHeld string
+	// Restore is a restore under way, nil otherwise.
+	Restore *RestoreState
+	// BackupRunning names a backup streaming the cluster's shards: slots do not move meanwhile.
+	BackupRunning string
 	// PortConflict says why the cluster may not run: another cluster holds its host ports.
 	PortConflict string
 	// HeldElsewhere names the nodes the spec asks for that have no pod and whose host ports
@@ -212,4 +216,13 @@ func MemoryRefusal(o *Observation, masters int32) string {
 		}
 	}
 	return ""
+}
+
+// RestoreState is a restore under way: shard K of the backup is put in place on node K.
+type RestoreState struct {
+	// Slots are shard K's slot ranges in the backup, by K.
+	Slots [][]topology.SlotRange
+	// Hold says why nothing may touch the nodes yet: a node that has not loaded its shard would
+	// take slots it does not hold, and one that did must not lose its keys to a slot table.
+	Hold string
 }

@@ -54,6 +54,9 @@ type liveCluster struct {
 	LinkDownLimit int
 	NodeTimeout   time.Duration
 	Now           time.Time
+	// RestoreSlots are, by node index, the slots of the backup's shard a restore put on the
+	// node: unowned slots go back where the backup had them.
+	RestoreSlots map[int][]topology.SlotRange
 	// Migrating are the node ids the running migration moves slots between.
 	Migrating map[string]bool
 	// TemporaryIndex is the index of the node a rolling update adds as a shard's replica while

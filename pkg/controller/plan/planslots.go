@@ -118,6 +118,9 @@ func planUnownedSlots(o *liveCluster, nodes []reachableMember, owners *slotOwner
 	if len(unowned) == 0 {
 		return waitForDeadOwners(nodes, byID)
 	}
+	if out := restoreUnowned(o, nodes, unowned); len(out) > 0 {
+		return out
+	}
 	var empty, holders []reachableMember
 	for _, n := range nodes {
 		switch {

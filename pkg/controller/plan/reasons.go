@@ -53,7 +53,9 @@ const (
 
 // Condition reasons; PortConflict and SlotsLost are also Event reasons.
 const (
-	ReasonProvisioning    = "Provisioning"
+	ReasonProvisioning = "Provisioning"
+	// ReasonRestoring: the nodes load a backup; nothing touches them until each holds its shard.
+	ReasonRestoring       = "Restoring"
 	ReasonPortConflict    = "PortConflict"
 	ReasonClusterHealthy  = "ClusterHealthy"
 	ReasonReconciling     = "Reconciling"

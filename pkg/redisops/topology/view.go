@@ -3,6 +3,7 @@ package topology
 import (
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // NodeState is what one node reports: its table of the cluster, its CLUSTER INFO and its
@@ -14,6 +15,7 @@ type NodeState struct {
 	Info        map[string]string
 	Replication map[string]string
 	Memory      map[string]string
+	Keyspace    map[string]string
 	// Config holds the live directives the operator reads back (ReadConfig), nil when not read.
 	Config map[string]string
 	// ACL is the node's ACL LIST without the default user, read with Config.
@@ -31,6 +33,23 @@ func (s *NodeState) Self() (NodeView, bool) {
 		}
 	}
 	return NodeView{}, false
+}
+
+// Keys is how many keys the node holds (a cluster node has only db0), -1 when it did not say.
+func (s *NodeState) Keys() int64 {
+	if s.Keyspace == nil {
+		return -1
+	}
+	for _, field := range strings.Split(s.Keyspace["db0"], ",") {
+		if v, ok := strings.CutPrefix(field, "keys="); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return -1
+			}
+			return n
+		}
+	}
+	return 0 // no db0 line: no key
 }
 
 // ClusterState is the node's cluster_state: ok or fail.

@@ -117,6 +117,11 @@ type RedisClusterBackupStatus struct {
 	// +optional
 	Location string `json:"location,omitempty"`
 
+	// Destination is where the objects went: the spec's, or the cluster's when the backup
+	// started, so that a restore finds them once the cluster is gone.
+	// +optional
+	Destination *BackupDestination `json:"destination,omitempty"`
+
 	// ShardCount is the number of shards, one object each.
 	// +optional
 	ShardCount int32 `json:"shardCount,omitempty"`

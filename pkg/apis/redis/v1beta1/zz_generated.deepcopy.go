@@ -336,6 +336,11 @@ func (in *RedisClusterBackupStatus) DeepCopyInto(out *RedisClusterBackupStatus) 
 		in, out := &in.CompletionTime, &out.CompletionTime
 		*out = (*in).DeepCopy()
 	}
+	if in.Destination != nil {
+		in, out := &in.Destination, &out.Destination
+		*out = new(BackupDestination)
+		(*in).DeepCopyInto(*out)
+	}
 	if in.Shards != nil {
 		in, out := &in.Shards, &out.Shards
 		*out = make([]BackupShard, len(*in))

@@ -37,6 +37,9 @@ type RedisClusterBackupStatusApplyConfiguration struct {
 	CompletionTime *v1.Time `json:"completionTime,omitempty"`
 	// Location is s3://<bucket>/<key prefix>/ of the backup's objects.
 	Location *string `json:"location,omitempty"`
+	// Destination is where the objects went: the spec's, or the cluster's when the backup
+	// started, so that a restore finds them once the cluster is gone.
+	Destination *BackupDestinationApplyConfiguration `json:"destination,omitempty"`
 	// ShardCount is the number of shards, one object each.
 	ShardCount *int32 `json:"shardCount,omitempty"`
 	// Keys counts the keys of every shard, as each snapshot held them.
@@ -90,6 +93,14 @@ func (b *RedisClusterBackupStatusApplyConfiguration) WithCompletionTime(value v1
 // If called multiple times, the Location field is set to the value of the last call.
 func (b *RedisClusterBackupStatusApplyConfiguration) WithLocation(value string) *RedisClusterBackupStatusApplyConfiguration {
 	b.Location = &value
+	return b
+}
+
+// WithDestination sets the Destination field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Destination field is set to the value of the last call.
+func (b *RedisClusterBackupStatusApplyConfiguration) WithDestination(value *BackupDestinationApplyConfiguration) *RedisClusterBackupStatusApplyConfiguration {
+	b.Destination = value
 	return b
 }
 

@@ -50,10 +50,20 @@ func (c *Controller) restoreSourceOf(rc *redisv1beta1.RedisCluster) (*restoreSou
 	if err != nil {
 		return nil, err
 	}
-	if b.Status.Phase != redisv1beta1.BackupSucceeded || b.Status.Destination == nil {
-		return nil, fmt.Errorf("RedisClusterBackup %s has not succeeded (phase %q)", b.Name, b.Status.Phase)
+	switch {
+	case b.Status.Phase == redisv1beta1.BackupFailed:
+		return nil, fmt.Errorf("RedisClusterBackup %s failed: %s", b.Name, b.Status.Message)
+	case b.Status.Phase != redisv1beta1.BackupSucceeded || b.Status.Destination == nil:
+		return nil, errBackupRunning(b.Name)
 	}
 	return &restoreSource{dest: b.Status.Destination, storePrefix: backups.StorePrefix(b.Status.Destination, b.Namespace), name: b.Name}, nil
+}
+
+// errBackupRunning is a restore's backup that has not ended yet: the restore waits for it.
+type errBackupRunning string
+
+func (e errBackupRunning) Error() string {
+	return "waiting for RedisClusterBackup " + string(e) + " to succeed"
 }
 
 // restoring returns rc as a sync of a restored cluster sees it: until the restore succeeded it
@@ -64,7 +74,7 @@ func (c *Controller) restoring(ctx context.Context, rc *redisv1beta1.RedisCluste
 		return rc, nil
 	}
 	rc = rc.DeepCopy()
-	if rc.Status.Restore == nil {
+	if st := rc.Status.Restore; st == nil || (st.Phase == redisv1beta1.RestoreRunning && len(st.Shards) == 0) {
 		st, err := c.readManifest(ctx, rc)
 		if err != nil {
 			return nil, err
@@ -87,6 +97,10 @@ func (c *Controller) readManifest(ctx context.Context, rc *redisv1beta1.RedisClu
 		return &redisv1beta1.RestoreStatus{Phase: redisv1beta1.RestoreFailed, Message: fmt.Sprintf(format, args...)}, nil
 	}
 	src, err := c.restoreSourceOf(rc)
+	var waiting errBackupRunning
+	if errors.As(err, &waiting) {
+		return &redisv1beta1.RestoreStatus{Phase: redisv1beta1.RestoreRunning, Message: err.Error()}, nil
+	}
 	if err != nil {
 		return failed("%v", err)
 	}
@@ -120,6 +134,10 @@ func (c *Controller) restoreState(rc *redisv1beta1.RedisCluster, o *plan.Observa
 		return nil
 	}
 	r := &plan.RestoreState{}
+	if len(st.Shards) == 0 && st.Phase != redisv1beta1.RestoreFailed {
+		r.Hold = st.Message
+		return r
+	}
 	for _, s := range st.Shards {
 		var ranges []topology.SlotRange
 		for _, text := range s.Slots {

@@ -59,18 +59,26 @@ func waitBackup(t *testing.T, ns, name string, timeout time.Duration) *redisv1be
 // restoredCluster creates a cluster of masters masters from backup name and waits until it is
 // Ready with them all.
 func restoredCluster(t *testing.T, ns, name, backupName string, masters int32) *redisv1beta1.RedisCluster {
+	start := time.Now()
+	createRestored(t, ns, name, backupName, masters)
+	return waitRestored(t, ns, name, masters, start)
+}
+
+func createRestored(t *testing.T, ns, name, backupName string, masters int32) {
 	rc := framework.NewCluster(ns, name, f.FreeBasePort(t))
 	rc.Spec.Masters = masters
 	rc.Spec.Persistence = &redisv1beta1.PersistenceSpec{Enabled: true}
 	rc.Spec.Restore = &redisv1beta1.RestoreSpec{BackupName: backupName}
-	start := time.Now()
 	f.CreateCluster(t, rc)
+}
+
+func waitRestored(t *testing.T, ns, name string, masters int32, start time.Time) *redisv1beta1.RedisCluster {
 	framework.WaitFor(t, 4*time.Minute, fmt.Sprintf("%s restored with %d masters", name, masters), func() (bool, error) {
 		got := f.Cluster(t, ns, name)
 		return got.Status.Restore != nil && got.Status.Restore.Phase == redisv1beta1.RestoreSucceeded &&
 			got.Status.ReadyMasters == masters && f.InvariantsHold(got), nil
 	})
-	rc = f.WaitReady(t, ns, name, 3*time.Minute)
+	rc := f.WaitReady(t, ns, name, 3*time.Minute)
 	t.Logf("%s: restored and Ready with %d masters %.1fs after it was created", name, masters, time.Since(start).Seconds())
 	return rc
 }
@@ -88,6 +96,8 @@ func TestABackupUnderWritersRestoresEveryKeyOntoThreeAndFiveMasters(t *testing.T
 
 	start := time.Now()
 	createBackup(t, ns, "nightly", "source", dest)
+	// A restore of a backup still running waits for it, with no pod made before.
+	createRestored(t, ns, "three", "nightly", 3)
 	b := waitBackup(t, ns, "nightly", 3*time.Minute)
 	w.Halt()
 	require.Equal(t, redisv1beta1.BackupSucceeded, b.Status.Phase, b.Status.Message)
@@ -98,7 +108,7 @@ func TestABackupUnderWritersRestoresEveryKeyOntoThreeAndFiveMasters(t *testing.T
 
 	verifyBackup(t, s3, dest, ns, b)
 
-	restoredCluster(t, ns, "three", "nightly", 3)
+	waitRestored(t, ns, "three", 3, start)
 	framework.CheckKeys(t, framework.ClusterClient(t, f.Cluster(t, ns, "three")), "kept", 200000)
 	restoredCluster(t, ns, "five", "nightly", 5)
 	framework.CheckKeys(t, framework.ClusterClient(t, f.Cluster(t, ns, "five")), "kept", 200000)

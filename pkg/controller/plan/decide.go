@@ -122,6 +122,12 @@ func Decide(o *Observation) Decision {
 		d.Requeue = portRecheckDelay // the other cluster may go away
 		return d
 	}
+	if r := o.Restore; r != nil && len(r.Slots) == 0 {
+		// No shard known yet: a pod made now would start empty, without its shard.
+		SetCondition(status, rc.Generation, redisv1beta1.ConditionReady, metav1.ConditionFalse, ReasonRestoring, r.Hold)
+		d.Requeue = convergeDelay
+		return d
+	}
 	d.CreateService = !o.HasService
 	d.ExpandClaims = o.SmallClaims
 	if !rc.Spec.PersistenceEnabled() {

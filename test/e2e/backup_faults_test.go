@@ -23,6 +23,7 @@ import (
 	"redis-operator/pkg/controller/backups"
 	"redis-operator/test/e2e/framework"
 	"redis-operator/test/s3test"
+	"redis-operator/test/tlstest"
 )
 
 // storeOf opens the namespace's folder of dest on s3, as the operator does.
@@ -222,4 +223,18 @@ func TestAShardWhoseReplicaIsLostIsTakenFromItsMaster(t *testing.T) {
 	verifyBackup(t, s3, dest, ns, b)
 	restoredCluster(t, ns, "back", "lossy", 3)
 	framework.CheckKeys(t, framework.ClusterClient(t, f.Cluster(t, ns, "back")), "kept", 20000)
+}
+
+// A TLS cluster's shards stream over TLS, the Jobs presenting the node certificate the nodes
+// require of clients.
+func TestATLSClusterIsBackedUpOverTLS(t *testing.T) {
+	rc := f.ReadyCluster(t, "sealed", framework.WithTLS(tlstest.NewCA(t, "backup-ca").ValidNode(t)))
+	ns := rc.Namespace
+	s3, dest := backupStore(t, ns)
+	framework.WriteKeys(t, framework.ClusterClient(t, rc), "kept", 20000)
+	createBackup(t, ns, "sealed", "sealed", dest)
+	b := waitBackup(t, ns, "sealed", 3*time.Minute)
+	require.Equal(t, redisv1beta1.BackupSucceeded, b.Status.Phase, b.Status.Message)
+	require.GreaterOrEqual(t, b.Status.Keys, int64(20000))
+	verifyBackup(t, s3, dest, ns, b)
 }

@@ -45,24 +45,18 @@ func (c *Controller) syncSchedule(ctx context.Context, key cache.ObjectName) (ti
 	if err != nil {
 		return 0, err
 	}
-	now := c.cfg.Now()
-	last, busy := rc.CreationTimestamp.Time, false
+	// Schedules are in UTC: a time decoded from the API is in the operator's local zone.
+	now := c.cfg.Now().UTC()
+	last, busy := rc.CreationTimestamp.UTC(), false
 	for _, b := range all {
 		if t, err := time.Parse(time.RFC3339, b.Annotations[AnnotationScheduledAt]); err == nil && t.After(last) {
-			last = t
+			last = t.UTC()
 		}
 		busy = busy || b.Status.Phase == "" || b.Status.Phase == redisv1beta1.BackupPending || b.Status.Phase == redisv1beta1.BackupRunning
 	}
-	if due := sched.Next(last); !due.After(now) {
+	if due, ok := latestDue(sched, last, now); ok {
 		if busy {
 			return busyRecheck, nil
-		}
-		for i := 0; i < 100000; i++ { // the latest due time; bounded for schedules like @every 1s
-			next := sched.Next(due)
-			if next.After(now) {
-				break
-			}
-			due = next
 		}
 		if err := c.takeScheduled(ctx, rc, due); err != nil {
 			return 0, err
@@ -72,6 +66,31 @@ func (c *Controller) syncSchedule(ctx context.Context, key cache.ObjectName) (ti
 		return 0, err
 	}
 	return max(sched.Next(now).Sub(now), time.Second), nil
+}
+
+// latestDue is the latest time of sched after last and not after now, if any. It looks back
+// from now in growing windows, so that its steps stay few whatever the schedule's period and
+// however long ago last was.
+func latestDue(sched cron.Schedule, last, now time.Time) (time.Time, bool) {
+	if sched.Next(last).After(now) {
+		return time.Time{}, false
+	}
+	from := last
+	for window := time.Minute; window < now.Sub(last); window *= 4 {
+		if !sched.Next(now.Add(-window)).After(now) {
+			from = now.Add(-window)
+			break
+		}
+	}
+	due := sched.Next(from)
+	for i := 0; i < 100000; i++ { // bounded: at most about 4 windows' worth of steps
+		next := sched.Next(due)
+		if next.After(now) || next.IsZero() {
+			break
+		}
+		due = next
+	}
+	return due, true
 }
 
 func (c *Controller) takeScheduled(ctx context.Context, rc *redisv1beta1.RedisCluster, due time.Time) error {

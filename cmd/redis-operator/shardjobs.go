@@ -150,6 +150,10 @@ func readTLSCredentials(cert, key, ca string) (*redisops.TLSCredentials, error) 
 	return redisops.ParseTLSCredentials(pems[0], pems[1], pems[2], time.Now())
 }
 
+// restoredMark names the file restore-shard leaves in a data directory it filled, holding the
+// shard's SHA-256.
+const restoredMark = ".restored-shard"
+
 // restoreShard puts one shard of a backup in a node's data directory before the node starts,
 // checked against the backup's manifest.
 func restoreShard(ctx context.Context, args []string) error {
@@ -172,10 +176,20 @@ func restoreShard(ctx context.Context, args []string) error {
 		return fmt.Errorf("backup %s has %d shards, not shard %d", store.name, len(m.Shards), store.shard)
 	}
 	shard := m.Shards[store.shard]
+	// A pod started again on a claim this shard was put on (the node's first pod died before
+	// the restore ended) finds it there: that is no other data.
+	mark := filepath.Join(*dir, restoredMark)
+	if done, err := os.ReadFile(mark); err == nil && string(done) == shard.SHA256 {
+		fmt.Printf("shard %d: already in place in %s\n", shard.Index, *dir)
+		return nil
+	}
 	if err := backup.RestoreShard(ctx, s, shard, *dir); err != nil {
 		return fmt.Errorf("shard %d of backup %s: %w", store.shard, store.name, err)
 	}
 	if err := giveToDirOwner(*dir, filepath.Join(*dir, backup.AppendDirname)); err != nil {
+		return err
+	}
+	if err := os.WriteFile(mark, []byte(shard.SHA256), 0o644); err != nil {
 		return err
 	}
 	fmt.Printf("shard %d: %d keys, %d bytes in place in %s\n", shard.Index, shard.Keys, shard.Size, *dir)

@@ -172,7 +172,9 @@ func (c *Controller) restoreState(rc *redisv1beta1.RedisCluster, o *plan.Observa
 		if len(node.Table) > 1 {
 			continue // checked before it met the others: it may serve writes by now
 		}
-		if keys := node.Keys(); keys != s.Keys {
+		if keys := node.Keys(); keys < 0 {
+			r.Hold = fmt.Sprintf("waiting for node %d to say how many keys it loaded", index)
+		} else if keys != s.Keys {
 			return c.failRestore(rc, r, fmt.Sprintf("shard %d: node %d holds %d keys, the backup's manifest says %d", index, index, keys, s.Keys))
 		}
 	}

@@ -104,7 +104,7 @@ func (c *Controller) readManifest(ctx context.Context, rc *redisv1beta1.RedisClu
 	if err != nil {
 		return failed("%v", err)
 	}
-	location := "s3://" + path.Join(src.dest.Bucket, src.storePrefix, src.name) + "/"
+	location := backups.Location(src.dest, src.storePrefix, src.name)
 	store, err := backups.OpenDestination(ctx, c.secrets, c.openStore, rc.Namespace, src.dest, src.storePrefix)
 	if err != nil {
 		return nil, err

@@ -60,15 +60,15 @@ func waitBackup(t *testing.T, ns, name string, timeout time.Duration) *redisv1be
 // Ready with them all.
 func restoredCluster(t *testing.T, ns, name, backupName string, masters int32) *redisv1beta1.RedisCluster {
 	start := time.Now()
-	createRestored(t, ns, name, backupName, masters)
+	createRestored(t, ns, name, redisv1beta1.RestoreSpec{BackupName: backupName}, masters)
 	return waitRestored(t, ns, name, masters, start)
 }
 
-func createRestored(t *testing.T, ns, name, backupName string, masters int32) {
+func createRestored(t *testing.T, ns, name string, from redisv1beta1.RestoreSpec, masters int32) {
 	rc := framework.NewCluster(ns, name, f.FreeBasePort(t))
 	rc.Spec.Masters = masters
 	rc.Spec.Persistence = &redisv1beta1.PersistenceSpec{Enabled: true}
-	rc.Spec.Restore = &redisv1beta1.RestoreSpec{BackupName: backupName}
+	rc.Spec.Restore = &from
 	f.CreateCluster(t, rc)
 }
 
@@ -85,7 +85,8 @@ func waitRestored(t *testing.T, ns, name string, masters int32, start time.Time)
 
 // A 3x1 cluster with persistence and 200,000 keys is backed up under 8 writers; every shard's
 // object reads back with its SHA-256, the manifest is there, and clusters restored from it with
-// 3 and 5 masters serve every key written before the backup started.
+// 3 masters (by the backup's name) and 5 (by its bucket and folder) serve every key written
+// before the backup started.
 func TestABackupUnderWritersRestoresEveryKeyOntoThreeAndFiveMasters(t *testing.T) {
 	rc := f.ReadyCluster(t, "source", persistent)
 	ns := rc.Namespace
@@ -97,7 +98,7 @@ func TestABackupUnderWritersRestoresEveryKeyOntoThreeAndFiveMasters(t *testing.T
 	start := time.Now()
 	createBackup(t, ns, "nightly", "source", dest)
 	// A restore of a backup still running waits for it, with no pod made before.
-	createRestored(t, ns, "three", "nightly", 3)
+	createRestored(t, ns, "three", redisv1beta1.RestoreSpec{BackupName: "nightly"}, 3)
 	b := waitBackup(t, ns, "nightly", 3*time.Minute)
 	w.Halt()
 	require.Equal(t, redisv1beta1.BackupSucceeded, b.Status.Phase, b.Status.Message)
@@ -110,7 +111,12 @@ func TestABackupUnderWritersRestoresEveryKeyOntoThreeAndFiveMasters(t *testing.T
 
 	waitRestored(t, ns, "three", 3, start)
 	framework.CheckKeys(t, framework.ClusterClient(t, f.Cluster(t, ns, "three")), "kept", 200000)
-	restoredCluster(t, ns, "five", "nightly", 5)
+	// The same backup named by its bucket and folder, as after its resource is gone.
+	byPlace := *dest
+	byPlace.Prefix = dest.Prefix + "/" + ns + "/nightly"
+	start = time.Now()
+	createRestored(t, ns, "five", redisv1beta1.RestoreSpec{Destination: &byPlace}, 5)
+	waitRestored(t, ns, "five", 5, start)
 	framework.CheckKeys(t, framework.ClusterClient(t, f.Cluster(t, ns, "five")), "kept", 200000)
 }
 

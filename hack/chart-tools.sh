@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Builds helm and promtool into bin/tools from the Go module proxy (pinned in hack/tools/helm and
-# hack/tools/promtool). Rebuilds only when a binary is missing or a pin changed; the Go build cache
-# makes a rebuild on the same machine fast.
+# hack/tools/promtool), through the tool cache of lib/build-tool.sh: built once per pin per machine.
 set -euo pipefail
 
 # shellcheck source=lib/build-tool.sh

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds staticcheck into bin/tools from the Go module proxy, pinned in hack/tools/staticcheck/go.mod,
-# for make lint. Rebuilds only when the binary is missing or its pins changed, so a second run is a no-op.
+# for make lint, through the tool cache of lib/build-tool.sh: built once per pin per machine.
 set -euo pipefail
 
 # shellcheck source=lib/build-tool.sh

@@ -1,36 +1,34 @@
 #!/usr/bin/env bash
-# Builds the sandbox's control plane into bin/k8s from the Go module proxy (Kubernetes and etcd
-# pinned in hack/tools/{etcd,k8s}/go.mod) and its S3 server, versitygw, into bin/tools (through
-# hack/test-tools.sh, which the tests share), and installs Debian's redis-server and redis exporter when missing. Rebuilds
-# only when the pinned versions change; the Go build cache makes a rebuild on the same machine fast.
+# Builds the sandbox's control plane (Kubernetes and etcd, pinned in hack/tools/{etcd,k8s}/go.mod) from
+# the Go module proxy into the tool cache of hack/lib/build-tool.sh, linked from bin/k8s, and its S3
+# server, versitygw (through hack/test-tools.sh, which the tests share); installs Debian's
+# redis-server and redis exporter when missing. Builds only what the cache lacks.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BIN="${ROOT}/bin/k8s"
-mkdir -p "${BIN}"
+# shellcheck source=lib/build-tool.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/build-tool.sh"
+K8S="${ROOT}/bin/k8s"
+mkdir -p "${K8S}"
 
-stamp() { cat "${ROOT}"/hack/tools/{etcd,k8s}/go.{mod,sum} "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1; }
-want="$(stamp)"
-have="$(cat "${BIN}/.stamp" 2>/dev/null || true)"
 binaries=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl)
-missing=0
-for b in "${binaries[@]}"; do [[ -x "${BIN}/${b}" ]] || missing=1; done
-
-if [[ "${want}" != "${have}" || ${missing} -eq 1 ]]; then
+k="$(key "${ROOT}"/hack/tools/{etcd,k8s}/go.{mod,sum} "${BASH_SOURCE[0]}" "${ROOT}/hack/lib/build-tool.sh")"
+if cached k8s "${k}" "${K8S}" "${binaries[@]}"; then
+    echo "control plane ${k} is cached in ${CACHE}"
+else
     started=$(date +%s)
-    echo "building etcd into ${BIN}"
-    (cd "${ROOT}/hack/tools/etcd" && go build -trimpath -ldflags "-s -w" -o "${BIN}/etcd" .)
+    out="${CACHE}/k8s/${k}"
+    mkdir -p "${out}"
+    echo "building etcd into ${out}"
+    (cd "${ROOT}/hack/tools/etcd" && go build -trimpath -ldflags "-s -w" -o "${out}/etcd" .)
     version=v1.37.2
-    echo "building kube-apiserver, kube-controller-manager, kube-scheduler and kubectl ${version} into ${BIN}"
+    echo "building kube-apiserver, kube-controller-manager, kube-scheduler and kubectl ${version} into ${out}"
     (cd "${ROOT}/hack/tools/k8s" && go build -trimpath \
         -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=${version} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37" \
-        -o "${BIN}/" \
+        -o "${out}/" \
         k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
         k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
-    echo "${want}" > "${BIN}/.stamp"
+    cached k8s "${k}" "${K8S}" "${binaries[@]}"
     echo "control plane built in $(( $(date +%s) - started ))s"
-else
-    echo "control plane binaries in ${BIN} are current"
 fi
 "${ROOT}/hack/test-tools.sh" versitygw
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the test tools named as arguments (alertmanager, hey, versitygw; default alertmanager)
-# into bin/tools from the Go module proxy, each pinned in hack/tools/<name>/go.mod. Rebuilds only
-# when a binary is missing or its pins changed, so a second run is a no-op.
+# into bin/tools from the Go module proxy, each pinned in hack/tools/<name>/go.mod, through the tool
+# cache of lib/build-tool.sh: built once per pin per machine, so a second run is a no-op.
 set -euo pipefail
 
 # shellcheck source=lib/build-tool.sh

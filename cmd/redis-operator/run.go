@@ -60,6 +60,8 @@ func run(ctx context.Context, opts *options, log zerolog.Logger) error {
 	}
 	cfg.QPS, cfg.Burst = float32(opts.kubeAPIQPS), opts.kubeAPIBurst
 	cfg.UserAgent = rest.DefaultKubernetesUserAgent() + " redis-operator"
+	registry := prometheus.NewRegistry()
+	cfg.Wrap(newAPIRequests(registry).wrap)
 	kubeClient, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
@@ -93,7 +95,6 @@ func run(ctx context.Context, opts *options, log zerolog.Logger) error {
 	defer broadcaster.Shutdown()
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "redis-operator"})
 
-	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	build := readBuildInfo()
 	build.register(registry)

@@ -14,30 +14,40 @@ import (
 // Reconciles is how many reconciles of the RedisClusters in namespace the operator has finished,
 // as its redis_operator_reconcile_total says (0 before the first).
 func (o *Operator) Reconciles(namespace string) (int, error) {
+	series, err := o.Scrape()
+	return int(series[`redis_operator_reconcile_total{namespace="`+namespace+`"}`]), err
+}
+
+// Scrape reads the operator's /metrics: every series, name and labels as printed, to its value.
+func (o *Operator) Scrape() (map[string]float64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+o.MetricsAddr+"/metrics", nil)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("GET /metrics: %s", resp.Status)
+		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
 	}
-	series := `redis_operator_reconcile_total{namespace="` + namespace + `"} `
+	series := map[string]float64{}
 	lines := bufio.NewScanner(resp.Body)
 	lines.Buffer(make([]byte, 64*1024), 1024*1024)
 	for lines.Scan() {
-		if value, ok := strings.CutPrefix(lines.Text(), series); ok {
-			n, err := strconv.ParseFloat(value, 64)
-			return int(n), err
+		line := lines.Text()
+		cut := strings.LastIndexByte(line, ' ')
+		if strings.HasPrefix(line, "#") || cut < 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(line[cut+1:], 64); err == nil {
+			series[line[:cut]] = v
 		}
 	}
-	return 0, lines.Err()
+	return series, lines.Err()
 }
 
 // WaitReconciles waits until the operator has run n whole reconciles of the cluster in namespace

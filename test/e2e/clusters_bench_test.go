@@ -1,0 +1,183 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+
+	redisv1beta1 "redis-operator/pkg/apis/redis/v1beta1"
+	"redis-operator/test/e2e/framework"
+)
+
+// benchClusters is how many clusters BenchmarkClusters runs side by side.
+const benchClusters = 20
+
+// BenchmarkClusters measures what the operator costs as clusters add up: a change's latency with
+// one cluster; the time until 20 clusters (3x1, exporters off) created at once are all Ready;
+// then, for an idle stretch (BENCH_IDLE, 5m by default), its CPU, memory and Kubernetes API
+// requests per minute by verb; then the same change's latency on one of the 20. Run it with
+// hack/bench-clusters.sh.
+func BenchmarkClusters(b *testing.B) {
+	idle := 5 * time.Minute
+	if v := os.Getenv("BENCH_IDLE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			b.Fatalf("BENCH_IDLE: %v", err)
+		}
+		idle = d
+	}
+	op := f.StartOperator(b)
+	ns := f.Namespace(b, "clusters")
+
+	solo := benchCluster(b, ns, "solo")
+	f.CreateCluster(b, solo)
+	f.WaitReady(b, ns, "solo", 2*time.Minute)
+	alone := changeLatencies(b, ns, "solo")
+	if err := f.Redis.RedisV1beta1().RedisClusters(ns).Delete(context.Background(), "solo", metav1.DeleteOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	framework.WaitFor(b, time.Minute, "the solo cluster's pods to be gone", func() (bool, error) {
+		pods, err := f.Kube.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
+		return err == nil && len(pods.Items) == 0, err
+	})
+
+	started := time.Now()
+	names := make([]string, benchClusters)
+	for i := range names {
+		names[i] = fmt.Sprintf("c%02d", i)
+		f.CreateCluster(b, benchCluster(b, ns, names[i]))
+	}
+	var wg sync.WaitGroup
+	for _, name := range names {
+		wg.Go(func() { f.WaitReady(b, ns, name, 10*time.Minute) })
+	}
+	wg.Wait()
+	allReady := time.Since(started)
+
+	// Settle: the last statuses and Events of the bootstraps land before the idle stretch.
+	time.Sleep(30 * time.Second)
+	before := scrape(b, op)
+	idleStart := time.Now()
+	time.Sleep(idle)
+	after := scrape(b, op)
+	minutes := time.Since(idleStart).Minutes()
+
+	busy := changeLatencies(b, ns, names[benchClusters/2])
+
+	cpu := (after["process_cpu_seconds_total"] - before["process_cpu_seconds_total"]) / minutes / 60
+	fmt.Printf("\n%-58s %12s %12s\n", "figure", "operator", "target")
+	fmt.Printf("%-58s %11.1fs %12s\n", fmt.Sprintf("%d clusters 3x1 created at once -> all Ready", benchClusters), allReady.Seconds(), "-")
+	fmt.Printf("%-58s %11.1f%% %12s\n", "idle: operator CPU (of one core)", 100*cpu, "-")
+	fmt.Printf("%-58s %10.0fMB %12s\n", "idle: operator resident memory", after["process_resident_memory_bytes"]/1e6, "-")
+	fmt.Printf("%-58s %11.0fMB %12s\n", "idle: Go heap in use", after["go_memstats_heap_inuse_bytes"]/1e6, "-")
+	requests := apiRates(before, after, minutes)
+	var writes float64
+	for _, r := range requests {
+		fmt.Printf("%-58s %12.1f %12s\n", "idle: API "+r.verb+" "+r.resource+" per minute", r.perMinute, r.target)
+		if r.write && r.resource != "leases" {
+			writes += r.perMinute
+		}
+	}
+	fmt.Printf("%-58s %12.1f %12s\n", "idle: API writes per minute, leader's Lease left out", writes, "0")
+	fmt.Printf("%-58s %11.2fs %11.2fs\n", "maxMemory changed -> live on every node (median of 3)", median(busy).Seconds(), median(alone).Seconds())
+	fmt.Printf("(target of the last line: the same change with one cluster; idle stretch %s)\n", idle)
+	b.ReportMetric(allReady.Seconds(), "s/all-ready")
+	b.ReportMetric(100*cpu, "%cpu-idle")
+	b.ReportMetric(writes, "writes/min-idle")
+	b.ReportMetric(median(busy).Seconds(), "s/change-among-20")
+	b.ReportMetric(median(alone).Seconds(), "s/change-alone")
+}
+
+func benchCluster(b *testing.B, ns, name string) *redisv1beta1.RedisCluster {
+	rc := framework.NewCluster(ns, name, f.FreeBasePort(b))
+	rc.Spec.MaxMemory = "100mb"
+	rc.Spec.Exporter = &redisv1beta1.ExporterSpec{Enabled: ptr.To(false)}
+	return rc
+}
+
+// changeLatencies changes the cluster's maxMemory three times and times each change until every
+// node runs it.
+func changeLatencies(b *testing.B, ns, name string) []time.Duration {
+	rc := f.WaitReady(b, ns, name, time.Minute)
+	var out []time.Duration
+	for i, mb := range []int{101, 102, 103} {
+		started := time.Now()
+		patch := fmt.Sprintf(`{"spec":{"maxMemory":"%dmb"}}`, mb)
+		if _, err := f.Redis.RedisV1beta1().RedisClusters(ns).Patch(context.Background(), name,
+			types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		want := fmt.Sprint(mb << 20)
+		framework.WaitFor(b, time.Minute, fmt.Sprintf("change %d live on every node", i+1), func() (bool, error) {
+			for _, addr := range framework.NodeAddrs(rc) {
+				if got, err := configOf(context.Background(), addr, "", "maxmemory"); err != nil || got != want {
+					return false, err
+				}
+			}
+			return true, nil
+		})
+		out = append(out, time.Since(started))
+		f.WaitReady(b, ns, name, time.Minute)
+	}
+	return out
+}
+
+func scrape(b *testing.B, op *framework.Operator) map[string]float64 {
+	series, err := op.Scrape()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return series
+}
+
+type apiRate struct {
+	verb, resource string
+	write          bool
+	perMinute      float64
+	target         string
+}
+
+// apiRates is the operator's Kubernetes API requests per minute between two scrapes, by verb and
+// resource, busiest first.
+func apiRates(before, after map[string]float64, minutes float64) []apiRate {
+	const name = "redis_operator_kube_api_requests_total{"
+	sums := map[[2]string]float64{}
+	for series, v := range after {
+		if !strings.HasPrefix(series, name) {
+			continue
+		}
+		labels := map[string]string{}
+		for _, kv := range strings.Split(strings.TrimSuffix(strings.TrimPrefix(series, name), "}"), ",") {
+			k, val, _ := strings.Cut(kv, "=")
+			labels[k] = strings.Trim(val, `"`)
+		}
+		sums[[2]string{labels["verb"], labels["resource"]}] += v - before[series]
+	}
+	var out []apiRate
+	for k, n := range sums {
+		if n == 0 {
+			continue
+		}
+		r := apiRate{verb: k[0], resource: k[1], perMinute: n / minutes, target: "-"}
+		switch r.verb {
+		case "create", "update", "patch", "delete", "deletecollection":
+			r.write = true
+			r.target = "0"
+			if r.resource == "leases" {
+				r.target = "the lease"
+			}
+		}
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].perMinute > out[j].perMinute })
+	return out
+}

@@ -21,11 +21,10 @@ import (
 // benchClusters is how many clusters BenchmarkClusters runs side by side.
 const benchClusters = 20
 
-// BenchmarkClusters measures what the operator costs as clusters add up: a change's latency with
-// one cluster; the time until 20 clusters (3x1, exporters off) created at once are all Ready;
-// then, for an idle stretch (BENCH_IDLE, 5m by default), its CPU, memory and Kubernetes API
-// requests per minute by verb; then the same change's latency on one of the 20. Run it with
-// hack/bench-clusters.sh.
+// BenchmarkClusters measures what the operator costs as clusters add up. With one cluster (3x1,
+// exporter off) and then with 20 created at once (after the time until all are Ready), each
+// idle for a stretch (BENCH_IDLE, 5m by default): its CPU, memory and Kubernetes API requests
+// per minute by verb, then a change's latency. Run it with hack/bench-clusters.sh.
 func BenchmarkClusters(b *testing.B) {
 	idle := 5 * time.Minute
 	if v := os.Getenv("BENCH_IDLE"); v != "" {
@@ -41,6 +40,7 @@ func BenchmarkClusters(b *testing.B) {
 	solo := benchCluster(b, ns, "solo")
 	f.CreateCluster(b, solo)
 	f.WaitReady(b, ns, "solo", 2*time.Minute)
+	one := idleCost(b, op, idle)
 	alone := changeLatencies(b, ns, "solo")
 	if err := f.Redis.RedisV1beta1().RedisClusters(ns).Delete(context.Background(), "solo", metav1.DeleteOptions{}); err != nil {
 		b.Fatal(err)
@@ -62,37 +62,23 @@ func BenchmarkClusters(b *testing.B) {
 	}
 	wg.Wait()
 	allReady := time.Since(started)
-
-	// Settle: the last statuses and Events of the bootstraps land before the idle stretch.
-	time.Sleep(30 * time.Second)
-	before := scrape(b, op)
-	idleStart := time.Now()
-	time.Sleep(idle)
-	after := scrape(b, op)
-	minutes := time.Since(idleStart).Minutes()
-
+	many := idleCost(b, op, idle)
 	busy := changeLatencies(b, ns, names[benchClusters/2])
 
-	cpu := (after["process_cpu_seconds_total"] - before["process_cpu_seconds_total"]) / minutes / 60
-	fmt.Printf("\n%-58s %12s %12s\n", "figure", "operator", "target")
-	fmt.Printf("%-58s %11.1fs %12s\n", fmt.Sprintf("%d clusters 3x1 created at once -> all Ready", benchClusters), allReady.Seconds(), "-")
-	fmt.Printf("%-58s %11.1f%% %12s\n", "idle: operator CPU (of one core)", 100*cpu, "-")
-	fmt.Printf("%-58s %10.0fMB %12s\n", "idle: operator resident memory", after["process_resident_memory_bytes"]/1e6, "-")
-	fmt.Printf("%-58s %11.0fMB %12s\n", "idle: Go heap in use", after["go_memstats_heap_inuse_bytes"]/1e6, "-")
-	requests := apiRates(before, after, minutes)
-	var writes float64
-	for _, r := range requests {
-		fmt.Printf("%-58s %12.1f %12s\n", "idle: API "+r.verb+" "+r.resource+" per minute", r.perMinute, r.target)
-		if r.write && r.resource != "leases" {
-			writes += r.perMinute
-		}
+	fmt.Printf("\n%-52s %12s %12s %12s\n", "figure (idle stretch "+idle.String()+")", "1 cluster", fmt.Sprint(benchClusters, " clusters"), "target")
+	fmt.Printf("%-52s %12s %11.1fs %12s\n", "created at once -> all Ready", "-", allReady.Seconds(), "-")
+	fmt.Printf("%-52s %11.2f%% %11.2f%% %12s\n", "idle: operator CPU (of one core)", 100*one.cpu, 100*many.cpu, "-")
+	fmt.Printf("%-52s %10.0fMB %10.0fMB %12s\n", "idle: operator resident memory", one.rss/1e6, many.rss/1e6, "-")
+	fmt.Printf("%-52s %10.0fMB %10.0fMB %12s\n", "idle: Go heap in use", one.heap/1e6, many.heap/1e6, "-")
+	fmt.Printf("%-52s %12.1f %12.1f %12s\n", "idle: Kubernetes API requests per minute", one.requests, many.requests, "-")
+	fmt.Printf("%-52s %12.1f %12.1f %12s\n", "idle: of which writes (the leader's Lease left out)", one.writes, many.writes, "0")
+	for _, r := range many.rates {
+		fmt.Printf("%-52s %12s %12.1f %12s\n", "  "+r.verb+" "+r.resource, "", r.perMinute, "")
 	}
-	fmt.Printf("%-58s %12.1f %12s\n", "idle: API writes per minute, leader's Lease left out", writes, "0")
-	fmt.Printf("%-58s %11.2fs %11.2fs\n", "maxMemory changed -> live on every node (median of 3)", median(busy).Seconds(), median(alone).Seconds())
-	fmt.Printf("(target of the last line: the same change with one cluster; idle stretch %s)\n", idle)
+	fmt.Printf("%-52s %11.2fs %11.2fs %12s\n", "maxMemory changed -> live on every node (median of 3)", median(alone).Seconds(), median(busy).Seconds(), "as 1 cluster")
 	b.ReportMetric(allReady.Seconds(), "s/all-ready")
-	b.ReportMetric(100*cpu, "%cpu-idle")
-	b.ReportMetric(writes, "writes/min-idle")
+	b.ReportMetric(100*many.cpu, "%cpu-idle")
+	b.ReportMetric(many.writes, "writes/min-idle")
 	b.ReportMetric(median(busy).Seconds(), "s/change-among-20")
 	b.ReportMetric(median(alone).Seconds(), "s/change-alone")
 }
@@ -129,6 +115,38 @@ func changeLatencies(b *testing.B, ns, name string) []time.Duration {
 		f.WaitReady(b, ns, name, time.Minute)
 	}
 	return out
+}
+
+// cost is what the operator spent over an idle stretch: CPU as a share of one core, memory at
+// its end, Kubernetes API requests per minute.
+type cost struct {
+	cpu, rss, heap   float64
+	requests, writes float64
+	rates            []apiRate
+}
+
+// idleCost lets the last statuses and Events of what just happened land, then measures an idle
+// stretch.
+func idleCost(b *testing.B, op *framework.Operator, idle time.Duration) cost {
+	time.Sleep(30 * time.Second)
+	before := scrape(b, op)
+	started := time.Now()
+	time.Sleep(idle)
+	after := scrape(b, op)
+	minutes := time.Since(started).Minutes()
+	c := cost{
+		cpu:  (after["process_cpu_seconds_total"] - before["process_cpu_seconds_total"]) / minutes / 60,
+		rss:  after["process_resident_memory_bytes"],
+		heap: after["go_memstats_heap_inuse_bytes"],
+	}
+	c.rates = apiRates(before, after, minutes)
+	for _, r := range c.rates {
+		c.requests += r.perMinute
+		if r.write && r.resource != "leases" {
+			c.writes += r.perMinute
+		}
+	}
+	return c
 }
 
 func scrape(b *testing.B, op *framework.Operator) map[string]float64 {

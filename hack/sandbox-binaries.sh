@@ -11,22 +11,26 @@ K8S="${ROOT}/bin/k8s"
 mkdir -p "${K8S}"
 
 binaries=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl)
-k="$(key "${ROOT}"/hack/tools/{etcd,k8s}/go.{mod,sum} "${BASH_SOURCE[0]}" "${ROOT}/hack/lib/build-tool.sh")"
+version=v1.37.2
+ldflags="-s -w -X k8s.io/component-base/version.gitVersion=${version} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37"
+k="$(key "${binaries[*]} -trimpath ${ldflags}" "${ROOT}"/hack/tools/{etcd,k8s}/go.{mod,sum})"
 if cached k8s "${k}" "${K8S}" "${binaries[@]}"; then
     echo "control plane ${k} is cached in ${CACHE}"
 else
     started=$(date +%s)
-    out="${CACHE}/k8s/${k}"
+    # Built aside and moved in whole: a build cut off leaves nothing the cache would take.
+    out="${CACHE}/k8s/${k}.partial"
+    rm -rf "${out}"
     mkdir -p "${out}"
     echo "building etcd into ${out}"
     (cd "${ROOT}/hack/tools/etcd" && go build -trimpath -ldflags "-s -w" -o "${out}/etcd" .)
-    version=v1.37.2
     echo "building kube-apiserver, kube-controller-manager, kube-scheduler and kubectl ${version} into ${out}"
     (cd "${ROOT}/hack/tools/k8s" && go build -trimpath \
-        -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=${version} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37" \
+        -ldflags "${ldflags}" \
         -o "${out}/" \
         k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
         k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
+    mv "${out}" "${CACHE}/k8s/${k}"
     cached k8s "${k}" "${K8S}" "${binaries[@]}"
     echo "control plane built in $(( $(date +%s) - started ))s"
 fi

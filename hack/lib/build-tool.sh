@@ -1,7 +1,7 @@
 # Sourced by the scripts that build pinned tools (hack/chart-tools.sh, hack/lint-tools.sh,
 # hack/test-tools.sh, hack/sandbox-binaries.sh). Each tool is a module in hack/tools/<name> whose
 # go.mod pins it. A build lands in a cache outside the checkout, keyed by the pins and the build
-# recipe, and bin/ links to it: a fresh clone on the same machine reuses what an earlier one built.
+# flags, and bin/ links to it: a fresh clone on the same machine reuses what an earlier one built.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BIN="${ROOT}/bin/tools"
@@ -11,11 +11,12 @@ mkdir -p "${BIN}"
 # version <tool> <module path>: the pinned version of a module, from that tool's go.mod.
 version() { (cd "${ROOT}/hack/tools/$1" && go list -m -f '{{.Version}}' "$2"); }
 
-# key <file>...: the cache key of a build made from these files (pins and scripts).
-key() { cat "$@" | sha256sum | cut -c1-16; }
+# key <recipe> <file>...: the cache key of a build made with recipe (its packages and flags)
+# from these files (go.mod and go.sum).
+key() { { echo "$1"; cat "${@:2}"; } | sha256sum | cut -c1-16; }
 
-# cached <name> <key> <binary>...: links the binaries built under that key into the folder
-# bin/<name's folder> and succeeds, or fails when the cache does not hold them all.
+# cached <name> <key> <folder> <binary>...: links the binaries built under that key into folder
+# and succeeds, or fails when the cache does not hold them all.
 cached() {
     local dir="${CACHE}/$1/$2" into="$3" b
     shift 3
@@ -26,7 +27,7 @@ cached() {
 # build <name> <command package> <ldflags>: builds one tool when the cache lacks its key.
 build() {
     local name="$1" pkg="$2" ldflags="$3" dir="${ROOT}/hack/tools/$1" k
-    k="$(key "${dir}/go.mod" "${dir}/go.sum" "${BASH_SOURCE[0]}" "$0")"
+    k="$(key "${pkg} -trimpath -s -w ${ldflags}" "${dir}/go.mod" "${dir}/go.sum")"
     if cached "${name}" "${k}" "${BIN}" "${name}"; then
         echo "${name} ${k} is cached in ${CACHE}"
         return

@@ -109,7 +109,8 @@ func run(ctx context.Context, opts *options, log zerolog.Logger) error {
 		Budgets:  kubeInformers.Policy().V1().PodDisruptionBudgets(),
 		Backups:  redisInformers.Redis().V1beta1().RedisClusterBackups(),
 	}, recorder, controller.NewMetrics(registry), log, controller.Config{ShutdownGracePeriod: opts.shutdownGracePeriod,
-		CertificateValidity: opts.certificateValidity, BackupImage: opts.backupImage})
+		CertificateValidity: opts.certificateValidity, BackupImage: opts.backupImage,
+		ResyncPeriod: opts.resyncPeriod})
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -83,6 +84,8 @@ type Controller struct {
 	// backupImage runs the restore's init containers; openStore reads a backup's manifest.
 	backupImage string
 	openStore   backups.Opener
+	// resyncSpread is the span over which a cluster's periodic resync is delayed at random.
+	resyncSpread time.Duration
 
 	// syncHandler is a field so tests can observe which keys get synced.
 	syncHandler func(ctx context.Context, key cache.ObjectName) error
@@ -121,6 +124,9 @@ type Config struct {
 	BackupImage string
 	// OpenStore opens a backup's destination (backups.OpenS3 when nil).
 	OpenStore backups.Opener
+	// ResyncPeriod is the informers' resync period: each resync of a cluster is spread over
+	// half of it.
+	ResyncPeriod time.Duration
 }
 
 // New wires a controller to its informers. Event handlers only enqueue keys.
@@ -157,6 +163,7 @@ func New(kubeClient kubernetes.Interface, redisClient clientset.Interface, inf I
 		validity:      cfg.CertificateValidity,
 		backupImage:   cfg.BackupImage,
 		openStore:     cfg.OpenStore,
+		resyncSpread:  cfg.ResyncPeriod / 2,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: queueName, MetricsProvider: metrics.queue},
@@ -175,7 +182,11 @@ func New(kubeClient kubernetes.Interface, redisClient clientset.Interface, inf I
 	if _, err := inf.Clusters.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: c.enqueue,
 		UpdateFunc: func(old, cur interface{}) {
-			if clusterNeedsSync(old.(*redisv1beta1.RedisCluster), cur.(*redisv1beta1.RedisCluster)) {
+			before, after := old.(*redisv1beta1.RedisCluster), cur.(*redisv1beta1.RedisCluster)
+			switch {
+			case before.ResourceVersion == after.ResourceVersion:
+				c.enqueueResync(after)
+			case clusterNeedsSync(before, after):
 				c.enqueue(cur)
 			}
 		},
@@ -237,12 +248,19 @@ func (c *Controller) enqueueAll() {
 	}
 }
 
-// clusterNeedsSync ignores updates that only changed status (our own writes), while letting the
-// informer's periodic resync through as a health check.
-func clusterNeedsSync(old, cur *redisv1beta1.RedisCluster) bool {
-	if old.ResourceVersion == cur.ResourceVersion {
-		return true
+// enqueueResync takes the informer's periodic resync of a cluster as a health check, at a
+// random moment within half a period: the informer hands every cluster over at once, and a
+// change to one cluster waited behind the checks of all the others.
+func (c *Controller) enqueueResync(rc *redisv1beta1.RedisCluster) {
+	if c.resyncSpread <= 0 {
+		c.enqueue(rc)
+		return
 	}
+	c.queue.AddAfter(keyOf(rc), rand.N(c.resyncSpread))
+}
+
+// clusterNeedsSync ignores updates that only changed status (our own writes).
+func clusterNeedsSync(old, cur *redisv1beta1.RedisCluster) bool {
 	return old.Generation != cur.Generation ||
 		!mapsEqual(old.Labels, cur.Labels) ||
 		!mapsEqual(old.Annotations, cur.Annotations) ||

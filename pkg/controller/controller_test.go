@@ -357,7 +357,6 @@ func TestClusterNeedsSync(t *testing.T) {
 		cur  *redisv1beta1.RedisCluster
 		want bool
 	}{
-		{"periodic resync", base, true},
 		{"status written by the operator", statusOnly, false},
 		{"spec changed", specChange, true},
 		{"labels changed", relabeled, true},
@@ -368,4 +367,24 @@ func TestClusterNeedsSync(t *testing.T) {
 			require.Equal(t, tc.want, clusterNeedsSync(base, tc.cur))
 		})
 	}
+}
+
+// The periodic resync of many clusters reaches the queue spread over half a period, not all at
+// once, and still reaches it: a change to one cluster does not wait behind every other's check.
+func TestResyncsAreSpreadOverHalfAPeriod(t *testing.T) {
+	c, _, _ := newFixture(t).newController()
+	c.resyncSpread = 400 * time.Millisecond
+	started := time.Now()
+	const clusters = 20
+	for i := range clusters {
+		c.enqueueResync(testcluster.Cluster(fmt.Sprintf("c%02d", i)))
+	}
+	require.Less(t, c.queue.Len(), clusters/2, "most resyncs wait for their moment")
+	seen := map[cache.ObjectName]bool{}
+	for len(seen) < clusters {
+		key, _ := c.queue.Get()
+		seen[key] = true
+		c.queue.Done(key)
+	}
+	require.Less(t, time.Since(started), time.Second, "every resync arrives within the spread")
 }

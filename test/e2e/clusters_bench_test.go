@@ -70,6 +70,8 @@ func BenchmarkClusters(b *testing.B) {
 	fmt.Printf("%-52s %11.2f%% %11.2f%% %12s\n", "idle: operator CPU (of one core)", 100*one.cpu, 100*many.cpu, "-")
 	fmt.Printf("%-52s %10.0fMB %10.0fMB %12s\n", "idle: operator resident memory", one.rss/1e6, many.rss/1e6, "-")
 	fmt.Printf("%-52s %10.0fMB %10.0fMB %12s\n", "idle: Go heap in use", one.heap/1e6, many.heap/1e6, "-")
+	fmt.Printf("%-52s %12.1f %12.1f %12s\n", "idle: reconciles per minute", one.reconciles, many.reconciles, "-")
+	fmt.Printf("%-52s %10.1fms %10.1fms %12s\n", "idle: mean time of a reconcile", 1000*one.reconcileTime, 1000*many.reconcileTime, "-")
 	fmt.Printf("%-52s %12.1f %12.1f %12s\n", "idle: Kubernetes API requests per minute", one.requests, many.requests, "-")
 	fmt.Printf("%-52s %12.1f %12.1f %12s\n", "idle: of which writes (the leader's Lease left out)", one.writes, many.writes, "0")
 	for _, r := range many.rates {
@@ -123,6 +125,8 @@ type cost struct {
 	cpu, rss, heap   float64
 	requests, writes float64
 	rates            []apiRate
+	// reconciles per minute and the mean time of one
+	reconciles, reconcileTime float64
 }
 
 // idleCost lets the last statuses and Events of what just happened land, then measures an idle
@@ -139,6 +143,10 @@ func idleCost(b *testing.B, op *framework.Operator, idle time.Duration) cost {
 		rss:  after["process_resident_memory_bytes"],
 		heap: after["go_memstats_heap_inuse_bytes"],
 	}
+	count, sum := sumSeries(before, after, "redis_operator_reconcile_duration_seconds_count{"), sumSeries(before, after, "redis_operator_reconcile_duration_seconds_sum{")
+	if count > 0 {
+		c.reconciles, c.reconcileTime = count/minutes, sum/count
+	}
 	c.rates = apiRates(before, after, minutes)
 	for _, r := range c.rates {
 		c.requests += r.perMinute
@@ -147,6 +155,17 @@ func idleCost(b *testing.B, op *framework.Operator, idle time.Duration) cost {
 		}
 	}
 	return c
+}
+
+// sumSeries is how much the series whose names start with prefix grew, all labels summed.
+func sumSeries(before, after map[string]float64, prefix string) float64 {
+	var n float64
+	for series, v := range after {
+		if strings.HasPrefix(series, prefix) {
+			n += v - before[series]
+		}
+	}
+	return n
 }
 
 func scrape(b *testing.B, op *framework.Operator) map[string]float64 {

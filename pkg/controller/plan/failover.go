@@ -61,6 +61,14 @@ func awaitingFailover(rc *redisv1beta1.RedisCluster, o *liveCluster, present map
 		}
 		peer, known := best.State.Peer(wasID)
 		silent := o.Now.Sub(time.UnixMilli(peer.PongRecv))
+		if known && stopped(peer, best) {
+			// Its pod is gone and its replica has lost both links to it: the process ended,
+			// and without persistence nothing of it comes back. Redis would elect the replica
+			// after a node timeout and more with the same data; FORCE does it now.
+			force = append(force, Failover{Because(fmt.Sprintf("force node %d to take over from master node %d, whose pod is gone and whose links are down",
+				best.Index, m.Index)), best.Addr(), wasID, topology.FailoverForce})
+			continue
+		}
 		// A master whose address was reused shows noaddr and is never flagged fail by Redis.
 		gone := peer.Failed() || peer.NoAddr()
 		if !known || !gone || peer.PongRecv == 0 || silent <= forceFailoverAfter*o.NodeTimeout {
@@ -78,6 +86,14 @@ func awaitingFailover(rc *redisv1beta1.RedisCluster, o *liveCluster, present map
 			how, best.Index, m.Index, forceFailoverAfter)), best.Addr(), wasID, mode})
 	}
 	return hold, force
+}
+
+// stopped reports whether replica, in its own view, has lost both its links to its master: the
+// cluster bus link is disconnected and the replication link down. A process that ended closes
+// both at once. A network that drops packets leaves the replication link up until repl-timeout
+// (60 s), long after Redis' own election, so a master cut off but alive is not taken for stopped.
+func stopped(master topology.NodeView, replica reachableMember) bool {
+	return !master.Linked && !master.NoAddr() && !replica.State.LinkUp() && replica.Self.MasterID == master.ID
 }
 
 // lostMasterOf returns the node id member m's lost pod had as a master, and the reachable

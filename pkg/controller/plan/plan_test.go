@@ -304,6 +304,26 @@ func TestAwaitingFailover(t *testing.T) {
 	require.Contains(t, hold, 0, "the status missed a hand-over: the replica's own table names rc-0 its master")
 	rc.Status.Nodes, o.View.Nodes[testcluster.Addr(3)].Table = last, table
 
+	// Heard of a moment ago, not flagged, but both of the replica's links to it are down while
+	// its pod is gone: the process ended, and the replica is forced at once.
+	replica := o.View.Nodes[testcluster.Addr(3)]
+	stoppedMaster := topology.NodeView{ID: "m0", Addr: testcluster.Addr(0), Flags: map[string]bool{"master": true},
+		PongRecv: o.Now.Add(-time.Second).UnixMilli(), Slots: topology.EvenSplit(3)[0:1]}
+	replica.Table = append(table, stoppedMaster)
+	replica.Replication["master_link_status"] = "down"
+	_, force = awaitingFailover(rc, o, present)
+	require.Equal(t, []string{"failover"}, kinds(flatten(force)))
+	require.Equal(t, topology.FailoverForce, force[0].(Failover).Mode)
+	replica.Replication["master_link_status"] = "up"
+	_, force = awaitingFailover(rc, o, present)
+	require.Empty(t, force, "a replication link still up: the master may be alive behind a broken network")
+	replica.Replication["master_link_status"] = "down"
+	stoppedMaster.Linked = true
+	replica.Table = append(table, stoppedMaster)
+	_, force = awaitingFailover(rc, o, present)
+	require.Empty(t, force, "the cluster bus still reaches it: not stopped")
+	replica.Table = table
+
 	// Unheard of for long and flagged fail: force the replica.
 	lost := topology.NodeView{ID: "m0", Addr: testcluster.Addr(0), Flags: map[string]bool{"master": true, "fail": true}, PongRecv: o.Now.Add(-time.Minute).UnixMilli()}
 	o.View.Nodes[testcluster.Addr(3)].Table = append(o.View.Nodes[testcluster.Addr(3)].Table, lost)

@@ -32,7 +32,6 @@ func (n NodeView) Myself() bool { return n.Flags["myself"] }
 // Master reports whether the node is a master.
 func (n NodeView) Master() bool { return n.Flags["master"] }
 
-// Failed reports whether the reporting node considers the node failed (fail) or possibly failed
 // Handshake reports an entry of a node still in its handshake: its id is a temporary one of its
 // own, dropped when the handshake ends.
 func (n NodeView) Handshake() bool { return n.Flags["handshake"] }
@@ -41,6 +40,7 @@ func (n NodeView) Handshake() bool { return n.Flags["handshake"] }
 // failed.
 func (n NodeView) NoAddr() bool { return n.Flags["noaddr"] }
 
+// Failed reports whether the reporting node considers the node failed (fail) or possibly failed
 // (fail?).
 func (n NodeView) Failed() bool { return n.Flags["fail"] || n.Flags["fail?"] }
 

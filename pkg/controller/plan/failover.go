@@ -61,10 +61,12 @@ func awaitingFailover(rc *redisv1beta1.RedisCluster, o *liveCluster, present map
 		}
 		peer, known := best.State.Peer(wasID)
 		silent := o.Now.Sub(time.UnixMilli(peer.PongRecv))
-		if known && stopped(peer, best) {
+		early := silent <= forceFailoverAfter*o.NodeTimeout && !lostMajority(best)
+		if known && early && stopped(peer, best) {
 			// Its pod is gone and its replica has lost both links to it: the process ended,
 			// and without persistence nothing of it comes back. Redis would elect the replica
-			// after a node timeout and more with the same data; FORCE does it now.
+			// after a node timeout and more with the same data; FORCE does it now. Should FORCE
+			// not win, the timers below take over as for any lost master.
 			force = append(force, Failover{Because(fmt.Sprintf("force node %d to take over from master node %d, whose pod is gone and whose links are down",
 				best.Index, m.Index)), best.Addr(), wasID, topology.FailoverForce})
 			continue

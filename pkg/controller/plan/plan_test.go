@@ -318,6 +318,13 @@ func TestAwaitingFailover(t *testing.T) {
 	_, force = awaitingFailover(rc, o, present)
 	require.Empty(t, force, "a replication link still up: the master may be alive behind a broken network")
 	replica.Replication["master_link_status"] = "down"
+	// Long silent: FORCE, had it been sent, did not win; the timers decide as for any lost master.
+	longGone := stoppedMaster
+	longGone.PongRecv, longGone.Flags = o.Now.Add(-time.Minute).UnixMilli(), map[string]bool{"master": true, "fail": true}
+	replica.Table = append(table, longGone)
+	_, force = awaitingFailover(rc, o, present)
+	require.Len(t, force, 1)
+	require.Contains(t, force[0].Why(), "unheard of for over")
 	stoppedMaster.Linked = true
 	replica.Table = append(table, stoppedMaster)
 	_, force = awaitingFailover(rc, o, present)

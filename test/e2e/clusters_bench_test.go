@@ -6,7 +6,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -56,11 +55,10 @@ func BenchmarkClusters(b *testing.B) {
 		names[i] = fmt.Sprintf("c%02d", i)
 		f.CreateCluster(b, benchCluster(b, ns, names[i]))
 	}
-	var wg sync.WaitGroup
+	// One after the other: all are Ready once the last one waited for is.
 	for _, name := range names {
-		wg.Go(func() { f.WaitReady(b, ns, name, 10*time.Minute) })
+		f.WaitReady(b, ns, name, 10*time.Minute)
 	}
-	wg.Wait()
 	allReady := time.Since(started)
 	many := idleCost(b, op, idle)
 	busy := changeLatencies(b, ns, names[benchClusters/2])

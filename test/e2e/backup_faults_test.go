@@ -195,6 +195,13 @@ func TestAShardWhoseReplicaIsLostIsTakenFromItsMaster(t *testing.T) {
 	s3, dest := backupStore(t, ns)
 	fillLarge(t, framework.ClusterClient(t, rc), 150000, 2048)
 	framework.WriteKeys(t, framework.ClusterClient(t, rc), "kept", 20000)
+	// The values compress to a few MB a shard, which streamed in milliseconds, at times before
+	// the replica was lost. Redis' own test knob slows every node's RDB to about 3 s a shard.
+	for _, addr := range framework.NodeAddrs(rc) {
+		node := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+		require.NoError(t, node.ConfigSet(context.Background(), "rdb-key-save-delay", "50").Err())
+		node.Close()
+	}
 	createBackup(t, ns, "lossy", "lossy", dest)
 	b := waitPhase(t, ns, "lossy", redisv1beta1.BackupRunning, time.Minute)
 	shard := b.Status.Shards[0]
